@@ -1,0 +1,413 @@
+//! Typed errors of the core.
+//!
+//! Three layers, kept apart on purpose:
+//!
+//! * [`ApiError`]: the server answered, and the answer is an error (status, the server's reason
+//!   phrase, the body `message`, the per-parameter `errors` map, and an [`ErrorClass`]).
+//! * [`ProtocolError`]: the bytes we got do not make sense (not JSON, truncated, too deep, a
+//!   UPID or ticket that does not parse, ...).
+//! * Everything the caller could have got wrong before anything was sent: [`InputError`].
+//!
+//! Adapters add their own transport errors on top (with "may have been sent" information); the
+//! core's [`Error`] gathers the three layers above. No error text ever contains a secret.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The broad kind of an API error, for callers that branch on "what went wrong".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// 400: parameter verification failed; see [`ApiError::param_errors`].
+    BadRequest,
+    /// 401: no ticket, bad ticket, authentication failure.
+    Unauthorized,
+    /// 403: permission check failed (also tokens without the needed ACLs).
+    Forbidden,
+    /// 404, 501, or a 500 whose message says something "does not exist": the thing or the
+    /// endpoint is not there (an endpoint missing on an older version also answers 501).
+    NotFound,
+    /// 500 "can't lock file ... got timeout": another task holds the lock; worth retrying later.
+    LockTimeout,
+    /// 595–599: the node that received the request could not reach the node that owns the
+    /// resource (pveproxy's upstream errors).
+    UpstreamUnreachable,
+    /// Any other 5xx.
+    ServerError,
+    /// Any other status that is not a success (3xx, other 4xx).
+    Unexpected,
+}
+
+impl ErrorClass {
+    /// Classify a status and the best message we have for it.
+    pub fn from_status(status: u16, message: &str) -> Self {
+        let lower = message.to_ascii_lowercase();
+        match status {
+            400 => Self::BadRequest,
+            401 => Self::Unauthorized,
+            403 => Self::Forbidden,
+            404 | 501 => Self::NotFound,
+            595..=599 => Self::UpstreamUnreachable,
+            500..=594 if lower.contains("can't lock file") || lower.contains("got timeout") => {
+                Self::LockTimeout
+            }
+            500..=594 if lower.contains("does not exist") || lower.contains("no such ") => {
+                Self::NotFound
+            }
+            500..=599 => Self::ServerError,
+            _ => Self::Unexpected,
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadRequest => "bad request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not found or not implemented",
+            Self::LockTimeout => "lock timeout",
+            Self::UpstreamUnreachable => "upstream node unreachable",
+            Self::ServerError => "server error",
+            Self::Unexpected => "unexpected status",
+        })
+    }
+}
+
+/// An error answer from the server (HTTP status, or a pvesh status line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// The HTTP status code (or the code on pvesh's status line).
+    pub status: u16,
+    /// The server's reason phrase. PVE puts its real error message here
+    /// (`500 unable to find configuration file for VM 100`). Control characters are replaced.
+    pub reason: String,
+    /// The body's `message` field (pve-http-server 5.2+, PBS, PMG), if any.
+    pub message: Option<String>,
+    /// Per-parameter errors from the body's `errors` object (`{"vmid": "property is missing"}`).
+    pub param_errors: BTreeMap<String, String>,
+    /// Error texts that came as a list rather than a map.
+    pub other_errors: Vec<String>,
+    /// The raw body as text (lossy UTF-8, cut to a few KiB) when it was not a JSON envelope.
+    pub raw_body: Option<String>,
+    /// The process exit code, for command-line transports.
+    pub exit_code: Option<i32>,
+    /// What kind of error this is.
+    pub class: ErrorClass,
+}
+
+impl ApiError {
+    /// Build an error from a status, a reason phrase and an optional body message; the class is
+    /// derived from them.
+    pub fn new(status: u16, reason: impl Into<String>, message: Option<String>) -> Self {
+        let reason = sanitize_text(&reason.into());
+        let message = message.map(|m| sanitize_text(&m));
+        let class = ErrorClass::from_status(
+            status,
+            &format!("{reason} {}", message.as_deref().unwrap_or("")),
+        );
+        Self {
+            status,
+            reason,
+            message,
+            param_errors: BTreeMap::new(),
+            other_errors: Vec::new(),
+            raw_body: None,
+            exit_code: None,
+            class,
+        }
+    }
+
+    /// The most useful one-line description: the body message if present, else the reason.
+    pub fn summary(&self) -> &str {
+        match &self.message {
+            Some(m) if !m.is_empty() => m,
+            _ => &self.reason,
+        }
+    }
+
+    /// Whether this error says the thing asked for does not exist (or the endpoint is missing).
+    pub fn is_not_found(&self) -> bool {
+        self.class == ErrorClass::NotFound
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.reason)?;
+        if let Some(m) = &self.message
+            && !m.is_empty()
+            && *m != self.reason
+        {
+            write!(f, ": {m}")?;
+        }
+        if !self.param_errors.is_empty() {
+            f.write_str(" (")?;
+            for (i, (k, v)) in self.param_errors.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{k}: {}", v.trim_end())?;
+            }
+            f.write_str(")")?;
+        }
+        for e in &self.other_errors {
+            write!(f, " - {}", e.trim_end())?;
+        }
+        if let Some(code) = self.exit_code {
+            write!(f, " [exit code {code}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The bytes received do not make sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The body is not valid JSON (or has trailing data, or is truncated).
+    #[error("response body is not valid JSON: {detail} (body starts with {snippet:?})")]
+    InvalidJson {
+        /// What the JSON parser said.
+        detail: String,
+        /// The first bytes of the body, lossy UTF-8.
+        snippet: String,
+    },
+    /// The body is larger than the configured limit.
+    #[error("response body of {size} bytes exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// Bytes received (at least).
+        size: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// The JSON nests deeper than the parser allows.
+    #[error("response JSON nests deeper than {limit} levels")]
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+    },
+    /// The JSON is well formed but has no `data` member or the wrong shape.
+    #[error("unexpected response shape: {0}")]
+    UnexpectedShape(String),
+    /// The `data` could not be read as the requested type.
+    #[error("cannot read response data as {type_name}: {detail}")]
+    Deserialize {
+        /// The Rust type asked for.
+        type_name: &'static str,
+        /// What serde said.
+        detail: String,
+    },
+    /// A ticket returned by the server does not parse.
+    #[error("malformed ticket: {0}")]
+    MalformedTicket(String),
+    /// The server answered a login for another user than the one asked for.
+    #[error("login answered for user {got:?}, expected {expected:?}")]
+    UsernameMismatch {
+        /// User asked for.
+        expected: String,
+        /// User in the answer.
+        got: String,
+    },
+    /// A UPID does not parse.
+    #[error("malformed UPID: {0}")]
+    MalformedUpid(String),
+    /// Any other malformed value from outside (task log page, checksum file, command output...).
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// What was being parsed.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+/// Something the caller asked for cannot be done; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// A host, port or path prefix that does not parse.
+    #[error("invalid target {input:?}: {reason}")]
+    InvalidTarget {
+        /// What was given.
+        input: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A path value that cannot be a single safe segment.
+    #[error("invalid path segment {segment:?}: {reason}")]
+    InvalidPathSegment {
+        /// The value given.
+        segment: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A parameter that cannot be encoded.
+    #[error("invalid parameter {key:?}: {reason}")]
+    InvalidParameter {
+        /// The key.
+        key: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The request body is too large for a non-upload call (PVE answers 501 past 512 KiB).
+    #[error("request body of {size} bytes exceeds the {limit}-byte limit for non-upload calls")]
+    BodyTooLarge {
+        /// Body size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A service cannot be used with this transport or auth kind.
+    #[error("{service} does not support {what}")]
+    Unsupported {
+        /// The service.
+        service: crate::Service,
+        /// What it does not support.
+        what: &'static str,
+    },
+    /// Credentials are missing or malformed.
+    #[error("invalid credentials: {0}")]
+    InvalidCredentials(String),
+    /// A header value we would build contains characters that are not allowed (CR, LF, NUL...).
+    #[error("invalid header value for {name}: {reason}")]
+    InvalidHeader {
+        /// Header name.
+        name: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Any other invalid argument.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// The argument.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Every error the core can produce.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error.
+    #[error("API error: {0}")]
+    Api(#[from] ApiError),
+    /// The answer could not be understood.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The request could not be built from what the caller gave.
+    #[error("invalid input: {0}")]
+    Input(#[from] InputError),
+    /// Login needs a second factor that was not supplied, or the factor was refused.
+    #[error("authentication: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+impl Error {
+    /// The API error inside, if this is one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Self::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Replace control characters (a hostile reason phrase could carry terminal escapes) and cut a
+/// multi-line text to its first line, as PVE does for reason phrases.
+pub(crate) fn sanitize_text(s: &str) -> String {
+    let first = s.lines().next().unwrap_or("");
+    first
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// A short, printable prefix of a body for error messages.
+pub(crate) fn snippet(body: &[u8], max: usize) -> String {
+    let cut = &body[..body.len().min(max)];
+    let mut s: String = String::from_utf8_lossy(cut)
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if body.len() > max {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(ErrorClass::from_status(400, ""), ErrorClass::BadRequest);
+        assert_eq!(ErrorClass::from_status(401, ""), ErrorClass::Unauthorized);
+        assert_eq!(ErrorClass::from_status(403, ""), ErrorClass::Forbidden);
+        assert_eq!(ErrorClass::from_status(404, ""), ErrorClass::NotFound);
+        assert_eq!(
+            ErrorClass::from_status(501, "Method 'GET /x' not implemented"),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            ErrorClass::from_status(
+                500,
+                "Configuration file 'nodes/x/qemu-server/100.conf' does not exist"
+            ),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            ErrorClass::from_status(
+                500,
+                "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout"
+            ),
+            ErrorClass::LockTimeout
+        );
+        for s in 595..=599 {
+            assert_eq!(
+                ErrorClass::from_status(s, ""),
+                ErrorClass::UpstreamUnreachable
+            );
+        }
+        assert_eq!(
+            ErrorClass::from_status(500, "boom"),
+            ErrorClass::ServerError
+        );
+        assert_eq!(ErrorClass::from_status(304, ""), ErrorClass::Unexpected);
+        assert_eq!(ErrorClass::from_status(499, ""), ErrorClass::Unexpected);
+    }
+
+    #[test]
+    fn reason_is_sanitized_and_first_line_only() {
+        let e = ApiError::new(500, "bad\x1b[31m thing\nsecond line", None);
+        assert_eq!(e.reason, "bad\u{FFFD}[31m thing");
+        assert!(!e.to_string().contains('\x1b'));
+    }
+
+    #[test]
+    fn display_lists_param_errors() {
+        let mut e = ApiError::new(400, "Parameter verification failed.", None);
+        e.param_errors.insert(
+            "vmid".into(),
+            "property is missing and it is not optional\n".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "400 Parameter verification failed. (vmid: property is missing and it is not optional)"
+        );
+        assert_eq!(e.class, ErrorClass::BadRequest);
+    }
+}

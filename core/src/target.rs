@@ -1,0 +1,367 @@
+//! Where the API lives: host, port, optional reverse-proxy path prefix, and the base URL.
+
+use crate::Service;
+use crate::error::InputError;
+use core::net::{Ipv4Addr, Ipv6Addr};
+use std::fmt;
+
+/// A parsed host name or address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Host {
+    /// A DNS name (case kept as given).
+    Name(String),
+    /// An IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 address.
+    V6(Ipv6Addr),
+}
+
+impl Host {
+    /// Parse a bare host (no port): a DNS name, an IPv4 address, or an IPv6 address with or
+    /// without brackets.
+    pub fn parse(input: &str) -> Result<Self, InputError> {
+        let bad = |reason: &str| InputError::InvalidTarget {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if input.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        let inner = input
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap_or(input);
+        if let Ok(v6) = inner.parse::<Ipv6Addr>() {
+            return Ok(Self::V6(v6));
+        }
+        if inner.len() != input.len() {
+            return Err(bad("brackets hold something that is not an IPv6 address"));
+        }
+        if let Ok(v4) = input.parse::<Ipv4Addr>() {
+            return Ok(Self::V4(v4));
+        }
+        if input.len() > 253 {
+            return Err(bad("the host name is longer than 253 characters"));
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let name = input.strip_suffix('.').unwrap_or(input);
+        if !name.split('.').all(label_ok) {
+            return Err(bad(
+                "not a host name, IPv4 address or IPv6 address (allowed: letters, digits, '-', '_', '.')",
+            ));
+        }
+        if name
+            .split('.')
+            .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad("looks like an IPv4 address but is not a valid one"));
+        }
+        Ok(Self::Name(input.to_owned()))
+    }
+}
+
+impl fmt::Display for Host {
+    /// The form used in URLs: IPv6 in brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(n) => f.write_str(n),
+            Self::V4(a) => write!(f, "{a}"),
+            Self::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// An API endpoint: service, host, port, and an optional path prefix for reverse proxies.
+///
+/// ```
+/// use proxmox_proto::{Service, Target};
+/// let t = Target::parse(Service::Pve, "[2001:db8::1]:1234").unwrap();
+/// assert_eq!(t.base_url(), "https://[2001:db8::1]:1234/api2/json");
+/// let t = Target::parse(Service::Pbs, "backup.example.com").unwrap().with_path_prefix("/pbs/").unwrap();
+/// assert_eq!(t.base_url(), "https://backup.example.com:8007/pbs/api2/json");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Target {
+    service: Service,
+    host: Host,
+    port: u16,
+    port_inline: bool,
+    prefix: Option<String>,
+}
+
+impl Target {
+    /// Parse `host`, `host:port`, an IPv4 address, a bare IPv6 address, `[v6]` or `[v6]:port`.
+    /// Without a port, the service's default port is used.
+    pub fn parse(service: Service, input: &str) -> Result<Self, InputError> {
+        let bad = |reason: &str| InputError::InvalidTarget {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let input_trimmed = input.trim();
+        if input_trimmed.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        if input_trimmed.contains("://") {
+            return Err(bad("give a host (and port), not a URL"));
+        }
+        let (host_part, port_part) = if let Some(rest) = input_trimmed.strip_prefix('[') {
+            let Some(end) = rest.find(']') else {
+                return Err(bad("'[' without a closing ']'"));
+            };
+            let after = &rest[end + 1..];
+            let host = &input_trimmed[..end + 2];
+            match after {
+                "" => (host, None),
+                _ => match after.strip_prefix(':') {
+                    Some(p) => (host, Some(p)),
+                    None => return Err(bad("unexpected text after ']'")),
+                },
+            }
+        } else {
+            match input_trimmed.matches(':').count() {
+                0 => (input_trimmed, None),
+                1 => {
+                    let (h, p) = input_trimmed.split_once(':').unwrap_or((input_trimmed, ""));
+                    (h, Some(p))
+                }
+                _ => {
+                    // More than one colon: only a bare IPv6 address is acceptable.
+                    if input_trimmed.parse::<Ipv6Addr>().is_err() {
+                        return Err(bad("neither an IPv6 address nor host:port"));
+                    }
+                    (input_trimmed, None)
+                }
+            }
+        };
+        let host = Host::parse(host_part)?;
+        let (port, port_inline) = match port_part {
+            None => (service.default_port(), false),
+            Some(p) => (parse_port(p).map_err(|r| bad(r))?, true),
+        };
+        Ok(Self {
+            service,
+            host,
+            port,
+            port_inline,
+            prefix: None,
+        })
+    }
+
+    /// Set the port. A port written in the host string (`host:port`) takes precedence, as in
+    /// proxmoxer. Port 0 is an error.
+    pub fn with_port(mut self, port: u16) -> Result<Self, InputError> {
+        if port == 0 {
+            return Err(InputError::InvalidTarget {
+                input: "0".into(),
+                reason: "port 0 is not a valid port".into(),
+            });
+        }
+        if !self.port_inline {
+            self.port = port;
+        }
+        Ok(self)
+    }
+
+    /// Set a path prefix for a reverse proxy (`/pve`, `pve/`, `a/b`). Slashes around it are
+    /// normalised; an empty prefix means none. Query, fragment, `.`/`..` pieces and characters
+    /// that would need escaping are errors.
+    pub fn with_path_prefix(mut self, prefix: &str) -> Result<Self, InputError> {
+        let trimmed = prefix.trim_matches('/');
+        if trimmed.is_empty() {
+            self.prefix = None;
+            return Ok(self);
+        }
+        for piece in trimmed.split('/') {
+            let ok = !piece.is_empty()
+                && piece != "."
+                && piece != ".."
+                && piece.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'@')
+                });
+            if !ok {
+                return Err(InputError::InvalidTarget {
+                    input: prefix.to_owned(),
+                    reason: "a path prefix is made of '/'-separated pieces of letters, digits and -._~+@".into(),
+                });
+            }
+        }
+        self.prefix = Some(trimmed.to_owned());
+        Ok(self)
+    }
+
+    /// The service.
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The host as used for TLS server names and SSH (IPv6 without brackets).
+    pub fn host_name(&self) -> String {
+        match &self.host {
+            Host::Name(n) => n.clone(),
+            Host::V4(a) => a.to_string(),
+            Host::V6(a) => a.to_string(),
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The path prefix without surrounding slashes, if any.
+    pub fn path_prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// `host:port` with IPv6 bracketed, for the `Host` header and connections.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// `https://host:port[/prefix]`, the origin plus prefix, without the API root.
+    pub fn origin_url(&self) -> String {
+        match &self.prefix {
+            Some(p) => format!("https://{}/{p}", self.authority()),
+            None => format!("https://{}", self.authority()),
+        }
+    }
+
+    /// `https://host:port[/prefix]/api2/json`.
+    pub fn base_url(&self) -> String {
+        format!("{}/api2/json", self.origin_url())
+    }
+}
+
+fn parse_port(p: &str) -> Result<u16, &'static str> {
+    if p.is_empty() {
+        return Err("the port after ':' is empty");
+    }
+    if !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("the port is not a number");
+    }
+    match p.parse::<u32>() {
+        Ok(0) => Err("port 0 is not a valid port"),
+        Ok(n) if n <= 65535 => Ok(n as u16),
+        _ => Err("the port is larger than 65535"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(s: &str) -> Result<String, InputError> {
+        Target::parse(Service::Pve, s).map(|t| t.base_url())
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(base("1.2.3.4").unwrap(), "https://1.2.3.4:8006/api2/json");
+        assert_eq!(
+            base("1.2.3.4:1234").unwrap(),
+            "https://1.2.3.4:1234/api2/json"
+        );
+        assert_eq!(
+            base("2001:db8::1").unwrap(),
+            "https://[2001:db8::1]:8006/api2/json"
+        );
+        assert_eq!(base("::1").unwrap(), "https://[::1]:8006/api2/json");
+        assert_eq!(base("[::1]").unwrap(), "https://[::1]:8006/api2/json");
+        assert_eq!(
+            base("[2001:db8::1:2:3:4]:1234").unwrap(),
+            "https://[2001:db8::1:2:3:4]:1234/api2/json"
+        );
+        assert_eq!(
+            base("PVE.Example.COM:8443").unwrap(),
+            "https://PVE.Example.COM:8443/api2/json"
+        );
+        assert_eq!(base("pve1").unwrap(), "https://pve1:8006/api2/json");
+    }
+
+    #[test]
+    fn junk_is_an_error() {
+        for bad in [
+            "",
+            " ",
+            "1.2.3.4:abc",
+            "1.2.3.4:",
+            "[::1]:",
+            "1.2.3.4:1:2",
+            "h:0",
+            "h:65536",
+            "h:99999999999",
+            "[::1",
+            "[nothost]",
+            "[::1]x",
+            "a b",
+            "h/x",
+            "https://h",
+            "h?x",
+            "h#x",
+            "-h",
+            "999.1.1.1",
+            "h..x",
+        ] {
+            assert!(base(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(base("h:65535").unwrap(), "https://h:65535/api2/json");
+    }
+
+    #[test]
+    fn ports() {
+        let t = Target::parse(Service::Pve, "1.2.3.4:1234")
+            .unwrap()
+            .with_port(5678)
+            .unwrap();
+        assert_eq!(t.port(), 1234);
+        let t = Target::parse(Service::Pve, "1.2.3.4")
+            .unwrap()
+            .with_port(8443)
+            .unwrap();
+        assert_eq!(t.base_url(), "https://1.2.3.4:8443/api2/json");
+        assert!(
+            Target::parse(Service::Pve, "1.2.3.4")
+                .unwrap()
+                .with_port(0)
+                .is_err()
+        );
+        assert_eq!(Target::parse(Service::Pbs, "h").unwrap().port(), 8007);
+        assert_eq!(Target::parse(Service::Pmg, "h").unwrap().port(), 8006);
+    }
+
+    #[test]
+    fn prefixes() {
+        let t = Target::parse(Service::Pve, "1.2.3.4").unwrap();
+        assert_eq!(
+            t.clone().with_path_prefix("").unwrap().base_url(),
+            "https://1.2.3.4:8006/api2/json"
+        );
+        assert_eq!(
+            t.clone().with_path_prefix("/a/b/").unwrap().base_url(),
+            "https://1.2.3.4:8006/a/b/api2/json"
+        );
+        assert_eq!(
+            t.clone().with_path_prefix("pve").unwrap().base_url(),
+            "https://1.2.3.4:8006/pve/api2/json"
+        );
+        for bad in ["a/../b", "a?x", "a#b", "a//b", "a b", "./a"] {
+            assert!(t.clone().with_path_prefix(bad).is_err(), "{bad:?}");
+        }
+        let v6 = Target::parse(Service::Pve, "::1").unwrap();
+        assert_eq!(v6.host_name(), "::1");
+        assert_eq!(v6.authority(), "[::1]:8006");
+    }
+}
