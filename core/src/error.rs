@@ -297,7 +297,7 @@ pub enum InputError {
 pub enum Error {
     /// The server answered with an error.
     #[error("API error: {0}")]
-    Api(#[from] ApiError),
+    Api(Box<ApiError>),
     /// The answer could not be understood.
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
@@ -307,6 +307,12 @@ pub enum Error {
     /// Login needs a second factor that was not supplied, or the factor was refused.
     #[error("authentication: {0}")]
     Auth(#[from] crate::auth::AuthError),
+}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        Self::Api(Box::new(e))
+    }
 }
 
 impl Error {

@@ -1,1 +1,148 @@
-//! retry (placeholder).
+//! Whether a failed call may be retried: one pure function, used by every adapter.
+//!
+//! Rules:
+//!
+//! * a failure that happened before the request could have reached the server (connect error,
+//!   DNS, TLS handshake) is retryable for every method;
+//! * a failure after the request may have been sent is retryable only for GET: a POST, PUT or
+//!   DELETE that may have been processed is never replayed automatically;
+//! * 595 and 596 (pveproxy could not reach the node that owns the resource, so the call never
+//!   ran) and lock timeouts (the handler gave up before acting) are retryable;
+//! * authentication is never retried, except one re-login after a 401 for password sessions
+//!   (a 401 means the server refused the call before running it).
+//!
+//! ```
+//! use proxmox_proto::retry::{decide, Failure, RetryDecision};
+//! use proxmox_proto::{AuthKind, Method};
+//! assert_eq!(decide(Method::Post, AuthKind::Token, &Failure::MaybeSent, 0), RetryDecision::GiveUp);
+//! assert_eq!(decide(Method::Get, AuthKind::Token, &Failure::MaybeSent, 0), RetryDecision::Retry);
+//! assert_eq!(decide(Method::Post, AuthKind::Ticket, &Failure::Status(401, "invalid PVE ticket"), 0), RetryDecision::ReloginThenRetry);
+//! ```
+
+use crate::call::Method;
+use crate::error::{ApiError, ErrorClass};
+use crate::service::AuthKind;
+
+/// How many attempts a retryable failure gets in total, by default.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// What went wrong, as far as retrying is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure<'a> {
+    /// The request certainly did not reach the server.
+    NotSent,
+    /// The request may have been (partly) sent and processed.
+    MaybeSent,
+    /// The server answered with this status and message.
+    Status(u16, &'a str),
+}
+
+impl<'a> Failure<'a> {
+    /// From an API error.
+    pub fn from_api(e: &'a ApiError) -> Self {
+        Self::Status(e.status, e.summary())
+    }
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDecision {
+    /// Send the same request again (after a short backoff).
+    Retry,
+    /// Log in again with the stored password, then send the request again.
+    ReloginThenRetry,
+    /// Surface the failure.
+    GiveUp,
+}
+
+/// Decide. `attempt` counts earlier retries of this call (0 on the first failure).
+pub fn decide(
+    method: Method,
+    auth: AuthKind,
+    failure: &Failure<'_>,
+    attempt: u32,
+) -> RetryDecision {
+    if attempt + 1 >= DEFAULT_MAX_ATTEMPTS {
+        return RetryDecision::GiveUp;
+    }
+    match failure {
+        Failure::NotSent => RetryDecision::Retry,
+        Failure::MaybeSent if method.is_safe_to_replay() => RetryDecision::Retry,
+        Failure::MaybeSent => RetryDecision::GiveUp,
+        Failure::Status(401, _) if auth == AuthKind::Ticket && attempt == 0 => {
+            RetryDecision::ReloginThenRetry
+        }
+        Failure::Status(status, msg) => match ErrorClass::from_status(*status, msg) {
+            ErrorClass::LockTimeout => RetryDecision::Retry,
+            ErrorClass::UpstreamUnreachable if matches!(status, 595 | 596) => RetryDecision::Retry,
+            _ => RetryDecision::GiveUp,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        use RetryDecision::*;
+        let all = [Method::Get, Method::Post, Method::Put, Method::Delete];
+        for m in all {
+            assert_eq!(decide(m, AuthKind::Token, &Failure::NotSent, 0), Retry);
+            assert_eq!(
+                decide(m, AuthKind::Token, &Failure::Status(595, "no route"), 0),
+                Retry
+            );
+            assert_eq!(
+                decide(m, AuthKind::Token, &Failure::Status(596, ""), 1),
+                Retry
+            );
+            assert_eq!(
+                decide(m, AuthKind::Token, &Failure::Status(597, ""), 0),
+                GiveUp
+            );
+            assert_eq!(
+                decide(
+                    m,
+                    AuthKind::Token,
+                    &Failure::Status(
+                        500,
+                        "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout"
+                    ),
+                    0
+                ),
+                Retry
+            );
+            assert_eq!(
+                decide(m, AuthKind::Token, &Failure::Status(500, "boom"), 0),
+                GiveUp
+            );
+            assert_eq!(
+                decide(m, AuthKind::Token, &Failure::Status(400, ""), 0),
+                GiveUp
+            );
+            assert_eq!(
+                decide(m, AuthKind::Token, &Failure::Status(401, ""), 0),
+                GiveUp
+            );
+            assert_eq!(
+                decide(m, AuthKind::Ticket, &Failure::Status(401, ""), 0),
+                ReloginThenRetry
+            );
+            assert_eq!(
+                decide(m, AuthKind::Ticket, &Failure::Status(401, ""), 1),
+                GiveUp
+            );
+            assert_eq!(decide(m, AuthKind::Token, &Failure::NotSent, 2), GiveUp);
+        }
+        assert_eq!(
+            decide(Method::Get, AuthKind::Ticket, &Failure::MaybeSent, 0),
+            Retry
+        );
+        for m in [Method::Post, Method::Put, Method::Delete] {
+            assert_eq!(decide(m, AuthKind::Ticket, &Failure::MaybeSent, 0), GiveUp);
+        }
+    }
+}

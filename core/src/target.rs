@@ -143,7 +143,7 @@ impl Target {
         let host = Host::parse(host_part)?;
         let (port, port_inline) = match port_part {
             None => (service.default_port(), false),
-            Some(p) => (parse_port(p).map_err(|r| bad(r))?, true),
+            Some(p) => (parse_port(p).map_err(bad)?, true),
         };
         Ok(Self {
             service,

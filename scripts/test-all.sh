@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The one command that installs what the tests need and runs them all.
+# Usage: scripts/test-all.sh            (from anywhere; works on a fresh Debian 12 machine)
+# Environment: CI=true makes every missing peer a hard failure instead of a loud skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+step "toolchain"
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo is missing: install Rust (rustup) first" >&2
+    exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+fi
+
+if [ -x tests/peers/setup.sh ]; then
+    step "test peers (venv with pinned fakepve/proxmoxer under target/peers, sshd)"
+    tests/peers/setup.sh
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "core builds for wasm32-unknown-unknown"
+cargo check -p proxmox-proto --target wasm32-unknown-unknown
+
+step "core docs build without warnings"
+RUSTDOCFLAGS=-Dwarnings cargo doc -p proxmox-proto --no-deps
+
+step "core has no IO dependency"
+bad=$(cargo tree -p proxmox-proto -e normal --prefix none | cut -d' ' -f1 | sort -u \
+    | grep -xE 'ureq|surf|async-std|reqwest|hyper|tokio|ssh2|openssl|libssh2-sys|wasm-bindgen-futures' || true)
+if [ -n "$bad" ]; then
+    echo "proxmox-proto depends on IO crates: $bad" >&2
+    exit 1
+fi
+
+echo
+echo "all checks passed in $(( $(date +%s) - started )) s"
