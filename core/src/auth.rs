@@ -130,14 +130,11 @@ fn check_header_safe(what: &'static str, s: &str) -> Result<(), InputError> {
 }
 
 fn check_userid(user: &str) -> Result<(), InputError> {
-    let Some((name, realm)) = user.rsplit_once('@') else {
+    // `user@realm` is the norm; a bare user name is accepted too (PVE can take the realm as a
+    // separate parameter, and test servers use bare names).
+    if user.is_empty() || user.contains(['!', ':', '/']) || user.trim() != user {
         return Err(InputError::InvalidCredentials(format!(
-            "user id {user:?} must be user@realm"
-        )));
-    };
-    if name.is_empty() || realm.is_empty() || user.contains(['!', ':', '/', ' ']) {
-        return Err(InputError::InvalidCredentials(format!(
-            "user id {user:?} must be user@realm without '!', ':', '/' or spaces"
+            "user id {user:?} must be user@realm without '!', ':', '/' or surrounding spaces"
         )));
     }
     check_header_safe("user id", user)
@@ -1039,7 +1036,8 @@ mod tests {
             e,
             Error::Protocol(ProtocolError::UsernameMismatch { .. })
         ));
-        assert!(Login::new(Service::Pve, "nouser", "x").is_err());
+        assert!(Login::new(Service::Pve, "root@pam!tok", "x").is_err());
+        assert!(Login::new(Service::Pve, "", "x").is_err());
         assert!(Login::new(Service::Pve, "a@b", "").is_err());
     }
 

@@ -23,6 +23,49 @@
 //! | [`checksum`], [`upload`] | checksum files and discovery, upload framing, download-url |
 //! | [`shell`], [`command`] | POSIX splitting and quoting, pvesh argv and output |
 //! | [`loose`], [`models`] | Perl-loose JSON helpers and typed models of common endpoints |
+//!
+//! ## A whole login with TFA, driven by hand against canned bytes
+//!
+//! Every flow follows the same loop: the core hands out a request value, the caller performs it
+//! and feeds the answer back. Here the "server" is two canned bodies.
+//!
+//! ```
+//! use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor};
+//! use proxmox_proto::request::RequestBuilder;
+//! use proxmox_proto::response::parse_data;
+//! use proxmox_proto::{Call, Service, Target};
+//!
+//! let rb = RequestBuilder::new(Target::parse(Service::Pve, "pve1.example.com").unwrap());
+//!
+//! // Step 1: user and password.
+//! let login = Login::new(Service::Pve, "alice@pve", "correct horse").unwrap();
+//! let req = rb.build(&login.request(), None).unwrap();
+//! assert_eq!(req.uri(), "https://pve1.example.com:8006/api2/json/access/ticket");
+//! assert_eq!(req.body(), b"username=alice%40pve&password=correct+horse");
+//! let answer = br#"{"data":{"username":"alice@pve","NeedTFA":1,"CSRFPreventionToken":"x",
+//!   "ticket":"PVE:!tfa!%7B%22totp%22%3Atrue%7D:65000000::aGFsZg=="}}"#;
+//! let LoginOutcome::SecondFactor(challenge) = login.handle_response(200, Some("OK"), answer).unwrap() else {
+//!     unreachable!("this user has TFA")
+//! };
+//!
+//! // Step 2: the TOTP code. Never retried automatically.
+//! let step = challenge.respond(SecondFactor::totp("123456")).unwrap();
+//! let req = rb.build(&step.request(), None).unwrap();
+//! let form = std::str::from_utf8(req.body()).unwrap();
+//! assert!(form.ends_with("&password=totp%3A123456"));
+//! let answer = br#"{"data":{"username":"alice@pve","CSRFPreventionToken":"65000000:Y3NyZg",
+//!   "ticket":"PVE:alice@pve:65000000::c2lnbmF0dXJl"}}"#;
+//! let session = step.handle_response(200, Some("OK"), answer).unwrap();
+//!
+//! // Authenticated calls carry the cookie, and the CSRF token on anything but GET.
+//! let auth = Auth::Session(session);
+//! let req = rb.build(&Call::post(("nodes", "pve1", "qemu", 100, "status", "start")).unwrap(), Some(&auth)).unwrap();
+//! assert_eq!(req.headers()["cookie"], "PVEAuthCookie=PVE:alice@pve:65000000::c2lnbmF0dXJl");
+//! assert_eq!(req.headers()["csrfpreventiontoken"], "65000000:Y3NyZg");
+//! let upid: String = parse_data(200, Some("OK"),
+//!     br#"{"data":"UPID:pve1:0000C3B8:00A1B2C3:65000010:qmstart:100:alice@pve:"}"#).unwrap();
+//! assert!(upid.starts_with("UPID:pve1:"));
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
