@@ -1,7 +1,866 @@
-//! `proxmox-ureq`: a Proxmox API client adapter over the sans-IO core [`proxmox_proto`].
+//! # proxmox-ureq: a blocking Proxmox VE, PMG and PBS client
 //!
-//! This crate is a placeholder until its issue lands; it re-exports the core so that the
-//! workspace layout is in place.
+//! Everything protocol-shaped comes from [`proxmox_proto`]; this crate moves bytes over
+//! [ureq](https://docs.rs/ureq) with rustls and nothing else.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! # fn main() -> Result<(), proxmox_ureq::Error> {
+//! let pve = proxmox_ureq::Client::builder("pve1.example.com")
+//!     .api_token("automation@pve!ci", "8b1c…")
+//!     .ca_file("pve-root-ca.pem")?            // or .fingerprint("AB:CD:…")
+//!     .timeout(Duration::from_secs(30))
+//!     .build()?;
+//! let nodes: Vec<serde_json::Value> = pve.get("nodes")?;
+//! let vms: Vec<serde_json::Value> = pve.get(("nodes", "pve1", "qemu"))?;
+//! # Ok(()) }
+//! ```
+//!
+//! * TLS verification is on by default; add a CA file, pin a SHA-256 fingerprint, present a
+//!   client certificate, or opt into [`ClientBuilder::danger_accept_invalid_certs`].
+//! * Connections are pooled and shared by every clone of a [`Client`] (it is `Clone + Send +
+//!   Sync`); idle connections are dropped after 4 s, before pveproxy's 5 s keep-alive timeout.
+//! * Password sessions renew their ticket in the last hour of its life, once for all threads,
+//!   and log in again once after a 401.
+//! * A GET that failed after it may have been sent is retried; a POST, PUT or DELETE never.
 #![forbid(unsafe_code)]
 
+mod tls;
+
+use proxmox_proto::auth::{
+    ApiToken, Auth, Login, LoginOutcome, SecondFactor, Secret, Session, TfaChallenge, TicketState,
+};
+use proxmox_proto::params::Params;
+use proxmox_proto::request::RequestBuilder;
+use proxmox_proto::response::{DEFAULT_BODY_LIMIT, Envelope, parse_envelope};
+use proxmox_proto::retry::{Failure, RetryDecision, decide};
+use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Service, Target, TransportKind};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tls::{ReasonTapConnector, TlsConnector, TlsSettings, Verification};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+
 pub use proxmox_proto as proto;
+
+/// Errors of this client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error, the answer did not parse, the input was bad, or
+    /// authentication failed: the core's typed error.
+    #[error(transparent)]
+    Proto(#[from] proxmox_proto::Error),
+    /// The request could not be completed on the wire.
+    #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
+    Transport {
+        /// What happened.
+        message: String,
+        /// Whether the server may have received (and acted on) the request.
+        may_have_been_sent: bool,
+        /// Whether it was a timeout.
+        timeout: bool,
+    },
+    /// The client configuration is invalid.
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    /// A local file could not be read.
+    #[error("local I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<proxmox_proto::InputError> for Error {
+    fn from(e: proxmox_proto::InputError) -> Self {
+        Self::Proto(e.into())
+    }
+}
+
+impl Error {
+    /// The API error, if the server answered with one.
+    pub fn api(&self) -> Option<&proxmox_proto::ApiError> {
+        match self {
+            Self::Proto(e) => e.api(),
+            _ => None,
+        }
+    }
+}
+
+/// A source of "now" (time since the Unix epoch); tests pass a simulated clock.
+pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+fn system_clock() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// How a second factor is obtained when the server asks for one.
+#[derive(Clone)]
+enum SecondFactorSource {
+    None,
+    Prepared(SecondFactor),
+    Callback(Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync>),
+}
+
+#[derive(Clone)]
+enum Credentials {
+    None,
+    Token(ApiToken),
+    Password {
+        user: String,
+        password: Secret,
+        second: SecondFactorSource,
+    },
+    Session(Session),
+}
+
+/// Per-call settings.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Connect timeout for this call (overrides the client's).
+    pub connect_timeout: Option<Duration>,
+    /// Read timeout for this call: time to the response head, and for the body.
+    pub read_timeout: Option<Duration>,
+    /// Largest body accepted for this call.
+    pub body_limit: Option<u64>,
+}
+
+impl CallOptions {
+    /// Both timeouts.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = Some(t);
+        self.read_timeout = Some(t);
+        self
+    }
+}
+
+/// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
+/// request is sent.
+#[must_use]
+pub struct ClientBuilder {
+    host: String,
+    service: Service,
+    port: Option<u16>,
+    prefix: Option<String>,
+    credentials: Credentials,
+    tls: TlsSettings,
+    errors: Vec<String>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    proxy: Option<String>,
+    proxy_from_env: bool,
+    body_limit: u64,
+    clock: Clock,
+    pve_compat: bool,
+    user_agent: String,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("host", &self.host)
+            .field("service", &self.service)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    fn new(host: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            service: Service::Pve,
+            port: None,
+            prefix: None,
+            credentials: Credentials::None,
+            tls: TlsSettings::default(),
+            errors: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            proxy: None,
+            proxy_from_env: false,
+            body_limit: DEFAULT_BODY_LIMIT,
+            clock: Arc::new(system_clock),
+            pve_compat: false,
+            user_agent: concat!("proxmox-ureq/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+
+    /// The product (default PVE).
+    pub fn service(mut self, service: Service) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// The port (default per service; a port in the host string wins).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// A path prefix for a reverse proxy in front of the API.
+    pub fn path_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Authenticate with an API token (`user@realm!tokenid` and its secret).
+    pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
+        match ApiToken::new(token_id, secret.into()) {
+            Ok(t) => self.credentials = Credentials::Token(t),
+            Err(e) => self.errors.push(e.to_string()),
+        }
+        self
+    }
+
+    /// Authenticate with a password; the ticket is renewed automatically.
+    pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
+        self.credentials = Credentials::Password {
+            user: user.to_owned(),
+            password: Secret::new(password.into()),
+            second: SecondFactorSource::None,
+        };
+        self
+    }
+
+    /// A prepared second factor for a password login (e.g. a TOTP code read from the user).
+    pub fn second_factor(mut self, factor: SecondFactor) -> Self {
+        if let Credentials::Password { second, .. } = &mut self.credentials {
+            *second = SecondFactorSource::Prepared(factor);
+        } else {
+            self.errors
+                .push("second_factor() needs password() first".into());
+        }
+        self
+    }
+
+    /// A callback asked for the second factor when the server wants one (it sees what is
+    /// offered; returning `None` aborts the login).
+    pub fn second_factor_callback(
+        mut self,
+        f: impl Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static,
+    ) -> Self {
+        if let Credentials::Password { second, .. } = &mut self.credentials {
+            *second = SecondFactorSource::Callback(Arc::new(f));
+        } else {
+            self.errors
+                .push("second_factor_callback() needs password() first".into());
+        }
+        self
+    }
+
+    /// Resume a saved session (see [`Client::session`]).
+    pub fn session(mut self, session: Session) -> Self {
+        self.credentials = Credentials::Session(session);
+        self
+    }
+
+    /// Send `new-format=1` at login, which PVE 7.1–7.4 need for TFA.
+    pub fn pve7_tfa_compatibility(mut self, on: bool) -> Self {
+        self.pve_compat = on;
+        self
+    }
+
+    /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
+    /// `/etc/pve/pve-root-ca.pem`).
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let pem = std::fs::read(path.as_ref())?;
+        Ok(self.ca_pem(&pem))
+    }
+
+    /// Trust the CA certificates in this PEM text.
+    pub fn ca_pem(mut self, pem: &[u8]) -> Self {
+        match tls::certs_from_pem(pem) {
+            Ok(c) => self.tls.extra_roots.extend(c),
+            Err(e) => self.errors.push(e),
+        }
+        self
+    }
+
+    /// Accept only the certificate with this SHA-256 fingerprint (`AB:CD:...`, as PVE shows
+    /// it). The pin replaces CA validation.
+    pub fn fingerprint(mut self, fp: &str) -> Self {
+        match fp.parse() {
+            Ok(fp) => self.tls.verification = Verification::Pinned(fp),
+            Err(e) => self.errors.push(format!("{e}")),
+        }
+        self
+    }
+
+    /// Present a client certificate (PEM chain and PEM private key).
+    pub fn client_certificate(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        match (tls::certs_from_pem(cert_pem), tls::key_from_pem(key_pem)) {
+            (Ok(c), Ok(k)) => self.tls.client_cert = Some((c, Arc::new(k))),
+            (Err(e), _) | (_, Err(e)) => self.errors.push(e),
+        }
+        self
+    }
+
+    /// Accept any server certificate. Only for throw-away test setups: anyone on the path can
+    /// read and change the traffic, credentials included.
+    pub fn danger_accept_invalid_certs(mut self) -> Self {
+        self.tls.verification = Verification::Insecure;
+        self
+    }
+
+    /// Connect and read timeouts at once.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self.read_timeout = t;
+        self
+    }
+
+    /// The connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// The read timeout (default 60 s).
+    pub fn read_timeout(mut self, t: Duration) -> Self {
+        self.read_timeout = t;
+        self
+    }
+
+    /// An HTTP(S) proxy, e.g. `http://proxy.example.com:3128`.
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.proxy = Some(url.to_owned());
+        self
+    }
+
+    /// Use `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) from the environment.
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy_from_env = true;
+        self
+    }
+
+    /// Largest response body accepted (default 256 MiB).
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Where "now" comes from (default: the system clock). Tests pass a simulated clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Check everything and build the client. A password login happens lazily, on the first
+    /// call (or explicitly with [`Client::login`]).
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(e) = self.errors.first() {
+            return Err(Error::Config(e.clone()));
+        }
+        let mut target = Target::parse(self.service, &self.host)?;
+        if let Some(p) = self.port {
+            target = target.with_port(p)?;
+        }
+        if let Some(p) = &self.prefix {
+            target = target.with_path_prefix(p)?;
+        }
+        let auth_kind = match &self.credentials {
+            Credentials::None => {
+                return Err(Error::Config(
+                    "no credentials: use api_token(), password() or session()".into(),
+                ));
+            }
+            Credentials::Token(_) => AuthKind::Token,
+            Credentials::Password { .. } | Credentials::Session(_) => AuthKind::Ticket,
+        };
+        self.service.check(TransportKind::Https, auth_kind)?;
+        if let Credentials::Session(s) = &self.credentials
+            && s.service() != self.service
+        {
+            return Err(Error::Config(
+                "the saved session is for another service".into(),
+            ));
+        }
+        if let Credentials::Password { user, password, .. } = &self.credentials {
+            Login::new(self.service, user, password.clone())?;
+        }
+        let tls_config = self.tls.client_config().map_err(Error::Config)?;
+        let proxy = match (&self.proxy, self.proxy_from_env) {
+            (Some(p), _) => {
+                Some(ureq::Proxy::new(p).map_err(|e| Error::Config(format!("proxy: {e}")))?)
+            }
+            (None, true) => ureq::Proxy::try_from_env(),
+            (None, false) => None,
+        };
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .https_only(false)
+            .user_agent(self.user_agent.as_str())
+            .proxy(proxy)
+            .max_idle_age(Duration::from_secs(4))
+            .max_idle_connections_per_host(16)
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_recv_response(Some(self.read_timeout))
+            .timeout_recv_body(Some(self.read_timeout))
+            .build();
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(TlsConnector { config: tls_config })
+                .chain(ReasonTapConnector);
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
+        let rb = RequestBuilder::new(target)
+            .user_agent(Some(self.user_agent.clone()))
+            .accept_gzip(true);
+        let auth = match &self.credentials {
+            Credentials::Token(t) => Some(Auth::Token(t.clone())),
+            Credentials::Session(s) => Some(Auth::Session(s.clone())),
+            _ => None,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                agent,
+                rb,
+                credentials: self.credentials,
+                auth: RwLock::new(auth),
+                renew_lock: Mutex::new(()),
+                clock: self.clock,
+                body_limit: self.body_limit,
+                pve_compat: self.pve_compat,
+                auth_kind,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    agent: ureq::Agent,
+    rb: RequestBuilder,
+    credentials: Credentials,
+    auth: RwLock<Option<Auth>>,
+    renew_lock: Mutex<()>,
+    clock: Clock,
+    body_limit: u64,
+    pve_compat: bool,
+    auth_kind: AuthKind,
+}
+
+/// A blocking client. Cheap to clone; clones share connections and the session.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("target", self.inner.rb.target())
+            .field("auth", &self.inner.auth_kind)
+            .finish()
+    }
+}
+
+/// A raw answer: status, reason phrase (as sent by the server), body.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The reason phrase from the status line (PVE puts its error message there).
+    pub reason: Option<String>,
+    /// The body (gzip already decoded).
+    pub body: Vec<u8>,
+}
+
+fn transport_error(e: ureq::Error, phase_sent: bool) -> Error {
+    use ureq::Error as U;
+    let (not_sent, timeout) = match &e {
+        U::HostNotFound
+        | U::ConnectionFailed
+        | U::ConnectProxyFailed(_)
+        | U::Tls(_)
+        | U::Rustls(_) => (true, false),
+        U::Timeout(t) => (
+            matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect) || !phase_sent,
+            true,
+        ),
+        U::BadUri(_) | U::InvalidProxyUrl | U::RequireHttpsOnly(_) => (true, false),
+        // A TLS failure (certificate refused, handshake) happens before the request is written.
+        U::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            (true, false)
+        }
+        _ => (!phase_sent, false),
+    };
+    Error::Transport {
+        message: e.to_string(),
+        may_have_been_sent: !not_sent,
+        timeout,
+    }
+}
+
+impl Client {
+    /// Start building a client for `host` (`name`, `name:port`, IPv4, IPv6, `[v6]:port`).
+    pub fn builder(host: &str) -> ClientBuilder {
+        ClientBuilder::new(host)
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        self.inner.rb.target()
+    }
+
+    fn now(&self) -> Duration {
+        (self.inner.clock)()
+    }
+
+    /// The current session (for password logins), to save and resume later with
+    /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
+    pub fn session(&self) -> Option<Session> {
+        match &*self.inner.auth.read().unwrap_or_else(|p| p.into_inner()) {
+            Some(Auth::Session(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Log in now (password credentials), instead of lazily on the first call.
+    pub fn login(&self) -> Result<(), Error> {
+        let _guard = self
+            .inner
+            .renew_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let s = self.do_login()?;
+        *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) = Some(Auth::Session(s));
+        Ok(())
+    }
+
+    fn do_login(&self) -> Result<Session, Error> {
+        let Credentials::Password {
+            user,
+            password,
+            second,
+        } = &self.inner.credentials
+        else {
+            return Err(
+                proxmox_proto::Error::Auth(proxmox_proto::auth::AuthError::TicketExpired).into(),
+            );
+        };
+        let login = Login::new(self.target().service(), user, password.clone())?
+            .pve_compatibility(self.inner.pve_compat);
+        let raw = self.send_once(&login.request(), None, &CallOptions::default())?;
+        match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
+            LoginOutcome::Authenticated(s) => Ok(s),
+            LoginOutcome::SecondFactor(challenge) => {
+                let factor = match second {
+                    SecondFactorSource::Prepared(f) => Some(f.clone()),
+                    SecondFactorSource::Callback(cb) => cb(&challenge),
+                    SecondFactorSource::None => None,
+                }
+                .ok_or(proxmox_proto::Error::Auth(
+                    proxmox_proto::auth::AuthError::SecondFactorRequired,
+                ))?;
+                let step = challenge.respond(factor)?;
+                // Never retried: PVE locks accounts after repeated TFA failures.
+                let raw = self.send_once(&step.request(), None, &CallOptions::default())?;
+                Ok(step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?)
+            }
+        }
+    }
+
+    /// Make sure the auth state is usable now: log in lazily, renew in the last hour (once for
+    /// all threads), log in again when expired.
+    fn current_auth(&self) -> Result<Auth, Error> {
+        let now = self.now();
+        let snapshot = self
+            .inner
+            .auth
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match snapshot {
+            Some(Auth::Token(t)) => Ok(Auth::Token(t)),
+            Some(Auth::Session(s)) => match s.state(now) {
+                TicketState::Valid => Ok(Auth::Session(s)),
+                TicketState::Renew => {
+                    // Single flight: whoever holds the lock renews; everyone else goes on with
+                    // the still-valid ticket.
+                    match self.inner.renew_lock.try_lock() {
+                        Ok(_guard) => {
+                            let fresh = self
+                                .inner
+                                .auth
+                                .read()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .clone();
+                            if let Some(Auth::Session(cur)) = &fresh
+                                && cur.state(now) != TicketState::Renew
+                            {
+                                return Ok(Auth::Session(cur.clone()));
+                            }
+                            match self.renew(&s) {
+                                Ok(new) => {
+                                    *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) =
+                                        Some(Auth::Session(new.clone()));
+                                    Ok(Auth::Session(new))
+                                }
+                                // Renewal failed but the ticket still works: use it.
+                                Err(_) => Ok(Auth::Session(s)),
+                            }
+                        }
+                        Err(_) => Ok(Auth::Session(s)),
+                    }
+                }
+                TicketState::Expired => self.relogin_if(now, Some(&s)),
+            },
+            None => self.relogin_if(now, None),
+        }
+    }
+
+    /// Log in again unless another thread already did while we waited for the lock.
+    fn relogin_if(&self, now: Duration, stale: Option<&Session>) -> Result<Auth, Error> {
+        let _guard = self
+            .inner
+            .renew_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let cur = self
+            .inner
+            .auth
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(Auth::Session(c)) = &cur
+            && Some(c) != stale
+            && c.state(now) != TicketState::Expired
+        {
+            return Ok(Auth::Session(c.clone()));
+        }
+        let s = self.do_login()?;
+        *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Auth::Session(s.clone()));
+        Ok(Auth::Session(s))
+    }
+
+    fn renew(&self, s: &Session) -> Result<Session, Error> {
+        let raw = self.send_once(&s.renewal_request(), None, &CallOptions::default())?;
+        Ok(s.handle_renewal(raw.status, raw.reason.as_deref(), &raw.body)?)
+    }
+
+    fn send_once(
+        &self,
+        call: &Call,
+        auth: Option<&Auth>,
+        opts: &CallOptions,
+    ) -> Result<RawResponse, Error> {
+        let req = self.inner.rb.build(call, auth)?;
+        self.send_http(req, opts)
+    }
+
+    fn send_http<B: ureq::AsSendBody>(
+        &self,
+        req: http::Request<B>,
+        opts: &CallOptions,
+    ) -> Result<RawResponse, Error> {
+        use ureq::RequestExt;
+        tls::clear_last_reason();
+        let mut cfg = req.with_agent(&self.inner.agent).configure();
+        if let Some(t) = opts.connect_timeout {
+            cfg = cfg.timeout_connect(Some(t));
+        }
+        if let Some(t) = opts.read_timeout {
+            cfg = cfg
+                .timeout_recv_response(Some(t))
+                .timeout_recv_body(Some(t));
+        }
+        let resp = cfg.run().map_err(|e| transport_error(e, true))?;
+        let reason = tls::take_last_reason();
+        let status = resp.status().as_u16();
+        let limit = opts.body_limit.unwrap_or(self.inner.body_limit);
+        let body = resp
+            .into_body()
+            .into_with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Error::Proto(
+                    proxmox_proto::ProtocolError::BodyTooLarge {
+                        size: limit + 1,
+                        limit,
+                    }
+                    .into(),
+                ),
+                other => transport_error(other, true),
+            })?;
+        Ok(RawResponse {
+            status,
+            reason,
+            body,
+        })
+    }
+
+    /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
+    /// [`proxmox_proto::retry`].
+    pub fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
+        let mut attempt = 0u32;
+        loop {
+            let auth = self.current_auth()?;
+            let result = self.send_once(call, Some(&auth), opts);
+            let decision = match &result {
+                Ok(r) if (200..300).contains(&r.status) => return result,
+                Ok(r) => {
+                    let msg = r.reason.clone().unwrap_or_default();
+                    decide(
+                        call.method,
+                        self.inner.auth_kind,
+                        &Failure::Status(r.status, &msg),
+                        attempt,
+                    )
+                }
+                Err(Error::Transport {
+                    may_have_been_sent, ..
+                }) => {
+                    let f = if *may_have_been_sent {
+                        Failure::MaybeSent
+                    } else {
+                        Failure::NotSent
+                    };
+                    decide(call.method, self.inner.auth_kind, &f, attempt)
+                }
+                Err(_) => RetryDecision::GiveUp,
+            };
+            match decision {
+                RetryDecision::GiveUp => return result,
+                RetryDecision::Retry => {
+                    std::thread::sleep(Duration::from_millis(100 * (1 << attempt.min(5))));
+                }
+                RetryDecision::ReloginThenRetry => {
+                    if !matches!(self.inner.credentials, Credentials::Password { .. }) {
+                        return result;
+                    }
+                    let stale = match &auth {
+                        Auth::Session(s) => Some(s.clone()),
+                        Auth::Token(_) => None,
+                    };
+                    // Force a fresh login even though the ticket looks valid to us.
+                    let _ = self.force_relogin(stale.as_ref())?;
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    fn force_relogin(&self, stale: Option<&Session>) -> Result<Auth, Error> {
+        let _guard = self
+            .inner
+            .renew_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let cur = self
+            .inner
+            .auth
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let (Some(Auth::Session(c)), Some(st)) = (&cur, stale)
+            && c != st
+        {
+            return Ok(Auth::Session(c.clone()));
+        }
+        let s = self.do_login()?;
+        *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Auth::Session(s.clone()));
+        Ok(Auth::Session(s))
+    }
+
+    /// Perform a call and return the whole envelope (`data` plus `total` and friends).
+    pub fn call_envelope<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        opts: &CallOptions,
+    ) -> Result<Envelope<T>, Error> {
+        let raw = self.call_raw(call, opts)?;
+        Ok(parse_envelope(
+            raw.status,
+            raw.reason.as_deref(),
+            &raw.body,
+        )?)
+    }
+
+    /// Perform a call and return `data` as `T`.
+    pub fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
+        self.call_envelope(call, &CallOptions::default())
+            .map(|e| e.data)
+    }
+
+    /// `GET path`.
+    pub fn get<T: DeserializeOwned>(&self, path: impl IntoApiPath) -> Result<T, Error> {
+        self.call(&Call::get(path)?)
+    }
+
+    /// `GET path` with query parameters from a `Serialize` struct or map.
+    pub fn get_with<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::get(path)?.params_from(params)?)
+    }
+
+    /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
+    pub fn post<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::post(path)?.params_from(params)?)
+    }
+
+    /// `PUT path`.
+    pub fn put<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::put(path)?.params_from(params)?)
+    }
+
+    /// `DELETE path` with query parameters.
+    pub fn delete<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::delete(path)?.params_from(params)?)
+    }
+
+    /// Alias of [`Client::post`] (pvesh's verb).
+    pub fn create<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.post(path, params)
+    }
+
+    /// Alias of [`Client::put`] (pvesh's verb).
+    pub fn set<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.put(path, params)
+    }
+
+    /// A call with explicit parameters.
+    pub fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: impl IntoApiPath,
+        params: Params,
+    ) -> Result<T, Error> {
+        self.call(&Call::new(method, path)?.with_params(params))
+    }
+}

@@ -1,0 +1,338 @@
+//! proxmox-ureq against the in-process simulator: auth kinds, TLS options, errors, renewal
+//! across threads, faults and retries.
+
+use proxmox_proto::ErrorClass;
+use proxmox_proto::auth::SecondFactor;
+use proxmox_sim::{Config, Fault, Service as SimService, Simulator};
+use proxmox_ureq::{Client, ClientBuilder, Error};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn sim() -> Simulator {
+    Simulator::start(Config::new(SimService::Pve)).expect("simulator starts")
+}
+
+fn host(sim: &Simulator) -> String {
+    format!("127.0.0.1:{}", sim.addr().port())
+}
+
+fn builder(sim: &Simulator) -> ClientBuilder {
+    let clock = sim.clock().clone();
+    Client::builder(&host(sim))
+        .ca_pem(sim.ca_pem().as_bytes())
+        .clock(Arc::new(move || clock.now()))
+        .timeout(Duration::from_secs(10))
+}
+
+fn token_client(sim: &Simulator) -> Client {
+    builder(sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .expect("client")
+}
+
+fn password_client(sim: &Simulator) -> Client {
+    builder(sim)
+        .password(proxmox_sim::ROOT_USER, proxmox_sim::ROOT_PASSWORD)
+        .build()
+        .expect("client")
+}
+
+#[test]
+fn token_lists_nodes_without_csrf() {
+    let sim = sim();
+    let c = token_client(&sim);
+    let nodes: Vec<Value> = c.get("nodes").unwrap();
+    assert!(!nodes.is_empty());
+    let _: Value = c
+        .post(("nodes", "pve1", "qemu", 100, "status", "start"), &())
+        .ok()
+        .unwrap_or_default();
+    let log = sim.requests();
+    assert!(
+        log.iter().all(|r| r.auth == proxmox_sim::AuthKind::Token),
+        "{log:?}"
+    );
+    assert!(log.iter().all(|r| !r.csrf));
+}
+
+#[test]
+fn password_login_sends_csrf_on_writes_only() {
+    let sim = sim();
+    let c = password_client(&sim);
+    let _: Vec<Value> = c.get("nodes").unwrap();
+    let next: Value = c.get(("cluster", "nextid")).unwrap();
+    assert!(next.is_string() || next.is_number());
+    let upid: String = c
+        .post(
+            ("nodes", "pve1", "qemu"),
+            &serde_json::json!({"vmid": 321, "name": "t1"}),
+        )
+        .unwrap();
+    assert!(upid.starts_with("UPID:pve1:"), "{upid}");
+    let log = sim.requests();
+    assert_eq!(log[0].path, "/api2/json/access/ticket");
+    for r in &log[1..] {
+        assert_eq!(r.csrf, r.method != "GET", "{r:?}");
+    }
+    // The form never shows the password in the simulator's (redacted) log either.
+    assert!(
+        log[0]
+            .form
+            .iter()
+            .all(|(_, v)| v != proxmox_sim::ROOT_PASSWORD)
+    );
+    let saved = c.session().expect("a session");
+    // Resume from the saved session: no new login.
+    sim.clear_requests();
+    let c2 = builder(&sim).session(saved).build().unwrap();
+    let _: Vec<Value> = c2.get("nodes").unwrap();
+    assert!(
+        sim.requests()
+            .iter()
+            .all(|r| r.path != "/api2/json/access/ticket")
+    );
+}
+
+#[test]
+fn tfa_login_with_prepared_code_and_wrong_code() {
+    let sim = sim();
+    let c = builder(&sim)
+        .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+        .second_factor(SecondFactor::totp(proxmox_sim::TOTP_CODE))
+        .build()
+        .unwrap();
+    let _: Vec<Value> = c.get("nodes").unwrap();
+    let bad = builder(&sim)
+        .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+        .second_factor(SecondFactor::totp("000000"))
+        .build()
+        .unwrap();
+    let e = bad.get::<Value>("nodes").unwrap_err();
+    assert!(
+        matches!(e, Error::Proto(proxmox_proto::Error::Auth(_))),
+        "{e:?}"
+    );
+    // Exactly one second step was sent for the failing client: no automatic retry.
+    let steps = sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path == "/api2/json/access/ticket" && r.form.iter().any(|(k, _)| k == "tfa-challenge")
+        })
+        .count();
+    assert_eq!(steps, 2);
+    let none = builder(&sim)
+        .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+        .build()
+        .unwrap();
+    let e = none.get::<Value>("nodes").unwrap_err();
+    assert!(e.to_string().contains("second factor"), "{e}");
+}
+
+#[test]
+fn errors_are_typed_with_the_reason_phrase() {
+    let sim = sim();
+    let c = token_client(&sim);
+    let e = c
+        .get::<Value>(("nodes", "pve1", "qemu", 99999, "config"))
+        .unwrap_err();
+    let api = e.api().expect("api error");
+    assert_eq!(api.status, 500);
+    assert_eq!(api.class, ErrorClass::NotFound);
+    assert!(api.reason.contains("99999"), "reason phrase kept: {api:?}");
+    let e = c.get::<Value>("no/such/path").unwrap_err();
+    assert_eq!(e.api().unwrap().status, 501);
+    let e = c
+        .post::<Value, _>(
+            ("nodes", "pve1", "qemu"),
+            &serde_json::json!({"vmid": "notanumber"}),
+        )
+        .unwrap_err();
+    let api = e.api().unwrap();
+    assert_eq!(api.class, ErrorClass::BadRequest);
+    assert!(api.param_errors.contains_key("vmid"), "{api:?}");
+}
+
+#[test]
+fn tls_options() {
+    let sim = sim();
+    let ok = |b: ClientBuilder| {
+        b.api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .build()
+            .unwrap()
+            .get::<Value>("version")
+    };
+    let plain = || Client::builder(&host(&sim));
+    // Right CA: fine. No CA: refused. Wrong CA: refused.
+    assert!(ok(plain().ca_pem(sim.ca_pem().as_bytes())).is_ok());
+    let e = ok(plain()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Transport {
+                may_have_been_sent: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let other = Simulator::start(Config::new(SimService::Pve)).unwrap();
+    assert!(ok(plain().ca_pem(other.ca_pem().as_bytes())).is_err());
+    // Pinning: the right fingerprint works without any CA; a wrong one fails.
+    assert!(ok(plain().fingerprint(sim.fingerprint_sha256())).is_ok());
+    let e = ok(plain().fingerprint(other.fingerprint_sha256())).unwrap_err();
+    assert!(
+        e.to_string().contains("fingerprint") || matches!(e, Error::Transport { .. }),
+        "{e}"
+    );
+    // Insecure only when chosen.
+    assert!(ok(plain().danger_accept_invalid_certs()).is_ok());
+}
+
+#[test]
+fn bad_builder_input_is_a_clear_error() {
+    let sim = sim();
+    for (b, what) in [
+        (Client::builder("").api_token("a@b!c", "d"), "empty host"),
+        (Client::builder("h:0").api_token("a@b!c", "d"), "port 0"),
+        (Client::builder("h").api_token("no-bang", "d"), "token id"),
+        (Client::builder("h").api_token("a@b!c", ""), "empty secret"),
+        (Client::builder("h").fingerprint("zz"), "fingerprint"),
+        (
+            Client::builder("h")
+                .ca_pem(b"not pem")
+                .api_token("a@b!c", "d"),
+            "CA",
+        ),
+        (Client::builder("h"), "no credentials"),
+        (
+            Client::builder("h")
+                .service(proxmox_proto::Service::Pmg)
+                .api_token("a@b!c", "d"),
+            "PMG token",
+        ),
+        (
+            Client::builder("h")
+                .path_prefix("a/../b")
+                .api_token("a@b!c", "d"),
+            "prefix",
+        ),
+        (
+            Client::builder("h")
+                .proxy("::not a url")
+                .api_token("a@b!c", "d"),
+            "proxy",
+        ),
+        (Client::builder(&host(&sim)).password("", "x"), "empty user"),
+    ] {
+        assert!(b.build().is_err(), "{what} must be refused");
+    }
+}
+
+#[test]
+fn renewal_is_single_flight_across_threads() {
+    let sim = sim();
+    let c = password_client(&sim);
+    let _: Vec<Value> = c.get("nodes").unwrap();
+    let mut renewals = 0;
+    // Two simulated hours in 10-minute steps, 8 threads calling at each step.
+    for _ in 0..12 {
+        sim.clock().advance(Duration::from_secs(600));
+        let before = sim.requests().len();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                let c = c.clone();
+                s.spawn(move || {
+                    let v: Vec<Value> = c.get("nodes").expect("no call fails");
+                    assert!(!v.is_empty());
+                });
+            }
+        });
+        renewals += sim.requests()[before..]
+            .iter()
+            .filter(|r| r.path == "/api2/json/access/ticket")
+            .count();
+    }
+    // A ticket is renewed once it is an hour old: at 60 and 120 minutes.
+    assert_eq!(
+        renewals,
+        2,
+        "{:?}",
+        sim.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("ticket"))
+            .collect::<Vec<_>>()
+    );
+    assert!(sim.requests().iter().all(|r| r.status != 401));
+}
+
+#[test]
+fn expired_ticket_relogs_in_once() {
+    let sim = sim();
+    let c = password_client(&sim);
+    let _: Vec<Value> = c.get("nodes").unwrap();
+    sim.expire_all_tickets();
+    let _: Vec<Value> = c.get("nodes").expect("one re-login after 401");
+    let logins = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api2/json/access/ticket")
+        .count();
+    assert_eq!(logins, 2);
+}
+
+#[test]
+fn dropped_get_is_retried_but_post_is_not() {
+    let sim = sim();
+    let c = token_client(&sim);
+    sim.inject(Fault::drop_after_read("GET", "/nodes").times(1));
+    let nodes: Vec<Value> = c.get("nodes").expect("GET retried");
+    assert!(!nodes.is_empty());
+    sim.clear_requests();
+    sim.inject(Fault::drop_after_read("POST", "/nodes/pve1/qemu").times(1));
+    let e = c
+        .post::<Value, _>(("nodes", "pve1", "qemu"), &serde_json::json!({"vmid": 555}))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Transport {
+                may_have_been_sent: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let posts = sim.requests().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(
+        posts, 1,
+        "a POST that may have been processed is never replayed"
+    );
+}
+
+#[test]
+fn upstream_595_is_classified_and_retried() {
+    let sim = sim();
+    let c = token_client(&sim);
+    sim.inject(Fault::status("GET", "/nodes/pve2", 595, "no route to host").times(5));
+    let e = c.get::<Value>(("nodes", "pve2", "status")).unwrap_err();
+    assert_eq!(e.api().unwrap().class, ErrorClass::UpstreamUnreachable);
+    let tries = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api2/json/nodes/pve2"))
+        .count();
+    assert_eq!(tries, 3, "retried up to the attempt limit");
+}
+
+#[test]
+fn connections_are_reused() {
+    let sim = sim();
+    let c = token_client(&sim);
+    for _ in 0..20 {
+        let _: Value = c.get("version").unwrap();
+    }
+    assert_eq!(sim.connections_accepted(), 1);
+}
