@@ -17,6 +17,7 @@
 //! | [`request`] | [`Call`] → [`http::Request`] with auth headers |
 //! | [`response`] | the `{"data": ...}` envelope and typed API errors |
 //! | [`auth`] | API tokens, tickets, the login/TFA state machine, renewal |
+//! | [`session`] | credentials and auth state shared by every adapter: login, renewal, re-login |
 //! | [`retry`] | whether a failure may be retried |
 //! | [`tls`] | SHA-256 certificate fingerprints |
 //! | [`upid`], [`task`] | task ids, task status, the task waiter, task logs |
@@ -82,6 +83,7 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod service;
+pub mod session;
 pub mod shell;
 pub mod target;
 pub mod task;

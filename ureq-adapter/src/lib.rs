@@ -27,18 +27,17 @@
 
 mod tls;
 
-use proxmox_proto::auth::{
-    ApiToken, Auth, Login, LoginOutcome, SecondFactor, Secret, Session, TfaChallenge, TicketState,
-};
+use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::params::Params;
 use proxmox_proto::request::RequestBuilder;
 use proxmox_proto::response::{DEFAULT_BODY_LIMIT, Envelope, parse_envelope};
 use proxmox_proto::retry::{Failure, RetryDecision, decide};
+use proxmox_proto::session::{Credentials, Plan, SessionManager, retry_backoff};
 use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Service, Target, TransportKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tls::{ReasonTapConnector, TlsConnector, TlsSettings, Verification};
 use ureq::unversioned::resolver::DefaultResolver;
@@ -97,24 +96,15 @@ fn system_clock() -> Duration {
         .unwrap_or_default()
 }
 
+/// Asked for the second factor when the server wants one.
+pub type SecondFactorCallback = Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync>;
+
 /// How a second factor is obtained when the server asks for one.
 #[derive(Clone)]
 enum SecondFactorSource {
     None,
     Prepared(SecondFactor),
-    Callback(Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync>),
-}
-
-#[derive(Clone)]
-enum Credentials {
-    None,
-    Token(ApiToken),
-    Password {
-        user: String,
-        password: Secret,
-        second: SecondFactorSource,
-    },
-    Session(Session),
+    Callback(SecondFactorCallback),
 }
 
 /// Per-call settings.
@@ -146,7 +136,8 @@ pub struct ClientBuilder {
     service: Service,
     port: Option<u16>,
     prefix: Option<String>,
-    credentials: Credentials,
+    credentials: Option<Credentials>,
+    second: SecondFactorSource,
     tls: TlsSettings,
     errors: Vec<String>,
     connect_timeout: Duration,
@@ -176,7 +167,8 @@ impl ClientBuilder {
             service: Service::Pve,
             port: None,
             prefix: None,
-            credentials: Credentials::None,
+            credentials: None,
+            second: SecondFactorSource::None,
             tls: TlsSettings::default(),
             errors: Vec::new(),
             connect_timeout: Duration::from_secs(10),
@@ -210,8 +202,8 @@ impl ClientBuilder {
 
     /// Authenticate with an API token (`user@realm!tokenid` and its secret).
     pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
-        match ApiToken::new(token_id, secret.into()) {
-            Ok(t) => self.credentials = Credentials::Token(t),
+        match Credentials::token(token_id, secret.into()) {
+            Ok(c) => self.credentials = Some(c),
             Err(e) => self.errors.push(e.to_string()),
         }
         self
@@ -219,22 +211,16 @@ impl ClientBuilder {
 
     /// Authenticate with a password; the ticket is renewed automatically.
     pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
-        self.credentials = Credentials::Password {
-            user: user.to_owned(),
-            password: Secret::new(password.into()),
-            second: SecondFactorSource::None,
-        };
+        match Credentials::password(user, password.into()) {
+            Ok(c) => self.credentials = Some(c),
+            Err(e) => self.errors.push(e.to_string()),
+        }
         self
     }
 
     /// A prepared second factor for a password login (e.g. a TOTP code read from the user).
     pub fn second_factor(mut self, factor: SecondFactor) -> Self {
-        if let Credentials::Password { second, .. } = &mut self.credentials {
-            *second = SecondFactorSource::Prepared(factor);
-        } else {
-            self.errors
-                .push("second_factor() needs password() first".into());
-        }
+        self.second = SecondFactorSource::Prepared(factor);
         self
     }
 
@@ -244,18 +230,13 @@ impl ClientBuilder {
         mut self,
         f: impl Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static,
     ) -> Self {
-        if let Credentials::Password { second, .. } = &mut self.credentials {
-            *second = SecondFactorSource::Callback(Arc::new(f));
-        } else {
-            self.errors
-                .push("second_factor_callback() needs password() first".into());
-        }
+        self.second = SecondFactorSource::Callback(Arc::new(f));
         self
     }
 
     /// Resume a saved session (see [`Client::session`]).
     pub fn session(mut self, session: Session) -> Self {
-        self.credentials = Credentials::Session(session);
+        self.credentials = Some(Credentials::Session(session));
         self
     }
 
@@ -363,25 +344,24 @@ impl ClientBuilder {
         if let Some(p) = &self.prefix {
             target = target.with_path_prefix(p)?;
         }
-        let auth_kind = match &self.credentials {
-            Credentials::None => {
-                return Err(Error::Config(
-                    "no credentials: use api_token(), password() or session()".into(),
-                ));
-            }
-            Credentials::Token(_) => AuthKind::Token,
-            Credentials::Password { .. } | Credentials::Session(_) => AuthKind::Ticket,
+        let Some(credentials) = self.credentials else {
+            return Err(Error::Config(
+                "no credentials: use api_token(), password() or session()".into(),
+            ));
         };
+        let auth_kind = credentials.auth_kind();
         self.service.check(TransportKind::Https, auth_kind)?;
-        if let Credentials::Session(s) = &self.credentials
+        if let Credentials::Session(s) = &credentials
             && s.service() != self.service
         {
             return Err(Error::Config(
                 "the saved session is for another service".into(),
             ));
         }
-        if let Credentials::Password { user, password, .. } = &self.credentials {
-            Login::new(self.service, user, password.clone())?;
+        if !matches!(self.second, SecondFactorSource::None)
+            && !matches!(credentials, Credentials::Password { .. })
+        {
+            return Err(Error::Config("a second factor needs password()".into()));
         }
         let tls_config = self.tls.client_config().map_err(Error::Config)?;
         let proxy = match (&self.proxy, self.proxy_from_env) {
@@ -412,21 +392,18 @@ impl ClientBuilder {
         let rb = RequestBuilder::new(target)
             .user_agent(Some(self.user_agent.clone()))
             .accept_gzip(true);
-        let auth = match &self.credentials {
-            Credentials::Token(t) => Some(Auth::Token(t.clone())),
-            Credentials::Session(s) => Some(Auth::Session(s.clone())),
-            _ => None,
-        };
         Ok(Client {
             inner: Arc::new(Inner {
                 agent,
                 rb,
-                credentials: self.credentials,
-                auth: RwLock::new(auth),
-                renew_lock: Mutex::new(()),
+                session: Mutex::new(
+                    SessionManager::new(self.service, credentials)
+                        .pve_compatibility(self.pve_compat),
+                ),
+                login_lock: Mutex::new(()),
+                second: self.second,
                 clock: self.clock,
                 body_limit: self.body_limit,
-                pve_compat: self.pve_compat,
                 auth_kind,
             }),
         })
@@ -436,12 +413,12 @@ impl ClientBuilder {
 struct Inner {
     agent: ureq::Agent,
     rb: RequestBuilder,
-    credentials: Credentials,
-    auth: RwLock<Option<Auth>>,
-    renew_lock: Mutex<()>,
+    session: Mutex<SessionManager>,
+    /// Serialises logins, so that many threads finding an expired ticket log in once.
+    login_lock: Mutex<()>,
+    second: SecondFactorSource,
     clock: Clock,
     body_limit: u64,
-    pve_compat: bool,
     auth_kind: AuthKind,
 }
 
@@ -516,45 +493,29 @@ impl Client {
         (self.inner.clock)()
     }
 
+    fn manager(&self) -> std::sync::MutexGuard<'_, SessionManager> {
+        self.inner.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
     pub fn session(&self) -> Option<Session> {
-        match &*self.inner.auth.read().unwrap_or_else(|p| p.into_inner()) {
-            Some(Auth::Session(s)) => Some(s.clone()),
-            _ => None,
-        }
+        self.manager().session().cloned()
     }
 
     /// Log in now (password credentials), instead of lazily on the first call.
     pub fn login(&self) -> Result<(), Error> {
-        let _guard = self
-            .inner
-            .renew_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let s = self.do_login()?;
-        *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) = Some(Auth::Session(s));
-        Ok(())
+        self.current_auth().map(|_| ())
     }
 
-    fn do_login(&self) -> Result<Session, Error> {
-        let Credentials::Password {
-            user,
-            password,
-            second,
-        } = &self.inner.credentials
-        else {
-            return Err(
-                proxmox_proto::Error::Auth(proxmox_proto::auth::AuthError::TicketExpired).into(),
-            );
-        };
-        let login = Login::new(self.target().service(), user, password.clone())?
-            .pve_compatibility(self.inner.pve_compat);
+    /// Drive the login machine to a session, answering a TFA challenge from the builder's
+    /// second-factor source. A TFA step is never retried.
+    fn drive_login(&self, login: Login) -> Result<Session, Error> {
         let raw = self.send_once(&login.request(), None, &CallOptions::default())?;
         match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
             LoginOutcome::Authenticated(s) => Ok(s),
             LoginOutcome::SecondFactor(challenge) => {
-                let factor = match second {
+                let factor = match &self.inner.second {
                     SecondFactorSource::Prepared(f) => Some(f.clone()),
                     SecondFactorSource::Callback(cb) => cb(&challenge),
                     SecondFactorSource::None => None,
@@ -563,90 +524,51 @@ impl Client {
                     proxmox_proto::auth::AuthError::SecondFactorRequired,
                 ))?;
                 let step = challenge.respond(factor)?;
-                // Never retried: PVE locks accounts after repeated TFA failures.
                 let raw = self.send_once(&step.request(), None, &CallOptions::default())?;
                 Ok(step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?)
             }
         }
     }
 
-    /// Make sure the auth state is usable now: log in lazily, renew in the last hour (once for
-    /// all threads), log in again when expired.
+    /// The auth to use now: log in lazily or after expiry (once for all threads), renew in the
+    /// last hour (single flight; other threads use the still-valid ticket meanwhile).
     fn current_auth(&self) -> Result<Auth, Error> {
         let now = self.now();
-        let snapshot = self
-            .inner
-            .auth
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        match snapshot {
-            Some(Auth::Token(t)) => Ok(Auth::Token(t)),
-            Some(Auth::Session(s)) => match s.state(now) {
-                TicketState::Valid => Ok(Auth::Session(s)),
-                TicketState::Renew => {
-                    // Single flight: whoever holds the lock renews; everyone else goes on with
-                    // the still-valid ticket.
-                    match self.inner.renew_lock.try_lock() {
-                        Ok(_guard) => {
-                            let fresh = self
-                                .inner
-                                .auth
-                                .read()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .clone();
-                            if let Some(Auth::Session(cur)) = &fresh
-                                && cur.state(now) != TicketState::Renew
-                            {
-                                return Ok(Auth::Session(cur.clone()));
-                            }
-                            match self.renew(&s) {
-                                Ok(new) => {
-                                    *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) =
-                                        Some(Auth::Session(new.clone()));
-                                    Ok(Auth::Session(new))
-                                }
-                                // Renewal failed but the ticket still works: use it.
-                                Err(_) => Ok(Auth::Session(s)),
-                            }
-                        }
-                        Err(_) => Ok(Auth::Session(s)),
-                    }
+        let plan = self.manager().plan(now)?;
+        match plan {
+            Plan::Use(auth) => Ok(auth),
+            Plan::Renew { call, current } => {
+                if !self.manager().begin_renewal() {
+                    return Ok(current);
                 }
-                TicketState::Expired => self.relogin_if(now, Some(&s)),
-            },
-            None => self.relogin_if(now, None),
+                let answer = self.send_once(&call, None, &CallOptions::default());
+                let mut m = self.manager();
+                let _ = match &answer {
+                    Ok(raw) => m.finish_renewal(Ok((raw.status, raw.reason.as_deref(), &raw.body))),
+                    Err(_) => m.finish_renewal(Err(())),
+                };
+                // A failed renewal leaves the old, still-valid ticket in place.
+                match m.plan(now)? {
+                    Plan::Use(auth) => Ok(auth),
+                    _ => Ok(current),
+                }
+            }
+            Plan::Login(_) => {
+                let _guard = self
+                    .inner
+                    .login_lock
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                // Someone else may have logged in while we waited.
+                let login = match self.manager().plan(now)? {
+                    Plan::Login(login) => login,
+                    Plan::Use(auth) | Plan::Renew { current: auth, .. } => return Ok(auth),
+                };
+                let session = self.drive_login(login)?;
+                self.manager().install(session.clone());
+                Ok(Auth::Session(session))
+            }
         }
-    }
-
-    /// Log in again unless another thread already did while we waited for the lock.
-    fn relogin_if(&self, now: Duration, stale: Option<&Session>) -> Result<Auth, Error> {
-        let _guard = self
-            .inner
-            .renew_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let cur = self
-            .inner
-            .auth
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(Auth::Session(c)) = &cur
-            && Some(c) != stale
-            && c.state(now) != TicketState::Expired
-        {
-            return Ok(Auth::Session(c.clone()));
-        }
-        let s = self.do_login()?;
-        *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) =
-            Some(Auth::Session(s.clone()));
-        Ok(Auth::Session(s))
-    }
-
-    fn renew(&self, s: &Session) -> Result<Session, Error> {
-        let raw = self.send_once(&s.renewal_request(), None, &CallOptions::default())?;
-        Ok(s.handle_renewal(raw.status, raw.reason.as_deref(), &raw.body)?)
     }
 
     fn send_once(
@@ -733,46 +655,16 @@ impl Client {
             };
             match decision {
                 RetryDecision::GiveUp => return result,
-                RetryDecision::Retry => {
-                    std::thread::sleep(Duration::from_millis(100 * (1 << attempt.min(5))));
-                }
+                RetryDecision::Retry => std::thread::sleep(retry_backoff(attempt)),
                 RetryDecision::ReloginThenRetry => {
-                    if !matches!(self.inner.credentials, Credentials::Password { .. }) {
+                    // The next round logs in again (unless another thread already did).
+                    if !self.manager().invalidate(&auth) {
                         return result;
                     }
-                    let stale = match &auth {
-                        Auth::Session(s) => Some(s.clone()),
-                        Auth::Token(_) => None,
-                    };
-                    // Force a fresh login even though the ticket looks valid to us.
-                    let _ = self.force_relogin(stale.as_ref())?;
                 }
             }
             attempt += 1;
         }
-    }
-
-    fn force_relogin(&self, stale: Option<&Session>) -> Result<Auth, Error> {
-        let _guard = self
-            .inner
-            .renew_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let cur = self
-            .inner
-            .auth
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let (Some(Auth::Session(c)), Some(st)) = (&cur, stale)
-            && c != st
-        {
-            return Ok(Auth::Session(c.clone()));
-        }
-        let s = self.do_login()?;
-        *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) =
-            Some(Auth::Session(s.clone()));
-        Ok(Auth::Session(s))
     }
 
     /// Perform a call and return the whole envelope (`data` plus `total` and friends).

@@ -1,0 +1,305 @@
+//! The credentials and auth state of one client, as a state machine every adapter shares.
+//!
+//! Adapters hold a [`SessionManager`] behind their own lock (a `Mutex`, an async mutex, a
+//! `RefCell` in the browser) and ask it what to do before each call:
+//!
+//! 1. [`SessionManager::plan`] with the current time returns a [`Plan`]:
+//!    * [`Plan::Use`]: send the call with this auth;
+//!    * [`Plan::Renew`]: the ticket is in its last hour; send the renewal call, feed the answer
+//!      to [`SessionManager::finish_renewal`], then use the result. Renewal is *single flight*:
+//!      one caller renews while the others go on with the `current` auth of [`Plan::Renew`], which is still
+//!      valid ([`SessionManager::begin_renewal`] says who renews);
+//!    * [`Plan::Login`]: log in (first call, or the ticket expired); drive the [`Login`] machine
+//!      and hand the session to [`SessionManager::install`].
+//! 2. After a 401, [`SessionManager::invalidate`] with the auth that was used says whether one
+//!    re-login is worth trying (password credentials only, and only if nobody replaced the
+//!    session meanwhile).
+//!
+//! ```
+//! use proxmox_proto::session::{Credentials, Plan, SessionManager};
+//! use proxmox_proto::auth::LoginOutcome;
+//! use proxmox_proto::Service;
+//! use std::time::Duration;
+//!
+//! let mut m = SessionManager::new(Service::Pve, Credentials::password("root@pam", "pw").unwrap());
+//! let t0 = Duration::from_secs(0x6500_0000);
+//! let Plan::Login(login) = m.plan(t0).unwrap() else { panic!() };
+//! let body = br#"{"data":{"username":"root@pam","ticket":"PVE:root@pam:65000000::c2ln","CSRFPreventionToken":"c"}}"#;
+//! let LoginOutcome::Authenticated(s) = login.handle_response(200, None, body).unwrap() else { panic!() };
+//! m.install(s);
+//! assert!(matches!(m.plan(t0 + Duration::from_secs(10)).unwrap(), Plan::Use(_)));
+//! let Plan::Renew { call, .. } = m.plan(t0 + Duration::from_secs(3700)).unwrap() else { panic!() };
+//! assert!(m.begin_renewal());
+//! assert!(!m.begin_renewal(), "single flight: a second caller does not renew");
+//! assert_eq!(call.params.get("password"), Some("PVE:root@pam:65000000::c2ln"));
+//! let body = br#"{"data":{"username":"root@pam","ticket":"PVE:root@pam:65000E74::bmV3","CSRFPreventionToken":"d"}}"#;
+//! m.finish_renewal(Ok((200, None, body.as_slice()))).unwrap();
+//! assert!(matches!(m.plan(t0 + Duration::from_secs(3700)).unwrap(), Plan::Use(_)));
+//! ```
+
+use crate::auth::{ApiToken, Auth, Login, Secret, Session, TicketState};
+use crate::call::Call;
+use crate::error::{Error, InputError};
+use crate::service::{AuthKind, Service};
+use std::fmt;
+use std::time::Duration;
+
+/// What a client authenticates with.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// An API token.
+    Token(ApiToken),
+    /// A user and password (the second factor, if any, is supplied by the adapter).
+    Password {
+        /// `user@realm`.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+    /// A saved session, without a password to log in again.
+    Session(Session),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(t) => f.debug_tuple("Token").field(t).finish(),
+            Self::Password { user, .. } => f
+                .debug_struct("Password")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .finish(),
+            Self::Session(s) => f.debug_tuple("Session").field(s).finish(),
+        }
+    }
+}
+
+impl Credentials {
+    /// An API token from `user@realm!tokenid` and its secret.
+    pub fn token(token_id: &str, secret: impl Into<Secret>) -> Result<Self, InputError> {
+        ApiToken::new(token_id, secret).map(Self::Token)
+    }
+
+    /// A password login.
+    pub fn password(user: &str, password: impl Into<Secret>) -> Result<Self, InputError> {
+        let password = password.into();
+        // Validates the user and password the same way the login will.
+        Login::new(Service::Pve, user, password.clone())?;
+        Ok(Self::Password {
+            user: user.to_owned(),
+            password,
+        })
+    }
+
+    /// The auth kind, for [`Service::check`] and the retry rules.
+    pub fn auth_kind(&self) -> AuthKind {
+        match self {
+            Self::Token(_) => AuthKind::Token,
+            Self::Password { .. } | Self::Session(_) => AuthKind::Ticket,
+        }
+    }
+}
+
+/// What to do before a call.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Plan {
+    /// Send the call with this auth.
+    Use(Auth),
+    /// Renew first if [`SessionManager::begin_renewal`] says so; otherwise use `current`.
+    Renew {
+        /// The renewal call.
+        call: Call,
+        /// The still-valid auth to use meanwhile (or if renewal fails).
+        current: Auth,
+    },
+    /// Log in with this machine (first call, or the ticket expired).
+    Login(Login),
+}
+
+/// The auth state of one client. See the module docs for the driving contract.
+#[derive(Debug, Clone)]
+pub struct SessionManager {
+    service: Service,
+    credentials: Credentials,
+    current: Option<Auth>,
+    renewing: bool,
+    generation: u64,
+    pve_compat: bool,
+}
+
+impl SessionManager {
+    /// A manager for these credentials.
+    pub fn new(service: Service, credentials: Credentials) -> Self {
+        let current = match &credentials {
+            Credentials::Token(t) => Some(Auth::Token(t.clone())),
+            Credentials::Session(s) => Some(Auth::Session(s.clone())),
+            Credentials::Password { .. } => None,
+        };
+        Self {
+            service,
+            credentials,
+            current,
+            renewing: false,
+            generation: 0,
+            pve_compat: false,
+        }
+    }
+
+    /// Send `new-format=1` on logins (PVE 7.1–7.4 TFA).
+    pub fn pve_compatibility(mut self, on: bool) -> Self {
+        self.pve_compat = on;
+        self
+    }
+
+    /// The credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The auth kind.
+    pub fn auth_kind(&self) -> AuthKind {
+        self.credentials.auth_kind()
+    }
+
+    /// The current session, if logged in with a ticket.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.current {
+            Some(Auth::Session(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// How many times the auth was replaced (login, renewal, invalidation).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn login(&self) -> Result<Login, Error> {
+        match &self.credentials {
+            Credentials::Password { user, password } => {
+                Ok(Login::new(self.service, user, password.clone())?
+                    .pve_compatibility(self.pve_compat))
+            }
+            _ => Err(crate::auth::AuthError::TicketExpired.into()),
+        }
+    }
+
+    /// What to do before a call at `now`. Fails only when a login is needed and impossible
+    /// (a saved session expired and there is no password).
+    pub fn plan(&self, now: Duration) -> Result<Plan, Error> {
+        match &self.current {
+            Some(Auth::Token(t)) => Ok(Plan::Use(Auth::Token(t.clone()))),
+            Some(Auth::Session(s)) => match s.state(now) {
+                TicketState::Valid => Ok(Plan::Use(Auth::Session(s.clone()))),
+                TicketState::Renew => Ok(Plan::Renew {
+                    call: s.renewal_request(),
+                    current: Auth::Session(s.clone()),
+                }),
+                TicketState::Expired => self.login().map(Plan::Login),
+            },
+            None => self.login().map(Plan::Login),
+        }
+    }
+
+    /// Claim the renewal: `true` for the one caller that should send it, `false` while a
+    /// renewal is already under way.
+    pub fn begin_renewal(&mut self) -> bool {
+        !std::mem::replace(&mut self.renewing, true)
+    }
+
+    /// Finish a renewal with the answer (or `Err` when the call failed on the wire). On
+    /// failure the old, still-valid session stays.
+    pub fn finish_renewal(
+        &mut self,
+        answer: Result<(u16, Option<&str>, &[u8]), ()>,
+    ) -> Result<(), Error> {
+        self.renewing = false;
+        let Some(Auth::Session(s)) = &self.current else {
+            return Ok(());
+        };
+        let Ok((status, reason, body)) = answer else {
+            return Ok(());
+        };
+        let new = s.handle_renewal(status, reason, body)?;
+        self.install(new);
+        Ok(())
+    }
+
+    /// Install a fresh session (after a login).
+    pub fn install(&mut self, session: Session) {
+        self.current = Some(Auth::Session(session));
+        self.generation += 1;
+    }
+
+    /// After a 401 with `used`: returns `true` if logging in again is worth one try (password
+    /// credentials, and the session was not replaced meanwhile); the stale session is dropped.
+    pub fn invalidate(&mut self, used: &Auth) -> bool {
+        if !matches!(self.credentials, Credentials::Password { .. }) {
+            return false;
+        }
+        if self.current.as_ref() == Some(used) {
+            self.current = None;
+            self.generation += 1;
+        }
+        true
+    }
+}
+
+/// How long to wait before retry number `attempt` (0-based): 100 ms doubling, at most 3.2 s.
+pub fn retry_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64 << attempt.min(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_always_used() {
+        let m = SessionManager::new(Service::Pve, Credentials::token("a@b!c", "d").unwrap());
+        assert!(matches!(
+            m.plan(Duration::ZERO).unwrap(),
+            Plan::Use(Auth::Token(_))
+        ));
+        let mut m = m;
+        assert!(!m.invalidate(&Auth::Token(ApiToken::new("a@b!c", "d").unwrap())));
+    }
+
+    #[test]
+    fn expired_saved_session_without_password_is_an_error() {
+        let s = Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", Some("c")).unwrap();
+        let m = SessionManager::new(Service::Pve, Credentials::Session(s));
+        assert!(m.plan(Duration::from_secs(0x6500_0000 + 8000)).is_err());
+    }
+
+    #[test]
+    fn invalidate_only_once_per_session() {
+        let mut m = SessionManager::new(Service::Pve, Credentials::password("u@pve", "p").unwrap());
+        let s = Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", Some("c")).unwrap();
+        m.install(s.clone());
+        let used = Auth::Session(s);
+        assert!(m.invalidate(&used));
+        assert!(m.session().is_none());
+        assert!(matches!(
+            m.plan(Duration::from_secs(0x6500_0000)).unwrap(),
+            Plan::Login(_)
+        ));
+        assert!(!format!("{:?}", m.credentials()).contains("\"p\""));
+    }
+
+    #[test]
+    fn failed_renewal_keeps_the_session() {
+        let mut m = SessionManager::new(Service::Pve, Credentials::password("u@pve", "p").unwrap());
+        m.install(Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", Some("c")).unwrap());
+        assert!(m.begin_renewal());
+        m.finish_renewal(Err(())).unwrap();
+        assert!(m.session().is_some());
+        assert!(m.begin_renewal(), "the claim is released after a failure");
+        assert!(m.finish_renewal(Ok((401, None, b"{}"))).is_err());
+        assert!(m.session().is_some());
+        assert_eq!(retry_backoff(0), Duration::from_millis(100));
+        assert_eq!(retry_backoff(9), Duration::from_millis(3200));
+    }
+}
