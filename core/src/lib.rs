@@ -68,6 +68,8 @@
 //! assert!(upid.starts_with("UPID:pve1:"));
 //! ```
 #![forbid(unsafe_code)]
+// Library code never unwraps data from outside; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(missing_docs)]
 
 pub mod auth;

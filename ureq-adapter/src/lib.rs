@@ -24,8 +24,14 @@
 //!   and log in again once after a 401.
 //! * A GET that failed after it may have been sent is retried; a POST, PUT or DELETE never.
 #![forbid(unsafe_code)]
+// Library code never unwraps data from outside; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod files;
+mod tasks;
 mod tls;
+
+pub use files::{DownloadChecksum, Progress, UploadChecksum};
 
 use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::params::Params;
@@ -489,7 +495,7 @@ impl Client {
         self.inner.rb.target()
     }
 
-    fn now(&self) -> Duration {
+    pub(crate) fn now(&self) -> Duration {
         (self.inner.clock)()
     }
 
@@ -532,7 +538,7 @@ impl Client {
 
     /// The auth to use now: log in lazily or after expiry (once for all threads), renew in the
     /// last hour (single flight; other threads use the still-valid ticket meanwhile).
-    fn current_auth(&self) -> Result<Auth, Error> {
+    pub(crate) fn current_auth(&self) -> Result<Auth, Error> {
         let now = self.now();
         let plan = self.manager().plan(now)?;
         match plan {
@@ -581,7 +587,7 @@ impl Client {
         self.send_http(req, opts)
     }
 
-    fn send_http<B: ureq::AsSendBody>(
+    pub(crate) fn send_http<B: ureq::AsSendBody>(
         &self,
         req: http::Request<B>,
         opts: &CallOptions,

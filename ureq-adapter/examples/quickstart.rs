@@ -1,0 +1,206 @@
+//! A tour of the blocking client.
+//!
+//! Against a real server when `PROXMOX_HOST` is set:
+//!
+//! ```sh
+//! PROXMOX_HOST=pve1.example.com PROXMOX_TOKEN_ID='root@pam!ci' PROXMOX_TOKEN_SECRET=... \
+//!   PROXMOX_CA_FILE=pve-root-ca.pem cargo run -p proxmox-ureq --example quickstart
+//! ```
+//!
+//! (or `PROXMOX_USER`/`PROXMOX_PASSWORD`, `PROXMOX_OTP` for a TFA user, `PROXMOX_FINGERPRINT`,
+//! `PROXMOX_INSECURE=1` for a throw-away lab, `PROXMOX_NODE`). Otherwise it starts the embedded
+//! simulator in-process. It lists nodes and guests, creates a VM, starts it, waits for the task
+//! with a progress indicator, prints the task log, and deletes the VM again.
+
+use proxmox_proto::auth::SecondFactor;
+use proxmox_proto::task::{TaskOutcome, WaitOptions};
+use proxmox_proto::{ErrorClass, Upid};
+use proxmox_ureq::Client;
+use serde::Deserialize;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Deserialize)]
+struct Node {
+    node: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Guest {
+    #[serde(default)]
+    vmid: Option<serde_json::Value>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn connect() -> Fallible<(Client, Option<proxmox_sim::Simulator>)> {
+    if let Some(host) = env("PROXMOX_HOST") {
+        let mut b = Client::builder(&host).timeout(Duration::from_secs(30));
+        if let Some(ca) = env("PROXMOX_CA_FILE") {
+            b = b.ca_file(ca)?;
+        }
+        if let Some(fp) = env("PROXMOX_FINGERPRINT") {
+            b = b.fingerprint(&fp);
+        }
+        if env("PROXMOX_INSECURE").as_deref() == Some("1") {
+            b = b.danger_accept_invalid_certs();
+        }
+        b = match (env("PROXMOX_TOKEN_ID"), env("PROXMOX_TOKEN_SECRET")) {
+            (Some(id), Some(secret)) => b.api_token(&id, secret),
+            _ => {
+                let user = env("PROXMOX_USER").ok_or(
+                    "set PROXMOX_TOKEN_ID/PROXMOX_TOKEN_SECRET or PROXMOX_USER/PROXMOX_PASSWORD",
+                )?;
+                let pw = env("PROXMOX_PASSWORD").ok_or("PROXMOX_PASSWORD is not set")?;
+                let b = b.password(&user, pw);
+                match env("PROXMOX_OTP") {
+                    Some(code) => b.second_factor(SecondFactor::totp(code)),
+                    None => b,
+                }
+            }
+        };
+        println!("connecting to {host}");
+        return Ok((b.build()?, None));
+    }
+    let mut cfg = proxmox_sim::Config::new(proxmox_sim::Service::Pve);
+    cfg.clock = proxmox_sim::ClockMode::Realtime;
+    cfg.task_duration = Duration::from_millis(1500);
+    let sim = proxmox_sim::Simulator::start(cfg)?;
+    println!(
+        "PROXMOX_HOST is not set: using the embedded simulator at {}",
+        sim.base_url()
+    );
+    let client = Client::builder(&format!("127.0.0.1:{}", sim.addr().port()))
+        .fingerprint(sim.fingerprint_sha256())
+        .password(proxmox_sim::ROOT_USER, proxmox_sim::ROOT_PASSWORD)
+        .build()?;
+    Ok((client, Some(sim)))
+}
+
+fn wait(client: &Client, what: &str, upid: &Upid) -> Fallible<TaskOutcome> {
+    let spinner = ['|', '/', '-', '\\'];
+    let started = Instant::now();
+    let mut ticks = 0usize;
+    let outcome = client.wait_task(upid, WaitOptions::default(), |status| {
+        ticks += 1;
+        let state = if status.is_running() {
+            "running"
+        } else {
+            "stopped"
+        };
+        print!(
+            "\r  {what}: {} {state} ({:.1} s)   ",
+            spinner[ticks % 4],
+            started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stdout().flush();
+    })?;
+    println!(
+        "\r  {what}: {outcome:?} after {:.1} s            ",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(outcome)
+}
+
+fn main() -> Fallible<()> {
+    let started = Instant::now();
+    let (client, _sim) = connect()?;
+
+    let version: serde_json::Value = client.get("version")?;
+    println!(
+        "server version: {}",
+        version["version"].as_str().unwrap_or("?")
+    );
+
+    let nodes: Vec<Node> = client.get("nodes")?;
+    for n in &nodes {
+        println!("node {} ({})", n.node, n.status.as_deref().unwrap_or("?"));
+    }
+    let node = env("PROXMOX_NODE")
+        .or_else(|| nodes.first().map(|n| n.node.clone()))
+        .ok_or("no node")?;
+
+    let guests: Vec<Guest> =
+        client.get_with(("cluster", "resources"), &serde_json::json!({"type": "vm"}))?;
+    println!("{} guests:", guests.len());
+    for g in guests.iter().take(10) {
+        println!(
+            "  {:>5} {:<6} {:<20} {}",
+            g.vmid.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            g.kind.as_deref().unwrap_or(""),
+            g.name.as_deref().unwrap_or(""),
+            g.status.as_deref().unwrap_or("")
+        );
+    }
+
+    let vmid: serde_json::Value = client.get(("cluster", "nextid"))?;
+    let vmid: u32 = match &vmid {
+        serde_json::Value::String(s) => s.parse()?,
+        other => other.as_u64().ok_or("odd nextid")? as u32,
+    };
+    println!("creating VM {vmid} on {node}");
+    #[derive(serde::Serialize)]
+    struct NewVm<'a> {
+        vmid: u32,
+        name: &'a str,
+        memory: u32,
+        cores: u32,
+        net0: &'a str,
+        description: Option<&'a str>,
+    }
+    let upid: Upid = client.post(
+        ("nodes", &node, "qemu"),
+        &NewVm {
+            vmid,
+            name: "proxmox-rs-tour",
+            memory: 512,
+            cores: 1,
+            net0: "virtio,bridge=vmbr0",
+            description: None,
+        },
+    )?;
+    wait(&client, "create", &upid)?;
+
+    let upid: Upid = client.post(("nodes", &node, "qemu", vmid, "status", "start"), &())?;
+    let outcome = wait(&client, "start", &upid)?;
+    println!("task log of the start:");
+    for line in client.task_log(&upid)? {
+        println!("  {:>3} {}", line.n, line.t);
+    }
+    if !outcome.is_success() {
+        println!("the start failed: {outcome:?}");
+    }
+
+    // Errors are typed: asking for a VM that does not exist is a NotFound, not a panic.
+    match client.get::<serde_json::Value>(("nodes", &node, "qemu", 999_999, "status", "current")) {
+        Err(e) if e.api().is_some_and(|a| a.class == ErrorClass::NotFound) => {
+            println!(
+                "VM 999999: not found, as expected ({})",
+                e.api().map(|a| a.summary()).unwrap_or("")
+            );
+        }
+        other => println!("VM 999999: unexpected answer {other:?}"),
+    }
+
+    let upid: Upid = client.post(("nodes", &node, "qemu", vmid, "status", "stop"), &())?;
+    wait(&client, "stop", &upid)?;
+    let upid: Upid = client.delete(("nodes", &node, "qemu", vmid), &())?;
+    wait(&client, "delete", &upid)?;
+    println!(
+        "cleaned up; tour done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

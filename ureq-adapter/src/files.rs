@@ -1,0 +1,254 @@
+//! Files over the blocking client: streamed uploads of any size, `download-url` with checksum
+//! discovery, and the QEMU guest agent's `exec`.
+
+use crate::{CallOptions, Client, Error};
+use proxmox_proto::checksum::{
+    Checksum, ChecksumAlgorithm, ChecksumDiscovery, DiscoveryOutcome, StreamingDigest,
+};
+use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent};
+use proxmox_proto::{Call, Method, Params, Upid};
+use std::collections::hash_map::RandomState;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read};
+use std::path::Path;
+
+/// How an upload is checked by the server.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum UploadChecksum {
+    /// No checksum.
+    #[default]
+    None,
+    /// Send this checksum; the server verifies the received file against it.
+    Given(Checksum),
+    /// Hash the local file first (one extra read, constant memory), then send that checksum.
+    Compute(ChecksumAlgorithm),
+}
+
+/// The checksum for a `download-url`.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum DownloadChecksum {
+    /// None: the server does not verify the download.
+    #[default]
+    None,
+    /// This checksum.
+    Given(Checksum),
+    /// Look for `SHA512SUMS`, `url.sha256`, ... next to the URL; none found is an error.
+    Discover,
+    /// Like `Discover`, but go on without a checksum when none is found.
+    DiscoverOptional,
+}
+
+/// Upload progress: bytes of the file sent so far and the file's size.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// 32 random hex digits for the multipart boundary, from the standard library's per-process
+/// random hash keys (no extra dependency).
+fn random_boundary() -> String {
+    let mut out = String::with_capacity(32);
+    for i in 0..2u64 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(i);
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// The file between the multipart head and tail, reporting progress as it is read.
+struct ProgressReader<'a, R> {
+    inner: R,
+    sent: u64,
+    total: u64,
+    progress: Progress<'a>,
+}
+
+impl<R: Read> Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent += n as u64;
+        (self.progress)(self.sent, self.total);
+        Ok(n)
+    }
+}
+
+fn hash_file(path: &Path, alg: ChecksumAlgorithm) -> Result<Checksum, Error> {
+    let mut f = File::open(path)?;
+    let mut d = StreamingDigest::new(alg);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        d.update(&buf[..n]);
+    }
+    Ok(d.finish())
+}
+
+impl Client {
+    /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import), streamed
+    /// with constant memory at any size. Returns the UPID of the server's import task.
+    /// A file that changes size while it is sent fails the upload.
+    pub fn upload(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        path: impl AsRef<Path>,
+        checksum: UploadChecksum,
+        progress: Progress<'_>,
+    ) -> Result<Upid, Error> {
+        let path = path.as_ref();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::Config(format!("{} has no usable file name", path.display())))?;
+        self.upload_as(node, storage, content, path, name, checksum, progress)
+    }
+
+    /// Like [`Client::upload`], storing the file under another name.
+    #[allow(clippy::too_many_arguments)]
+    pub fn upload_as(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        path: &Path,
+        file_name: &str,
+        checksum: UploadChecksum,
+        progress: Progress<'_>,
+    ) -> Result<Upid, Error> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut upload = Upload::new(node, storage, content, file_name, len)?;
+        match checksum {
+            UploadChecksum::None => {}
+            UploadChecksum::Given(c) => upload = upload.with_checksum(c),
+            UploadChecksum::Compute(alg) => upload = upload.with_checksum(hash_file(path, alg)?),
+        }
+        let frame = upload.frame(&random_boundary())?;
+        let call = upload.call()?;
+        let auth = self.current_auth()?;
+        let head = self.inner.rb.build_streaming(
+            Method::Post,
+            &call.path,
+            frame.content_type(),
+            frame.content_length(),
+            Some(&auth),
+        )?;
+        let mut body = io::Cursor::new(frame.head().to_vec())
+            .chain(ProgressReader {
+                inner: file.take(len),
+                sent: 0,
+                total: len,
+                progress,
+            })
+            .chain(io::Cursor::new(frame.tail().to_vec()));
+        let (parts, ()) = head.into_parts();
+        let req = http::Request::from_parts(parts, ureq::SendBody::from_reader(&mut body));
+        // Never retried: the server may have stored the file.
+        let raw = self.send_http(req, &CallOptions::default())?;
+        let upid: String =
+            proxmox_proto::response::parse_data(raw.status, raw.reason.as_deref(), &raw.body)?;
+        Ok(upid
+            .parse::<Upid>()
+            .map_err(|e| proxmox_proto::Error::Protocol(e.into()))?)
+    }
+
+    /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...). The
+    /// candidate files are fetched through the same agent, without credentials.
+    pub fn discover_checksum(
+        &self,
+        url: &str,
+        file_name: Option<&str>,
+    ) -> Result<Option<Checksum>, Error> {
+        let mut d =
+            ChecksumDiscovery::new(url, file_name, None).map_err(proxmox_proto::Error::from)?;
+        while let Some(candidate) = d.next_fetch() {
+            let fetched = http::Request::get(candidate.as_str())
+                .body(())
+                .map_err(|e| Error::Config(format!("bad checksum URL: {e}")))
+                .and_then(|req| {
+                    self.send_http(
+                        req,
+                        &CallOptions {
+                            body_limit: Some(
+                                proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64,
+                            ),
+                            ..CallOptions::default()
+                        },
+                    )
+                });
+            match fetched {
+                Ok(r) => d.handle_fetch(&candidate, r.status, &r.body),
+                Err(_) => d.handle_failure(&candidate),
+            }
+            .map_err(proxmox_proto::Error::from)?;
+        }
+        Ok(match d.outcome() {
+            Some(DiscoveryOutcome::Found(c)) => Some(c.clone()),
+            _ => None,
+        })
+    }
+
+    /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
+    /// discovered next to the URL, or none. Returns the UPID of the download task.
+    pub fn download_url(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        url: &str,
+        file_name: &str,
+        checksum: DownloadChecksum,
+    ) -> Result<Upid, Error> {
+        let mut d = DownloadUrl::new(url, content, file_name)?;
+        let found = match checksum {
+            DownloadChecksum::None => None,
+            DownloadChecksum::Given(c) => Some(c),
+            DownloadChecksum::Discover => Some(
+                self.discover_checksum(url, Some(file_name))?
+                    .ok_or_else(|| {
+                        Error::Config(format!("no checksum file next to {url} names {file_name}"))
+                    })?,
+            ),
+            DownloadChecksum::DiscoverOptional => self.discover_checksum(url, Some(file_name))?,
+        };
+        if let Some(c) = found {
+            d = d.checksum(c);
+        }
+        let upid: String = self.call(&d.call(node, storage)?)?;
+        Ok(upid
+            .parse::<Upid>()
+            .map_err(|e| proxmox_proto::Error::Protocol(e.into()))?)
+    }
+
+    /// Run a command in a guest through the QEMU guest agent. A single string is split the
+    /// way a POSIX shell would (quotes, escapes); returns the agent's answer (`{"pid": n}`).
+    pub fn agent_exec(
+        &self,
+        node: &str,
+        vmid: u32,
+        command: &str,
+    ) -> Result<serde_json::Value, Error> {
+        self.call(
+            &Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.param("command", command),
+        )
+    }
+
+    /// Like [`Client::agent_exec`] with the words given as a list (sent as given).
+    pub fn agent_exec_argv(
+        &self,
+        node: &str,
+        vmid: u32,
+        argv: &[&str],
+    ) -> Result<serde_json::Value, Error> {
+        let mut p = Params::new();
+        for w in argv {
+            p.push("command", *w);
+        }
+        self.call(&Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.with_params(p))
+    }
+}
