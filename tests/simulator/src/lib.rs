@@ -1,0 +1,419 @@
+//! A simulator of the Proxmox VE, PMG and PBS HTTP APIs, for tests.
+//!
+//! It is the independent reference the client is tested against, so it does not use
+//! `proxmox-proto`: every wire format is written again here, from the server's side.
+//!
+//! What it serves:
+//!
+//! - HTTPS with a certificate generated at start (self-signed, `CA:FALSE`, SAN `127.0.0.1`, `::1`,
+//!   `localhost`), which rustls accepts as a trust anchor; plain HTTP only with
+//!   [`Config::plain_http`].
+//! - Login with real-looking tickets (`PVE:user@realm:HEXTIME::sig`) checked on every call,
+//!   2 h expiry in simulated time, renewal with the ticket as the password, CSRF tokens required
+//!   on non-GET calls with a ticket, API tokens (`PVEAPIToken=u@r!id=secret`,
+//!   `PBSAPIToken=u@r!id:secret`), TFA (half ticket, TOTP, recovery keys, lockout).
+//! - PVE nodes, qemu/lxc guests, storage, upload, download-url, tasks with UPIDs and paged logs;
+//!   a few PBS and PMG endpoints with their own task formats.
+//! - PVE's error wire format (the reason phrase carries the message).
+//! - Fault injection ([`Fault`]) and a request log ([`LoggedRequest`]).
+//!
+//! Time: a [`SimClock`] that tests advance, so a 2-hour ticket expiry takes milliseconds.
+//!
+//! ```no_run
+//! use proxmox_sim::{Config, Service, Simulator};
+//! let sim = Simulator::start(Config::new(Service::Pve)).expect("start");
+//! println!("{} trusts {}", sim.base_url(), sim.fingerprint_sha256());
+//! sim.clock().advance(std::time::Duration::from_secs(7200));
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod api;
+mod auth;
+mod clock;
+mod http;
+mod state;
+mod tls;
+mod upload;
+mod util;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use clock::{ClockMode, SimClock};
+pub use state::{
+    AuthKind, DownloadRecord, Fault, FaultAction, LoggedRequest, TaskOutcome, TaskPlan,
+    UploadRecord,
+};
+
+/// The `root@pam` user name.
+pub const ROOT_USER: &str = "root@pam";
+/// Default password of `root@pam`.
+pub const ROOT_PASSWORD: &str = "secret";
+/// The API token id that exists by default (`root@pam!ci`).
+pub const TOKEN_ID: &str = "root@pam!ci";
+/// Default secret of [`TOKEN_ID`].
+pub const TOKEN_SECRET: &str = "11111111-2222-3333-4444-555555555555";
+/// A user with TOTP and recovery keys: the first login step answers `NeedTFA`.
+pub const TFA_USER: &str = "tfa@pve";
+/// Password of [`TFA_USER`].
+pub const TFA_PASSWORD: &str = "tfapass";
+/// The TOTP code the simulator accepts for [`TFA_USER`] (at any time).
+pub const TOTP_CODE: &str = "123456";
+/// Recovery keys of [`TFA_USER`]; each works once (indices 0, 1, 2 in the challenge).
+pub const RECOVERY_KEYS: [&str; 3] = ["aaaa-bbbb-cccc", "dddd-eeee-ffff", "1111-2222-3333"];
+/// A user with `VM.Audit` on `/vms/100` only (PVE): other guests answer 403.
+pub const LIMITED_USER: &str = "alice@pve";
+/// Password of [`LIMITED_USER`].
+pub const LIMITED_PASSWORD: &str = "alicepw";
+
+/// Which product the simulator plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Proxmox VE (`PVEAuthCookie`, `PVEAPIToken=u@r!id=secret`, node `pve1`).
+    Pve,
+    /// Proxmox Mail Gateway (`PMGAuthCookie`, no API tokens, node `pmg1`).
+    Pmg,
+    /// Proxmox Backup Server (`__Host-PBSAuthCookie`/`PBSAuthCookie`,
+    /// `PBSAPIToken=u@r!id:secret`, 10-field UPIDs, node `pbs1`).
+    Pbs,
+}
+
+impl Service {
+    /// Ticket prefix and product tag: `PVE`, `PMG` or `PBS`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Service::Pve => "PVE",
+            Service::Pmg => "PMG",
+            Service::Pbs => "PBS",
+        }
+    }
+
+    /// The usual port of the real product (8006 for PVE and PMG, 8007 for PBS).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Service::Pbs => 8007,
+            _ => 8006,
+        }
+    }
+
+    /// The node name the simulator uses.
+    pub fn node(self) -> &'static str {
+        match self {
+            Service::Pve => "pve1",
+            Service::Pmg => "pmg1",
+            Service::Pbs => "pbs1",
+        }
+    }
+
+    /// Parse `pve`, `pmg` or `pbs` (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "pve" => Some(Service::Pve),
+            "pmg" => Some(Service::Pmg),
+            "pbs" => Some(Service::Pbs),
+            _ => None,
+        }
+    }
+}
+
+/// Start-up configuration. [`Config::new`] gives deterministic test defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Which product to play.
+    pub service: Service,
+    /// Address to bind (default `127.0.0.1`).
+    pub bind: IpAddr,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// Serve plain HTTP instead of HTTPS.
+    pub plain_http: bool,
+    /// How the simulated clock moves (default [`ClockMode::Manual`]).
+    pub clock: ClockMode,
+    /// Simulated start time since the Unix epoch (default: the real time at start, whole seconds).
+    pub start_time: Option<Duration>,
+    /// Password of `root@pam`.
+    pub root_password: String,
+    /// Secret of the `root@pam!ci` API token.
+    pub token_secret: String,
+    /// How long tasks run in simulated time unless a [`TaskPlan`] says otherwise (default 0).
+    pub task_duration: Duration,
+    /// Extra guests generated on start (for `cluster/resources` benchmarks), VMIDs from 1000.
+    pub generated_guests: usize,
+    /// Close keep-alive connections idle this long, in real time (default 5 s like pveproxy).
+    pub keepalive_idle: Option<Duration>,
+    /// Real delay before every 401 answer (PVE waits 3 s; default 0).
+    pub unauthorized_delay: Duration,
+    /// Put `message` into error bodies like pve-http-server 5.2+ (default true).
+    pub error_message_in_body: bool,
+    /// Serve this directory at `/dashboard/` (same origin, no auth).
+    pub static_dir: Option<PathBuf>,
+    /// Failed TFA second steps before the user is locked out (default 5).
+    pub tfa_lockout_after: u32,
+}
+
+impl Config {
+    /// Defaults for `service`: free port on 127.0.0.1, HTTPS, manual clock, tasks finish at once.
+    pub fn new(service: Service) -> Self {
+        Self {
+            service,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            plain_http: false,
+            clock: ClockMode::Manual,
+            start_time: None,
+            root_password: ROOT_PASSWORD.to_owned(),
+            token_secret: TOKEN_SECRET.to_owned(),
+            task_duration: Duration::ZERO,
+            generated_guests: 0,
+            keepalive_idle: Some(Duration::from_secs(5)),
+            unauthorized_delay: Duration::ZERO,
+            error_message_in_body: true,
+            static_dir: None,
+            tfa_lockout_after: 5,
+        }
+    }
+}
+
+/// A running simulator. Stops on [`Simulator::shutdown`] or drop.
+#[derive(Debug)]
+pub struct Simulator {
+    shared: Arc<state::Shared>,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Bind, generate the certificate and start serving on a background thread.
+    pub fn start(config: Config) -> std::io::Result<Simulator> {
+        let start = config.start_time.unwrap_or_else(|| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::from_secs(1_800_000_000));
+            Duration::from_secs(now.as_secs())
+        });
+        let clock = SimClock::new(start, config.clock);
+        let ident = tls::Identity::generate(config.bind)
+            .map_err(|e| std::io::Error::other(format!("certificate generation failed: {e}")))?;
+        let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(state::Shared::new(config, clock, ident)?);
+        let sh = Arc::clone(&shared);
+        let accept = std::thread::Builder::new()
+            .name("proxmox-sim-accept".into())
+            .spawn(move || http::accept_loop(sh, listener))?;
+        Ok(Simulator {
+            shared,
+            addr,
+            accept: Some(accept),
+        })
+    }
+
+    /// The service this simulator plays.
+    pub fn service(&self) -> Service {
+        self.shared.config.service
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://` with [`Config::plain_http`]), without a path.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.shared.config.plain_http {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// `base_url()` + `/api2/json`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api2/json", self.base_url())
+    }
+
+    /// The certificate (PEM) a client should trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.shared.ident.cert_pem
+    }
+
+    /// The certificate in DER form.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.shared.ident.cert_der
+    }
+
+    /// SHA-256 fingerprint of the certificate DER, upper-case colon hex.
+    pub fn fingerprint_sha256(&self) -> &str {
+        &self.shared.ident.fingerprint
+    }
+
+    /// The simulated clock.
+    pub fn clock(&self) -> &SimClock {
+        &self.shared.clock
+    }
+
+    /// The `root@pam` password.
+    pub fn root_password(&self) -> &str {
+        &self.shared.config.root_password
+    }
+
+    /// The full token header value for `root@pam!ci` in this service's format
+    /// (`PVEAPIToken=root@pam!ci=SECRET` or `PBSAPIToken=root@pam!ci:SECRET`; PMG has none).
+    pub fn token_header(&self) -> Option<String> {
+        let s = &self.shared.config.token_secret;
+        match self.service() {
+            Service::Pve => Some(format!("PVEAPIToken={TOKEN_ID}={s}")),
+            Service::Pbs => Some(format!("PBSAPIToken={TOKEN_ID}:{s}")),
+            Service::Pmg => None,
+        }
+    }
+
+    /// Add a fault rule (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().faults.push(fault);
+    }
+
+    /// Remove all fault rules and pending connection drops.
+    pub fn clear_faults(&self) {
+        let mut st = self.shared.lock();
+        st.faults.clear();
+        st.drop_connections = 0;
+    }
+
+    /// Close the next `n` accepted connections before reading any request (after the TLS
+    /// handshake).
+    pub fn drop_next_connections(&self, n: u32) {
+        self.shared.lock().drop_connections = n;
+    }
+
+    /// Invalidate every ticket and CSRF token issued so far (rotates the signing key).
+    pub fn expire_all_tickets(&self) {
+        self.shared.lock().key_epoch += 1;
+    }
+
+    /// Change the keep-alive idle timeout for new waits (`None`: never close idle connections).
+    pub fn set_keepalive_idle(&self, idle: Option<Duration>) {
+        self.shared.lock().keepalive_idle = idle;
+    }
+
+    /// Mark a node offline: calls under `/nodes/{node}` answer `595 No route to host`.
+    pub fn set_node_offline(&self, node: &str, offline: bool) {
+        let mut st = self.shared.lock();
+        if offline {
+            st.offline_nodes.insert(node.to_owned());
+        } else {
+            st.offline_nodes.remove(node);
+        }
+    }
+
+    /// Plan the next task created (outcome, duration, extra log lines); plans queue up.
+    pub fn plan_next_task(&self, plan: TaskPlan) {
+        self.shared.lock().task_plans.push_back(plan);
+    }
+
+    /// Change the default simulated task duration.
+    pub fn set_task_duration(&self, d: Duration) {
+        self.shared.lock().task_duration = d;
+    }
+
+    /// Every request seen so far, oldest first.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.lock().log.clone()
+    }
+
+    /// Forget the request log and reset the in-flight maximum.
+    pub fn clear_requests(&self) {
+        self.shared.lock().log.clear();
+        self.shared.max_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// Number of TCP connections accepted so far.
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.conn_counter.load(Ordering::SeqCst)
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The highest number of requests that were being handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Files received by the upload endpoint.
+    pub fn uploads(&self) -> Vec<UploadRecord> {
+        self.shared.lock().uploads.clone()
+    }
+
+    /// Calls to `download-url`.
+    pub fn downloads(&self) -> Vec<DownloadRecord> {
+        self.shared.lock().downloads.clone()
+    }
+
+    /// Whether `userid` is locked out after failed TFA attempts.
+    pub fn tfa_locked(&self, userid: &str) -> bool {
+        let st = self.shared.lock();
+        st.tfa_failures.get(userid).copied().unwrap_or(0) >= self.shared.config.tfa_lockout_after
+    }
+
+    /// The status (`running`/`stopped`) of a guest, if it exists.
+    pub fn guest_status(&self, vmid: u32) -> Option<String> {
+        let mut st = self.shared.lock();
+        let now = self.shared.clock.now();
+        st.tick(now);
+        st.guests.get(&vmid).map(|g| {
+            if g.running {
+                "running".to_owned()
+            } else {
+                "stopped".to_owned()
+            }
+        })
+    }
+
+    /// The configuration of a guest as `key -> value` (without `digest`).
+    pub fn guest_config(&self, vmid: u32) -> Option<Vec<(String, String)>> {
+        let st = self.shared.lock();
+        st.guests.get(&vmid).map(|g| {
+            g.config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+    }
+
+    /// Stop serving: close the listener and every open connection. Idempotent.
+    pub fn shutdown(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500));
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+        let conns = std::mem::take(
+            &mut *self
+                .shared
+                .open_conns
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (_, s) in conns {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,45 @@
+//! The catalogue against the project's own simulator, through the minimal ureq driver.
+
+mod common;
+
+use common::UreqDriver;
+use proxmox_testbed::catalogue::Outcome;
+use proxmox_testbed::proxmox_sim::AuthKind;
+use proxmox_testbed::{PeerControl, run_catalogue, start_simulator};
+
+#[test]
+fn catalogue_runs_against_the_simulator() {
+    let mut sim = start_simulator().expect("the simulator starts (no external peer needed)");
+    let mut driver = UreqDriver::new(&sim.base_url(), sim.ca_pem());
+    let report = run_catalogue(&mut driver, &mut sim);
+    // The simulator offers every feature: nothing may be skipped.
+    let skipped: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Skipped(_)))
+        .map(|r| r.name)
+        .collect();
+    assert!(skipped.is_empty(), "{report}");
+    // The request log saw the three kinds of login the catalogue uses.
+    let log = sim.requests();
+    assert!(
+        log.iter().any(|r| r.auth == AuthKind::Token),
+        "no token call"
+    );
+    assert!(
+        log.iter().any(|r| r.auth == AuthKind::TicketCookie),
+        "no ticket call"
+    );
+    assert_eq!(sim.uploads().len(), 1);
+    let dl = sim.downloads();
+    assert_eq!(dl.len(), 1);
+    assert!(
+        dl[0]
+            .params
+            .iter()
+            .any(|(k, v)| k == "checksum-algorithm" && v == "sha256"),
+        "{:?}",
+        dl[0].params
+    );
+    assert_eq!(sim.profile().node, "pve1");
+}
