@@ -511,15 +511,18 @@ fn mock_ticket_endpoint(service: Service, form: &Params) -> (u16, String) {
     reply("ticket", "CSRFPreventionToken")
 }
 
+/// What went on the wire for one API request: method, URL, Cookie, CSRF, Authorization.
+type ApiRequest = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 struct Recorded {
     ticket_requests: Vec<(String, String)>,
-    api_requests: Vec<(
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )>,
+    api_requests: Vec<ApiRequest>,
 }
 
 fn send_ticket(rb: &RequestBuilder, call: &Call, rec: &mut Recorded) -> (u16, String) {
