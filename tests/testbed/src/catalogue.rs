@@ -221,6 +221,15 @@ pub trait Driver {
     /// Make one call; returns `data` of the answer.
     fn call(&mut self, call: &Call) -> Result<Value, DriverError>;
 
+    /// How many times this driver sends a GET that keeps failing with `status` before it
+    /// reports the error (1 for a driver that never retries). An injected fault is repeated
+    /// that many times, so that the error still surfaces through a client that retries
+    /// (595/596 and lock timeouts are retryable in `proxmox_proto::retry`).
+    fn attempts_per_call(&self, status: u16) -> u32 {
+        let _ = status;
+        1
+    }
+
     /// Upload `data` as `filename` to `storage` (multipart `content` + `filename`); returns
     /// `data` of the answer (a UPID).
     fn upload(
@@ -1102,7 +1111,7 @@ impl<'p> Run<'p> {
                     path: self.fill(path)?,
                     status: *status,
                     message: (*message).to_owned(),
-                    times: *times,
+                    times: times.saturating_mul(driver.attempts_per_call(*status).max(1)),
                 };
                 peer.inject(&fault)
                     .map_err(|e| StepError::Failed(format!("fault injection failed: {e}")))
