@@ -34,6 +34,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "5 GiB streamed upload in constant memory (release; ignored by default)"
+cargo test --release -p proxmox-ureq --test big_upload -- --ignored --nocapture
+
 step "core builds for wasm32-unknown-unknown"
 cargo check -p proxmox-proto --target wasm32-unknown-unknown
 
