@@ -44,14 +44,14 @@ pub enum DownloadChecksum {
 /// Upload progress: bytes of the file sent so far and the file's size.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// 32 random hex digits for the multipart boundary, from the standard library's per-process
-/// random hash keys (no extra dependency).
-fn random_boundary() -> String {
-    let mut out = String::with_capacity(32);
-    for i in 0..2u64 {
+/// 16 random bytes for the multipart boundary, from the standard library's per-process random
+/// hash keys (no extra dependency); the core turns them into the boundary.
+fn random_bytes() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
         let mut h = RandomState::new().build_hasher();
-        h.write_u64(i);
-        out.push_str(&format!("{:016x}", h.finish()));
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
     }
     out
 }
@@ -128,7 +128,7 @@ impl Client {
             UploadChecksum::Given(c) => upload = upload.with_checksum(c),
             UploadChecksum::Compute(alg) => upload = upload.with_checksum(hash_file(path, alg)?),
         }
-        let frame = upload.frame(&random_boundary())?;
+        let frame = upload.frame(&proxmox_proto::upload::boundary_from_random(&random_bytes()))?;
         let call = upload.call()?;
         let auth = self.current_auth()?;
         let head = self.inner.rb.build_streaming(

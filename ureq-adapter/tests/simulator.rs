@@ -336,3 +336,72 @@ fn connections_are_reused() {
     }
     assert_eq!(sim.connections_accepted(), 1);
 }
+
+fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+
+#[test]
+fn client_is_shareable_across_threads() {
+    assert_send_sync_clone::<Client>();
+}
+
+/// A minimal HTTP CONNECT proxy on loopback that counts the tunnels it opened.
+fn connect_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tunnels = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = tunnels.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { return };
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let Ok(upstream) = TcpStream::connect(&target) else {
+                    return;
+                };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut c2 = client.try_clone().unwrap();
+                c2.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                let mut up_r = upstream.try_clone().unwrap();
+                let mut up_w = upstream;
+                let mut down_w = client;
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_r, &mut down_w);
+                });
+                let _ = std::io::copy(&mut reader, &mut up_w);
+            });
+        }
+    });
+    (port, tunnels)
+}
+
+#[test]
+fn https_through_a_connect_proxy() {
+    let sim = sim();
+    let (port, tunnels) = connect_proxy();
+    let c = builder(&sim)
+        .proxy(&format!("http://127.0.0.1:{port}"))
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let v: Value = c.get("version").unwrap();
+        assert!(v["version"].is_string());
+    }
+    assert!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the call went through the proxy"
+    );
+}
