@@ -17,6 +17,7 @@
 //! | [`request`] | [`Call`] → [`http::Request`] with auth headers |
 //! | [`response`] | the `{"data": ...}` envelope and typed API errors |
 //! | [`auth`] | API tokens, tickets, the login/TFA state machine, renewal |
+//! | [`options`] | client options and their checks, shared by every adapter's builder |
 //! | [`session`] | credentials and auth state shared by every adapter: login, renewal, re-login |
 //! | [`retry`] | whether a failure may be retried |
 //! | [`tls`] | SHA-256 certificate fingerprints |
@@ -79,6 +80,7 @@ pub mod command;
 pub mod error;
 pub mod loose;
 pub mod models;
+pub mod options;
 pub mod params;
 pub mod path;
 pub mod request;

@@ -34,18 +34,19 @@ mod tls;
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
 
 use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::options::{ClientOptions, ProxyOption};
 use proxmox_proto::params::Params;
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::{DEFAULT_BODY_LIMIT, Envelope, parse_envelope};
+use proxmox_proto::response::{Envelope, parse_envelope};
 use proxmox_proto::retry::{Failure, RetryDecision, decide};
-use proxmox_proto::session::{Credentials, Plan, SessionManager, retry_backoff};
-use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Service, Target, TransportKind};
+use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
+use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Target, TransportKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tls::{ReasonTapConnector, TlsConnector, TlsSettings, Verification};
+use tls::{ReasonTapConnector, TlsConnector};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
@@ -135,33 +136,20 @@ impl CallOptions {
 }
 
 /// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
-/// request is sent.
+/// request is sent; the option methods are the core's
+/// ([`proxmox_proto::client_builder_methods`]), the same on every adapter.
 #[must_use]
 pub struct ClientBuilder {
-    host: String,
-    service: Service,
-    port: Option<u16>,
-    prefix: Option<String>,
-    credentials: Option<Credentials>,
-    second: SecondFactorSource,
-    tls: TlsSettings,
-    errors: Vec<String>,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    proxy: Option<String>,
-    proxy_from_env: bool,
-    body_limit: u64,
+    options: ClientOptions,
+    second_factor_callback: Option<SecondFactorCallback>,
     clock: Clock,
-    pve_compat: bool,
     user_agent: String,
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("host", &self.host)
-            .field("service", &self.service)
-            .field("tls", &self.tls)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -169,86 +157,22 @@ impl fmt::Debug for ClientBuilder {
 impl ClientBuilder {
     fn new(host: &str) -> Self {
         Self {
-            host: host.to_owned(),
-            service: Service::Pve,
-            port: None,
-            prefix: None,
-            credentials: None,
-            second: SecondFactorSource::None,
-            tls: TlsSettings::default(),
-            errors: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
-            proxy: None,
-            proxy_from_env: false,
-            body_limit: DEFAULT_BODY_LIMIT,
+            options: ClientOptions::new(host),
+            second_factor_callback: None,
             clock: Arc::new(system_clock),
-            pve_compat: false,
             user_agent: concat!("proxmox-ureq/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
 
-    /// The product (default PVE).
-    pub fn service(mut self, service: Service) -> Self {
-        self.service = service;
-        self
-    }
-
-    /// The port (default per service; a port in the host string wins).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// A path prefix for a reverse proxy in front of the API.
-    pub fn path_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = Some(prefix.to_owned());
-        self
-    }
-
-    /// Authenticate with an API token (`user@realm!tokenid` and its secret).
-    pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
-        match Credentials::token(token_id, secret.into()) {
-            Ok(c) => self.credentials = Some(c),
-            Err(e) => self.errors.push(e.to_string()),
-        }
-        self
-    }
-
-    /// Authenticate with a password; the ticket is renewed automatically.
-    pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
-        match Credentials::password(user, password.into()) {
-            Ok(c) => self.credentials = Some(c),
-            Err(e) => self.errors.push(e.to_string()),
-        }
-        self
-    }
-
-    /// A prepared second factor for a password login (e.g. a TOTP code read from the user).
-    pub fn second_factor(mut self, factor: SecondFactor) -> Self {
-        self.second = SecondFactorSource::Prepared(factor);
-        self
-    }
+    proxmox_proto::client_builder_methods!(options);
 
     /// A callback asked for the second factor when the server wants one (it sees what is
-    /// offered; returning `None` aborts the login).
+    /// offered; returning `None` aborts the login). Needs a password login.
     pub fn second_factor_callback(
         mut self,
         f: impl Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static,
     ) -> Self {
-        self.second = SecondFactorSource::Callback(Arc::new(f));
-        self
-    }
-
-    /// Resume a saved session (see [`Client::session`]).
-    pub fn session(mut self, session: Session) -> Self {
-        self.credentials = Some(Credentials::Session(session));
-        self
-    }
-
-    /// Send `new-format=1` at login, which PVE 7.1–7.4 need for TFA.
-    pub fn pve7_tfa_compatibility(mut self, on: bool) -> Self {
-        self.pve_compat = on;
+        self.second_factor_callback = Some(Arc::new(f));
         self
     }
 
@@ -257,78 +181,6 @@ impl ClientBuilder {
     pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
         let pem = std::fs::read(path.as_ref())?;
         Ok(self.ca_pem(&pem))
-    }
-
-    /// Trust the CA certificates in this PEM text.
-    pub fn ca_pem(mut self, pem: &[u8]) -> Self {
-        match tls::certs_from_pem(pem) {
-            Ok(c) => self.tls.extra_roots.extend(c),
-            Err(e) => self.errors.push(e),
-        }
-        self
-    }
-
-    /// Accept only the certificate with this SHA-256 fingerprint (`AB:CD:...`, as PVE shows
-    /// it). The pin replaces CA validation.
-    pub fn fingerprint(mut self, fp: &str) -> Self {
-        match fp.parse() {
-            Ok(fp) => self.tls.verification = Verification::Pinned(fp),
-            Err(e) => self.errors.push(format!("{e}")),
-        }
-        self
-    }
-
-    /// Present a client certificate (PEM chain and PEM private key).
-    pub fn client_certificate(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
-        match (tls::certs_from_pem(cert_pem), tls::key_from_pem(key_pem)) {
-            (Ok(c), Ok(k)) => self.tls.client_cert = Some((c, Arc::new(k))),
-            (Err(e), _) | (_, Err(e)) => self.errors.push(e),
-        }
-        self
-    }
-
-    /// Accept any server certificate. Only for throw-away test setups: anyone on the path can
-    /// read and change the traffic, credentials included.
-    pub fn danger_accept_invalid_certs(mut self) -> Self {
-        self.tls.verification = Verification::Insecure;
-        self
-    }
-
-    /// Connect and read timeouts at once.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = t;
-        self.read_timeout = t;
-        self
-    }
-
-    /// The connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = t;
-        self
-    }
-
-    /// The read timeout (default 60 s).
-    pub fn read_timeout(mut self, t: Duration) -> Self {
-        self.read_timeout = t;
-        self
-    }
-
-    /// An HTTP(S) proxy, e.g. `http://proxy.example.com:3128`.
-    pub fn proxy(mut self, url: &str) -> Self {
-        self.proxy = Some(url.to_owned());
-        self
-    }
-
-    /// Use `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) from the environment.
-    pub fn proxy_from_env(mut self) -> Self {
-        self.proxy_from_env = true;
-        self
-    }
-
-    /// Largest response body accepted (default 256 MiB).
-    pub fn body_limit(mut self, bytes: u64) -> Self {
-        self.body_limit = bytes;
-        self
     }
 
     /// Where "now" comes from (default: the system clock). Tests pass a simulated clock.
@@ -340,42 +192,22 @@ impl ClientBuilder {
     /// Check everything and build the client. A password login happens lazily, on the first
     /// call (or explicitly with [`Client::login`]).
     pub fn build(self) -> Result<Client, Error> {
-        if let Some(e) = self.errors.first() {
-            return Err(Error::Config(e.clone()));
-        }
-        let mut target = Target::parse(self.service, &self.host)?;
-        if let Some(p) = self.port {
-            target = target.with_port(p)?;
-        }
-        if let Some(p) = &self.prefix {
-            target = target.with_path_prefix(p)?;
-        }
-        let Some(credentials) = self.credentials else {
-            return Err(Error::Config(
-                "no credentials: use api_token(), password() or session()".into(),
-            ));
+        let v = self.options.validate(TransportKind::Https)?;
+        let second = match (self.second_factor_callback, v.second_factor) {
+            (Some(cb), _) => SecondFactorSource::Callback(cb),
+            (None, Some(f)) => SecondFactorSource::Prepared(f),
+            (None, None) => SecondFactorSource::None,
         };
-        let auth_kind = credentials.auth_kind();
-        self.service.check(TransportKind::Https, auth_kind)?;
-        if let Credentials::Session(s) = &credentials
-            && s.service() != self.service
-        {
-            return Err(Error::Config(
-                "the saved session is for another service".into(),
-            ));
-        }
-        if !matches!(self.second, SecondFactorSource::None)
-            && !matches!(credentials, Credentials::Password { .. })
-        {
+        if matches!(second, SecondFactorSource::Callback(_)) && v.auth_kind != AuthKind::Ticket {
             return Err(Error::Config("a second factor needs password()".into()));
         }
-        let tls_config = self.tls.client_config().map_err(Error::Config)?;
-        let proxy = match (&self.proxy, self.proxy_from_env) {
-            (Some(p), _) => {
+        let tls_config = tls::client_config(&v.tls).map_err(Error::Config)?;
+        let proxy = match &v.proxy {
+            ProxyOption::Url(p) => {
                 Some(ureq::Proxy::new(p).map_err(|e| Error::Config(format!("proxy: {e}")))?)
             }
-            (None, true) => ureq::Proxy::try_from_env(),
-            (None, false) => None,
+            ProxyOption::FromEnv => ureq::Proxy::try_from_env(),
+            _ => None,
         };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -385,9 +217,9 @@ impl ClientBuilder {
             .proxy(proxy)
             .max_idle_age(Duration::from_secs(4))
             .max_idle_connections_per_host(16)
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_recv_response(Some(self.read_timeout))
-            .timeout_recv_body(Some(self.read_timeout))
+            .timeout_connect(Some(v.connect_timeout))
+            .timeout_recv_response(Some(v.read_timeout))
+            .timeout_recv_body(Some(v.read_timeout))
             .build();
         let connector =
             ().chain(ConnectProxyConnector::default())
@@ -395,22 +227,19 @@ impl ClientBuilder {
                 .chain(TlsConnector { config: tls_config })
                 .chain(ReasonTapConnector);
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
-        let rb = RequestBuilder::new(target)
-            .user_agent(Some(self.user_agent.clone()))
+        let rb = RequestBuilder::new(v.target)
+            .user_agent(Some(self.user_agent))
             .accept_gzip(true);
         Ok(Client {
             inner: Arc::new(Inner {
                 agent,
                 rb,
-                session: Mutex::new(
-                    SessionManager::new(self.service, credentials)
-                        .pve_compatibility(self.pve_compat),
-                ),
+                session: Mutex::new(v.session),
                 login_lock: Mutex::new(()),
-                second: self.second,
+                second,
                 clock: self.clock,
-                body_limit: self.body_limit,
-                auth_kind,
+                body_limit: v.body_limit,
+                auth_kind: v.auth_kind,
             }),
         })
     }

@@ -2,6 +2,7 @@
 //! certificate, explicit insecure mode) and a transport tap that keeps the HTTP reason phrase,
 //! which ureq 3 drops but PVE uses to carry its error messages.
 
+use proxmox_proto::options::{TlsOptions, TlsVerification};
 use proxmox_proto::tls::Fingerprint;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -19,41 +20,6 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
     TransportAdapter,
 };
-
-/// How the server certificate is checked.
-#[derive(Clone, Default)]
-pub(crate) enum Verification {
-    /// Web PKI roots plus any extra CA certificates.
-    #[default]
-    Roots,
-    /// Only a certificate with this SHA-256 fingerprint is accepted (replaces CA validation).
-    Pinned(Fingerprint),
-    /// Anything is accepted. Opt-in only.
-    Insecure,
-}
-
-/// TLS settings gathered by the client builder.
-#[derive(Clone, Default)]
-pub(crate) struct TlsSettings {
-    pub(crate) verification: Verification,
-    pub(crate) extra_roots: Vec<CertificateDer<'static>>,
-    pub(crate) client_cert: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
-}
-
-impl fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = match &self.verification {
-            Verification::Roots => "roots".to_owned(),
-            Verification::Pinned(fp) => format!("pinned {fp}"),
-            Verification::Insecure => "INSECURE".to_owned(),
-        };
-        f.debug_struct("TlsSettings")
-            .field("verification", &v)
-            .field("extra_roots", &self.extra_roots.len())
-            .field("client_cert", &self.client_cert.is_some())
-            .finish()
-    }
-}
 
 /// Parse every certificate in a PEM text.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -74,39 +40,43 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-impl TlsSettings {
-    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
-        let provider = provider();
-        let algs = provider.signature_verification_algorithms;
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup failed: {e}"))?;
-        let builder = match &self.verification {
-            Verification::Roots => {
-                let mut roots = RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                for c in &self.extra_roots {
+/// The rustls configuration for the core's TLS options.
+pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+    let provider = provider();
+    let algs = provider.signature_verification_algorithms;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?;
+    let builder = match &opts.verification {
+        TlsVerification::Pinned(fp) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin: *fp, algs })),
+        TlsVerification::DangerAcceptInvalid => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyVerifier { algs })),
+        _ => {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            for pem in &opts.extra_ca_pem {
+                for c in certs_from_pem(pem)? {
                     roots
-                        .add(c.clone())
+                        .add(c)
                         .map_err(|e| format!("the CA certificate is not usable: {e}"))?;
                 }
-                builder.with_root_certificates(roots)
             }
-            Verification::Pinned(fp) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin: *fp, algs })),
-            Verification::Insecure => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyVerifier { algs })),
-        };
-        let config = match &self.client_cert {
-            Some((chain, key)) => builder
-                .with_client_auth_cert(chain.clone(), key.clone_key())
-                .map_err(|e| format!("the client certificate is not usable: {e}"))?,
-            None => builder.with_no_client_auth(),
-        };
-        Ok(Arc::new(config))
-    }
+            builder.with_root_certificates(roots)
+        }
+    };
+    let config = match &opts.client_identity {
+        Some(id) => builder
+            .with_client_auth_cert(
+                certs_from_pem(&id.cert_pem)?,
+                key_from_pem(id.key_pem.expose().as_bytes())?,
+            )
+            .map_err(|e| format!("the client certificate is not usable: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
 }
 
 #[derive(Debug)]

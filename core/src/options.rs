@@ -1,0 +1,556 @@
+//! Client options shared by every adapter: where to connect, how to authenticate, how to check
+//! the server certificate, timeouts, proxy, limits. All checks happen in
+//! [`ClientOptions::validate`], before any request is sent, so a bad value is a clear error at
+//! build time on every transport alike.
+//!
+//! Adapters keep a `ClientOptions` inside their builder and get the same chainable methods
+//! from [`client_builder_methods!`](crate::client_builder_methods), so the option surface is
+//! written once:
+//!
+//! ```
+//! use proxmox_proto::options::ClientOptions;
+//! use proxmox_proto::TransportKind;
+//!
+//! pub struct MyBuilder { options: ClientOptions }
+//! impl MyBuilder {
+//!     proxmox_proto::client_builder_methods!(options);
+//! }
+//! let b = MyBuilder { options: ClientOptions::new("pve1.example.com") }
+//!     .api_token("automation@pve!ci", "s3cr3t")
+//!     .fingerprint("ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89");
+//! let v = b.options.validate(TransportKind::Https).unwrap();
+//! assert_eq!(v.target.base_url(), "https://pve1.example.com:8006/api2/json");
+//! let bad = MyBuilder { options: ClientOptions::new("pve1:0") }.api_token("a@b!c", "d");
+//! assert!(bad.options.validate(TransportKind::Https).is_err());
+//! ```
+
+use crate::auth::{SecondFactor, Secret, Session};
+use crate::error::InputError;
+use crate::service::{AuthKind, Service, TransportKind};
+use crate::session::{Credentials, SessionManager};
+use crate::target::Target;
+use crate::tls::Fingerprint;
+use std::fmt;
+use std::time::Duration;
+
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default read timeout (time to the response head, and between body reads).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the server certificate is checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsVerification {
+    /// The platform's web PKI roots plus any extra CA certificates.
+    #[default]
+    WebPki,
+    /// Only the certificate with this SHA-256 fingerprint is accepted (replaces CA checks).
+    Pinned(Fingerprint),
+    /// Any certificate is accepted. Opt-in only, for throw-away labs.
+    DangerAcceptInvalid,
+}
+
+/// A client certificate and its private key, both PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate chain, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The private key, PEM. Never printed.
+    pub key_pem: Secret,
+}
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// How the server certificate is checked.
+    pub verification: TlsVerification,
+    /// Extra trusted CA certificates, PEM (e.g. `/etc/pve/pve-root-ca.pem`).
+    pub extra_ca_pem: Vec<Vec<u8>>,
+    /// A client certificate to present.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// Where an HTTP(S) proxy comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyOption {
+    /// No proxy.
+    #[default]
+    None,
+    /// This proxy URL (`http://host:port`).
+    Url(String),
+    /// `HTTPS_PROXY`/`ALL_PROXY` and `NO_PROXY` from the environment (read by the adapter).
+    FromEnv,
+}
+
+/// Options gathered by a client builder. See the module docs.
+#[derive(Clone)]
+pub struct ClientOptions {
+    host: String,
+    service: Service,
+    port: Option<u16>,
+    prefix: Option<String>,
+    credentials: Option<Credentials>,
+    second_factor: Option<SecondFactor>,
+    pve_compat: bool,
+    tls: TlsOptions,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    proxy: ProxyOption,
+    body_limit: u64,
+    errors: Vec<String>,
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("host", &self.host)
+            .field("service", &self.service)
+            .field("credentials", &self.credentials)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checked options, ready for an adapter to build its client from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ValidatedOptions {
+    /// Where the API is.
+    pub target: Target,
+    /// The auth state machine, primed with the credentials.
+    pub session: SessionManager,
+    /// The auth kind (for the retry rules).
+    pub auth_kind: AuthKind,
+    /// A prepared second factor for a TFA login.
+    pub second_factor: Option<SecondFactor>,
+    /// TLS settings.
+    pub tls: TlsOptions,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Read timeout.
+    pub read_timeout: Duration,
+    /// Proxy.
+    pub proxy: ProxyOption,
+    /// Largest response body accepted.
+    pub body_limit: u64,
+}
+
+fn check_proxy_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("proxy {url:?} must start with http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let hostport = authority.rsplit('@').next().unwrap_or("");
+    if hostport.is_empty()
+        || hostport
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("proxy {url:?} has no valid host"));
+    }
+    Ok(())
+}
+
+impl ClientOptions {
+    /// Options for `host` (`name`, `name:port`, IPv4, IPv6, `[v6]:port`) with the defaults:
+    /// PVE, TLS verified against the web PKI, 10 s connect and 60 s read timeouts, no proxy,
+    /// a 256 MiB body limit.
+    pub fn new(host: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            service: Service::Pve,
+            port: None,
+            prefix: None,
+            credentials: None,
+            second_factor: None,
+            pve_compat: false,
+            tls: TlsOptions::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            proxy: ProxyOption::None,
+            body_limit: crate::response::DEFAULT_BODY_LIMIT,
+            errors: Vec::new(),
+        }
+    }
+
+    fn record<T, E: fmt::Display>(&mut self, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// The product.
+    pub fn set_service(&mut self, service: Service) {
+        self.service = service;
+    }
+    /// The port (a port in the host string wins).
+    pub fn set_port(&mut self, port: u16) {
+        self.port = Some(port);
+    }
+    /// A path prefix for a reverse proxy.
+    pub fn set_path_prefix(&mut self, prefix: &str) {
+        self.prefix = Some(prefix.to_owned());
+    }
+    /// Authenticate with an API token.
+    pub fn set_api_token(&mut self, token_id: &str, secret: Secret) {
+        if let Some(c) = self.record(Credentials::token(token_id, secret)) {
+            self.credentials = Some(c);
+        }
+    }
+    /// Authenticate with a password.
+    pub fn set_password(&mut self, user: &str, password: Secret) {
+        if let Some(c) = self.record(Credentials::password(user, password)) {
+            self.credentials = Some(c);
+        }
+    }
+    /// Resume a saved session.
+    pub fn set_session(&mut self, session: Session) {
+        self.credentials = Some(Credentials::Session(session));
+    }
+    /// A prepared second factor for a TFA login.
+    pub fn set_second_factor(&mut self, factor: SecondFactor) {
+        self.second_factor = Some(factor);
+    }
+    /// Send `new-format=1` at login (PVE 7.1–7.4 TFA).
+    pub fn set_pve7_tfa_compatibility(&mut self, on: bool) {
+        self.pve_compat = on;
+    }
+    /// Trust the CA certificates in this PEM text (checked for a certificate block here; the
+    /// adapter's TLS stack parses it).
+    pub fn add_ca_pem(&mut self, pem: &[u8]) {
+        if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            self.tls.extra_ca_pem.push(pem.to_vec());
+        } else {
+            self.errors
+                .push("the CA data holds no PEM certificate".into());
+        }
+    }
+    /// Pin the server certificate's SHA-256 fingerprint (`AB:CD:…`).
+    pub fn set_fingerprint(&mut self, fingerprint: &str) {
+        if let Some(fp) = self.record(fingerprint.parse::<Fingerprint>()) {
+            self.tls.verification = TlsVerification::Pinned(fp);
+        }
+    }
+    /// Present a client certificate (PEM chain and PEM private key).
+    pub fn set_client_certificate(&mut self, cert_pem: &[u8], key_pem: &[u8]) {
+        if !cert_pem
+            .windows(27)
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            self.errors
+                .push("the client certificate holds no PEM certificate".into());
+            return;
+        }
+        if !key_pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+            self.errors
+                .push("the client key holds no PEM private key".into());
+            return;
+        }
+        self.tls.client_identity = Some(ClientIdentity {
+            cert_pem: cert_pem.to_vec(),
+            key_pem: Secret::new(String::from_utf8_lossy(key_pem).into_owned()),
+        });
+    }
+    /// Accept any server certificate (throw-away labs only).
+    pub fn set_danger_accept_invalid_certs(&mut self) {
+        self.tls.verification = TlsVerification::DangerAcceptInvalid;
+    }
+    /// The connect timeout.
+    pub fn set_connect_timeout(&mut self, t: Duration) {
+        self.connect_timeout = t;
+    }
+    /// The read timeout.
+    pub fn set_read_timeout(&mut self, t: Duration) {
+        self.read_timeout = t;
+    }
+    /// An HTTP(S) proxy URL.
+    pub fn set_proxy(&mut self, url: &str) {
+        if self.record(check_proxy_url(url)).is_some() {
+            self.proxy = ProxyOption::Url(url.to_owned());
+        }
+    }
+    /// Take the proxy from the environment.
+    pub fn set_proxy_from_env(&mut self) {
+        self.proxy = ProxyOption::FromEnv;
+    }
+    /// Largest response body accepted.
+    pub fn set_body_limit(&mut self, bytes: u64) {
+        self.body_limit = bytes;
+    }
+    /// Record an error found by the adapter (e.g. an unreadable CA file), reported by
+    /// [`ClientOptions::validate`].
+    pub fn add_error(&mut self, error: impl Into<String>) {
+        self.errors.push(error.into());
+    }
+
+    /// The service.
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// Check everything for `transport`; the first problem is the error.
+    pub fn validate(self, transport: TransportKind) -> Result<ValidatedOptions, InputError> {
+        if let Some(e) = self.errors.first() {
+            return Err(InputError::Invalid {
+                what: "client option",
+                reason: e.clone(),
+            });
+        }
+        let mut target = Target::parse(self.service, &self.host)?;
+        if let Some(p) = self.port {
+            target = target.with_port(p)?;
+        }
+        if let Some(p) = &self.prefix {
+            target = target.with_path_prefix(p)?;
+        }
+        let credentials = self.credentials.ok_or_else(|| {
+            InputError::InvalidCredentials(
+                "no credentials: give an API token, a password or a saved session".into(),
+            )
+        })?;
+        let auth_kind = credentials.auth_kind();
+        self.service.check(transport, auth_kind)?;
+        if let Credentials::Session(s) = &credentials
+            && s.service() != self.service
+        {
+            return Err(InputError::InvalidCredentials(format!(
+                "the saved session is for {}, not {}",
+                s.service(),
+                self.service
+            )));
+        }
+        if self.second_factor.is_some() && !matches!(credentials, Credentials::Password { .. }) {
+            return Err(InputError::InvalidCredentials(
+                "a second factor needs a password login".into(),
+            ));
+        }
+        if self.connect_timeout.is_zero() || self.read_timeout.is_zero() {
+            return Err(InputError::Invalid {
+                what: "timeout",
+                reason: "a timeout of zero would fail every call".into(),
+            });
+        }
+        if self.body_limit == 0 {
+            return Err(InputError::Invalid {
+                what: "body limit",
+                reason: "a body limit of zero would refuse every answer".into(),
+            });
+        }
+        Ok(ValidatedOptions {
+            target,
+            session: SessionManager::new(self.service, credentials)
+                .pve_compatibility(self.pve_compat),
+            auth_kind,
+            second_factor: self.second_factor,
+            tls: self.tls,
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            proxy: self.proxy,
+            body_limit: self.body_limit,
+        })
+    }
+}
+
+/// The chainable builder methods over a [`ClientOptions`] field, for an adapter's builder:
+/// `impl ClientBuilder { proxmox_proto::client_builder_methods!(options); }`.
+#[macro_export]
+macro_rules! client_builder_methods {
+    ($field:ident) => {
+        /// The product (default PVE).
+        pub fn service(mut self, service: $crate::Service) -> Self {
+            self.$field.set_service(service);
+            self
+        }
+        /// The port (default per service; a port written in the host string wins).
+        pub fn port(mut self, port: u16) -> Self {
+            self.$field.set_port(port);
+            self
+        }
+        /// A path prefix for a reverse proxy in front of the API (`/pve`).
+        pub fn path_prefix(mut self, prefix: &str) -> Self {
+            self.$field.set_path_prefix(prefix);
+            self
+        }
+        /// Authenticate with an API token (`user@realm!tokenid` and its secret).
+        pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
+            self.$field
+                .set_api_token(token_id, $crate::auth::Secret::new(secret.into()));
+            self
+        }
+        /// Authenticate with a password; the ticket is renewed automatically.
+        pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
+            self.$field
+                .set_password(user, $crate::auth::Secret::new(password.into()));
+            self
+        }
+        /// A prepared second factor for a password login (e.g. a TOTP code).
+        pub fn second_factor(mut self, factor: $crate::auth::SecondFactor) -> Self {
+            self.$field.set_second_factor(factor);
+            self
+        }
+        /// Resume a saved session.
+        pub fn session(mut self, session: $crate::auth::Session) -> Self {
+            self.$field.set_session(session);
+            self
+        }
+        /// Send `new-format=1` at login, which PVE 7.1–7.4 need for TFA.
+        pub fn pve7_tfa_compatibility(mut self, on: bool) -> Self {
+            self.$field.set_pve7_tfa_compatibility(on);
+            self
+        }
+        /// Trust the CA certificates in this PEM text (e.g. the cluster's `pve-root-ca.pem`).
+        pub fn ca_pem(mut self, pem: &[u8]) -> Self {
+            self.$field.add_ca_pem(pem);
+            self
+        }
+        /// Accept only the certificate with this SHA-256 fingerprint (`AB:CD:…`, as PVE shows
+        /// it). The pin replaces CA validation.
+        pub fn fingerprint(mut self, fingerprint: &str) -> Self {
+            self.$field.set_fingerprint(fingerprint);
+            self
+        }
+        /// Present a client certificate (PEM chain and PEM private key).
+        pub fn client_certificate(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
+            self.$field.set_client_certificate(cert_pem, key_pem);
+            self
+        }
+        /// Accept any server certificate. Only for throw-away test setups: anyone on the path
+        /// can read and change the traffic, credentials included.
+        pub fn danger_accept_invalid_certs(mut self) -> Self {
+            self.$field.set_danger_accept_invalid_certs();
+            self
+        }
+        /// Connect and read timeouts at once.
+        pub fn timeout(mut self, t: std::time::Duration) -> Self {
+            self.$field.set_connect_timeout(t);
+            self.$field.set_read_timeout(t);
+            self
+        }
+        /// The connect timeout (default 10 s).
+        pub fn connect_timeout(mut self, t: std::time::Duration) -> Self {
+            self.$field.set_connect_timeout(t);
+            self
+        }
+        /// The read timeout (default 60 s).
+        pub fn read_timeout(mut self, t: std::time::Duration) -> Self {
+            self.$field.set_read_timeout(t);
+            self
+        }
+        /// An HTTP(S) proxy, e.g. `http://proxy.example.com:3128`.
+        pub fn proxy(mut self, url: &str) -> Self {
+            self.$field.set_proxy(url);
+            self
+        }
+        /// Use `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) from the environment.
+        pub fn proxy_from_env(mut self) -> Self {
+            self.$field.set_proxy_from_env();
+            self
+        }
+        /// Largest response body accepted (default 256 MiB).
+        pub fn body_limit(mut self, bytes: u64) -> Self {
+            self.$field.set_body_limit(bytes);
+            self
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(o: ClientOptions) -> Result<ValidatedOptions, InputError> {
+        o.validate(TransportKind::Https)
+    }
+
+    #[test]
+    fn every_bad_option_is_refused() {
+        let base = || {
+            let mut o = ClientOptions::new("h");
+            o.set_api_token("a@b!c", Secret::new("d"));
+            o
+        };
+        assert!(v(base()).is_ok());
+        let cases: Vec<(&str, Box<dyn Fn(&mut ClientOptions)>)> = vec![
+            ("no credentials", Box::new(|o| *o = ClientOptions::new("h"))),
+            (
+                "bad token",
+                Box::new(|o| o.set_api_token("nobang", Secret::new("x"))),
+            ),
+            (
+                "empty secret",
+                Box::new(|o| o.set_api_token("a@b!c", Secret::new(""))),
+            ),
+            ("fingerprint", Box::new(|o| o.set_fingerprint("zz"))),
+            ("ca", Box::new(|o| o.add_ca_pem(b"nope"))),
+            (
+                "client cert",
+                Box::new(|o| o.set_client_certificate(b"x", b"y")),
+            ),
+            ("proxy", Box::new(|o| o.set_proxy("::nope"))),
+            ("proxy host", Box::new(|o| o.set_proxy("http://"))),
+            ("prefix", Box::new(|o| o.set_path_prefix("a/../b"))),
+            ("port", Box::new(|o| o.set_port(0))),
+            ("timeout", Box::new(|o| o.set_read_timeout(Duration::ZERO))),
+            ("body limit", Box::new(|o| o.set_body_limit(0))),
+            ("pmg token", Box::new(|o| o.set_service(Service::Pmg))),
+            (
+                "tfa without password",
+                Box::new(|o| o.set_second_factor(SecondFactor::totp("1"))),
+            ),
+            (
+                "empty user",
+                Box::new(|o| o.set_password("", Secret::new("p"))),
+            ),
+        ];
+        for (what, f) in cases {
+            let mut o = base();
+            f(&mut o);
+            assert!(v(o).is_err(), "{what} must be refused");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let mut o = ClientOptions::new("h");
+        o.set_api_token("a@b!c", Secret::new("tok-secret"));
+        o.set_client_certificate(
+            b"-----BEGIN CERTIFICATE-----\n",
+            b"-----BEGIN PRIVATE KEY-----\nkey-secret",
+        );
+        let d = format!("{o:?}");
+        assert!(
+            !d.contains("tok-secret") && !d.contains("key-secret"),
+            "{d}"
+        );
+        let val = v(o).unwrap();
+        assert!(!format!("{val:?}").contains("tok-secret"));
+    }
+
+    #[test]
+    fn pbs_shell_refused_and_session_service_checked() {
+        let mut o = ClientOptions::new("h");
+        o.set_service(Service::Pbs);
+        o.set_api_token("a@b!c", Secret::new("d"));
+        assert!(o.clone().validate(TransportKind::SshShell).is_err());
+        let s = Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", None).unwrap();
+        o.set_session(s);
+        assert!(o.validate(TransportKind::Https).is_err());
+    }
+}
