@@ -526,6 +526,32 @@ fn lenient_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
     })
 }
 
+/// How an upload is checked by the server (the adapters' `upload` option).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UploadChecksum {
+    /// No checksum.
+    #[default]
+    None,
+    /// Send this checksum; the server verifies the received file against it.
+    Given(Checksum),
+    /// Hash the local file first (one extra read, constant memory), then send that checksum.
+    Compute(crate::checksum::ChecksumAlgorithm),
+}
+
+/// The checksum for a `download-url` (the adapters' `download_url` option).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DownloadChecksum {
+    /// None: the server does not verify the download.
+    #[default]
+    None,
+    /// This checksum.
+    Given(Checksum),
+    /// Look for `SHA512SUMS`, `url.sha256`, ... next to the URL; none found is an error.
+    Discover,
+    /// Like `Discover`, but go on without a checksum when none is found.
+    DiscoverOptional,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ use crate::{CallOptions, Client, Error};
 use proxmox_proto::checksum::{
     Checksum, ChecksumAlgorithm, ChecksumDiscovery, DiscoveryOutcome, StreamingDigest,
 };
+pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
 use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent};
 use proxmox_proto::{Call, Method, Params, Upid};
 use std::collections::hash_map::RandomState;
@@ -12,34 +13,6 @@ use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read};
 use std::path::Path;
-
-/// How an upload is checked by the server.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum UploadChecksum {
-    /// No checksum.
-    #[default]
-    None,
-    /// Send this checksum; the server verifies the received file against it.
-    Given(Checksum),
-    /// Hash the local file first (one extra read, constant memory), then send that checksum.
-    Compute(ChecksumAlgorithm),
-}
-
-/// The checksum for a `download-url`.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum DownloadChecksum {
-    /// None: the server does not verify the download.
-    #[default]
-    None,
-    /// This checksum.
-    Given(Checksum),
-    /// Look for `SHA512SUMS`, `url.sha256`, ... next to the URL; none found is an error.
-    Discover,
-    /// Like `Discover`, but go on without a checksum when none is found.
-    DiscoverOptional,
-}
 
 /// Upload progress: bytes of the file sent so far and the file's size.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
