@@ -21,6 +21,7 @@
 //! | [`session`] | credentials and auth state shared by every adapter: login, renewal, re-login |
 //! | [`retry`] | whether a failure may be retried |
 //! | [`tls`] | SHA-256 certificate fingerprints |
+//! | `rustls_config` | (feature `rustls`) rustls client configurations for the native adapters |
 //! | [`upid`], [`task`] | task ids, task status, the task waiter, task logs |
 //! | [`checksum`], [`upload`] | checksum files and discovery, upload framing, download-url |
 //! | [`shell`], [`command`] | POSIX splitting and quoting, pvesh argv and output |
@@ -86,6 +87,8 @@ pub mod path;
 pub mod request;
 pub mod response;
 pub mod retry;
+#[cfg(feature = "rustls")]
+pub mod rustls_config;
 pub mod service;
 pub mod session;
 pub mod shell;

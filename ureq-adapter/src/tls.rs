@@ -1,17 +1,11 @@
-//! TLS for ureq: our own rustls configuration (CA file, fingerprint pinning, client
-//! certificate, explicit insecure mode) and a transport tap that keeps the HTTP reason phrase,
+//! TLS for ureq: a connector that applies the core's rustls configuration
+//! ([`proxmox_proto::rustls_config`]: CA files, pinning, client certificates, explicit insecure
+//! mode) and a transport tap that keeps the HTTP reason phrase,
 //! which ureq 3 drops but PVE uses to carry its error messages.
 
-use proxmox_proto::options::{TlsOptions, TlsVerification};
-use proxmox_proto::tls::Fingerprint;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-    StreamOwned,
-};
+pub(crate) use proxmox_proto::rustls_config::client_config;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{Read, Write};
@@ -20,153 +14,6 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
     TransportAdapter,
 };
-
-/// Parse every certificate in a PEM text.
-pub(crate) fn certs_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
-    let certs = certs.map_err(|e| format!("cannot read PEM certificates: {e}"))?;
-    if certs.is_empty() {
-        return Err("no certificate found in the PEM data".into());
-    }
-    Ok(certs)
-}
-
-/// Parse a private key from PEM.
-pub(crate) fn key_from_pem(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("cannot read the PEM private key: {e}"))
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The rustls configuration for the core's TLS options.
-pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
-    let provider = provider();
-    let algs = provider.signature_verification_algorithms;
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?;
-    let builder = match &opts.verification {
-        TlsVerification::Pinned(fp) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin: *fp, algs })),
-        TlsVerification::DangerAcceptInvalid => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyVerifier { algs })),
-        _ => {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            for pem in &opts.extra_ca_pem {
-                for c in certs_from_pem(pem)? {
-                    roots
-                        .add(c)
-                        .map_err(|e| format!("the CA certificate is not usable: {e}"))?;
-                }
-            }
-            builder.with_root_certificates(roots)
-        }
-    };
-    let config = match &opts.client_identity {
-        Some(id) => builder
-            .with_client_auth_cert(
-                certs_from_pem(&id.cert_pem)?,
-                key_from_pem(id.key_pem.expose().as_bytes())?,
-            )
-            .map_err(|e| format!("the client certificate is not usable: {e}"))?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
-}
-
-#[derive(Debug)]
-struct PinnedVerifier {
-    pin: Fingerprint,
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pin.matches_der(end_entity) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint {} does not match the pinned {}",
-                Fingerprint::of_der(end_entity),
-                self.pin
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct AcceptAnyVerifier {
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyVerifier {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
 
 /// Wraps a plain transport in TLS with our configuration.
 pub(crate) struct TlsConnector {
