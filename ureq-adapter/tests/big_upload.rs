@@ -55,13 +55,24 @@ fn five_gib_sparse_upload_streams_in_constant_memory() {
 
     let mut reports = 0u64;
     let upid = c
-        .upload("pve1", "local", UploadContent::Iso, &path, UploadChecksum::None, &mut |sent, total| {
-            assert!(sent <= total);
-            reports += 1;
-        })
+        .upload(
+            "pve1",
+            "local",
+            UploadContent::Iso,
+            &path,
+            UploadChecksum::None,
+            &mut |sent, total| {
+                assert!(sent <= total);
+                reports += 1;
+            },
+        )
         .expect("upload");
     assert!(reports > 1);
-    assert_eq!(c.wait_task(&upid, WaitOptions::default(), |_| {}).expect("wait"), TaskOutcome::Ok);
+    assert_eq!(
+        c.wait_task(&upid, WaitOptions::default(), |_| {})
+            .expect("wait"),
+        TaskOutcome::Ok
+    );
     let rec = sim.uploads();
     assert_eq!(rec.len(), 1);
     assert_eq!(rec[0].size, SIZE);
