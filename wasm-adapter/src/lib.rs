@@ -1,7 +1,768 @@
-//! `proxmox-wasm`: a Proxmox API client adapter over the sans-IO core [`proxmox_proto`].
+//! # proxmox-wasm: a Proxmox VE, PMG and PBS client for the browser (and node)
 //!
-//! This crate is a placeholder until its issue lands; it re-exports the core so that the
-//! workspace layout is in place.
+//! Everything protocol-shaped comes from [`proxmox_proto`]; this crate moves bytes over the
+//! global `fetch` (found through the global object, so it works in a window, a worker and
+//! node 20) and sleeps with `setTimeout`. It has two faces:
+//!
+//! * a Rust API ([`Client`]) for Rust code compiled to WebAssembly;
+//! * a JavaScript API ([`js::ProxmoxClient`]) generated with wasm-bindgen: promises of plain
+//!   JSON, errors as JS `Error`s carrying `status`, `statusText`, `errors`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), proxmox_wasm::Error> {
+//! // Same origin as the page (the page is served by PVE or by a reverse proxy in front of it).
+//! let pve = proxmox_wasm::Client::builder("")
+//!     .api_token("dashboard@pve!ro", "8b1c…")
+//!     .build()?;
+//! let nodes: Vec<serde_json::Value> = pve.get("nodes").await?;
+//! let guests: Vec<serde_json::Value> = pve.get_with("cluster/resources", &serde_json::json!({"type": "vm"})).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## What a browser can and cannot do
+//!
+//! * Scripts cannot set `Cookie`, so a ticket travels as `Authorization: PVEAuthCookie=...`
+//!   (PVE accepts it; PMG/PBS tickets need the browser's own cookie for that origin).
+//! * PVE sends no CORS headers and answers `OPTIONS` with 501: calls from another origin fail
+//!   in the browser. Serve the page from the same origin as the API, e.g. a reverse proxy that
+//!   puts PVE under a path prefix ([`ClientBuilder::path_prefix`]) next to the page.
+//! * Certificate pinning, client certificates and extra CAs are decided by the browser (or by
+//!   node's `NODE_EXTRA_CA_CERTS`), not by a script: asking for them is
+//!   [`Error::Unsupported`] at build time.
+//! * `User-Agent`, `Accept-Encoding` and `Content-Length` are set by the browser.
 #![forbid(unsafe_code)]
+// Library code never unwraps data from outside; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod files;
+pub mod js;
+mod sys;
+mod tasks;
+
+pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
+
+use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::request::{RequestBuilder, TicketPlacement};
+use proxmox_proto::response::{DEFAULT_BODY_LIMIT, Envelope, parse_envelope};
+use proxmox_proto::retry::{Failure, RetryDecision, decide};
+use proxmox_proto::session::{Credentials, Plan, SessionManager, retry_backoff};
+use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Params, Service, Target, TransportKind};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Errors of this client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error, the answer did not parse, the input was bad, or
+    /// authentication failed: the core's typed error. `Api` errors were sent (and answered).
+    #[error(transparent)]
+    Proto(#[from] proxmox_proto::Error),
+    /// `fetch` failed (network error, refused by CORS, aborted). A browser does not say how far
+    /// the request got, so unless `may_have_been_sent` is `false` treat a write as possibly done.
+    #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
+    Transport {
+        /// What the JavaScript side reported.
+        message: String,
+        /// Whether the server may have received (and acted on) the request.
+        may_have_been_sent: bool,
+    },
+    /// Something a script in a browser cannot do (pinning, client certificates, custom CAs);
+    /// nothing was sent.
+    #[error("not possible in a browser: {0}")]
+    Unsupported(String),
+    /// The client configuration is invalid; nothing was sent.
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+}
+
+impl From<proxmox_proto::InputError> for Error {
+    fn from(e: proxmox_proto::InputError) -> Self {
+        Self::Proto(e.into())
+    }
+}
+
+impl Error {
+    /// The API error, if the server answered with one.
+    pub fn api(&self) -> Option<&proxmox_proto::ApiError> {
+        match self {
+            Self::Proto(e) => e.api(),
+            _ => None,
+        }
+    }
+
+    /// Whether the request may have reached the server.
+    pub fn may_have_been_sent(&self) -> bool {
+        match self {
+            Self::Proto(proxmox_proto::Error::Api(_)) => true,
+            Self::Transport {
+                may_have_been_sent, ..
+            } => *may_have_been_sent,
+            _ => false,
+        }
+    }
+}
+
+/// A raw answer: status, reason phrase (`statusText`), body.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The reason phrase (`Response.statusText`; PVE puts its error message there). `None`
+    /// when empty (HTTP/2 has none).
+    pub reason: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The result of [`Client::login`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LoginState {
+    /// Logged in (or no login needed: token credentials).
+    LoggedIn,
+    /// The server wants a second factor; answer with [`Client::complete_login`].
+    SecondFactor(TfaChallenge),
+}
+
+/// A source of "now" (time since the Unix epoch); the default is `Date.now()`.
+pub type Clock = Rc<dyn Fn() -> Duration>;
+
+/// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
+/// request is sent.
+#[must_use]
+pub struct ClientBuilder {
+    origin: String,
+    service: Service,
+    prefix: Option<String>,
+    credentials: Option<Credentials>,
+    second: Option<SecondFactor>,
+    errors: Vec<Error>,
+    body_limit: u64,
+    pve_compat: bool,
+    clock: Clock,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("origin", &self.origin)
+            .field("service", &self.service)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Split `scheme://authority` (no path); an empty string means "the page's own origin".
+fn parse_origin(origin: &str) -> Result<(String, String), Error> {
+    let origin = origin.trim_end_matches('/');
+    if origin.is_empty() {
+        return Ok((String::new(), "localhost".to_owned()));
+    }
+    let (scheme, rest) = origin
+        .split_once("://")
+        .ok_or_else(|| Error::Config(format!("{origin:?}: expected https://host[:port]")))?;
+    if !matches!(scheme, "https" | "http") {
+        return Err(Error::Config(format!(
+            "{origin:?}: the scheme must be https or http"
+        )));
+    }
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(Error::Config(format!(
+            "{origin:?}: give only scheme://host[:port]; use path_prefix() for a path"
+        )));
+    }
+    Ok((format!("{scheme}://{rest}"), rest.to_owned()))
+}
+
+impl ClientBuilder {
+    fn new(origin: &str) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            service: Service::Pve,
+            prefix: None,
+            credentials: None,
+            second: None,
+            errors: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            pve_compat: false,
+            clock: Rc::new(sys::now),
+        }
+    }
+
+    /// The product (default PVE).
+    pub fn service(mut self, service: Service) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// A path prefix for a reverse proxy in front of the API (`/pve` gives `/pve/api2/json`).
+    pub fn path_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Authenticate with an API token (`user@realm!tokenid` and its secret).
+    pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
+        match Credentials::token(token_id, secret.into()) {
+            Ok(c) => self.credentials = Some(c),
+            Err(e) => self.errors.push(e.into()),
+        }
+        self
+    }
+
+    /// Authenticate with a password; the ticket is renewed automatically.
+    pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
+        match Credentials::password(user, password.into()) {
+            Ok(c) => self.credentials = Some(c),
+            Err(e) => self.errors.push(e.into()),
+        }
+        self
+    }
+
+    /// A prepared second factor for a password login (e.g. a TOTP code the user typed). Without
+    /// one, [`Client::login`] returns the challenge instead.
+    pub fn second_factor(mut self, factor: SecondFactor) -> Self {
+        self.second = Some(factor);
+        self
+    }
+
+    /// Resume a saved session (see [`Client::session`]).
+    pub fn session(mut self, session: Session) -> Self {
+        self.credentials = Some(Credentials::Session(session));
+        self
+    }
+
+    /// Send `new-format=1` at login, which PVE 7.1–7.4 need for TFA.
+    pub fn pve7_tfa_compatibility(mut self, on: bool) -> Self {
+        self.pve_compat = on;
+        self
+    }
+
+    /// Largest response body accepted (default 256 MiB).
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Where "now" comes from (default `Date.now()`); tests pass a shifted clock to reach the
+    /// ticket's renewal window or its expiry.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Not possible in a browser: the browser verifies certificates against its own store. The
+    /// build fails with [`Error::Unsupported`].
+    pub fn fingerprint(mut self, _fp: &str) -> Self {
+        self.errors.push(Error::Unsupported(
+            "certificate fingerprint pinning: the browser verifies TLS itself; import the \
+             certificate into the browser's trust store or use a certificate from a trusted CA"
+                .into(),
+        ));
+        self
+    }
+
+    /// Not possible in a browser: trust is the browser's (or node's `NODE_EXTRA_CA_CERTS`). The
+    /// build fails with [`Error::Unsupported`].
+    pub fn ca_pem(mut self, _pem: &[u8]) -> Self {
+        self.errors.push(Error::Unsupported(
+            "custom CA certificates: add the CA to the browser's (or the OS) trust store, or \
+             start node with NODE_EXTRA_CA_CERTS=<file>"
+                .into(),
+        ));
+        self
+    }
+
+    /// Not possible from a script: the browser picks client certificates itself. The build
+    /// fails with [`Error::Unsupported`].
+    pub fn client_certificate(mut self, _cert_pem: &[u8], _key_pem: &[u8]) -> Self {
+        self.errors.push(Error::Unsupported(
+            "client certificates: the browser selects them from its own store".into(),
+        ));
+        self
+    }
+
+    /// Not possible in a browser: certificate errors cannot be ignored by a script. The build
+    /// fails with [`Error::Unsupported`].
+    pub fn danger_accept_invalid_certs(mut self) -> Self {
+        self.errors.push(Error::Unsupported(
+            "accepting invalid certificates: only the user (or the browser's flags) can".into(),
+        ));
+        self
+    }
+
+    /// Check everything and build the client. A password login happens lazily, on the first
+    /// call, or explicitly with [`Client::login`].
+    pub fn build(mut self) -> Result<Client, Error> {
+        if !self.errors.is_empty() {
+            return Err(self.errors.swap_remove(0));
+        }
+        let (origin, authority) = parse_origin(&self.origin)?;
+        let mut target = Target::parse(self.service, &authority)?;
+        if let Some(p) = &self.prefix {
+            target = target.with_path_prefix(p)?;
+        }
+        let Some(credentials) = self.credentials else {
+            return Err(Error::Config(
+                "no credentials: use api_token(), password() or session()".into(),
+            ));
+        };
+        let auth_kind = credentials.auth_kind();
+        self.service.check(TransportKind::Https, auth_kind)?;
+        if let Credentials::Session(s) = &credentials
+            && s.service() != self.service
+        {
+            return Err(Error::Config(
+                "the saved session is for another service".into(),
+            ));
+        }
+        if self.second.is_some() && !matches!(credentials, Credentials::Password { .. }) {
+            return Err(Error::Config("a second factor needs password()".into()));
+        }
+        let rb = RequestBuilder::new(target)
+            .user_agent(None)
+            .accept_gzip(false)
+            .ticket_placement(TicketPlacement::AuthorizationHeader);
+        Ok(Client {
+            inner: Rc::new(Inner {
+                origin,
+                rb,
+                auth_kind,
+                body_limit: self.body_limit,
+                clock: self.clock,
+                state: RefCell::new(State {
+                    manager: SessionManager::new(self.service, credentials)
+                        .pve_compatibility(self.pve_compat),
+                    second: self.second,
+                    logging_in: false,
+                }),
+            }),
+        })
+    }
+}
+
+/// Releases a login or renewal claim when the future that holds it ends or is dropped, so a
+/// cancelled call cannot leave other calls waiting for a login that never finishes.
+struct Claim<'a> {
+    client: &'a Client,
+    kind: ClaimKind,
+}
+
+enum ClaimKind {
+    Login,
+    Renewal,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.client.inner.state.try_borrow_mut() {
+            match self.kind {
+                ClaimKind::Login => st.logging_in = false,
+                // Dropped before the answer: the old, still-valid ticket stays.
+                ClaimKind::Renewal => {
+                    let _ = st.manager.finish_renewal(Err(()));
+                }
+            }
+        }
+    }
+}
+
+struct State {
+    manager: SessionManager,
+    second: Option<SecondFactor>,
+    logging_in: bool,
+}
+
+struct Inner {
+    /// `scheme://authority`, or empty for the page's own origin.
+    origin: String,
+    rb: RequestBuilder,
+    auth_kind: AuthKind,
+    body_limit: u64,
+    clock: Clock,
+    state: RefCell<State>,
+}
+
+/// A client. Cheap to clone; clones share the session. Not `Send`: WebAssembly in the browser
+/// is single-threaded, calls interleave on the JavaScript event loop.
+#[derive(Clone)]
+pub struct Client {
+    inner: Rc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("origin", &self.inner.origin)
+            .field("target", self.inner.rb.target())
+            .field("auth", &self.inner.auth_kind)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Start building a client for `origin`: `https://host[:port]` (or `http://` behind a
+    /// TLS-terminating proxy), or `""` for the page's own origin (relative URLs; browsers only).
+    pub fn builder(origin: &str) -> ClientBuilder {
+        ClientBuilder::new(origin)
+    }
+
+    /// The target (host and path prefix; the scheme and port actually used are the origin's).
+    pub fn target(&self) -> &Target {
+        self.inner.rb.target()
+    }
+
+    /// Now, from the clock (`Date.now()` unless the builder was given another).
+    pub(crate) fn now(&self) -> Duration {
+        (self.inner.clock)()
+    }
+
+    /// The current session (for password logins), to save and resume later with
+    /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
+    pub fn session(&self) -> Option<Session> {
+        self.inner.state.borrow().manager.session().cloned()
+    }
+
+    /// The URL actually fetched for a request the core built: the core's path and query on
+    /// this client's origin.
+    fn url_of(&self, uri: &http::Uri) -> String {
+        let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+        format!("{}{pq}", self.inner.origin)
+    }
+
+    /// Send one request through `fetch`. Never retried here.
+    pub(crate) async fn send_http(
+        &self,
+        parts: &http::request::Parts,
+        body: Option<&wasm_bindgen::JsValue>,
+    ) -> Result<RawResponse, Error> {
+        let url = self.url_of(&parts.uri);
+        sys::fetch(
+            parts.method.as_str(),
+            &url,
+            &parts.headers,
+            body,
+            self.inner.body_limit,
+        )
+        .await
+    }
+
+    async fn send_once(&self, call: &Call, auth: Option<&Auth>) -> Result<RawResponse, Error> {
+        let req = self.inner.rb.build(call, auth)?;
+        let (parts, body) = req.into_parts();
+        let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_slice()).into());
+        self.send_http(&parts, body.as_ref()).await
+    }
+
+    /// Log in now (password credentials). With a second factor from the builder the whole
+    /// login happens here; without one, a TFA user gets [`LoginState::SecondFactor`] to answer
+    /// with [`Client::complete_login`]. Token and saved-session clients are `LoggedIn` at once.
+    pub async fn login(&self) -> Result<LoginState, Error> {
+        let plan = self.inner.state.borrow().manager.plan(self.now())?;
+        let login = match plan {
+            Plan::Login(login) => login,
+            Plan::Use(_) | Plan::Renew { .. } => return Ok(LoginState::LoggedIn),
+        };
+        match self.first_step(login).await? {
+            Ok(session) => {
+                self.inner.state.borrow_mut().manager.install(session);
+                Ok(LoginState::LoggedIn)
+            }
+            Err(challenge) => {
+                let prepared = self.inner.state.borrow().second.clone();
+                match prepared {
+                    Some(f) => {
+                        self.complete_login(&challenge, f).await?;
+                        Ok(LoginState::LoggedIn)
+                    }
+                    None => Ok(LoginState::SecondFactor(challenge)),
+                }
+            }
+        }
+    }
+
+    async fn first_step(&self, login: Login) -> Result<Result<Session, TfaChallenge>, Error> {
+        let raw = self.send_once(&login.request(), None).await?;
+        Ok(
+            match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
+                LoginOutcome::Authenticated(s) => Ok(s),
+                LoginOutcome::SecondFactor(c) => Err(c),
+            },
+        )
+    }
+
+    /// Answer a TFA challenge from [`Client::login`]. Never retried (PVE locks the account
+    /// after repeated failures).
+    pub async fn complete_login(
+        &self,
+        challenge: &TfaChallenge,
+        factor: SecondFactor,
+    ) -> Result<(), Error> {
+        let step = challenge.respond(factor)?;
+        let raw = self.send_once(&step.request(), None).await?;
+        let session = step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?;
+        self.inner.state.borrow_mut().manager.install(session);
+        Ok(())
+    }
+
+    /// The auth to use now: log in lazily or after expiry (once, other calls wait), renew in
+    /// the last hour (single flight; other calls use the still-valid ticket meanwhile).
+    pub(crate) async fn current_auth(&self) -> Result<Auth, Error> {
+        loop {
+            let now = self.now();
+            let plan = self.inner.state.borrow().manager.plan(now)?;
+            match plan {
+                Plan::Use(auth) => return Ok(auth),
+                Plan::Renew { call, current } => {
+                    if !self.inner.state.borrow_mut().manager.begin_renewal() {
+                        return Ok(current);
+                    }
+                    let guard = Claim {
+                        client: self,
+                        kind: ClaimKind::Renewal,
+                    };
+                    let answer = self.send_once(&call, None).await;
+                    std::mem::forget(guard);
+                    let mut st = self.inner.state.borrow_mut();
+                    // A failed renewal leaves the old, still-valid ticket in place.
+                    let _ = match &answer {
+                        Ok(r) => {
+                            st.manager
+                                .finish_renewal(Ok((r.status, r.reason.as_deref(), &r.body)))
+                        }
+                        Err(_) => st.manager.finish_renewal(Err(())),
+                    };
+                    return match st.manager.plan(now)? {
+                        Plan::Use(auth) => Ok(auth),
+                        _ => Ok(current),
+                    };
+                }
+                Plan::Login(login) => {
+                    if std::mem::replace(&mut self.inner.state.borrow_mut().logging_in, true) {
+                        // Another call is logging in: wait for it, then plan again.
+                        sys::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    let _guard = Claim {
+                        client: self,
+                        kind: ClaimKind::Login,
+                    };
+                    return self.lazy_login(login).await.map(Auth::Session);
+                }
+            }
+        }
+    }
+
+    async fn lazy_login(&self, login: Login) -> Result<Session, Error> {
+        let session =
+            match self.first_step(login).await? {
+                Ok(s) => s,
+                Err(challenge) => {
+                    let factor = self.inner.state.borrow().second.clone().ok_or(
+                        proxmox_proto::Error::Auth(
+                            proxmox_proto::auth::AuthError::SecondFactorRequired,
+                        ),
+                    )?;
+                    let step = challenge.respond(factor)?;
+                    let raw = self.send_once(&step.request(), None).await?;
+                    step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?
+                }
+            };
+        self.inner
+            .state
+            .borrow_mut()
+            .manager
+            .install(session.clone());
+        Ok(session)
+    }
+
+    /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
+    /// [`proxmox_proto::retry`] (a failed GET is retried; a POST, PUT or DELETE that may have
+    /// been sent never is).
+    pub async fn call_raw(&self, call: &Call) -> Result<RawResponse, Error> {
+        let mut attempt = 0u32;
+        loop {
+            let auth = self.current_auth().await?;
+            let result = self.send_once(call, Some(&auth)).await;
+            let decision = match &result {
+                Ok(r) if (200..300).contains(&r.status) => return result,
+                Ok(r) => {
+                    let msg = r.reason.clone().unwrap_or_default();
+                    decide(
+                        call.method,
+                        self.inner.auth_kind,
+                        &Failure::Status(r.status, &msg),
+                        attempt,
+                    )
+                }
+                Err(Error::Transport {
+                    may_have_been_sent, ..
+                }) => {
+                    let f = if *may_have_been_sent {
+                        Failure::MaybeSent
+                    } else {
+                        Failure::NotSent
+                    };
+                    decide(call.method, self.inner.auth_kind, &f, attempt)
+                }
+                Err(_) => RetryDecision::GiveUp,
+            };
+            match decision {
+                RetryDecision::GiveUp => return result,
+                RetryDecision::Retry => sys::sleep(retry_backoff(attempt)).await,
+                RetryDecision::ReloginThenRetry => {
+                    if !self.inner.state.borrow_mut().manager.invalidate(&auth) {
+                        return result;
+                    }
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Perform a call and return the whole envelope (`data` plus `total` and friends).
+    pub async fn call_envelope<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+    ) -> Result<Envelope<T>, Error> {
+        let raw = self.call_raw(call).await?;
+        Ok(parse_envelope(
+            raw.status,
+            raw.reason.as_deref(),
+            &raw.body,
+        )?)
+    }
+
+    /// Perform a call and return `data` as `T`.
+    pub async fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
+        self.call_envelope(call).await.map(|e| e.data)
+    }
+
+    /// `GET path`.
+    pub async fn get<T: DeserializeOwned>(&self, path: impl IntoApiPath) -> Result<T, Error> {
+        self.call(&Call::get(path)?).await
+    }
+
+    /// `GET path` with query parameters from a `Serialize` struct, map or list of pairs.
+    pub async fn get_with<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::get(path)?.params_from(params)?).await
+    }
+
+    /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
+    pub async fn post<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::post(path)?.params_from(params)?).await
+    }
+
+    /// `PUT path`.
+    pub async fn put<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::put(path)?.params_from(params)?).await
+    }
+
+    /// `DELETE path` with query parameters.
+    pub async fn delete<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> Result<T, Error> {
+        self.call(&Call::delete(path)?.params_from(params)?).await
+    }
+
+    /// A call with explicit parameters.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: impl IntoApiPath,
+        params: Params,
+    ) -> Result<T, Error> {
+        self.call(&Call::new(method, path)?.with_params(params))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(parse_origin("").unwrap().0, "");
+        assert_eq!(
+            parse_origin("https://pve1:8006/").unwrap(),
+            ("https://pve1:8006".into(), "pve1:8006".into())
+        );
+        assert!(parse_origin("pve1").is_err());
+        assert!(parse_origin("ftp://pve1").is_err());
+        assert!(parse_origin("https://pve1/pve").is_err());
+        assert!(parse_origin("https://u@pve1").is_err());
+    }
+
+    #[test]
+    fn browser_limits_are_clear_errors() {
+        for b in [
+            Client::builder("")
+                .api_token("a@pve!t", "s")
+                .fingerprint("AB"),
+            Client::builder("").api_token("a@pve!t", "s").ca_pem(b"x"),
+            Client::builder("")
+                .api_token("a@pve!t", "s")
+                .client_certificate(b"c", b"k"),
+            Client::builder("")
+                .api_token("a@pve!t", "s")
+                .danger_accept_invalid_certs(),
+        ] {
+            let e = b.build().unwrap_err();
+            assert!(matches!(e, Error::Unsupported(_)), "{e}");
+            assert!(!e.may_have_been_sent());
+        }
+        assert!(matches!(Client::builder("").build(), Err(Error::Config(_))));
+        assert!(matches!(
+            Client::builder("")
+                .service(Service::Pmg)
+                .api_token("a@pmg!t", "s")
+                .build(),
+            Err(Error::Proto(_))
+        ));
+    }
+
+    #[test]
+    fn urls_use_the_origin_and_prefix() {
+        let c = Client::builder("http://127.0.0.1:9")
+            .path_prefix("/pve")
+            .api_token("a@pve!t", "s")
+            .build()
+            .unwrap();
+        let req = c
+            .inner
+            .rb
+            .build(&Call::get(("nodes", "a/b")).unwrap(), None)
+            .unwrap();
+        assert_eq!(
+            c.url_of(req.uri()),
+            "http://127.0.0.1:9/pve/api2/json/nodes/a%2Fb"
+        );
+        let same = Client::builder("")
+            .api_token("a@pve!t", "s")
+            .build()
+            .unwrap();
+        assert_eq!(same.url_of(req.uri()), "/pve/api2/json/nodes/a%2Fb");
+        assert!(!format!("{same:?}").contains("\"s\""));
+    }
+}

@@ -1,0 +1,112 @@
+// The example dashboard: everything Proxmox-specific goes through the wasm client.
+import init, { ProxmoxClient } from "./pkg/proxmox_wasm.js";
+
+const $ = (sel) => document.querySelector(sel);
+let client = null;
+
+function text(tag, value, cls) {
+  const el = document.createElement(tag);
+  el.textContent = value ?? "";
+  if (cls) el.className = cls;
+  return el;
+}
+
+function describe(err) {
+  // ProxmoxError: status, statusText and per-parameter errors from the server.
+  let msg = err.message ?? String(err);
+  if (err.errors && Object.keys(err.errors).length) {
+    msg += "\n" + Object.entries(err.errors).map(([k, v]) => `  ${k}: ${v}`).join("\n");
+  }
+  return msg;
+}
+
+async function refresh() {
+  $("#guests-error").textContent = "";
+  try {
+    const resources = await client.get("cluster/resources");
+    const nodes = resources.filter((r) => r.type === "node");
+    const guests = resources
+      .filter((r) => r.type === "qemu" || r.type === "lxc")
+      .sort((a, b) => a.vmid - b.vmid);
+    const nbody = $("#nodes tbody");
+    nbody.replaceChildren(...nodes.map((n) => {
+      const tr = document.createElement("tr");
+      tr.append(text("td", n.node), text("td", n.status, n.status === "online" ? "running" : "stopped"),
+        text("td", `${((n.cpu ?? 0) * 100).toFixed(1)} %`),
+        text("td", n.maxmem ? `${((n.mem / n.maxmem) * 100).toFixed(0)} %` : "–"));
+      return tr;
+    }));
+    const gbody = $("#guests tbody");
+    gbody.replaceChildren(...guests.map((g) => {
+      const tr = document.createElement("tr");
+      tr.dataset.vmid = g.vmid;
+      tr.dataset.status = g.status;
+      const actions = document.createElement("td");
+      const start = text("button", "Start", "start");
+      start.disabled = g.status === "running";
+      start.onclick = () => power(g, "start");
+      const stop = text("button", "Stop", "stop");
+      stop.disabled = g.status !== "running";
+      stop.onclick = () => power(g, "stop");
+      actions.append(start, " ", stop);
+      tr.append(text("td", g.vmid), text("td", g.name), text("td", g.type), text("td", g.node),
+        text("td", g.status, g.status), actions);
+      return tr;
+    }));
+    $("#nodes-box").hidden = false;
+    $("#guests-box").hidden = false;
+  } catch (err) {
+    $("#guests-error").textContent = describe(err);
+  }
+}
+
+async function power(guest, action) {
+  $("#task-box").hidden = false;
+  $("#task-title").textContent = `${action} ${guest.type}/${guest.vmid}`;
+  const status = $("#task-status");
+  const log = $("#task-log");
+  status.className = "";
+  status.textContent = "starting…";
+  log.textContent = "";
+  for (const b of document.querySelectorAll("#guests button")) b.disabled = true;
+  try {
+    const upid = await client.post(["nodes", guest.node, guest.type, guest.vmid, "status", action]);
+    status.textContent = "running";
+    status.dataset.upid = upid;
+    const result = await client.followTaskLog(upid, (lines) => {
+      for (const l of lines) log.textContent += l.t + "\n";
+      log.scrollTop = log.scrollHeight;
+    }, { intervalMs: 250 });
+    status.textContent = result.success
+      ? (result.outcome === "warnings" ? `finished with ${result.warnings} warnings` : "finished: OK")
+      : `failed: ${result.message ?? result.outcome}`;
+    status.className = result.success ? "ok" : "failed";
+  } catch (err) {
+    status.textContent = "error: " + describe(err);
+    status.className = "failed";
+  }
+  await refresh();
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("#login-error").textContent = "";
+  try {
+    const prefix = $("#path-prefix").value.trim();
+    client = new ProxmoxClient({
+      tokenId: $("#token-id").value.trim(),
+      tokenSecret: $("#token-secret").value,
+      ...(prefix ? { pathPrefix: prefix } : {}),
+    });
+    await client.get("version");
+    $("#login-box").hidden = true;
+    await refresh();
+  } catch (err) {
+    client = null;
+    $("#login-error").textContent = describe(err);
+  }
+});
+$("#refresh").addEventListener("click", refresh);
+
+await init();
+document.body.dataset.ready = "1";

@@ -1,0 +1,177 @@
+//! Files over the browser client: uploads from a `File`/`Blob` (streamed by the browser with the
+//! core's multipart framing) and `download-url` with checksum discovery.
+
+use crate::{Client, Error, sys};
+use proxmox_proto::checksum::{
+    Checksum, ChecksumAlgorithm, ChecksumDiscovery, DiscoveryOutcome, StreamingDigest,
+};
+use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent, boundary_from_random};
+use proxmox_proto::{Method, Upid};
+use wasm_bindgen::JsValue;
+
+/// How an upload is checked by the server.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum UploadChecksum {
+    /// No checksum.
+    #[default]
+    None,
+    /// Send this checksum; the server verifies the received file against it.
+    Given(Checksum),
+    /// Hash the Blob first (read in 4 MiB slices, constant memory), then send that checksum.
+    Compute(ChecksumAlgorithm),
+}
+
+/// The checksum for a `download-url`.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum DownloadChecksum {
+    /// None: the server does not verify the download.
+    #[default]
+    None,
+    /// This checksum.
+    Given(Checksum),
+    /// Look for `SHA512SUMS`, `url.sha256`, ... next to the URL (fetched by the browser, so the
+    /// other site must allow CORS); none found is an error.
+    Discover,
+    /// Like `Discover`, but go on without a checksum when none is found.
+    DiscoverOptional,
+}
+
+const HASH_SLICE: f64 = 4.0 * 1024.0 * 1024.0;
+
+async fn hash_blob(blob: &web_sys::Blob, alg: ChecksumAlgorithm) -> Result<Checksum, Error> {
+    let mut d = StreamingDigest::new(alg);
+    let size = blob.size();
+    let mut pos = 0.0;
+    while pos < size {
+        let end = (pos + HASH_SLICE).min(size);
+        d.update(&sys::read_slice(blob, pos, end).await?);
+        pos = end;
+    }
+    Ok(d.finish())
+}
+
+fn parse_upid(s: String) -> Result<Upid, Error> {
+    s.parse::<Upid>()
+        .map_err(|e| Error::Proto(proxmox_proto::Error::Protocol(e.into())))
+}
+
+impl Client {
+    /// Upload a `File` or `Blob` to `storage` on `node` as `content` (iso, vztmpl, import),
+    /// stored as `file_name`. The body is a Blob of `[head, file, tail]` with the core's
+    /// multipart framing, which the browser streams from disk with its exact size. Returns the
+    /// UPID of the server's import task. Never retried (the server may have stored the file).
+    pub async fn upload(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        file: &web_sys::Blob,
+        file_name: &str,
+        checksum: UploadChecksum,
+    ) -> Result<Upid, Error> {
+        let size = file.size();
+        if !(size.is_finite() && size >= 0.0) {
+            return Err(Error::Config("the Blob has no usable size".into()));
+        }
+        let mut upload = Upload::new(node, storage, content, file_name, size as u64)?;
+        match checksum {
+            UploadChecksum::None => {}
+            UploadChecksum::Given(c) => upload = upload.with_checksum(c),
+            UploadChecksum::Compute(alg) => {
+                upload = upload.with_checksum(hash_blob(file, alg).await?)
+            }
+        }
+        let frame = upload.frame(&boundary_from_random(&sys::random16()))?;
+        let call = upload.call()?;
+        let auth = self.current_auth().await?;
+        let head = self.inner.rb.build_streaming(
+            Method::Post,
+            &call.path,
+            frame.content_type(),
+            frame.content_length(),
+            Some(&auth),
+        )?;
+        let body = sys::blob_of(&[
+            js_sys::Uint8Array::from(frame.head()).into(),
+            file.clone().into(),
+            js_sys::Uint8Array::from(frame.tail()).into(),
+        ])?;
+        if body.size() as u64 != frame.content_length() {
+            return Err(Error::Config(
+                "the upload body does not have the size the frame was built for".into(),
+            ));
+        }
+        let (parts, ()) = head.into_parts();
+        let raw = self.send_http(&parts, Some(&JsValue::from(body))).await?;
+        let upid: String =
+            proxmox_proto::response::parse_data(raw.status, raw.reason.as_deref(), &raw.body)?;
+        parse_upid(upid)
+    }
+
+    /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...). The
+    /// candidates are fetched by the browser without credentials, so the other site must send
+    /// CORS headers; unreachable candidates count as absent.
+    pub async fn discover_checksum(
+        &self,
+        url: &str,
+        file_name: Option<&str>,
+    ) -> Result<Option<Checksum>, Error> {
+        let mut d =
+            ChecksumDiscovery::new(url, file_name, None).map_err(proxmox_proto::Error::from)?;
+        let limit = proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64;
+        while let Some(candidate) = d.next_fetch() {
+            let fetched = sys::fetch(
+                "GET",
+                candidate.as_str(),
+                &http::HeaderMap::new(),
+                None,
+                limit,
+            )
+            .await;
+            match fetched {
+                Ok(r) => d.handle_fetch(&candidate, r.status, &r.body),
+                Err(_) => d.handle_failure(&candidate),
+            }
+            .map_err(proxmox_proto::Error::from)?;
+        }
+        Ok(match d.outcome() {
+            Some(DiscoveryOutcome::Found(c)) => Some(c.clone()),
+            _ => None,
+        })
+    }
+
+    /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
+    /// discovered next to the URL, or none. Returns the UPID of the download task.
+    pub async fn download_url(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        url: &str,
+        file_name: &str,
+        checksum: DownloadChecksum,
+    ) -> Result<Upid, Error> {
+        let mut d = DownloadUrl::new(url, content, file_name)?;
+        let found = match checksum {
+            DownloadChecksum::None => None,
+            DownloadChecksum::Given(c) => Some(c),
+            DownloadChecksum::Discover => Some(
+                self.discover_checksum(url, Some(file_name))
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Config(format!("no checksum file next to {url} names {file_name}"))
+                    })?,
+            ),
+            DownloadChecksum::DiscoverOptional => {
+                self.discover_checksum(url, Some(file_name)).await?
+            }
+        };
+        if let Some(c) = found {
+            d = d.checksum(c);
+        }
+        let upid: String = self.call(&d.call(node, storage)?).await?;
+        parse_upid(upid)
+    }
+}
