@@ -34,6 +34,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "proxmox-wasm: node tests, bundle size, JS API smoke, headless Chromium tests, dashboard e2e"
+wasm-adapter/scripts/test.sh
+
 step "5 GiB streamed upload in constant memory (release; ignored by default)"
 cargo test --release -p proxmox-ureq --test big_upload -- --ignored --nocapture
 
