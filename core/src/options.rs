@@ -487,7 +487,8 @@ mod tests {
             o
         };
         assert!(v(base()).is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut ClientOptions)>)> = vec![
+        type Case = (&'static str, Box<dyn Fn(&mut ClientOptions)>);
+        let cases: Vec<Case> = vec![
             ("no credentials", Box::new(|o| *o = ClientOptions::new("h"))),
             (
                 "bad token",
