@@ -1,7 +1,1110 @@
-//! `proxmox-async`: a Proxmox API client adapter over the sans-IO core [`proxmox_proto`].
+//! # proxmox-async: an async Proxmox VE, PMG and PBS client
 //!
-//! This crate is a placeholder until its issue lands; it re-exports the core so that the
-//! workspace layout is in place.
+//! The same capabilities and method names as the blocking `proxmox-ureq`, over async I/O.
+//! Everything protocol-shaped (requests, auth and renewal decisions, retry rules, task
+//! waiters, checksum discovery, upload framing) comes from [`proxmox_proto`]; the client is
+//! written once against a small [`Transport`] trait, with two transports behind features:
+//!
+//! | feature | runtime | HTTP | TLS |
+//! |---|---|---|---|
+//! | `reqwest` (default) | tokio | reqwest 0.13 / hyper 1 | rustls 0.23, ring provider |
+//! | `surf` | async-std | surf 2.3 / async-h1 | rustls 0.18, ring 0.16 |
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), proxmox_async::Error> {
+//! use std::time::Duration;
+//! let pve = proxmox_async::Client::builder("pve1.example.com")
+//!     .api_token("automation@pve!ci", "8b1c…")
+//!     .ca_file("pve-root-ca.pem")?            // or .fingerprint("AB:CD:…")
+//!     .timeout(Duration::from_secs(30))
+//!     .max_in_flight(6)                       // PVE serves about 3 workers per node
+//!     .build()?;
+//! let vms: Vec<serde_json::Value> = pve.get(("nodes", "pve1", "qemu")).await?;
+//! let configs = pve
+//!     .map_concurrent(vms.iter().filter_map(|v| v["vmid"].as_u64()), |vmid| {
+//!         let pve = pve.clone();
+//!         async move { pve.get::<serde_json::Value>(("nodes", "pve1", "qemu", vmid, "config")).await }
+//!     })
+//!     .await;
+//! # let _ = configs; Ok(()) }
+//! ```
+//!
+//! ## Which transport
+//!
+//! **`reqwest` is the default.** It runs on tokio, which is what most async Rust uses; it is
+//! maintained; it keeps PVE's non-standard reason phrases (where PVE puts its error messages;
+//! hyper stores them in a `ReasonPhrase` response extension); it supports every option of
+//! the builder (proxy, fingerprint pinning through a custom rustls verifier, client
+//! certificates, IP-address hosts) on current rustls 0.23 with the ring provider, without
+//! OpenSSL or aws-lc.
+//!
+//! **`surf`** runs on async-std, as the project's design first asked. Choose it knowingly:
+//! async-std is discontinued (RUSTSEC-2025-0052, in favour of smol) and surf is unmaintained
+//! (RUSTSEC-2026-0169); its only backend that builds without OpenSSL (`h1-client-rustls`) pulls
+//! rustls 0.18 and ring 0.16, which carry advisories of their own. With surf:
+//!
+//! * CA files, fingerprint pinning, client certificates (PKCS#8 or PKCS#1 keys) and the
+//!   insecure mode work (a rustls 0.18 configuration with a custom verifier);
+//! * an HTTP proxy, and TLS to an IP-address host (rustls 0.18 only knows DNS names), are
+//!   refused at build time with [`Error::Unsupported`];
+//! * the reason phrase is not available (async-h1 drops it), so error messages come from the
+//!   body's `message`, which PVE sends (pve-http-server 5.2 and later);
+//! * status codes outside http-types 2's list cannot be read: PVE's 595–599 ("node
+//!   unreachable", sent by a cluster node for a peer it cannot reach) come back as
+//!   [`Error::Transport`] saying so, not as a typed 595 API error;
+//! * gzip is not asked for (no decoder in that stack);
+//! * the connect timeout is not separate: it counts into the time to the response head.
+//!
+//! Both features can be enabled together; [`ClientBuilder::backend`] picks one.
+//!
+//! ## Behaviour
+//!
+//! * At most [`ClientBuilder::max_in_flight`] requests (default 6) are on the wire at once per
+//!   client (all clones share the limit); waiting for a slot is cancellation-safe.
+//! * Password sessions log in lazily, renew the ticket in the last hour of its life once for
+//!   all tasks (the others keep using the still-valid ticket), and log in again once after a
+//!   401. A TFA step is never retried.
+//! * A GET that failed after it may have been sent is retried; a POST, PUT or DELETE never.
+//! * Cancellation: dropping any future of this client at any await point is safe. A renewal
+//!   claim is released by a guard, a login lock by its guard, a slot by its permit; an exchange
+//!   dropped before its body was read to the end is reported to the transport, which never
+//!   hands that connection out again.
+//! * Timeouts use the runtime's timer through [`Transport::sleep`]. The read timeout bounds
+//!   the wait for the response head and for every body chunk. reqwest bounds connecting with
+//!   the client's connect timeout itself; with surf, or when a call sets its own connect
+//!   timeout, the connect timeout is added to the deadline for the head.
 #![forbid(unsafe_code)]
+// Without a transport feature only build_with_transport() is usable.
+#![cfg_attr(not(any(feature = "reqwest", feature = "surf")), allow(dead_code))]
+// Library code never unwraps data from outside; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod fanout;
+mod files;
+#[cfg(feature = "reqwest")]
+mod reqwest_transport;
+#[cfg(feature = "surf")]
+mod surf_transport;
+mod tasks;
+mod tls;
+pub mod transport;
+
+pub use fanout::map_concurrent;
+pub use files::{DownloadChecksum, Progress, UploadChecksum};
+#[cfg(feature = "reqwest")]
+pub use reqwest_transport::ReqwestTransport;
+#[cfg(feature = "surf")]
+pub use surf_transport::SurfTransport;
+pub use tasks::SetProgress;
+pub use transport::{RequestBody, Transport, TransportError, TransportResponse};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::params::Params;
+use proxmox_proto::request::RequestBuilder;
+use proxmox_proto::response::{DEFAULT_BODY_LIMIT, Envelope, api_error, parse_envelope};
+use proxmox_proto::retry::{Failure, RetryDecision, decide};
+use proxmox_proto::session::{Credentials, Plan, SessionManager, retry_backoff};
+use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Service, Target, TransportKind};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tls::{TlsSettings, Verification};
 
 pub use proxmox_proto as proto;
+
+/// Errors of this client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error, the answer did not parse, the input was bad, or
+    /// authentication failed: the core's typed error (see [`Error::api`] for status and class).
+    #[error(transparent)]
+    Proto(#[from] proxmox_proto::Error),
+    /// The request could not be completed on the wire.
+    #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
+    Transport {
+        /// What happened.
+        message: String,
+        /// Whether the server may have received (and acted on) the request.
+        may_have_been_sent: bool,
+        /// Whether it was a timeout.
+        timeout: bool,
+    },
+    /// The client configuration is invalid. Nothing was sent.
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    /// The chosen transport cannot do what was asked (e.g. a proxy with surf). Nothing was
+    /// sent.
+    #[error("{option} is not supported by the {transport} transport")]
+    Unsupported {
+        /// What was asked for.
+        option: String,
+        /// The transport.
+        transport: &'static str,
+    },
+    /// A local file could not be read.
+    #[error("local I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<proxmox_proto::InputError> for Error {
+    fn from(e: proxmox_proto::InputError) -> Self {
+        Self::Proto(e.into())
+    }
+}
+
+impl From<TransportError> for Error {
+    fn from(e: TransportError) -> Self {
+        Self::Transport {
+            message: e.message,
+            may_have_been_sent: e.may_have_been_sent,
+            timeout: e.timeout,
+        }
+    }
+}
+
+impl Error {
+    /// The API error (status, reason, message, class), if the server answered with one.
+    pub fn api(&self) -> Option<&proxmox_proto::ApiError> {
+        match self {
+            Self::Proto(e) => e.api(),
+            _ => None,
+        }
+    }
+
+    /// Whether the request may have reached the server. `false` for configuration and input
+    /// errors and for failures before anything was written.
+    pub fn may_have_been_sent(&self) -> bool {
+        match self {
+            Self::Transport {
+                may_have_been_sent, ..
+            } => *may_have_been_sent,
+            Self::Proto(e) => e.api().is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// A source of "now" (time since the Unix epoch); tests pass a simulated clock.
+pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+fn system_clock() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Asked for the second factor when the server wants one.
+pub type SecondFactorCallback = Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync>;
+
+#[derive(Clone)]
+enum SecondFactorSource {
+    None,
+    Prepared(SecondFactor),
+    Callback(SecondFactorCallback),
+}
+
+/// Per-call settings.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Connect timeout for this call: added to the deadline for the response head (the
+    /// connection may be a pooled one).
+    pub connect_timeout: Option<Duration>,
+    /// Read timeout for this call: time to the response head, and between body chunks.
+    pub read_timeout: Option<Duration>,
+    /// Largest body accepted for this call.
+    pub body_limit: Option<u64>,
+    /// Send once: no retry after a failure the retry rules would repeat (595/596, lock
+    /// timeouts, a GET that failed on the wire) and no re-login after a 401.
+    pub no_retry: bool,
+}
+
+impl CallOptions {
+    /// The connect timeout for this call.
+    pub fn with_connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = Some(t);
+        self
+    }
+
+    /// The read timeout for this call.
+    pub fn with_read_timeout(mut self, t: Duration) -> Self {
+        self.read_timeout = Some(t);
+        self
+    }
+
+    /// The largest body accepted for this call.
+    pub fn with_body_limit(mut self, bytes: u64) -> Self {
+        self.body_limit = Some(bytes);
+        self
+    }
+
+    /// Send once (see [`CallOptions::no_retry`]).
+    pub fn without_retries(mut self) -> Self {
+        self.no_retry = true;
+        self
+    }
+
+    /// Both timeouts.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = Some(t);
+        self.read_timeout = Some(t);
+        self
+    }
+}
+
+/// Which built-in transport a client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// reqwest over tokio (feature `reqwest`).
+    #[cfg(feature = "reqwest")]
+    Reqwest,
+    /// surf over async-std (feature `surf`).
+    #[cfg(feature = "surf")]
+    Surf,
+}
+
+/// The transport used when [`ClientBuilder::backend`] is not called.
+#[cfg(feature = "reqwest")]
+const DEFAULT_BACKEND: Option<Backend> = Some(Backend::Reqwest);
+#[cfg(all(feature = "surf", not(feature = "reqwest")))]
+const DEFAULT_BACKEND: Option<Backend> = Some(Backend::Surf);
+#[cfg(not(any(feature = "reqwest", feature = "surf")))]
+const DEFAULT_BACKEND: Option<Backend> = None;
+
+/// What the built-in transports are built from.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+pub(crate) struct TransportSettings {
+    pub(crate) tls: TlsSettings,
+    pub(crate) proxy: Option<String>,
+    pub(crate) proxy_from_env: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_in_flight: usize,
+}
+
+/// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
+/// request is sent.
+#[must_use]
+pub struct ClientBuilder {
+    host: String,
+    service: Service,
+    port: Option<u16>,
+    prefix: Option<String>,
+    credentials: Option<Credentials>,
+    second: SecondFactorSource,
+    tls: TlsSettings,
+    tls_set: bool,
+    errors: Vec<String>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    proxy: Option<String>,
+    proxy_from_env: bool,
+    body_limit: u64,
+    clock: Clock,
+    pve_compat: bool,
+    max_in_flight: usize,
+    backend: Option<Backend>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("host", &self.host)
+            .field("service", &self.service)
+            .field("tls", &self.tls)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Default number of requests in flight per client.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 6;
+
+impl ClientBuilder {
+    fn new(host: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            service: Service::Pve,
+            port: None,
+            prefix: None,
+            credentials: None,
+            second: SecondFactorSource::None,
+            tls: TlsSettings::default(),
+            tls_set: false,
+            errors: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            proxy: None,
+            proxy_from_env: false,
+            body_limit: DEFAULT_BODY_LIMIT,
+            clock: Arc::new(system_clock),
+            pve_compat: false,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            backend: None,
+        }
+    }
+
+    /// The product (default PVE).
+    pub fn service(mut self, service: Service) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// The port (default per service; a port in the host string wins).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// A path prefix for a reverse proxy in front of the API.
+    pub fn path_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Authenticate with an API token (`user@realm!tokenid` and its secret).
+    pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
+        match Credentials::token(token_id, secret.into()) {
+            Ok(c) => self.credentials = Some(c),
+            Err(e) => self.errors.push(e.to_string()),
+        }
+        self
+    }
+
+    /// Authenticate with a password; the ticket is renewed automatically.
+    pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
+        match Credentials::password(user, password.into()) {
+            Ok(c) => self.credentials = Some(c),
+            Err(e) => self.errors.push(e.to_string()),
+        }
+        self
+    }
+
+    /// A prepared second factor for a password login (e.g. a TOTP code read from the user).
+    pub fn second_factor(mut self, factor: SecondFactor) -> Self {
+        self.second = SecondFactorSource::Prepared(factor);
+        self
+    }
+
+    /// A callback asked for the second factor when the server wants one (it sees what is
+    /// offered; returning `None` aborts the login).
+    pub fn second_factor_callback(
+        mut self,
+        f: impl Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static,
+    ) -> Self {
+        self.second = SecondFactorSource::Callback(Arc::new(f));
+        self
+    }
+
+    /// Resume a saved session (see [`Client::session`]).
+    pub fn session(mut self, session: Session) -> Self {
+        self.credentials = Some(Credentials::Session(session));
+        self
+    }
+
+    /// Send `new-format=1` at login, which PVE 7.1–7.4 need for TFA.
+    pub fn pve7_tfa_compatibility(mut self, on: bool) -> Self {
+        self.pve_compat = on;
+        self
+    }
+
+    /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
+    /// `/etc/pve/pve-root-ca.pem`). Read synchronously: call it before entering the runtime
+    /// or accept one small blocking read.
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let pem = std::fs::read(path.as_ref())?;
+        Ok(self.ca_pem(&pem))
+    }
+
+    /// Trust the CA certificates in this PEM text.
+    pub fn ca_pem(mut self, pem: &[u8]) -> Self {
+        match tls::certs_from_pem(pem) {
+            Ok(c) => self.tls.extra_roots.extend(c),
+            Err(e) => self.errors.push(e),
+        }
+        self.tls_set = true;
+        self
+    }
+
+    /// Accept only the certificate with this SHA-256 fingerprint (`AB:CD:...`, as PVE shows
+    /// it). The pin replaces CA validation.
+    pub fn fingerprint(mut self, fp: &str) -> Self {
+        match fp.parse() {
+            Ok(fp) => self.tls.verification = Verification::Pinned(fp),
+            Err(e) => self.errors.push(format!("{e}")),
+        }
+        self.tls_set = true;
+        self
+    }
+
+    /// Present a client certificate (PEM chain and PEM private key).
+    pub fn client_certificate(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        match (tls::certs_from_pem(cert_pem), tls::key_from_pem(key_pem)) {
+            (Ok(chain), Ok(key)) => {
+                self.tls.client_cert = Some(tls::ClientIdentity { chain, key });
+            }
+            (Err(e), _) | (_, Err(e)) => self.errors.push(e),
+        }
+        self.tls_set = true;
+        self
+    }
+
+    /// Accept any server certificate. Only for throw-away test setups: anyone on the path can
+    /// read and change the traffic, credentials included.
+    pub fn danger_accept_invalid_certs(mut self) -> Self {
+        self.tls.verification = Verification::Insecure;
+        self.tls_set = true;
+        self
+    }
+
+    /// Connect and read timeouts at once.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self.read_timeout = t;
+        self
+    }
+
+    /// The connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// The read timeout (default 60 s).
+    pub fn read_timeout(mut self, t: Duration) -> Self {
+        self.read_timeout = t;
+        self
+    }
+
+    /// An HTTP(S) proxy, e.g. `http://proxy.example.com:3128` (reqwest only).
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.proxy = Some(url.to_owned());
+        self
+    }
+
+    /// Use `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) from the environment (reqwest only).
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy_from_env = true;
+        self
+    }
+
+    /// Largest response body accepted (default 256 MiB).
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Where "now" comes from (default: the system clock). Tests pass a simulated clock.
+    /// Sleeping always uses the runtime's timer.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How many requests this client (and its clones) keeps on the wire at once (default 6;
+    /// PVE serves API calls with about 3 workers per node). At least 1.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Pick the transport (default: reqwest when its feature is on, else surf).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    fn check(&self) -> Result<(Target, Credentials), Error> {
+        if let Some(e) = self.errors.first() {
+            return Err(Error::Config(e.clone()));
+        }
+        let mut target = Target::parse(self.service, &self.host)?;
+        if let Some(p) = self.port {
+            target = target.with_port(p)?;
+        }
+        if let Some(p) = &self.prefix {
+            target = target.with_path_prefix(p)?;
+        }
+        let Some(credentials) = self.credentials.clone() else {
+            return Err(Error::Config(
+                "no credentials: use api_token(), password() or session()".into(),
+            ));
+        };
+        self.service
+            .check(TransportKind::Https, credentials.auth_kind())?;
+        if let Credentials::Session(s) = &credentials
+            && s.service() != self.service
+        {
+            return Err(Error::Config(
+                "the saved session is for another service".into(),
+            ));
+        }
+        if !matches!(self.second, SecondFactorSource::None)
+            && !matches!(credentials, Credentials::Password { .. })
+        {
+            return Err(Error::Config("a second factor needs password()".into()));
+        }
+        if let Some(p) = &self.proxy {
+            let ok = http::Uri::try_from(p.as_str())
+                .ok()
+                .is_some_and(|u| u.scheme().is_some() && u.host().is_some());
+            if !ok {
+                return Err(Error::Config(format!("proxy: not a URL: {p:?}")));
+            }
+        }
+        Ok((target, credentials))
+    }
+
+    fn settings(&self) -> TransportSettings {
+        TransportSettings {
+            tls: self.tls.clone(),
+            proxy: self.proxy.clone(),
+            proxy_from_env: self.proxy_from_env,
+            connect_timeout: self.connect_timeout,
+            max_in_flight: self.max_in_flight,
+        }
+    }
+
+    /// Check everything and build the client with the chosen (or default) transport. A
+    /// password login happens lazily, on the first call (or explicitly with
+    /// [`Client::login`]). Building needs no runtime; calls need the transport's runtime
+    /// (tokio for reqwest, async-std for surf).
+    pub fn build(self) -> Result<Client, Error> {
+        let (target, credentials) = self.check()?;
+        let backend = self.backend.or(DEFAULT_BACKEND).ok_or_else(|| {
+            Error::Config(
+                "no transport: enable the `reqwest` or `surf` feature, or use \
+                 build_with_transport()"
+                    .into(),
+            )
+        })?;
+        let transport = self.builtin_transport(backend, &target)?;
+        Ok(self.finish(target, credentials, transport))
+    }
+
+    fn builtin_transport(
+        &self,
+        backend: Backend,
+        target: &Target,
+    ) -> Result<Arc<dyn Transport>, Error> {
+        let _ = target;
+        match backend {
+            #[cfg(feature = "reqwest")]
+            Backend::Reqwest => Ok(Arc::new(
+                ReqwestTransport::new(&self.settings()).map_err(Error::Config)?,
+            )),
+            #[cfg(feature = "surf")]
+            Backend::Surf => {
+                let unsupported = |option: &str| Error::Unsupported {
+                    option: option.to_owned(),
+                    transport: "surf",
+                };
+                if self.proxy.is_some() || self.proxy_from_env {
+                    return Err(unsupported("an HTTP proxy"));
+                }
+                if matches!(
+                    target.host(),
+                    proxmox_proto::Host::V4(_) | proxmox_proto::Host::V6(_)
+                ) {
+                    return Err(unsupported(
+                        "TLS to an IP-address host (rustls 0.18 needs a DNS name)",
+                    ));
+                }
+                Ok(Arc::new(
+                    SurfTransport::new(&self.settings()).map_err(Error::Config)?,
+                ))
+            }
+        }
+    }
+
+    /// Build the client over a transport of your own (another runtime, a test double). The
+    /// TLS and proxy options of this builder belong to the built-in transports: setting them
+    /// here is an error.
+    pub fn build_with_transport(self, transport: Arc<dyn Transport>) -> Result<Client, Error> {
+        let (target, credentials) = self.check()?;
+        if self.tls_set || self.proxy.is_some() || self.proxy_from_env {
+            return Err(Error::Config(
+                "TLS and proxy options are not used with a custom transport: configure the transport".into(),
+            ));
+        }
+        Ok(self.finish(target, credentials, transport))
+    }
+
+    fn finish(
+        self,
+        target: Target,
+        credentials: Credentials,
+        transport: Arc<dyn Transport>,
+    ) -> Client {
+        let user_agent = concat!("proxmox-async/", env!("CARGO_PKG_VERSION")).to_owned();
+        let rb = RequestBuilder::new(target)
+            .user_agent(Some(user_agent))
+            .accept_gzip(false);
+        let auth_kind = credentials.auth_kind();
+        Client {
+            inner: Arc::new(Inner {
+                transport,
+                rb,
+                session: Mutex::new(
+                    SessionManager::new(self.service, credentials)
+                        .pve_compatibility(self.pve_compat),
+                ),
+                login_lock: async_lock::Mutex::new(()),
+                limiter: async_lock::Semaphore::new(self.max_in_flight),
+                max_in_flight: self.max_in_flight,
+                second: self.second,
+                clock: self.clock,
+                body_limit: self.body_limit,
+                auth_kind,
+                connect_timeout: self.connect_timeout,
+                read_timeout: self.read_timeout,
+            }),
+        }
+    }
+}
+
+struct Inner {
+    transport: Arc<dyn Transport>,
+    rb: RequestBuilder,
+    /// Never held across an await.
+    session: Mutex<SessionManager>,
+    /// Serialises logins, so that many tasks finding no valid ticket log in once.
+    login_lock: async_lock::Mutex<()>,
+    /// Requests on the wire.
+    limiter: async_lock::Semaphore,
+    max_in_flight: usize,
+    second: SecondFactorSource,
+    clock: Clock,
+    body_limit: u64,
+    auth_kind: AuthKind,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+/// An async client. Cheap to clone; clones share the transport, the session and the in-flight
+/// limit. Its futures are `Send`.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("target", self.inner.rb.target())
+            .field("auth", &self.inner.auth_kind)
+            .field("transport", &self.inner.transport.name())
+            .field("max_in_flight", &self.inner.max_in_flight)
+            .finish()
+    }
+}
+
+/// A raw answer: status, reason phrase (as sent by the server, when the transport keeps it),
+/// headers and body.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The reason phrase from the status line (PVE puts its error message there); `None` with
+    /// the surf transport.
+    pub reason: Option<String>,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The body (gzip already decoded).
+    pub body: Vec<u8>,
+}
+
+/// Releases a renewal claim if the renewing future is dropped before it finished.
+struct RenewalClaim<'a> {
+    client: &'a Client,
+    armed: bool,
+}
+
+impl Drop for RenewalClaim<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // The old ticket stays valid; the next call may claim the renewal again.
+            let _ = self.client.manager().finish_renewal(Err(()));
+        }
+    }
+}
+
+/// Tells the transport when an exchange is dropped before its body was read to the end.
+struct ExchangeGuard<'a> {
+    transport: &'a dyn Transport,
+    complete: bool,
+}
+
+impl Drop for ExchangeGuard<'_> {
+    fn drop(&mut self) {
+        if !self.complete {
+            self.transport.abandoned();
+        }
+    }
+}
+
+impl Client {
+    /// Start building a client for `host` (`name`, `name:port`, IPv4, IPv6, `[v6]:port`).
+    pub fn builder(host: &str) -> ClientBuilder {
+        ClientBuilder::new(host)
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        self.inner.rb.target()
+    }
+
+    /// The transport's name (`"reqwest"`, `"surf"`, or a custom one).
+    pub fn transport_name(&self) -> &'static str {
+        self.inner.transport.name()
+    }
+
+    /// The in-flight limit.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight
+    }
+
+    pub(crate) fn now(&self) -> Duration {
+        (self.inner.clock)()
+    }
+
+    pub(crate) fn transport(&self) -> &dyn Transport {
+        &*self.inner.transport
+    }
+
+    pub(crate) fn inner_rb(&self) -> &RequestBuilder {
+        &self.inner.rb
+    }
+
+    fn manager(&self) -> MutexGuard<'_, SessionManager> {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current session (for password logins), to save and resume later with
+    /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
+    pub fn session(&self) -> Option<Session> {
+        self.manager().session().cloned()
+    }
+
+    /// Log in now (password credentials), instead of lazily on the first call.
+    pub async fn login(&self) -> Result<(), Error> {
+        self.current_auth().await.map(|_| ())
+    }
+
+    /// Sleep on the runtime's timer (the transport's), e.g. to time out a call without naming
+    /// the runtime.
+    pub fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send + Unpin + 'static {
+        self.inner.transport.sleep(d)
+    }
+
+    /// `fut`, or `None` when `d` passes first.
+    async fn timed<F: Future>(&self, d: Duration, fut: F) -> Option<F::Output> {
+        let fut = std::pin::pin!(fut);
+        match futures_util::future::select(fut, self.inner.transport.sleep(d)).await {
+            futures_util::future::Either::Left((v, _)) => Some(v),
+            futures_util::future::Either::Right(_) => None,
+        }
+    }
+
+    async fn drive_login(&self, login: Login) -> Result<Session, Error> {
+        let raw = self
+            .send_once(&login.request(), None, &CallOptions::default())
+            .await?;
+        match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
+            LoginOutcome::Authenticated(s) => Ok(s),
+            LoginOutcome::SecondFactor(challenge) => {
+                let factor = match &self.inner.second {
+                    SecondFactorSource::Prepared(f) => Some(f.clone()),
+                    SecondFactorSource::Callback(cb) => cb(&challenge),
+                    SecondFactorSource::None => None,
+                }
+                .ok_or(proxmox_proto::Error::Auth(
+                    proxmox_proto::auth::AuthError::SecondFactorRequired,
+                ))?;
+                let step = challenge.respond(factor)?;
+                let raw = self
+                    .send_once(&step.request(), None, &CallOptions::default())
+                    .await?;
+                Ok(step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?)
+            }
+        }
+    }
+
+    /// The auth to use now: log in lazily or after expiry (once for all tasks), renew in the
+    /// last hour (single flight; other tasks use the still-valid ticket meanwhile).
+    pub(crate) async fn current_auth(&self) -> Result<Auth, Error> {
+        let now = self.now();
+        let plan = self.manager().plan(now)?;
+        match plan {
+            Plan::Use(auth) => Ok(auth),
+            Plan::Renew { call, current } => {
+                let claimed = self.manager().begin_renewal();
+                if !claimed {
+                    return Ok(current);
+                }
+                let mut claim = RenewalClaim {
+                    client: self,
+                    armed: true,
+                };
+                let answer = self.send_once(&call, None, &CallOptions::default()).await;
+                claim.armed = false;
+                let next = {
+                    let mut m = self.manager();
+                    let _ = match &answer {
+                        Ok(raw) => {
+                            m.finish_renewal(Ok((raw.status, raw.reason.as_deref(), &raw.body)))
+                        }
+                        Err(_) => m.finish_renewal(Err(())),
+                    };
+                    m.plan(now)
+                };
+                // A failed renewal leaves the old, still-valid ticket in place.
+                match next? {
+                    Plan::Use(auth) => Ok(auth),
+                    _ => Ok(current),
+                }
+            }
+            Plan::Login(_) => {
+                let _guard = self.inner.login_lock.lock().await;
+                // Someone else may have logged in while we waited.
+                let plan = self.manager().plan(self.now())?;
+                let login = match plan {
+                    Plan::Login(login) => login,
+                    Plan::Use(auth) | Plan::Renew { current: auth, .. } => return Ok(auth),
+                };
+                let session = self.drive_login(login).await?;
+                self.manager().install(session.clone());
+                Ok(Auth::Session(session))
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        call: &Call,
+        auth: Option<&Auth>,
+        opts: &CallOptions,
+    ) -> Result<RawResponse, Error> {
+        let req = self.inner.rb.build(call, auth)?;
+        let (parts, body) = req.into_parts();
+        let req = http::Request::from_parts(parts, RequestBody::Bytes(Bytes::from(body)));
+        self.send_http(req, opts).await
+    }
+
+    /// One exchange: a slot, the request, the whole body (within the limit and timeouts).
+    pub(crate) async fn send_http(
+        &self,
+        req: http::Request<RequestBody>,
+        opts: &CallOptions,
+    ) -> Result<RawResponse, Error> {
+        let _slot = self.inner.limiter.acquire().await;
+        let mut guard = ExchangeGuard {
+            transport: &*self.inner.transport,
+            complete: false,
+        };
+        let read = opts.read_timeout.unwrap_or(self.inner.read_timeout);
+        // The deadline for the head: the read timeout, plus the connect timeout when the
+        // transport does not bound connecting itself or the call sets its own.
+        let connect = match opts.connect_timeout {
+            Some(t) => t,
+            None if self.inner.transport.has_connect_timeout() => Duration::ZERO,
+            None => self.inner.connect_timeout,
+        };
+        let timeout = |what: &str| Error::Transport {
+            message: format!("timed out waiting for the {what}"),
+            may_have_been_sent: true,
+            timeout: true,
+        };
+        let head = self
+            .timed(connect.saturating_add(read), self.inner.transport.send(req))
+            .await
+            .ok_or_else(|| timeout("response head"))??;
+        let limit = opts.body_limit.unwrap_or(self.inner.body_limit);
+        let mut body = Vec::new();
+        let mut stream = head.body;
+        loop {
+            match self.timed(read, stream.next()).await {
+                None => return Err(timeout("response body")),
+                Some(None) => break,
+                Some(Some(Err(e))) => return Err(e.into()),
+                Some(Some(Ok(chunk))) => {
+                    if (body.len() + chunk.len()) as u64 > limit {
+                        return Err(Error::Proto(
+                            proxmox_proto::ProtocolError::BodyTooLarge {
+                                size: (body.len() + chunk.len()) as u64,
+                                limit,
+                            }
+                            .into(),
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+        }
+        guard.complete = true;
+        Ok(RawResponse {
+            status: head.status,
+            reason: head.reason,
+            headers: head.headers,
+            body,
+        })
+    }
+
+    /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
+    /// [`proxmox_proto::retry`]. Error statuses are returned as answers, not errors.
+    pub async fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
+        let mut attempt = 0u32;
+        loop {
+            let auth = self.current_auth().await?;
+            let result = self.send_once(call, Some(&auth), opts).await;
+            let decision = match &result {
+                Ok(r) if (200..300).contains(&r.status) => return result,
+                _ if opts.no_retry => RetryDecision::GiveUp,
+                Ok(r) => {
+                    let e = api_error(r.status, r.reason.as_deref(), &r.body);
+                    decide(
+                        call.method,
+                        self.inner.auth_kind,
+                        &Failure::from_api(&e),
+                        attempt,
+                    )
+                }
+                Err(Error::Transport {
+                    may_have_been_sent, ..
+                }) => {
+                    let f = if *may_have_been_sent {
+                        Failure::MaybeSent
+                    } else {
+                        Failure::NotSent
+                    };
+                    decide(call.method, self.inner.auth_kind, &f, attempt)
+                }
+                Err(_) => RetryDecision::GiveUp,
+            };
+            match decision {
+                RetryDecision::GiveUp => return result,
+                RetryDecision::Retry => self.sleep(retry_backoff(attempt)).await,
+                RetryDecision::ReloginThenRetry => {
+                    // The next round logs in again (unless another task already did).
+                    if !self.manager().invalidate(&auth) {
+                        return result;
+                    }
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Perform a call and return the whole envelope (`data` plus `total` and friends).
+    pub async fn call_envelope<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        opts: &CallOptions,
+    ) -> Result<Envelope<T>, Error> {
+        let raw = self.call_raw(call, opts).await?;
+        Ok(parse_envelope(
+            raw.status,
+            raw.reason.as_deref(),
+            &raw.body,
+        )?)
+    }
+
+    /// Perform a call and return `data` as `T`.
+    pub async fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
+        self.call_envelope(call, &CallOptions::default())
+            .await
+            .map(|e| e.data)
+    }
+
+    async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error> {
+        self.call(&call?).await
+    }
+
+    /// `GET path`.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        path: impl IntoApiPath,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        let call = Call::get(path).map_err(Error::from);
+        self.call_owned(call)
+    }
+
+    /// `GET path` with query parameters from a `Serialize` struct or map.
+    pub fn get_with<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        let call = Call::get(path).and_then(|c| c.params_from(params));
+        self.call_owned(call.map_err(Error::from))
+    }
+
+    /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
+    pub fn post<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        let call = Call::post(path).and_then(|c| c.params_from(params));
+        self.call_owned(call.map_err(Error::from))
+    }
+
+    /// `PUT path`.
+    pub fn put<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        let call = Call::put(path).and_then(|c| c.params_from(params));
+        self.call_owned(call.map_err(Error::from))
+    }
+
+    /// `DELETE path` with query parameters.
+    pub fn delete<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        let call = Call::delete(path).and_then(|c| c.params_from(params));
+        self.call_owned(call.map_err(Error::from))
+    }
+
+    /// Alias of [`Client::post`] (pvesh's verb).
+    pub fn create<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        self.post(path, params)
+    }
+
+    /// Alias of [`Client::put`] (pvesh's verb).
+    pub fn set<T: DeserializeOwned, P: Serialize + ?Sized>(
+        &self,
+        path: impl IntoApiPath,
+        params: &P,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        self.put(path, params)
+    }
+
+    /// A call with explicit parameters.
+    pub fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: impl IntoApiPath,
+        params: Params,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        let call = Call::new(method, path).map(|c| c.with_params(params));
+        self.call_owned(call.map_err(Error::from))
+    }
+}

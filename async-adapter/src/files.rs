@@ -1,0 +1,398 @@
+//! Files over the async client: streamed uploads of any size, `download-url` with checksum
+//! discovery, and the QEMU guest agent's `exec`.
+
+use crate::transport::{RequestBody, UploadStream};
+use crate::{CallOptions, Client, Error};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use proxmox_proto::checksum::{
+    Checksum, ChecksumAlgorithm, ChecksumDiscovery, DiscoveryOutcome, StreamingDigest,
+};
+use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent, boundary_from_random};
+use proxmox_proto::{Call, Method, Params, Upid};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// How an upload is checked by the server.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum UploadChecksum {
+    /// No checksum.
+    #[default]
+    None,
+    /// Send this checksum; the server verifies the received file against it.
+    Given(Checksum),
+    /// Hash the local file first (one extra read, constant memory), then send that checksum.
+    /// Only for [`Client::upload`] (a stream cannot be read twice).
+    Compute(ChecksumAlgorithm),
+}
+
+/// The checksum for a `download-url`.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum DownloadChecksum {
+    /// None: the server does not verify the download.
+    #[default]
+    None,
+    /// This checksum.
+    Given(Checksum),
+    /// Look for `SHA512SUMS`, `url.sha256`, ... next to the URL; none found is an error.
+    Discover,
+    /// Like `Discover`, but go on without a checksum when none is found.
+    DiscoverOptional,
+}
+
+/// Upload progress: called with the bytes of the file sent so far and the file's size.
+pub type Progress = Box<dyn FnMut(u64, u64) + Send + 'static>;
+
+/// 16 random bytes for the multipart boundary, from the standard library's per-process random
+/// hash keys (no extra dependency).
+fn random_bytes() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut h = RandomState::new().build_hasher();
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}
+
+enum Part {
+    Head,
+    File,
+    Tail,
+    Done,
+}
+
+/// The multipart body: head, exactly `len` bytes of the file (a file that grows or shrinks
+/// while it is sent fails the upload), tail. Reports progress as the file goes out.
+struct Framed {
+    part: Part,
+    head: Bytes,
+    file: UploadStream,
+    tail: Bytes,
+    sent: u64,
+    len: u64,
+    progress: Progress,
+}
+
+impl Stream for Framed {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            match this.part {
+                Part::Head => {
+                    this.part = Part::File;
+                    return Poll::Ready(Some(Ok(this.head.clone())));
+                }
+                Part::File => match this.file.as_mut().poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        this.sent += chunk.len() as u64;
+                        if this.sent > this.len {
+                            this.part = Part::Done;
+                            return Poll::Ready(Some(Err(std::io::Error::other(
+                                "the file grew while it was uploaded",
+                            ))));
+                        }
+                        (this.progress)(this.sent, this.len);
+                        return Poll::Ready(Some(Ok(chunk)));
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        this.part = Part::Done;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(None) if this.sent != this.len => {
+                        this.part = Part::Done;
+                        return Poll::Ready(Some(Err(std::io::Error::other(
+                            "the file shrank while it was uploaded",
+                        ))));
+                    }
+                    Poll::Ready(None) => this.part = Part::Tail,
+                },
+                Part::Tail => {
+                    this.part = Part::Done;
+                    return Poll::Ready(Some(Ok(this.tail.clone())));
+                }
+                Part::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl Client {
+    async fn hash_file(&self, path: &Path, alg: ChecksumAlgorithm) -> Result<Checksum, Error> {
+        let (_, mut chunks) = self.transport().open_file(path).await?;
+        let mut d = StreamingDigest::new(alg);
+        while let Some(chunk) = chunks.next().await {
+            d.update(&chunk?);
+        }
+        Ok(d.finish())
+    }
+
+    /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import), streamed
+    /// with constant memory at any size, read with the runtime's file I/O. Returns the UPID of
+    /// the server's import task. Never retried (the server may have stored the file).
+    pub async fn upload(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        path: impl AsRef<Path>,
+        checksum: UploadChecksum,
+        progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<Upid, Error> {
+        let path = path.as_ref();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::Config(format!("{} has no usable file name", path.display())))?
+            .to_owned();
+        self.upload_as(node, storage, content, path, &name, checksum, progress)
+            .await
+    }
+
+    /// Like [`Client::upload`], storing the file under another name.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_as(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        path: &Path,
+        file_name: &str,
+        checksum: UploadChecksum,
+        progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<Upid, Error> {
+        let checksum = match checksum {
+            UploadChecksum::Compute(alg) => Some(self.hash_file(path, alg).await?),
+            UploadChecksum::Given(c) => Some(c),
+            UploadChecksum::None => None,
+        };
+        let (len, chunks) = self.transport().open_file(path).await?;
+        self.upload_stream(
+            node, storage, content, file_name, len, chunks, checksum, progress,
+        )
+        .await
+    }
+
+    /// Upload `length` bytes from a stream (any source), with an optional checksum for the
+    /// server to verify. The stream must yield exactly `length` bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_stream(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        file_name: &str,
+        length: u64,
+        chunks: UploadStream,
+        checksum: Option<Checksum>,
+        progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<Upid, Error> {
+        let mut upload = Upload::new(node, storage, content, file_name, length)?;
+        if let Some(c) = checksum {
+            upload = upload.with_checksum(c);
+        }
+        let frame = upload.frame(&boundary_from_random(&random_bytes()))?;
+        let call = upload.call()?;
+        let auth = self.current_auth().await?;
+        let head = self.inner_rb().build_streaming(
+            Method::Post,
+            &call.path,
+            frame.content_type(),
+            frame.content_length(),
+            Some(&auth),
+        )?;
+        let body = Framed {
+            part: Part::Head,
+            head: Bytes::copy_from_slice(frame.head()),
+            file: chunks,
+            tail: Bytes::copy_from_slice(frame.tail()),
+            sent: 0,
+            len: length,
+            progress: Box::new(progress),
+        };
+        let (parts, ()) = head.into_parts();
+        let req = http::Request::from_parts(
+            parts,
+            RequestBody::Stream {
+                stream: Box::pin(body),
+                length: frame.content_length(),
+            },
+        );
+        let raw = self.send_http(req, &CallOptions::default()).await?;
+        let upid: String =
+            proxmox_proto::response::parse_data(raw.status, raw.reason.as_deref(), &raw.body)?;
+        Ok(upid
+            .parse::<Upid>()
+            .map_err(|e| proxmox_proto::Error::Protocol(e.into()))?)
+    }
+
+    /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...). The
+    /// candidate files are fetched through the same transport, without credentials.
+    pub async fn discover_checksum(
+        &self,
+        url: &str,
+        file_name: Option<&str>,
+    ) -> Result<Option<Checksum>, Error> {
+        let mut d =
+            ChecksumDiscovery::new(url, file_name, None).map_err(proxmox_proto::Error::from)?;
+        while let Some(candidate) = d.next_fetch() {
+            let fetched = match http::Request::get(candidate.as_str())
+                .body(RequestBody::Bytes(Bytes::new()))
+            {
+                Ok(req) => {
+                    self.send_http(
+                        req,
+                        &CallOptions {
+                            body_limit: Some(
+                                proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64,
+                            ),
+                            ..CallOptions::default()
+                        },
+                    )
+                    .await
+                }
+                Err(e) => Err(Error::Config(format!("bad checksum URL: {e}"))),
+            };
+            match fetched {
+                Ok(r) => d.handle_fetch(&candidate, r.status, &r.body),
+                Err(_) => d.handle_failure(&candidate),
+            }
+            .map_err(proxmox_proto::Error::from)?;
+        }
+        Ok(match d.outcome() {
+            Some(DiscoveryOutcome::Found(c)) => Some(c.clone()),
+            _ => None,
+        })
+    }
+
+    /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
+    /// discovered next to the URL, or none. Returns the UPID of the download task.
+    pub async fn download_url(
+        &self,
+        node: &str,
+        storage: &str,
+        content: UploadContent,
+        url: &str,
+        file_name: &str,
+        checksum: DownloadChecksum,
+    ) -> Result<Upid, Error> {
+        let mut d = DownloadUrl::new(url, content, file_name)?;
+        let found = match checksum {
+            DownloadChecksum::None => None,
+            DownloadChecksum::Given(c) => Some(c),
+            DownloadChecksum::Discover => Some(
+                self.discover_checksum(url, Some(file_name))
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Config(format!("no checksum file next to {url} names {file_name}"))
+                    })?,
+            ),
+            DownloadChecksum::DiscoverOptional => {
+                self.discover_checksum(url, Some(file_name)).await?
+            }
+        };
+        if let Some(c) = found {
+            d = d.checksum(c);
+        }
+        let upid: String = self.call(&d.call(node, storage)?).await?;
+        Ok(upid
+            .parse::<Upid>()
+            .map_err(|e| proxmox_proto::Error::Protocol(e.into()))?)
+    }
+
+    /// Run a command in a guest through the QEMU guest agent. A single string is split the
+    /// way a POSIX shell would (quotes, escapes); returns the agent's answer (`{"pid": n}`).
+    pub async fn agent_exec(
+        &self,
+        node: &str,
+        vmid: u32,
+        command: &str,
+    ) -> Result<serde_json::Value, Error> {
+        let call =
+            Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.param("command", command);
+        self.call(&call).await
+    }
+
+    /// Like [`Client::agent_exec`] with the words given as a list (sent as given).
+    pub async fn agent_exec_argv(
+        &self,
+        node: &str,
+        vmid: u32,
+        argv: &[&str],
+    ) -> Result<serde_json::Value, Error> {
+        let mut p = Params::new();
+        for w in argv {
+            p.push("command", *w);
+        }
+        let call = Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.with_params(p);
+        self.call(&call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn framed(chunks: Vec<&'static [u8]>, len: u64, seen: Arc<Mutex<Vec<(u64, u64)>>>) -> Framed {
+        let file = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok(Bytes::from_static(c)))
+                .collect::<Vec<_>>(),
+        );
+        Framed {
+            part: Part::Head,
+            head: Bytes::from_static(b"H"),
+            file: Box::pin(file),
+            tail: Bytes::from_static(b"T"),
+            sent: 0,
+            len,
+            progress: Box::new(move |a, b| seen.lock().unwrap().push((a, b))),
+        }
+    }
+
+    fn collect(f: Framed) -> Result<Vec<u8>, std::io::Error> {
+        async_std::task::block_on(async {
+            let mut out = Vec::new();
+            let mut f = f;
+            while let Some(chunk) = f.next().await {
+                out.extend_from_slice(&chunk?);
+            }
+            Ok(out)
+        })
+    }
+
+    #[test]
+    fn exact_length_is_framed_with_progress() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = collect(framed(vec![b"ab", b"", b"cd"], 4, seen.clone())).unwrap();
+        assert_eq!(out, b"HabcdT");
+        assert_eq!(*seen.lock().unwrap(), vec![(2, 4), (4, 4)]);
+    }
+
+    #[test]
+    fn a_file_that_grows_or_shrinks_fails() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let e = collect(framed(vec![b"abc", b"de"], 4, seen.clone())).unwrap_err();
+        assert!(e.to_string().contains("grew"), "{e}");
+        let e = collect(framed(vec![b"ab"], 4, seen)).unwrap_err();
+        assert!(e.to_string().contains("shrank"), "{e}");
+    }
+
+    #[test]
+    fn boundaries_differ() {
+        assert_ne!(random_bytes(), random_bytes());
+    }
+}

@@ -1,0 +1,133 @@
+//! The reqwest transport: tokio, hyper, rustls 0.23 with the ring provider.
+
+use crate::TransportSettings;
+use crate::transport::{
+    BoxFuture, ReadChunk, RequestBody, Transport, TransportError, TransportResponse, UploadStream,
+    chunked_reader,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// The reqwest/tokio transport. Needs a tokio runtime (with the time driver enabled) around
+/// every call.
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    pub(crate) fn new(s: &TransportSettings) -> Result<Self, String> {
+        let tls = crate::tls::modern::client_config(&s.tls)?;
+        let mut b = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(s.connect_timeout)
+            // pveproxy closes idle connections after 5 s: drop ours first.
+            .pool_idle_timeout(Duration::from_secs(4))
+            .pool_max_idle_per_host(s.max_in_flight.max(1))
+            .http1_only()
+            .tcp_nodelay(true);
+        match (&s.proxy, s.proxy_from_env) {
+            (Some(p), _) => {
+                let proxy = reqwest::Proxy::all(p.as_str()).map_err(|e| format!("proxy: {e}"))?;
+                b = b.proxy(proxy);
+            }
+            // reqwest reads HTTP(S)_PROXY, ALL_PROXY and NO_PROXY by default.
+            (None, true) => {}
+            (None, false) => b = b.no_proxy(),
+        }
+        let client = b
+            .build()
+            .map_err(|e| format!("cannot build the reqwest client: {e}"))?;
+        Ok(Self { client })
+    }
+}
+
+fn classify(e: &reqwest::Error) -> TransportError {
+    // The message chain (reqwest's top-level text hides the TLS or I/O cause).
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    TransportError {
+        message,
+        may_have_been_sent: !(e.is_connect() || e.is_builder()),
+        timeout: e.is_timeout(),
+    }
+}
+
+struct TokioFile(tokio::fs::File);
+
+impl ReadChunk for TokioFile {
+    fn read_chunk<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, std::io::Result<usize>> {
+        Box::pin(self.0.read(buf))
+    }
+}
+
+impl Transport for ReqwestTransport {
+    fn name(&self) -> &'static str {
+        "reqwest"
+    }
+
+    fn send(
+        &self,
+        request: http::Request<RequestBody>,
+    ) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+        let (parts, body) = request.into_parts();
+        let body = match body {
+            RequestBody::Bytes(b) => reqwest::Body::from(b),
+            RequestBody::Stream { stream, .. } => reqwest::Body::wrap_stream(stream),
+        };
+        let req = http::Request::from_parts(parts, body);
+        let req = reqwest::Request::try_from(req);
+        let client = self.client.clone();
+        Box::pin(async move {
+            let req = req.map_err(|e| TransportError::not_sent(format!("bad request: {e}")))?;
+            let resp = client.execute(req).await.map_err(|e| classify(&e))?;
+            let status = resp.status();
+            // hyper keeps a non-canonical reason phrase (PVE's error message) in an extension;
+            // a canonical one is not stored, and is the standard text.
+            let reason = match resp.extensions().get::<hyper::ext::ReasonPhrase>() {
+                Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
+                None => status.canonical_reason().map(str::to_owned),
+            };
+            let headers = resp.headers().clone();
+            let body = resp
+                .bytes_stream()
+                .map_err(|e| {
+                    let mut t = classify(&e);
+                    t.may_have_been_sent = true;
+                    t
+                })
+                .boxed();
+            Ok(TransportResponse {
+                status: status.as_u16(),
+                reason,
+                headers,
+                body,
+            })
+        })
+    }
+
+    fn has_connect_timeout(&self) -> bool {
+        true
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn open_file(&self, path: &Path) -> BoxFuture<'static, std::io::Result<(u64, UploadStream)>> {
+        let path = path.to_owned();
+        Box::pin(async move {
+            let f = tokio::fs::File::open(&path).await?;
+            let len = f.metadata().await?.len();
+            Ok((len, chunked_reader(TokioFile(f), 256 * 1024)))
+        })
+    }
+}

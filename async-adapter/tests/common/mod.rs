@@ -1,0 +1,602 @@
+//! Test bodies shared by both transports: each takes the backend and runs on its runtime.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod driver;
+
+use futures_util::future::{Either, join_all, select};
+use proxmox_async::{Backend, CallOptions, Client, ClientBuilder, DownloadChecksum, Error};
+use proxmox_proto::ErrorClass;
+use proxmox_proto::Upid;
+use proxmox_proto::checksum::{ChecksumAlgorithm, StreamingDigest};
+use proxmox_proto::task::{TaskOutcome, WaitOptions};
+use proxmox_proto::upload::UploadContent;
+use proxmox_sim::{
+    Config, Fault, Service as SimService, Simulator, TaskOutcome as SimOutcome, TaskPlan,
+};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Run a future on the backend's runtime.
+pub fn block_on<F: Future>(backend: Backend, f: F) -> F::Output {
+    match backend {
+        #[cfg(feature = "reqwest")]
+        Backend::Reqwest => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(f),
+        #[cfg(feature = "surf")]
+        Backend::Surf => async_std::task::block_on(f),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("unknown backend"),
+    }
+}
+
+/// Spawn every future as its own task on the backend's runtime and collect the results in
+/// order (this also checks that the client's futures are `Send + 'static` when they own a
+/// clone of the client).
+pub async fn spawn_all<T, F>(backend: Backend, futs: Vec<F>) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    match backend {
+        #[cfg(feature = "reqwest")]
+        Backend::Reqwest => {
+            let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+            join_all(handles)
+                .await
+                .into_iter()
+                .map(|r| r.expect("task did not panic"))
+                .collect()
+        }
+        #[cfg(feature = "surf")]
+        Backend::Surf => join_all(futs.into_iter().map(async_std::task::spawn)).await,
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("unknown backend"),
+    }
+}
+
+pub fn sim() -> Simulator {
+    Simulator::start(Config::new(SimService::Pve)).expect("simulator starts")
+}
+
+/// The host to connect to: surf (rustls 0.18) needs a DNS name.
+pub fn host(backend: Backend, port: u16) -> String {
+    match backend {
+        #[cfg(feature = "surf")]
+        Backend::Surf => format!("localhost:{port}"),
+        #[allow(unreachable_patterns)]
+        _ => format!("127.0.0.1:{port}"),
+    }
+}
+
+pub fn plain(backend: Backend, sim: &Simulator) -> ClientBuilder {
+    Client::builder(&host(backend, sim.addr().port()))
+        .backend(backend)
+        .timeout(Duration::from_secs(20))
+}
+
+pub fn builder(backend: Backend, sim: &Simulator) -> ClientBuilder {
+    let clock = sim.clock().clone();
+    plain(backend, sim)
+        .ca_pem(sim.ca_pem().as_bytes())
+        .clock(Arc::new(move || clock.now()))
+}
+
+pub fn token_client(backend: Backend, sim: &Simulator) -> Client {
+    builder(backend, sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .expect("client")
+}
+
+pub fn password_client(backend: Backend, sim: &Simulator) -> Client {
+    builder(backend, sim)
+        .password(proxmox_sim::ROOT_USER, proxmox_sim::ROOT_PASSWORD)
+        .build()
+        .expect("client")
+}
+
+fn tickets(sim: &Simulator) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path == "/api2/json/access/ticket")
+        .count()
+}
+
+/// 1,000 GETs through one client, 8 at a time: all succeed, never more than 8 in flight.
+pub fn thousand_gets_bounded(backend: Backend) {
+    let sim = sim();
+    let c = builder(backend, &sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .max_in_flight(8)
+        .build()
+        .unwrap();
+    block_on(backend, async {
+        // Far more futures than slots: the client's limit does the bounding.
+        let futs: Vec<_> = (0..1000)
+            .map(|_| {
+                let c = c.clone();
+                async move { c.get::<Value>("version").await }
+            })
+            .collect();
+        let results = spawn_all(backend, futs).await;
+        assert_eq!(results.len(), 1000);
+        for r in &results {
+            assert!(r.as_ref().is_ok_and(|v| v["version"].is_string()), "{r:?}");
+        }
+    });
+    let log = sim.requests();
+    assert_eq!(
+        log.iter()
+            .filter(|r| r.path == "/api2/json/version")
+            .count(),
+        1000
+    );
+    assert!(log.iter().all(|r| r.status == 200));
+    let max = sim.max_in_flight();
+    assert!((1..=8).contains(&max), "max in flight {max}");
+}
+
+/// Two simulated hours in 10-minute steps, 64 concurrent calls at each step: one renewal per
+/// renewal window (at 60 and 120 minutes), no 401.
+pub fn renewal_single_flight(backend: Backend) {
+    let sim = sim();
+    let c = password_client(backend, &sim);
+    block_on(backend, async {
+        let _: Vec<Value> = c.get("nodes").await.unwrap();
+        assert_eq!(tickets(&sim), 1);
+        let mut renewals = Vec::new();
+        for step in 1..=12 {
+            sim.clock().advance(Duration::from_secs(600));
+            let before = tickets(&sim);
+            let futs: Vec<_> = (0..64)
+                .map(|_| {
+                    let c = c.clone();
+                    async move { c.get::<Vec<Value>>("nodes").await }
+                })
+                .collect();
+            let results = spawn_all(backend, futs).await;
+            for r in results {
+                assert!(!r.expect("no call fails").is_empty());
+            }
+            let n = tickets(&sim) - before;
+            if n > 0 {
+                renewals.push((step * 10, n));
+            }
+        }
+        assert_eq!(renewals, vec![(60, 1), (120, 1)]);
+    });
+    assert!(sim.requests().iter().all(|r| r.status != 401));
+}
+
+/// Futures dropped mid-request and mid-renewal leave the client usable: the renewal claim is
+/// released and the connection is not reused in a bad state.
+pub fn dropped_futures(backend: Backend) {
+    let sim = sim();
+    let c = password_client(backend, &sim);
+    block_on(backend, async {
+        let _: Value = c.get("version").await.unwrap();
+        // Mid-request: the server holds the answer for 2 s; we give up after 200 ms.
+        sim.inject(Fault::delay("GET", "/nodes", Duration::from_secs(2)).times(3));
+        for _ in 0..3 {
+            let f = std::pin::pin!(c.get::<Value>("nodes"));
+            match select(f, c.sleep(Duration::from_millis(200))).await {
+                Either::Left((r, _)) => panic!("answered early: {r:?}"),
+                Either::Right(_) => {}
+            }
+        }
+        // Dropping mid-body: a body limit smaller than the answer abandons the exchange.
+        let big = c
+            .call_envelope::<Value>(
+                &proxmox_proto::Call::get(("cluster", "resources")).unwrap(),
+                &CallOptions::default().with_body_limit(10),
+            )
+            .await;
+        assert!(big.is_err());
+        for _ in 0..20 {
+            let v: Value = c.get("version").await.expect("later calls succeed");
+            assert!(v["version"].is_string());
+        }
+        // Mid-renewal: the renewal answer is delayed and the caller gives up.
+        sim.clock().advance(Duration::from_secs(3700));
+        sim.inject(Fault::delay("POST", "/access/ticket", Duration::from_secs(2)).times(1));
+        let before = tickets(&sim);
+        let old = c.session().expect("session").ticket().clone();
+        {
+            let f = std::pin::pin!(c.get::<Value>("version"));
+            match select(f, c.sleep(Duration::from_millis(200))).await {
+                Either::Left((r, _)) => panic!("answered early: {r:?}"),
+                Either::Right(_) => {}
+            }
+        }
+        // The claim was released: the next call renews (once) and everything succeeds.
+        let results = join_all((0..16).map(|_| c.get::<Value>("version"))).await;
+        for r in results {
+            assert!(r.is_ok(), "{r:?}");
+        }
+        // Let the delayed renewal request reach the log.
+        c.sleep(Duration::from_millis(2200)).await;
+        let renewals = tickets(&sim) - before;
+        assert!(
+            (1..=2).contains(&renewals),
+            "at most the dropped renewal and one more: {renewals}"
+        );
+        let new = c.session().expect("session").ticket().clone();
+        assert!(
+            old != new,
+            "the ticket was renewed after the dropped renewal"
+        );
+        let _: Value = c.get("version").await.unwrap();
+    });
+    assert!(sim.requests().iter().all(|r| r.status != 401));
+}
+
+/// CA, wrong CA, fingerprint, wrong fingerprint, no CA, insecure.
+pub fn tls_options(backend: Backend) {
+    let sim = sim();
+    let other = Simulator::start(Config::new(SimService::Pve)).unwrap();
+    let get = |b: ClientBuilder| {
+        let c = b
+            .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .build()
+            .unwrap();
+        block_on(backend, async move { c.get::<Value>("version").await })
+    };
+    assert!(get(plain(backend, &sim).ca_pem(sim.ca_pem().as_bytes())).is_ok());
+    let e = get(plain(backend, &sim)).unwrap_err();
+    assert!(!e.may_have_been_sent(), "{e:?}");
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+    let e = get(plain(backend, &sim).ca_pem(other.ca_pem().as_bytes())).unwrap_err();
+    assert!(!e.may_have_been_sent(), "{e:?}");
+    assert!(get(plain(backend, &sim).fingerprint(sim.fingerprint_sha256())).is_ok());
+    let e = get(plain(backend, &sim).fingerprint(other.fingerprint_sha256())).unwrap_err();
+    assert!(!e.may_have_been_sent(), "{e:?}");
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+    assert!(get(plain(backend, &sim).danger_accept_invalid_certs()).is_ok());
+    // Only the pinned server: no request ever reached the wrong one.
+    assert!(other.requests().is_empty());
+}
+
+/// Errors carry status and class; the message is PVE's (reason phrase or body).
+pub fn typed_errors(backend: Backend) {
+    let sim = sim();
+    let c = token_client(backend, &sim);
+    block_on(backend, async {
+        let e = c
+            .get::<Value>(("nodes", "pve1", "qemu", 99999, "config"))
+            .await
+            .unwrap_err();
+        let api = e.api().expect("api error");
+        assert_eq!(api.status, 500);
+        assert_eq!(api.class, ErrorClass::NotFound);
+        assert!(api.summary().contains("99999"), "{api:?}");
+        assert!(e.may_have_been_sent());
+        let e = c.get::<Value>("no/such/path").await.unwrap_err();
+        assert_eq!(e.api().unwrap().status, 501);
+        let e = c
+            .post::<Value, _>(("nodes", "pve1", "qemu"), &json!({"vmid": "notanumber"}))
+            .await
+            .unwrap_err();
+        let api = e.api().unwrap();
+        assert_eq!(api.class, ErrorClass::BadRequest);
+        assert!(api.param_errors.contains_key("vmid"), "{api:?}");
+        // 595 is retried up to the attempt limit, then surfaces as upstream-unreachable.
+        sim.inject(Fault::status("GET", "/nodes/pve2", 595, "no route to host").times(5));
+        let e = c
+            .get::<Value>(("nodes", "pve2", "status"))
+            .await
+            .unwrap_err();
+        if knows_all_status_codes(backend) {
+            assert_eq!(e.api().unwrap().class, ErrorClass::UpstreamUnreachable);
+        } else {
+            // surf (http-types 2) cannot represent 595: a transport error that says so.
+            assert!(e.may_have_been_sent(), "{e:?}");
+            assert!(e.to_string().contains("595"), "{e}");
+        }
+        let tries = sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/api2/json/nodes/pve2"))
+            .count();
+        assert_eq!(tries, 3, "a GET is retried up to the attempt limit");
+        // The per-call read timeout, on the runtime's timer: typed as a timeout that may have
+        // been sent (a GET, so it was retried up to the attempt limit first).
+        sim.inject(Fault::delay("GET", "/cluster/nextid", Duration::from_secs(1)).times(3));
+        let e = c
+            .call_envelope::<Value>(
+                &proxmox_proto::Call::get(("cluster", "nextid")).unwrap(),
+                &CallOptions::default().timeout(Duration::from_millis(150)),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Transport {
+                    timeout: true,
+                    may_have_been_sent: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // A dropped GET is retried; a POST that may have been processed is not.
+        sim.inject(Fault::drop_after_read("GET", "/nodes").times(1));
+        let nodes: Vec<Value> = c.get("nodes").await.expect("GET retried");
+        assert!(!nodes.is_empty());
+        sim.clear_requests();
+        sim.inject(Fault::drop_after_read("POST", "/nodes/pve1/qemu").times(1));
+        let e = c
+            .post::<Value, _>(("nodes", "pve1", "qemu"), &json!({"vmid": 555}))
+            .await
+            .unwrap_err();
+        assert!(e.may_have_been_sent(), "{e:?}");
+        assert_eq!(
+            sim.requests().iter().filter(|r| r.method == "POST").count(),
+            1
+        );
+    });
+}
+
+/// Whether the backend reads every status code (surf's http-types 2 does not know 595-599).
+pub fn knows_all_status_codes(backend: Backend) -> bool {
+    match backend {
+        #[cfg(feature = "surf")]
+        Backend::Surf => false,
+        #[allow(unreachable_patterns)]
+        _ => true,
+    }
+}
+
+/// Password login, CSRF on writes only, TFA, saved session, 401 re-login.
+pub fn auth_flows(backend: Backend) {
+    let sim = sim();
+    let c = password_client(backend, &sim);
+    block_on(backend, async {
+        let _: Vec<Value> = c.get("nodes").await.unwrap();
+        let upid: String = c
+            .post(
+                ("nodes", "pve1", "qemu"),
+                &json!({"vmid": 321, "name": "t1"}),
+            )
+            .await
+            .unwrap();
+        assert!(upid.starts_with("UPID:pve1:"));
+        let log = sim.requests();
+        assert_eq!(log[0].path, "/api2/json/access/ticket");
+        for r in &log[1..] {
+            assert_eq!(r.csrf, r.method != "GET", "{r:?}");
+        }
+        let saved = c.session().expect("session");
+        sim.clear_requests();
+        let c2 = builder(backend, &sim).session(saved).build().unwrap();
+        let _: Vec<Value> = c2.get("nodes").await.unwrap();
+        assert_eq!(tickets(&sim), 0);
+        sim.expire_all_tickets();
+        let _: Vec<Value> = c.get("nodes").await.expect("one re-login after 401");
+        assert_eq!(tickets(&sim), 1);
+        let tfa = builder(backend, &sim)
+            .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+            .second_factor(proxmox_proto::auth::SecondFactor::totp(
+                proxmox_sim::TOTP_CODE,
+            ))
+            .build()
+            .unwrap();
+        let _: Vec<Value> = tfa.get("nodes").await.unwrap();
+        let none = builder(backend, &sim)
+            .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+            .build()
+            .unwrap();
+        let e = none.get::<Value>("nodes").await.unwrap_err();
+        assert!(e.to_string().contains("second factor"), "{e}");
+    });
+}
+
+async fn create_vm(c: &Client, vmid: u32) -> Upid {
+    let upid: String = c
+        .post(
+            ("nodes", "pve1", "qemu"),
+            &json!({"vmid": vmid, "name": format!("vm{vmid}"), "memory": 512}),
+        )
+        .await
+        .unwrap();
+    upid.parse().unwrap()
+}
+
+/// wait_task, wait_tasks over many UPIDs, task_log, follow_task_log, agent exec, map_concurrent.
+pub fn tasks(backend: Backend) {
+    let sim = sim();
+    let c = token_client(backend, &sim);
+    block_on(backend, async {
+        let upid = create_vm(&c, 700).await;
+        let mut seen = 0;
+        let out = c
+            .wait_task(&upid, WaitOptions::default(), |_| seen += 1)
+            .await
+            .unwrap();
+        assert_eq!(out, TaskOutcome::Ok);
+        assert!(seen >= 1);
+        sim.plan_next_task(TaskPlan::new(SimOutcome::Error("disk full".into())));
+        let failing: String = c
+            .post(("nodes", "pve1", "qemu", 700, "status", "start"), &())
+            .await
+            .unwrap();
+        let failing: Upid = failing.parse().unwrap();
+        let mut upids = c
+            .map_concurrent(701..=710, |vmid| create_vm(&c, vmid))
+            .await;
+        upids.push(failing.clone());
+        let mut ended = 0;
+        let outs = c
+            .wait_tasks_with_progress(&upids, WaitOptions::default(), |p| {
+                ended = p.finished;
+                assert_eq!(p.total, 11);
+            })
+            .await
+            .unwrap();
+        assert_eq!(ended, 11);
+        assert!(outs[..10].iter().all(|o| *o == TaskOutcome::Ok), "{outs:?}");
+        assert!(
+            matches!(&outs[10], TaskOutcome::Failed { message, .. } if message.contains("disk full")),
+            "{outs:?}"
+        );
+        let log = c.task_log(&failing).await.unwrap();
+        assert!(log.iter().any(|l| l.t.contains("disk full")), "{log:?}");
+        let mut followed = Vec::new();
+        let out = c
+            .follow_task_log(&upid, WaitOptions::default(), |lines| {
+                followed.extend(lines.iter().cloned())
+            })
+            .await
+            .unwrap();
+        assert_eq!(out, TaskOutcome::Ok);
+        assert_eq!(followed.last().map(|l| l.t.as_str()), Some("TASK OK"));
+        let _ = c.agent_exec("pve1", 100, "ls -la '/tmp/a b'").await;
+    });
+    let r = sim.requests();
+    let last = r
+        .iter()
+        .rev()
+        .find(|r| r.path.ends_with("/agent/exec"))
+        .expect("exec sent");
+    let cmds: Vec<&str> = last
+        .form
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(cmds, ["ls", "-la", "/tmp/a b"]);
+}
+
+/// Upload 3 MB streamed from a file with a computed checksum and progress; download-url with
+/// a discovered checksum.
+pub fn files(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!(
+        "proxmox-async-files-{}-{:?}",
+        std::process::id(),
+        backend
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hex = "a".repeat(64);
+    std::fs::write(
+        dir.join("SHA256SUMS"),
+        format!("{}  other.iso\n{hex}  debian.iso\n", "b".repeat(64)),
+    )
+    .unwrap();
+    let path = dir.join("tiny.iso");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let mut d = StreamingDigest::new(ChecksumAlgorithm::Sha256);
+    d.update(&data);
+    let sha = d.finish_hex();
+    let mut cfg = Config::new(SimService::Pve);
+    cfg.static_dir = Some(dir.clone());
+    let sim = Simulator::start(cfg).unwrap();
+    let c = token_client(backend, &sim);
+    let progress = Arc::new(AtomicU64::new(0));
+    let p2 = Arc::clone(&progress);
+    let url = format!(
+        "https://{}/dashboard/debian.iso",
+        host(backend, sim.addr().port())
+    );
+    block_on(backend, async {
+        let upid = c
+            .upload(
+                "pve1",
+                "local",
+                UploadContent::Iso,
+                &path,
+                proxmox_async::UploadChecksum::Compute(ChecksumAlgorithm::Sha256),
+                move |sent, total| {
+                    assert!(sent <= total);
+                    p2.store(sent, Ordering::SeqCst);
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            c.wait_task(&upid, WaitOptions::default(), |_| {})
+                .await
+                .unwrap(),
+            TaskOutcome::Ok
+        );
+        let found = c
+            .discover_checksum(&url, None)
+            .await
+            .unwrap()
+            .expect("found");
+        assert_eq!(found.hex(), hex);
+        let upid = c
+            .download_url(
+                "pve1",
+                "local",
+                UploadContent::Iso,
+                &url,
+                "debian.iso",
+                DownloadChecksum::Discover,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            c.wait_task(&upid, WaitOptions::default(), |_| {})
+                .await
+                .unwrap(),
+            TaskOutcome::Ok
+        );
+    });
+    assert_eq!(progress.load(Ordering::SeqCst), data.len() as u64);
+    let rec = sim.uploads();
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0].filename, "tiny.iso");
+    assert_eq!(rec[0].size, data.len() as u64);
+    assert_eq!(rec[0].sha256, sha);
+    assert_eq!(rec[0].checksum.as_deref(), Some(sha.as_str()));
+    let dl = sim.downloads();
+    let params: std::collections::HashMap<_, _> = dl[0].params.iter().cloned().collect();
+    assert_eq!(
+        params.get("checksum").map(String::as_str),
+        Some(hex.as_str())
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Bad builder input is refused before anything is sent.
+pub fn bad_builder_input(backend: Backend) {
+    for (b, what) in [
+        (Client::builder("").api_token("a@b!c", "d"), "empty host"),
+        (Client::builder("h:0").api_token("a@b!c", "d"), "port 0"),
+        (Client::builder("h").api_token("no-bang", "d"), "token id"),
+        (Client::builder("h").fingerprint("zz"), "fingerprint"),
+        (
+            Client::builder("h")
+                .ca_pem(b"not pem")
+                .api_token("a@b!c", "d"),
+            "CA",
+        ),
+        (Client::builder("h"), "no credentials"),
+        (
+            Client::builder("h")
+                .service(proxmox_proto::Service::Pmg)
+                .api_token("a@b!c", "d"),
+            "PMG token",
+        ),
+        (
+            Client::builder("h")
+                .proxy("::not a url")
+                .api_token("a@b!c", "d"),
+            "proxy",
+        ),
+    ] {
+        assert!(
+            b.backend(backend).build().is_err(),
+            "{what} must be refused"
+        );
+    }
+}
