@@ -28,17 +28,17 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --workspace --all-targets -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy --workspace --all-targets --all-features -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "cargo test --workspace"
-cargo test --workspace
+step "cargo test --workspace --all-features (both async transports, ssh2, peers)"
+cargo test --workspace --all-features
 
 step "proxmox-wasm: node tests, bundle size, JS API smoke, headless Chromium tests, dashboard e2e"
 wasm-adapter/scripts/test.sh
 
 step "5 GiB streamed upload in constant memory (release; ignored by default)"
-cargo test --release -p proxmox-ureq --test big_upload -- --ignored --nocapture
+cargo test --release --all-features -p proxmox-ureq --test big_upload -- --ignored --nocapture
 
 step "core builds for wasm32-unknown-unknown"
 cargo check -p proxmox-proto --target wasm32-unknown-unknown
