@@ -849,6 +849,15 @@ fn status_line(line: &str) -> Option<(u16, &str)> {
     Some((status, line.get(4..)?.trim()))
 }
 
+/// Whether `stderr` holds an API status line (`NNN text`), i.e. the API shell itself answered.
+/// Transports use it to tell the program's own exit code (pvesh exits 255 on API errors) from
+/// a failure of the transport (ssh also exits 255).
+pub fn has_status_line(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .any(|l| status_line(l).is_some())
+}
+
 /// `key: message` as printed by PVE's exception for each parameter error.
 fn param_error(line: &str) -> Option<(&str, &str)> {
     let (key, msg) = line.split_once(": ")?;
@@ -947,6 +956,30 @@ fn is_node(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
         && b.first().is_some_and(u8::is_ascii_alphanumeric)
         && b.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// `sh` code that runs `"$1"` in its own process group with standard input from `/dev/null`,
+/// and kills that group (TERM, then KILL) once its own standard input closes: SSH transports
+/// keep the channel's input open while they wait, so a timeout or a dead client ends the
+/// remote command too. The exit code is the command's own.
+const WATCHDOG: &str = r#"exec 3<&0
+if command -v setsid >/dev/null 2>&1; then setsid sh -c "$1" </dev/null 3<&- & else sh -c "$1" </dev/null 3<&- & fi
+p=$!
+(cat <&3 >/dev/null 2>&1; kill -s TERM -- "-$p" 2>/dev/null || kill -s TERM "$p" 2>/dev/null; sleep 2; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 &
+w=$!
+exec 3<&-
+wait "$p"
+r=$?
+kill "$w" 2>/dev/null
+exit "$r""#;
+
+impl CommandLine {
+    /// [`CommandLine::to_shell`] wrapped in a watchdog for remote shells: the command runs in
+    /// its own process group and is killed when the SSH channel's standard input closes (the
+    /// client gave up or died). Every byte of every argument still arrives unchanged.
+    pub fn to_shell_killable(&self) -> String {
+        crate::shell::join(&["sh", "-c", WATCHDOG, "sh", self.to_shell().as_str()])
+    }
 }
 
 #[cfg(test)]
