@@ -20,6 +20,13 @@ if command -v rustup >/dev/null 2>&1; then
     rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
 fi
 
+# Build dependencies of libssh2-sys (the ssh2 transport of proxmox-cli).
+if command -v apt-get >/dev/null 2>&1 && ! dpkg -s libssl-dev zlib1g-dev pkg-config >/dev/null 2>&1; then
+    step "build dependencies for ssh2 (libssl-dev, zlib1g-dev, pkg-config)"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev zlib1g-dev pkg-config
+fi
+
 if [ -x tests/peers/setup.sh ]; then
     step "test peers (venv with pinned fakepve/proxmoxer under target/peers, sshd)"
     tests/peers/setup.sh
