@@ -16,34 +16,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// How an upload is checked by the server.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum UploadChecksum {
-    /// No checksum.
-    #[default]
-    None,
-    /// Send this checksum; the server verifies the received file against it.
-    Given(Checksum),
-    /// Hash the local file first (one extra read, constant memory), then send that checksum.
-    /// Only for [`Client::upload`] (a stream cannot be read twice).
-    Compute(ChecksumAlgorithm),
-}
-
-/// The checksum for a `download-url`.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum DownloadChecksum {
-    /// None: the server does not verify the download.
-    #[default]
-    None,
-    /// This checksum.
-    Given(Checksum),
-    /// Look for `SHA512SUMS`, `url.sha256`, ... next to the URL; none found is an error.
-    Discover,
-    /// Like `Discover`, but go on without a checksum when none is found.
-    DiscoverOptional,
-}
+pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
 
 /// Upload progress: called with the bytes of the file sent so far and the file's size.
 pub type Progress = Box<dyn FnMut(u64, u64) + Send + 'static>;

@@ -86,6 +86,7 @@ mod reqwest_transport;
 #[cfg(feature = "surf")]
 mod surf_transport;
 mod tasks;
+#[cfg(feature = "surf")]
 mod tls;
 pub mod transport;
 
@@ -101,19 +102,19 @@ pub use transport::{RequestBody, Transport, TransportError, TransportResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
 use proxmox_proto::params::Params;
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::{DEFAULT_BODY_LIMIT, Envelope, api_error, parse_envelope};
+use proxmox_proto::response::{Envelope, api_error, parse_envelope};
 use proxmox_proto::retry::{Failure, RetryDecision, decide};
-use proxmox_proto::session::{Credentials, Plan, SessionManager, retry_backoff};
-use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Service, Target, TransportKind};
+use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
+use proxmox_proto::{AuthKind, Call, InputError, IntoApiPath, Method, Target, TransportKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tls::{TlsSettings, Verification};
 
 pub use proxmox_proto as proto;
 
@@ -282,33 +283,21 @@ const DEFAULT_BACKEND: Option<Backend> = None;
 #[derive(Debug, Clone)]
 #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 pub(crate) struct TransportSettings {
-    pub(crate) tls: TlsSettings,
-    pub(crate) proxy: Option<String>,
-    pub(crate) proxy_from_env: bool,
+    pub(crate) tls: TlsOptions,
+    pub(crate) proxy: ProxyOption,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_in_flight: usize,
 }
 
 /// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
-/// request is sent.
+/// request is sent; the option methods are the core's
+/// ([`proxmox_proto::client_builder_methods`]), the same on every adapter. The proxy options
+/// need the reqwest transport.
 #[must_use]
 pub struct ClientBuilder {
-    host: String,
-    service: Service,
-    port: Option<u16>,
-    prefix: Option<String>,
-    credentials: Option<Credentials>,
-    second: SecondFactorSource,
-    tls: TlsSettings,
-    tls_set: bool,
-    errors: Vec<String>,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    proxy: Option<String>,
-    proxy_from_env: bool,
-    body_limit: u64,
+    options: ClientOptions,
+    second_factor_callback: Option<SecondFactorCallback>,
     clock: Clock,
-    pve_compat: bool,
     max_in_flight: usize,
     backend: Option<Backend>,
 }
@@ -316,9 +305,7 @@ pub struct ClientBuilder {
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("host", &self.host)
-            .field("service", &self.service)
-            .field("tls", &self.tls)
+            .field("options", &self.options)
             .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
@@ -327,91 +314,47 @@ impl fmt::Debug for ClientBuilder {
 /// Default number of requests in flight per client.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 6;
 
+/// The builder's options, checked.
+struct Checked {
+    v: ValidatedOptions,
+    second: SecondFactorSource,
+    clock: Clock,
+    max_in_flight: usize,
+}
+
+/// Option errors as this crate has always reported them: bad or missing credentials and bad
+/// option values are [`Error::Config`]; the rest is the core's typed error.
+fn option_error(e: InputError) -> Error {
+    match e {
+        InputError::InvalidCredentials(m) => Error::Config(m),
+        InputError::Invalid {
+            what: "client option",
+            reason,
+        } => Error::Config(reason),
+        e => e.into(),
+    }
+}
+
 impl ClientBuilder {
     fn new(host: &str) -> Self {
         Self {
-            host: host.to_owned(),
-            service: Service::Pve,
-            port: None,
-            prefix: None,
-            credentials: None,
-            second: SecondFactorSource::None,
-            tls: TlsSettings::default(),
-            tls_set: false,
-            errors: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
-            proxy: None,
-            proxy_from_env: false,
-            body_limit: DEFAULT_BODY_LIMIT,
+            options: ClientOptions::new(host),
+            second_factor_callback: None,
             clock: Arc::new(system_clock),
-            pve_compat: false,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             backend: None,
         }
     }
 
-    /// The product (default PVE).
-    pub fn service(mut self, service: Service) -> Self {
-        self.service = service;
-        self
-    }
-
-    /// The port (default per service; a port in the host string wins).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// A path prefix for a reverse proxy in front of the API.
-    pub fn path_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = Some(prefix.to_owned());
-        self
-    }
-
-    /// Authenticate with an API token (`user@realm!tokenid` and its secret).
-    pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
-        match Credentials::token(token_id, secret.into()) {
-            Ok(c) => self.credentials = Some(c),
-            Err(e) => self.errors.push(e.to_string()),
-        }
-        self
-    }
-
-    /// Authenticate with a password; the ticket is renewed automatically.
-    pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
-        match Credentials::password(user, password.into()) {
-            Ok(c) => self.credentials = Some(c),
-            Err(e) => self.errors.push(e.to_string()),
-        }
-        self
-    }
-
-    /// A prepared second factor for a password login (e.g. a TOTP code read from the user).
-    pub fn second_factor(mut self, factor: SecondFactor) -> Self {
-        self.second = SecondFactorSource::Prepared(factor);
-        self
-    }
+    proxmox_proto::client_builder_methods!(options);
 
     /// A callback asked for the second factor when the server wants one (it sees what is
-    /// offered; returning `None` aborts the login).
+    /// offered; returning `None` aborts the login). Needs a password login.
     pub fn second_factor_callback(
         mut self,
         f: impl Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static,
     ) -> Self {
-        self.second = SecondFactorSource::Callback(Arc::new(f));
-        self
-    }
-
-    /// Resume a saved session (see [`Client::session`]).
-    pub fn session(mut self, session: Session) -> Self {
-        self.credentials = Some(Credentials::Session(session));
-        self
-    }
-
-    /// Send `new-format=1` at login, which PVE 7.1–7.4 need for TFA.
-    pub fn pve7_tfa_compatibility(mut self, on: bool) -> Self {
-        self.pve_compat = on;
+        self.second_factor_callback = Some(Arc::new(f));
         self
     }
 
@@ -421,84 +364,6 @@ impl ClientBuilder {
     pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
         let pem = std::fs::read(path.as_ref())?;
         Ok(self.ca_pem(&pem))
-    }
-
-    /// Trust the CA certificates in this PEM text.
-    pub fn ca_pem(mut self, pem: &[u8]) -> Self {
-        match tls::certs_from_pem(pem) {
-            Ok(c) => self.tls.extra_roots.extend(c),
-            Err(e) => self.errors.push(e),
-        }
-        self.tls_set = true;
-        self
-    }
-
-    /// Accept only the certificate with this SHA-256 fingerprint (`AB:CD:...`, as PVE shows
-    /// it). The pin replaces CA validation.
-    pub fn fingerprint(mut self, fp: &str) -> Self {
-        match fp.parse() {
-            Ok(fp) => self.tls.verification = Verification::Pinned(fp),
-            Err(e) => self.errors.push(format!("{e}")),
-        }
-        self.tls_set = true;
-        self
-    }
-
-    /// Present a client certificate (PEM chain and PEM private key).
-    pub fn client_certificate(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
-        match (tls::certs_from_pem(cert_pem), tls::key_from_pem(key_pem)) {
-            (Ok(chain), Ok(key)) => {
-                self.tls.client_cert = Some(tls::ClientIdentity { chain, key });
-            }
-            (Err(e), _) | (_, Err(e)) => self.errors.push(e),
-        }
-        self.tls_set = true;
-        self
-    }
-
-    /// Accept any server certificate. Only for throw-away test setups: anyone on the path can
-    /// read and change the traffic, credentials included.
-    pub fn danger_accept_invalid_certs(mut self) -> Self {
-        self.tls.verification = Verification::Insecure;
-        self.tls_set = true;
-        self
-    }
-
-    /// Connect and read timeouts at once.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = t;
-        self.read_timeout = t;
-        self
-    }
-
-    /// The connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = t;
-        self
-    }
-
-    /// The read timeout (default 60 s).
-    pub fn read_timeout(mut self, t: Duration) -> Self {
-        self.read_timeout = t;
-        self
-    }
-
-    /// An HTTP(S) proxy, e.g. `http://proxy.example.com:3128` (reqwest only).
-    pub fn proxy(mut self, url: &str) -> Self {
-        self.proxy = Some(url.to_owned());
-        self
-    }
-
-    /// Use `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) from the environment (reqwest only).
-    pub fn proxy_from_env(mut self) -> Self {
-        self.proxy_from_env = true;
-        self
-    }
-
-    /// Largest response body accepted (default 256 MiB).
-    pub fn body_limit(mut self, bytes: u64) -> Self {
-        self.body_limit = bytes;
-        self
     }
 
     /// Where "now" comes from (default: the system clock). Tests pass a simulated clock.
@@ -521,55 +386,25 @@ impl ClientBuilder {
         self
     }
 
-    fn check(&self) -> Result<(Target, Credentials), Error> {
-        if let Some(e) = self.errors.first() {
-            return Err(Error::Config(e.clone()));
-        }
-        let mut target = Target::parse(self.service, &self.host)?;
-        if let Some(p) = self.port {
-            target = target.with_port(p)?;
-        }
-        if let Some(p) = &self.prefix {
-            target = target.with_path_prefix(p)?;
-        }
-        let Some(credentials) = self.credentials.clone() else {
-            return Err(Error::Config(
-                "no credentials: use api_token(), password() or session()".into(),
-            ));
+    fn check(self) -> Result<Checked, Error> {
+        let v = self
+            .options
+            .validate(TransportKind::Https)
+            .map_err(option_error)?;
+        let second = match (self.second_factor_callback, v.second_factor.clone()) {
+            (Some(cb), _) => SecondFactorSource::Callback(cb),
+            (None, Some(f)) => SecondFactorSource::Prepared(f),
+            (None, None) => SecondFactorSource::None,
         };
-        self.service
-            .check(TransportKind::Https, credentials.auth_kind())?;
-        if let Credentials::Session(s) = &credentials
-            && s.service() != self.service
-        {
-            return Err(Error::Config(
-                "the saved session is for another service".into(),
-            ));
-        }
-        if !matches!(self.second, SecondFactorSource::None)
-            && !matches!(credentials, Credentials::Password { .. })
-        {
+        if matches!(second, SecondFactorSource::Callback(_)) && v.auth_kind != AuthKind::Ticket {
             return Err(Error::Config("a second factor needs password()".into()));
         }
-        if let Some(p) = &self.proxy {
-            let ok = http::Uri::try_from(p.as_str())
-                .ok()
-                .is_some_and(|u| u.scheme().is_some() && u.host().is_some());
-            if !ok {
-                return Err(Error::Config(format!("proxy: not a URL: {p:?}")));
-            }
-        }
-        Ok((target, credentials))
-    }
-
-    fn settings(&self) -> TransportSettings {
-        TransportSettings {
-            tls: self.tls.clone(),
-            proxy: self.proxy.clone(),
-            proxy_from_env: self.proxy_from_env,
-            connect_timeout: self.connect_timeout,
+        Ok(Checked {
+            v,
+            second,
+            clock: self.clock,
             max_in_flight: self.max_in_flight,
-        }
+        })
     }
 
     /// Check everything and build the client with the chosen (or default) transport. A
@@ -577,94 +412,92 @@ impl ClientBuilder {
     /// [`Client::login`]). Building needs no runtime; calls need the transport's runtime
     /// (tokio for reqwest, async-std for surf).
     pub fn build(self) -> Result<Client, Error> {
-        let (target, credentials) = self.check()?;
-        let backend = self.backend.or(DEFAULT_BACKEND).ok_or_else(|| {
+        let backend = self.backend.or(DEFAULT_BACKEND);
+        let c = self.check()?;
+        let backend = backend.ok_or_else(|| {
             Error::Config(
                 "no transport: enable the `reqwest` or `surf` feature, or use \
                  build_with_transport()"
                     .into(),
             )
         })?;
-        let transport = self.builtin_transport(backend, &target)?;
-        Ok(self.finish(target, credentials, transport))
-    }
-
-    fn builtin_transport(
-        &self,
-        backend: Backend,
-        target: &Target,
-    ) -> Result<Arc<dyn Transport>, Error> {
-        let _ = target;
-        match backend {
-            #[cfg(feature = "reqwest")]
-            Backend::Reqwest => Ok(Arc::new(
-                ReqwestTransport::new(&self.settings()).map_err(Error::Config)?,
-            )),
-            #[cfg(feature = "surf")]
-            Backend::Surf => {
-                let unsupported = |option: &str| Error::Unsupported {
-                    option: option.to_owned(),
-                    transport: "surf",
-                };
-                if self.proxy.is_some() || self.proxy_from_env {
-                    return Err(unsupported("an HTTP proxy"));
-                }
-                if matches!(
-                    target.host(),
-                    proxmox_proto::Host::V4(_) | proxmox_proto::Host::V6(_)
-                ) {
-                    return Err(unsupported(
-                        "TLS to an IP-address host (rustls 0.18 needs a DNS name)",
-                    ));
-                }
-                Ok(Arc::new(
-                    SurfTransport::new(&self.settings()).map_err(Error::Config)?,
-                ))
-            }
-        }
+        let transport = builtin_transport(backend, &c)?;
+        Ok(c.finish(transport))
     }
 
     /// Build the client over a transport of your own (another runtime, a test double). The
     /// TLS and proxy options of this builder belong to the built-in transports: setting them
     /// here is an error.
     pub fn build_with_transport(self, transport: Arc<dyn Transport>) -> Result<Client, Error> {
-        let (target, credentials) = self.check()?;
-        if self.tls_set || self.proxy.is_some() || self.proxy_from_env {
+        let c = self.check()?;
+        if c.v.tls != TlsOptions::default() || c.v.proxy != ProxyOption::None {
             return Err(Error::Config(
                 "TLS and proxy options are not used with a custom transport: configure the transport".into(),
             ));
         }
-        Ok(self.finish(target, credentials, transport))
+        Ok(c.finish(transport))
     }
+}
 
-    fn finish(
-        self,
-        target: Target,
-        credentials: Credentials,
-        transport: Arc<dyn Transport>,
-    ) -> Client {
+// Without a transport feature `Backend` has no variants and the settings go unused.
+#[cfg_attr(not(any(feature = "reqwest", feature = "surf")), allow(unused_variables))]
+fn builtin_transport(backend: Backend, c: &Checked) -> Result<Arc<dyn Transport>, Error> {
+    let settings = TransportSettings {
+        tls: c.v.tls.clone(),
+        proxy: c.v.proxy.clone(),
+        connect_timeout: c.v.connect_timeout,
+        max_in_flight: c.max_in_flight,
+    };
+    match backend {
+        #[cfg(feature = "reqwest")]
+        Backend::Reqwest => Ok(Arc::new(
+            ReqwestTransport::new(&settings).map_err(Error::Config)?,
+        )),
+        #[cfg(feature = "surf")]
+        Backend::Surf => {
+            let unsupported = |option: &str| Error::Unsupported {
+                option: option.to_owned(),
+                transport: "surf",
+            };
+            if settings.proxy != ProxyOption::None {
+                return Err(unsupported("an HTTP proxy"));
+            }
+            if matches!(
+                c.v.target.host(),
+                proxmox_proto::Host::V4(_) | proxmox_proto::Host::V6(_)
+            ) {
+                return Err(unsupported(
+                    "TLS to an IP-address host (rustls 0.18 needs a DNS name)",
+                ));
+            }
+            Ok(Arc::new(
+                SurfTransport::new(&settings).map_err(Error::Config)?,
+            ))
+        }
+    }
+}
+
+impl Checked {
+    fn finish(self, transport: Arc<dyn Transport>) -> Client {
         let user_agent = concat!("proxmox-async/", env!("CARGO_PKG_VERSION")).to_owned();
-        let rb = RequestBuilder::new(target)
+        let v = self.v;
+        let rb = RequestBuilder::new(v.target)
             .user_agent(Some(user_agent))
             .accept_gzip(false);
-        let auth_kind = credentials.auth_kind();
         Client {
             inner: Arc::new(Inner {
                 transport,
                 rb,
-                session: Mutex::new(
-                    SessionManager::new(self.service, credentials)
-                        .pve_compatibility(self.pve_compat),
-                ),
+                session: Mutex::new(v.session),
                 login_lock: async_lock::Mutex::new(()),
                 limiter: async_lock::Semaphore::new(self.max_in_flight),
                 max_in_flight: self.max_in_flight,
                 second: self.second,
                 clock: self.clock,
-                body_limit: self.body_limit,
-                auth_kind,
-                connect_timeout: self.connect_timeout,
-                read_timeout: self.read_timeout,
+                body_limit: v.body_limit,
+                auth_kind: v.auth_kind,
+                connect_timeout: v.connect_timeout,
+                read_timeout: v.read_timeout,
             }),
         }
     }

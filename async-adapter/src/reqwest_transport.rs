@@ -6,6 +6,7 @@ use crate::transport::{
     chunked_reader,
 };
 use futures_util::{StreamExt, TryStreamExt};
+use proxmox_proto::options::ProxyOption;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -19,7 +20,8 @@ pub struct ReqwestTransport {
 
 impl ReqwestTransport {
     pub(crate) fn new(s: &TransportSettings) -> Result<Self, String> {
-        let tls = crate::tls::modern::client_config(&s.tls)?;
+        let tls =
+            std::sync::Arc::unwrap_or_clone(proxmox_proto::rustls_config::client_config(&s.tls)?);
         let mut b = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
@@ -29,14 +31,14 @@ impl ReqwestTransport {
             .pool_max_idle_per_host(s.max_in_flight.max(1))
             .http1_only()
             .tcp_nodelay(true);
-        match (&s.proxy, s.proxy_from_env) {
-            (Some(p), _) => {
+        match &s.proxy {
+            ProxyOption::Url(p) => {
                 let proxy = reqwest::Proxy::all(p.as_str()).map_err(|e| format!("proxy: {e}"))?;
                 b = b.proxy(proxy);
             }
             // reqwest reads HTTP(S)_PROXY, ALL_PROXY and NO_PROXY by default.
-            (None, true) => {}
-            (None, false) => b = b.no_proxy(),
+            ProxyOption::FromEnv => {}
+            _ => b = b.no_proxy(),
         }
         let client = b
             .build()

@@ -59,7 +59,7 @@ impl std::fmt::Debug for SurfTransport {
 
 impl SurfTransport {
     pub(crate) fn new(s: &TransportSettings) -> Result<Self, String> {
-        let tls = crate::tls::legacy::client_config(&s.tls)?;
+        let tls = crate::tls::legacy_client_config(&s.tls)?;
         let config = surf::Config::new()
             .set_http_keep_alive(true)
             .set_tcp_no_delay(true)

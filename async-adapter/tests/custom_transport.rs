@@ -93,4 +93,22 @@ fn tls_options_belong_to_the_transport() {
         .build_with_transport(Arc::new(Scripted::default()))
         .unwrap_err();
     assert!(matches!(e, Error::Config(_)), "{e:?}");
+    for b in [
+        Client::builder("pve1").proxy("http://proxy:3128"),
+        Client::builder("pve1").proxy_from_env(),
+        Client::builder("pve1").fingerprint(&format!("{}AB", "AB:".repeat(31))),
+    ] {
+        let e = b
+            .api_token("root@pam!ci", "x")
+            .build_with_transport(Arc::new(Scripted::default()))
+            .unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+    }
+    // Without TLS or proxy options the same builder is fine.
+    assert!(
+        Client::builder("pve1")
+            .api_token("root@pam!ci", "x")
+            .build_with_transport(Arc::new(Scripted::default()))
+            .is_ok()
+    );
 }

@@ -9,34 +9,7 @@ use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent, boundary_from_ra
 use proxmox_proto::{Method, Upid};
 use wasm_bindgen::JsValue;
 
-/// How an upload is checked by the server.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum UploadChecksum {
-    /// No checksum.
-    #[default]
-    None,
-    /// Send this checksum; the server verifies the received file against it.
-    Given(Checksum),
-    /// Hash the Blob first (read in 4 MiB slices, constant memory), then send that checksum.
-    Compute(ChecksumAlgorithm),
-}
-
-/// The checksum for a `download-url`.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum DownloadChecksum {
-    /// None: the server does not verify the download.
-    #[default]
-    None,
-    /// This checksum.
-    Given(Checksum),
-    /// Look for `SHA512SUMS`, `url.sha256`, ... next to the URL (fetched by the browser, so the
-    /// other site must allow CORS); none found is an error.
-    Discover,
-    /// Like `Discover`, but go on without a checksum when none is found.
-    DiscoverOptional,
-}
+pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
 
 const HASH_SLICE: f64 = 4.0 * 1024.0 * 1024.0;
 

@@ -27,8 +27,8 @@
 //!   in the browser. Serve the page from the same origin as the API, e.g. a reverse proxy that
 //!   puts PVE under a path prefix ([`ClientBuilder::path_prefix`]) next to the page.
 //! * Certificate pinning, client certificates and extra CAs are decided by the browser (or by
-//!   node's `NODE_EXTRA_CA_CERTS`), not by a script: asking for them is
-//!   [`Error::Unsupported`] at build time.
+//!   node's `NODE_EXTRA_CA_CERTS`), not by a script, and so are proxies and timeouts: asking
+//!   for them is [`Error::Unsupported`] at build time.
 //! * `User-Agent`, `Accept-Encoding` and `Content-Length` are set by the browser.
 #![forbid(unsafe_code)]
 // Library code never unwraps data from outside; tests may.
@@ -43,15 +43,19 @@ pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
 
 use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
-use proxmox_proto::response::{DEFAULT_BODY_LIMIT, Envelope, parse_envelope};
+use proxmox_proto::response::{Envelope, parse_envelope};
 use proxmox_proto::retry::{Failure, RetryDecision, decide};
-use proxmox_proto::session::{Credentials, Plan, SessionManager, retry_backoff};
-use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Params, Service, Target, TransportKind};
+use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
+use proxmox_proto::{
+    AuthKind, Call, InputError, IntoApiPath, Method, Params, Target, TransportKind,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -133,18 +137,85 @@ pub enum LoginState {
 /// A source of "now" (time since the Unix epoch); the default is `Date.now()`.
 pub type Clock = Rc<dyn Fn() -> Duration>;
 
+/// The core's client options, with the setters a browser cannot honour replaced by refusals.
+/// The builder methods from [`proxmox_proto::client_builder_methods`] call `self.options.set_…`:
+/// an inherent method of this type wins over the core's (reached through `Deref`), so every
+/// other option is the core's own.
+struct BrowserOptions {
+    core: ClientOptions,
+    /// Options refused when they were set, reported by `build` (the first one).
+    refused: Vec<Error>,
+}
+
+impl Deref for BrowserOptions {
+    type Target = ClientOptions;
+    fn deref(&self) -> &ClientOptions {
+        &self.core
+    }
+}
+
+impl DerefMut for BrowserOptions {
+    fn deref_mut(&mut self) -> &mut ClientOptions {
+        &mut self.core
+    }
+}
+
+const NO_PINNING: &str = "certificate fingerprint pinning: the browser verifies TLS itself; \
+    import the certificate into the browser's trust store or use a certificate from a trusted CA";
+const NO_CA: &str = "custom CA certificates: add the CA to the browser's (or the OS) trust \
+    store, or start node with NODE_EXTRA_CA_CERTS=<file>";
+const NO_CLIENT_CERT: &str = "client certificates: the browser selects them from its own store";
+const NO_INSECURE: &str =
+    "accepting invalid certificates: only the user (or the browser's flags) can";
+const NO_PROXY: &str = "an HTTP proxy: the browser (or node) uses its own proxy settings";
+
+impl BrowserOptions {
+    fn refuse(&mut self, what: &str) {
+        self.refused.push(Error::Unsupported(what.to_owned()));
+    }
+    fn set_fingerprint(&mut self, _fingerprint: &str) {
+        self.refuse(NO_PINNING);
+    }
+    fn add_ca_pem(&mut self, _pem: &[u8]) {
+        self.refuse(NO_CA);
+    }
+    fn set_client_certificate(&mut self, _cert_pem: &[u8], _key_pem: &[u8]) {
+        self.refuse(NO_CLIENT_CERT);
+    }
+    fn set_danger_accept_invalid_certs(&mut self) {
+        self.refuse(NO_INSECURE);
+    }
+    fn set_proxy(&mut self, _url: &str) {
+        self.refuse(NO_PROXY);
+    }
+    fn set_proxy_from_env(&mut self) {
+        self.refuse(NO_PROXY);
+    }
+    fn set_connect_timeout(&mut self, _t: Duration) {
+        self.refuse("timeouts: fetch has none; a call ends when the browser gives up");
+    }
+    fn set_read_timeout(&mut self, t: Duration) {
+        self.set_connect_timeout(t);
+    }
+    fn set_port(&mut self, _port: u16) {
+        self.refused.push(Error::Config(
+            "port(): the origin decides the port; give it there (https://host:port)".into(),
+        ));
+    }
+}
+
 /// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
-/// request is sent.
+/// request is sent. The option methods are the core's
+/// ([`proxmox_proto::client_builder_methods`]), the same on every adapter; what a browser
+/// cannot do (pinning, CAs, client certificates, ignoring certificate errors, a proxy,
+/// timeouts, a port apart from the origin's) makes `build` fail with [`Error::Unsupported`]
+/// ([`Error::Config`] for the port).
 #[must_use]
 pub struct ClientBuilder {
+    /// `scheme://authority`, or empty for the page's own origin.
     origin: String,
-    service: Service,
-    prefix: Option<String>,
-    credentials: Option<Credentials>,
-    second: Option<SecondFactor>,
-    errors: Vec<Error>,
-    body_limit: u64,
-    pve_compat: bool,
+    origin_error: Option<Error>,
+    options: BrowserOptions,
     clock: Clock,
 }
 
@@ -152,8 +223,7 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("origin", &self.origin)
-            .field("service", &self.service)
-            .field("prefix", &self.prefix)
+            .field("options", &self.options.core)
             .finish_non_exhaustive()
     }
 }
@@ -182,73 +252,24 @@ fn parse_origin(origin: &str) -> Result<(String, String), Error> {
 
 impl ClientBuilder {
     fn new(origin: &str) -> Self {
+        // The core's target needs a host: the origin's, or a placeholder for the page's own
+        // origin (requests then go to relative URLs).
+        let (origin, authority, origin_error) = match parse_origin(origin) {
+            Ok((origin, authority)) => (origin, authority, None),
+            Err(e) => (String::new(), "localhost".to_owned(), Some(e)),
+        };
         Self {
-            origin: origin.to_owned(),
-            service: Service::Pve,
-            prefix: None,
-            credentials: None,
-            second: None,
-            errors: Vec::new(),
-            body_limit: DEFAULT_BODY_LIMIT,
-            pve_compat: false,
+            origin,
+            origin_error,
+            options: BrowserOptions {
+                core: ClientOptions::new(&authority),
+                refused: Vec::new(),
+            },
             clock: Rc::new(sys::now),
         }
     }
 
-    /// The product (default PVE).
-    pub fn service(mut self, service: Service) -> Self {
-        self.service = service;
-        self
-    }
-
-    /// A path prefix for a reverse proxy in front of the API (`/pve` gives `/pve/api2/json`).
-    pub fn path_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = Some(prefix.to_owned());
-        self
-    }
-
-    /// Authenticate with an API token (`user@realm!tokenid` and its secret).
-    pub fn api_token(mut self, token_id: &str, secret: impl Into<String>) -> Self {
-        match Credentials::token(token_id, secret.into()) {
-            Ok(c) => self.credentials = Some(c),
-            Err(e) => self.errors.push(e.into()),
-        }
-        self
-    }
-
-    /// Authenticate with a password; the ticket is renewed automatically.
-    pub fn password(mut self, user: &str, password: impl Into<String>) -> Self {
-        match Credentials::password(user, password.into()) {
-            Ok(c) => self.credentials = Some(c),
-            Err(e) => self.errors.push(e.into()),
-        }
-        self
-    }
-
-    /// A prepared second factor for a password login (e.g. a TOTP code the user typed). Without
-    /// one, [`Client::login`] returns the challenge instead.
-    pub fn second_factor(mut self, factor: SecondFactor) -> Self {
-        self.second = Some(factor);
-        self
-    }
-
-    /// Resume a saved session (see [`Client::session`]).
-    pub fn session(mut self, session: Session) -> Self {
-        self.credentials = Some(Credentials::Session(session));
-        self
-    }
-
-    /// Send `new-format=1` at login, which PVE 7.1–7.4 need for TFA.
-    pub fn pve7_tfa_compatibility(mut self, on: bool) -> Self {
-        self.pve_compat = on;
-        self
-    }
-
-    /// Largest response body accepted (default 256 MiB).
-    pub fn body_limit(mut self, bytes: u64) -> Self {
-        self.body_limit = bytes;
-        self
-    }
+    proxmox_proto::client_builder_methods!(options);
 
     /// Where "now" comes from (default `Date.now()`); tests pass a shifted clock to reach the
     /// ticket's renewal window or its expiry.
@@ -257,89 +278,45 @@ impl ClientBuilder {
         self
     }
 
-    /// Not possible in a browser: the browser verifies certificates against its own store. The
-    /// build fails with [`Error::Unsupported`].
-    pub fn fingerprint(mut self, _fp: &str) -> Self {
-        self.errors.push(Error::Unsupported(
-            "certificate fingerprint pinning: the browser verifies TLS itself; import the \
-             certificate into the browser's trust store or use a certificate from a trusted CA"
-                .into(),
-        ));
-        self
-    }
-
-    /// Not possible in a browser: trust is the browser's (or node's `NODE_EXTRA_CA_CERTS`). The
-    /// build fails with [`Error::Unsupported`].
-    pub fn ca_pem(mut self, _pem: &[u8]) -> Self {
-        self.errors.push(Error::Unsupported(
-            "custom CA certificates: add the CA to the browser's (or the OS) trust store, or \
-             start node with NODE_EXTRA_CA_CERTS=<file>"
-                .into(),
-        ));
-        self
-    }
-
-    /// Not possible from a script: the browser picks client certificates itself. The build
-    /// fails with [`Error::Unsupported`].
-    pub fn client_certificate(mut self, _cert_pem: &[u8], _key_pem: &[u8]) -> Self {
-        self.errors.push(Error::Unsupported(
-            "client certificates: the browser selects them from its own store".into(),
-        ));
-        self
-    }
-
-    /// Not possible in a browser: certificate errors cannot be ignored by a script. The build
-    /// fails with [`Error::Unsupported`].
-    pub fn danger_accept_invalid_certs(mut self) -> Self {
-        self.errors.push(Error::Unsupported(
-            "accepting invalid certificates: only the user (or the browser's flags) can".into(),
-        ));
-        self
-    }
-
     /// Check everything and build the client. A password login happens lazily, on the first
-    /// call, or explicitly with [`Client::login`].
-    pub fn build(mut self) -> Result<Client, Error> {
-        if !self.errors.is_empty() {
-            return Err(self.errors.swap_remove(0));
+    /// call, or explicitly with [`Client::login`]. Without a prepared second factor, a login
+    /// that needs one returns the challenge from [`Client::login`].
+    pub fn build(self) -> Result<Client, Error> {
+        let BrowserOptions { core, refused } = self.options;
+        if let Some(e) = refused.into_iter().next() {
+            return Err(e);
         }
-        let (origin, authority) = parse_origin(&self.origin)?;
-        let mut target = Target::parse(self.service, &authority)?;
-        if let Some(p) = &self.prefix {
-            target = target.with_path_prefix(p)?;
+        if let Some(e) = self.origin_error {
+            return Err(e);
         }
-        let Some(credentials) = self.credentials else {
-            return Err(Error::Config(
-                "no credentials: use api_token(), password() or session()".into(),
-            ));
-        };
-        let auth_kind = credentials.auth_kind();
-        self.service.check(TransportKind::Https, auth_kind)?;
-        if let Credentials::Session(s) = &credentials
-            && s.service() != self.service
-        {
-            return Err(Error::Config(
-                "the saved session is for another service".into(),
+        let v = core.validate(TransportKind::Https).map_err(|e| match e {
+            InputError::InvalidCredentials(m) => Error::Config(m),
+            e => e.into(),
+        })?;
+        // The setters above refuse these already; this holds should the core's option surface
+        // grow another way to set them.
+        if v.tls != TlsOptions::default() {
+            return Err(Error::Unsupported(
+                "TLS options: the browser verifies certificates itself".into(),
             ));
         }
-        if self.second.is_some() && !matches!(credentials, Credentials::Password { .. }) {
-            return Err(Error::Config("a second factor needs password()".into()));
+        if v.proxy != ProxyOption::None {
+            return Err(Error::Unsupported(NO_PROXY.into()));
         }
-        let rb = RequestBuilder::new(target)
+        let rb = RequestBuilder::new(v.target)
             .user_agent(None)
             .accept_gzip(false)
             .ticket_placement(TicketPlacement::AuthorizationHeader);
         Ok(Client {
             inner: Rc::new(Inner {
-                origin,
+                origin: self.origin,
                 rb,
-                auth_kind,
-                body_limit: self.body_limit,
+                auth_kind: v.auth_kind,
+                body_limit: v.body_limit,
                 clock: self.clock,
                 state: RefCell::new(State {
-                    manager: SessionManager::new(self.service, credentials)
-                        .pve_compatibility(self.pve_compat),
-                    second: self.second,
+                    manager: v.session,
+                    second: v.second_factor,
                     logging_in: false,
                 }),
             }),
@@ -700,6 +677,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proxmox_proto::Service;
 
     #[test]
     fn origins() {
@@ -732,7 +710,29 @@ mod tests {
             assert!(matches!(e, Error::Unsupported(_)), "{e}");
             assert!(!e.may_have_been_sent());
         }
+        for b in [
+            Client::builder("")
+                .api_token("a@pve!t", "s")
+                .proxy("http://proxy:3128"),
+            Client::builder("")
+                .api_token("a@pve!t", "s")
+                .proxy_from_env(),
+            Client::builder("")
+                .api_token("a@pve!t", "s")
+                .timeout(Duration::from_secs(5)),
+        ] {
+            assert!(matches!(b.build(), Err(Error::Unsupported(_))));
+        }
+        let port = Client::builder("https://pve1").api_token("a@pve!t", "s");
+        assert!(matches!(port.port(8006).build(), Err(Error::Config(_))));
         assert!(matches!(Client::builder("").build(), Err(Error::Config(_))));
+        assert!(matches!(
+            Client::builder("")
+                .api_token("a@pve!t", "s")
+                .second_factor(SecondFactor::totp("123456"))
+                .build(),
+            Err(Error::Config(_))
+        ));
         assert!(matches!(
             Client::builder("")
                 .service(Service::Pmg)
