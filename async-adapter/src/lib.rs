@@ -440,7 +440,10 @@ impl ClientBuilder {
 }
 
 // Without a transport feature `Backend` has no variants and the settings go unused.
-#[cfg_attr(not(any(feature = "reqwest", feature = "surf")), allow(unused_variables))]
+#[cfg_attr(
+    not(any(feature = "reqwest", feature = "surf")),
+    allow(unused_variables)
+)]
 fn builtin_transport(backend: Backend, c: &Checked) -> Result<Arc<dyn Transport>, Error> {
     let settings = TransportSettings {
         tls: c.v.tls.clone(),
