@@ -733,7 +733,8 @@ impl Client {
     ) -> Result<RawResponse, Error> {
         let req = self.inner.rb.build(call, auth)?;
         let (parts, body) = req.into_parts();
-        let req = http::Request::from_parts(parts, RequestBody::Bytes(Bytes::from(body)));
+        let req =
+            http::Request::from_parts(parts, RequestBody::Bytes(Bytes::from(body.into_vec())));
         self.send_http(req, opts).await
     }
 

@@ -149,12 +149,12 @@ impl fmt::Display for ApiError {
                 if i > 0 {
                     f.write_str("; ")?;
                 }
-                write!(f, "{k}: {}", v.trim_end())?;
+                write!(f, "{}: {}", clean(k), clean(v.trim_end()))?;
             }
             f.write_str(")")?;
         }
         for e in &self.other_errors {
-            write!(f, " - {}", e.trim_end())?;
+            write!(f, " - {}", clean(e.trim_end()))?;
         }
         if let Some(code) = self.exit_code {
             write!(f, " [exit code {code}]")?;
@@ -331,6 +331,13 @@ pub(crate) fn sanitize_text(s: &str) -> String {
     let first = s.lines().next().unwrap_or("");
     first
         .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// Control characters replaced, all lines kept (for texts from the server shown in `Display`).
+fn clean(s: &str) -> String {
+    s.chars()
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
 }

@@ -81,8 +81,8 @@ pub struct TlsOptions {
     pub client_identity: Option<ClientIdentity>,
 }
 
-/// Where an HTTP(S) proxy comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Where an HTTP(S) proxy comes from. `Debug` hides a password in the URL.
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProxyOption {
     /// No proxy.
@@ -147,11 +147,38 @@ pub struct ValidatedOptions {
     pub body_limit: u64,
 }
 
+impl fmt::Debug for ProxyOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Url(u) => f.debug_tuple("Url").field(&redact_userinfo(u)).finish(),
+            Self::FromEnv => f.write_str("FromEnv"),
+        }
+    }
+}
+
+/// The URL with any `user:password@` replaced, for messages.
+fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let shown = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => authority.to_owned(),
+    };
+    if scheme.is_empty() {
+        format!("{shown}{path}")
+    } else {
+        format!("{scheme}://{shown}{path}")
+    }
+}
+
 fn check_proxy_url(url: &str) -> Result<(), String> {
+    let shown = redact_userinfo(url);
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("proxy {url:?} must start with http:// or https://"))?;
+        .ok_or_else(|| format!("proxy {shown:?} must start with http:// or https://"))?;
     let authority = rest.split('/').next().unwrap_or("");
     let hostport = authority.rsplit('@').next().unwrap_or("");
     if hostport.is_empty()
@@ -159,7 +186,7 @@ fn check_proxy_url(url: &str) -> Result<(), String> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(format!("proxy {url:?} has no valid host"));
+        return Err(format!("proxy {shown:?} has no valid host"));
     }
     Ok(())
 }

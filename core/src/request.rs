@@ -21,6 +21,61 @@ use crate::path::ApiPath;
 use crate::target::Target;
 use http::header::{self, HeaderValue};
 
+/// The form body of a built request. It derefs to the bytes; its `Debug` shows only the size,
+/// because a login or TFA body carries the password, the half ticket or the second factor and
+/// `http::Request`'s `Debug` prints the body.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FormBody(Vec<u8>);
+
+impl FormBody {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes, owned.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for FormBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FormBody({} bytes)", self.0.len())
+    }
+}
+
+impl std::ops::Deref for FormBody {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for FormBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<FormBody> for Vec<u8> {
+    fn from(b: FormBody) -> Self {
+        b.0
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for FormBody {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<[u8]> for FormBody {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.0 == other
+    }
+}
+
 /// Largest body PVE accepts for a non-upload call (it answers 501 past this).
 pub const MAX_NON_UPLOAD_BODY: usize = 512 * 1024;
 
@@ -157,7 +212,7 @@ impl RequestBuilder {
         &self,
         call: &Call,
         auth: Option<&Auth>,
-    ) -> Result<http::Request<Vec<u8>>, InputError> {
+    ) -> Result<http::Request<FormBody>, InputError> {
         let params = call.wire_params()?;
         let (url, body) = if call.method.params_in_query() {
             (self.url(&call.path, &params), Vec::new())
@@ -180,7 +235,7 @@ impl RequestBuilder {
             }
             b = b.header(header::CONTENT_LENGTH, body.len());
         }
-        b.body(body).map_err(|e| InputError::Invalid {
+        b.body(FormBody(body)).map_err(|e| InputError::Invalid {
             what: "request",
             reason: e.to_string(),
         })

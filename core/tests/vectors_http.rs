@@ -362,7 +362,7 @@ fn https_request_encoding() {
                 let e = &v["expected"];
                 assert_eq!(r.uri().to_string(), e["url"].as_str().unwrap(), "{n}");
                 let body =
-                    (!r.body().is_empty()).then(|| String::from_utf8(r.body().clone()).unwrap());
+                    (!r.body().is_empty()).then(|| String::from_utf8(r.body().to_vec()).unwrap());
                 assert_eq!(body.as_deref(), e["body"].as_str(), "{n}");
                 assert_eq!(
                     r.headers().get("content-type").map(|h| h.to_str().unwrap()),
@@ -527,13 +527,13 @@ struct Recorded {
 
 fn send_ticket(rb: &RequestBuilder, call: &Call, rec: &mut Recorded) -> (u16, String) {
     let r = rb.build(call, None).unwrap();
-    let form = String::from_utf8(r.body().clone()).unwrap();
+    let form = String::from_utf8(r.body().to_vec()).unwrap();
     rec.ticket_requests
         .push((r.uri().to_string(), form.clone()));
     mock_ticket_endpoint(rb.target().service(), &Params::from_form(&form).unwrap())
 }
 
-fn header(r: &http::Request<Vec<u8>>, h: &str) -> Option<String> {
+fn header<B>(r: &http::Request<B>, h: &str) -> Option<String> {
     r.headers().get(h).map(|v| v.to_str().unwrap().to_owned())
 }
 

@@ -412,7 +412,7 @@ impl Client {
         auth: Option<&Auth>,
         opts: &CallOptions,
     ) -> Result<RawResponse, Error> {
-        let req = self.inner.rb.build(call, auth)?;
+        let req = self.inner.rb.build(call, auth)?.map(Vec::from);
         self.send_http(req, opts)
     }
 

@@ -285,7 +285,6 @@ fn proxy_password() {
 /// The core's proxy check (`proxmox_proto::options`) quotes the whole proxy URL in its error,
 /// password included.
 #[test]
-#[ignore = "core: options::check_proxy_url quotes the proxy URL with its password (reported to the lead)"]
 fn regression_invalid_proxy_url_error_hides_the_password() {
     let sim = sim();
     let s = Secrets::new();

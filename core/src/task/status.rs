@@ -183,10 +183,14 @@ impl TaskStatus {
 
     /// Read the `data` member from JSON text (what `pvesh get .../status` prints).
     pub fn from_data_slice(data: &[u8]) -> Result<Self, ProtocolError> {
-        serde_json::from_slice(data).map_err(|e| ProtocolError::Deserialize {
-            type_name: "TaskStatus",
-            detail: e.to_string(),
-        })
+        // Through a `Value`, so that a key given twice behaves as in `from_data` (the last one
+        // wins) instead of failing as a derived `Deserialize` would.
+        let v: serde_json::Value =
+            serde_json::from_slice(data).map_err(|e| ProtocolError::Deserialize {
+                type_name: "TaskStatus",
+                detail: e.to_string(),
+            })?;
+        Self::from_data(&v)
     }
 
     /// Whether the task still runs.
