@@ -1,0 +1,900 @@
+//! Property checks behind the cargo-fuzz targets of `proxmox-proto`.
+//!
+//! Each public function takes the raw fuzzer input, feeds it to one parser or builder of the
+//! core, and asserts properties of the result (not only "no panic"): round trips, bounds,
+//! sanitised error texts, paths that stay under the intended endpoint. The targets in
+//! `fuzz_targets/` are one-line wrappers, so a crash input can be replayed by calling the same
+//! function.
+#![forbid(unsafe_code)]
+
+use arbitrary::{Arbitrary, Unstructured};
+use proxmox_proto::auth::{Login, LoginOutcome, SecondFactor, Ticket};
+use proxmox_proto::checksum::{
+    ChecksumAlgorithm, ChecksumDiscovery, ChecksumFile, DiscoveryOutcome, find_checksum,
+};
+use proxmox_proto::command::parse_output;
+use proxmox_proto::models::{
+    ClusterResource, LxcListEntry, LxcStatus, NodeListEntry, QemuConfig, QemuListEntry, QemuStatus,
+    StorageContentEntry, TaskListEntry, VersionInfo, parse_list, parse_single,
+};
+use proxmox_proto::request::RequestBuilder;
+use proxmox_proto::response::{api_error, parse_envelope};
+use proxmox_proto::task::{LogPage, TaskStatus};
+use proxmox_proto::upload::{Upload, UploadContent, boundary_from_random};
+use proxmox_proto::{ApiError, ApiPath, Call, Error, IntoApiPath, Params, Service, Target, Upid};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The password, TFA answer and other secrets the auth target configures; no output may show them.
+const PASSWORD: &str = "Fuzz-Password-7c1e";
+const TOTP: &str = "Fuzz-Totp-93b2";
+
+fn service(b: u8) -> Service {
+    match b % 3 {
+        0 => Service::Pve,
+        1 => Service::Pmg,
+        _ => Service::Pbs,
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Status, reason and body from raw bytes: 2 bytes of status, 1 byte of reason length.
+fn split_http(data: &[u8]) -> (u16, Option<String>, &[u8]) {
+    let [a, b, rlen, rest @ ..] = data else {
+        return (200, None, data);
+    };
+    let status = u16::from_be_bytes([*a, *b]) % 1000;
+    let rlen = usize::from(*rlen);
+    let (reason, body) = if rlen == 255 || rlen > rest.len() {
+        (None, rest)
+    } else {
+        let (r, b) = rest.split_at(rlen);
+        (Some(String::from_utf8_lossy(r).into_owned()), b)
+    };
+    (status, reason, body)
+}
+
+/// Properties every [`ApiError`] built from outside data has.
+fn check_api_error(e: &ApiError, status: u16) {
+    assert_eq!(e.status, status);
+    assert!(
+        !has_control(&e.reason),
+        "reason not sanitised: {:?}",
+        e.reason
+    );
+    assert!(!e.reason.contains('\n'));
+    if let Some(m) = &e.message {
+        assert!(!has_control(m), "message not sanitised: {m:?}");
+    }
+    if let Some(raw) = &e.raw_body {
+        // 4 KiB of lossy UTF-8 (each byte at most one U+FFFD) and an ellipsis.
+        assert!(raw.chars().count() <= 4097, "raw body kept too long");
+        assert!(
+            !raw.chars().any(|c| c.is_control() && c != '\n'),
+            "raw body not sanitised"
+        );
+    }
+    // The summary and the display never fail and never embed the reason's control bytes.
+    let _ = e.summary();
+    let _ = e.to_string();
+}
+
+/// Equal JSON, with floats compared to a relative 1e-15.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => x == y || (x - y).abs() <= x.abs().max(y.abs()) * 1e-15,
+                _ => false,
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// `response::parse_envelope` and `response::api_error` on an arbitrary status, reason and body.
+///
+/// Properties: a non-2xx status is always an [`Error::Api`] with that status, a 2xx status is
+/// never one; error texts are sanitised and bounded; `api_error` never fails.
+pub fn envelope(data: &[u8]) {
+    let (status, reason, body) = split_http(data);
+    let e = api_error(status, reason.as_deref(), body);
+    check_api_error(&e, status);
+    match parse_envelope::<Value>(status, reason.as_deref(), body) {
+        Ok(env) => {
+            assert!((200..300).contains(&status));
+            // What was read re-serialises and reads back the same (floats to within an ulp or
+            // two: serde_json's default float parser is not correctly rounded, see
+            // regressions/envelope/float-text-round-trip).
+            let text = serde_json::to_vec(&env.data).expect("a Value serialises");
+            let back: Value = serde_json::from_slice(&text).expect("reads back");
+            assert!(same_json(&back, &env.data), "{back} != {}", env.data);
+        }
+        Err(Error::Api(api)) => {
+            assert!(!(200..300).contains(&status));
+            check_api_error(&api, status);
+            assert_eq!(*api, e, "parse_envelope and api_error disagree");
+        }
+        Err(Error::Protocol(p)) => {
+            assert!((200..300).contains(&status));
+            let text = p.to_string();
+            assert!(
+                !text.contains('\x1b'),
+                "protocol error shows an escape: {text:?}"
+            );
+        }
+        Err(other) => panic!("unexpected error kind: {other:?}"),
+    }
+    // The typed path must agree with the generic one on what is an error.
+    let typed = parse_envelope::<Option<Vec<Value>>>(status, reason.as_deref(), body);
+    if !(200..300).contains(&status) {
+        assert!(matches!(typed, Err(Error::Api(_))));
+    }
+}
+
+fn model_round_trip<T>(body: &[u8])
+where
+    T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug,
+{
+    let fast = parse_list::<T>(body);
+    let via_value = parse_envelope::<Option<Vec<T>>>(200, None, body);
+    if let Ok(list) = &fast {
+        // The fast path and the envelope path agree.
+        if let Ok(env) = &via_value {
+            assert_eq!(
+                env.data.as_ref(),
+                Some(list),
+                "fast path and envelope disagree"
+            );
+        }
+        // Whatever was read serialises and reads back to the same value.
+        for item in list {
+            let v = serde_json::to_value(item).expect("a model serialises");
+            let back: T = serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+                panic!(
+                    "{} does not read back its own output {v}: {e}",
+                    std::any::type_name::<T>()
+                )
+            });
+            assert_eq!(&back, item, "round trip changed the value ({v})");
+        }
+    }
+    if let Err(e) = &fast {
+        assert!(!e.to_string().contains('\x1b'));
+    }
+    let single = parse_single::<T>(body);
+    if let Ok(item) = &single {
+        let v = serde_json::to_value(item).expect("a model serialises");
+        let back: T = serde_json::from_value(v).expect("reads back");
+        assert_eq!(&back, item);
+    }
+}
+
+/// Typed deserialisation into the core's models and into `serde_json::Value`, with Perl-loose
+/// JSON. The first byte picks the model; the rest is the body.
+///
+/// Properties: no panic; whatever parses serialises and reads back equal; the fast list parser
+/// and the envelope parser agree.
+pub fn models(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    match sel % 12 {
+        0 => model_round_trip::<ClusterResource>(body),
+        1 => model_round_trip::<NodeListEntry>(body),
+        2 => model_round_trip::<QemuListEntry>(body),
+        3 => model_round_trip::<LxcListEntry>(body),
+        4 => model_round_trip::<QemuStatus>(body),
+        5 => model_round_trip::<LxcStatus>(body),
+        6 => model_round_trip::<QemuConfig>(body),
+        7 => model_round_trip::<TaskListEntry>(body),
+        8 => model_round_trip::<StorageContentEntry>(body),
+        9 => model_round_trip::<VersionInfo>(body),
+        10 => model_round_trip::<TaskStatus>(body),
+        _ => model_round_trip::<Value>(body),
+    }
+}
+
+fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!text.contains(s), "{what} shows a secret: {text}");
+    }
+}
+
+/// `Ticket::parse` on arbitrary text, and the whole login + TFA flow against an arbitrary
+/// server answer.
+///
+/// Properties: a parsed ticket keeps its exact text and never shows its signature in `Debug`;
+/// the login answer is an authenticated session, a TFA challenge or a typed error, and no
+/// `Debug`/`Display` anywhere shows the password or the TFA answer.
+pub fn ticket_tfa(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(body);
+    if let Ok(t) = Ticket::parse(&text) {
+        assert_eq!(t.expose(), text);
+        assert!(!t.product().is_empty() && t.product().bytes().all(|b| b.is_ascii_uppercase()));
+        assert!(!t.userid().is_empty());
+        assert!(!text.bytes().any(|b| b.is_ascii_control()));
+        let sig = text.split_once("::").map(|(_, s)| s).unwrap_or("");
+        let dbg = format!("{t:?}");
+        if sig.len() >= 8 && !t.userid().contains(sig) && !t.product().contains(sig) {
+            assert!(
+                !dbg.contains(sig),
+                "ticket Debug shows the signature: {dbg}"
+            );
+        }
+        if t.is_half_ticket() && t.userid().len() > 6 {
+            assert!(
+                !dbg.contains(t.userid()),
+                "half-ticket Debug shows the challenge"
+            );
+        }
+        assert!(Ticket::parse(t.expose()).is_ok_and(|u| u == t));
+    }
+
+    let (status, reason, body) = split_http(body);
+    let svc = service(sel);
+    let login = Login::new(svc, "fuzz@pve", PASSWORD).expect("valid login");
+    assert_no_secret("Login Debug", &format!("{login:?}"), &[PASSWORD]);
+    match login.handle_response(status, reason.as_deref(), body) {
+        Ok(LoginOutcome::Authenticated(session)) => {
+            assert!((200..300).contains(&status));
+            assert!(!session.ticket().is_half_ticket());
+            let dbg = format!("{session:?}");
+            assert_no_secret("Session Debug", &dbg, &[PASSWORD]);
+            if let Some(c) = session.csrf_token() {
+                assert!(!c.bytes().any(|b| b.is_ascii_control()));
+            }
+            // A hostile ticket or CSRF token can never produce a request with a broken header.
+            let rb = RequestBuilder::new(Target::parse(svc, "pve.example").expect("target"));
+            let auth = proxmox_proto::auth::Auth::Session(session);
+            let call = Call::post(("nodes", "x")).expect("path");
+            if let Ok(req) = rb.build(&call, Some(&auth)) {
+                for v in req.headers().values() {
+                    assert!(
+                        !v.as_bytes()
+                            .iter()
+                            .any(|b| *b == b'\r' || *b == b'\n' || *b == 0)
+                    );
+                }
+            }
+        }
+        Ok(LoginOutcome::SecondFactor(ch)) => {
+            assert!((200..300).contains(&status));
+            let dbg = format!("{ch:?}");
+            assert_no_secret("TfaChallenge Debug", &dbg, &[PASSWORD]);
+            let factors = [
+                SecondFactor::totp(TOTP),
+                SecondFactor::recovery(TOTP),
+                SecondFactor::yubico(TOTP),
+                SecondFactor::webauthn(TOTP),
+                SecondFactor::u2f(TOTP),
+            ];
+            for f in factors {
+                assert_no_secret("SecondFactor Debug", &format!("{f:?}"), &[TOTP]);
+                match ch.respond(f) {
+                    Ok(step) => {
+                        assert_no_secret(
+                            "TfaResponse Debug",
+                            &format!("{step:?}"),
+                            &[TOTP, PASSWORD],
+                        );
+                        let call = step.request();
+                        assert_eq!(call.path.to_string(), "/access/ticket");
+                        // The answer is rejected: the error must not show it.
+                        if let Err(e) = step.handle_response(401, Some("no"), b"{\"data\":null}") {
+                            assert_no_secret("TFA error", &format!("{e} {e:?}"), &[TOTP, PASSWORD]);
+                        }
+                    }
+                    Err(e) => {
+                        assert_no_secret("respond error", &format!("{e} {e:?}"), &[TOTP, PASSWORD])
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            let text = format!("{e} {e:?}");
+            assert_no_secret("login error", &text, &[PASSWORD]);
+            if let Error::Api(api) = &e {
+                check_api_error(api, status);
+            }
+        }
+    }
+}
+
+/// `Upid::parse` on arbitrary text (both the PVE and the PBS form).
+///
+/// Properties: a parsed UPID displays as its exact input, parses again to an equal value, has
+/// a node that is a single safe path segment, and its status/log/cancel calls stay under
+/// `/nodes/{node}/tasks/{upid}`.
+pub fn upid(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(u) = Upid::parse(s) else {
+        return;
+    };
+    assert_eq!(u.to_string(), s);
+    assert_eq!(u.as_str(), s);
+    #[allow(clippy::unnecessary_to_owned)] // Display is what is tested
+    let again = Upid::parse(&u.to_string()).expect("display re-parses");
+    assert_eq!(again, u);
+    assert_eq!(again.node(), u.node());
+    assert_eq!(again.start_time(), u.start_time());
+    assert_eq!(again.id(), u.id());
+    assert!(!u.node().is_empty());
+    assert!(
+        u.node()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    );
+    assert!(u.task_id().is_some() == (s.split(':').count() == 10));
+    let json = serde_json::to_string(&u).expect("serialises");
+    let back: Upid = serde_json::from_str(&json).expect("deserialises");
+    assert_eq!(back, u);
+    for (call, tail) in [
+        (u.status_call(), Some("status")),
+        (u.log_call(0, 50), Some("log")),
+        (u.cancel_call(), None),
+    ] {
+        let call = call.expect("a parsed UPID always makes a call");
+        let segs = call.path.segments();
+        assert_eq!(segs.len(), if tail.is_some() { 5 } else { 4 });
+        assert_eq!(segs[0], "nodes");
+        assert_eq!(segs[1], u.node());
+        assert_eq!(segs[2], "tasks");
+        assert_eq!(segs[3], s);
+        assert_eq!(segs.get(4).map(String::as_str), tail);
+        check_encoded_path(&call.path, segs.len());
+    }
+}
+
+/// `TaskStatus::from_data`/`from_data_slice` and `LogPage::from_data`/`from_envelope_slice`.
+///
+/// Properties: log lines come out strictly ordered by line number; a status reads back from
+/// its own serialisation; parsing from bytes and from a `Value` agree.
+pub fn task(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let value: Option<Value> = serde_json::from_slice(body).ok();
+    let st_slice = TaskStatus::from_data_slice(body);
+    if let Some(v) = &value {
+        let st = TaskStatus::from_data(v);
+        // What reads from bytes reads the same from a Value. (The converse does not hold: a
+        // key given twice is refused from bytes but last-wins from a Value; see
+        // regressions/task/ and core/tests/hostile.rs.)
+        if let Ok(from_bytes) = &st_slice {
+            assert_eq!(
+                st.as_ref().ok(),
+                Some(from_bytes),
+                "from_data and from_data_slice disagree"
+            );
+        }
+        if let Ok(st) = st {
+            let ser = serde_json::to_value(&st).expect("serialises");
+            let back = TaskStatus::from_data(&ser).expect("reads its own output");
+            assert_eq!(back, st);
+            let _ = st.exit_status();
+            let _ = st.is_running();
+        }
+        let total = (sel & 1 == 1).then_some(u64::from(sel));
+        if let Ok(page) = LogPage::from_data(v, total) {
+            assert!(
+                page.lines.windows(2).all(|w| w[0].n < w[1].n),
+                "log lines not ordered"
+            );
+            assert_eq!(page.total, total);
+            assert_eq!(page.first_n(), page.lines.first().map(|l| l.n));
+            assert_eq!(page.last_n(), page.lines.last().map(|l| l.n));
+            let text = page.text();
+            assert_eq!(
+                text.len(),
+                page.lines.iter().map(|l| l.t.len()).sum::<usize>()
+                    + page.lines.len().saturating_sub(1)
+            );
+        }
+    }
+    if let Ok(page) = LogPage::from_envelope_slice(body) {
+        assert!(page.lines.windows(2).all(|w| w[0].n < w[1].n));
+    }
+}
+
+fn algorithm(b: u8) -> Option<ChecksumAlgorithm> {
+    match b % 7 {
+        0 => Some(ChecksumAlgorithm::Md5),
+        1 => Some(ChecksumAlgorithm::Sha1),
+        2 => Some(ChecksumAlgorithm::Sha224),
+        3 => Some(ChecksumAlgorithm::Sha256),
+        4 => Some(ChecksumAlgorithm::Sha384),
+        5 => Some(ChecksumAlgorithm::Sha512),
+        _ => None,
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct DiscoveryInput<'a> {
+    url: &'a str,
+    file_name: Option<&'a str>,
+    preferred: u8,
+    answers: Vec<(u16, &'a [u8], bool)>,
+}
+
+/// Checksum file parsing and the checksum discovery state machine.
+///
+/// Properties: every entry's hex length matches its algorithm; `find_checksum` only returns
+/// entries of the file; discovery asks for at most one fetch per candidate, every fetch is a
+/// candidate, and a found checksum comes from the answer just given.
+pub fn checksum(data: &[u8]) {
+    let file = ChecksumFile::parse(data);
+    for e in file.entries() {
+        let c = &e.checksum;
+        assert_eq!(c.hex().len(), c.algorithm().hex_len());
+        assert!(
+            c.hex()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        if let Some(n) = &e.name {
+            // A line break in a name can only come from a GNU-escaped line (`\hash  a\nb`).
+            if n.contains(['\n', '\r']) {
+                assert_eq!(e.format, proxmox_proto::checksum::EntryFormat::Gnu, "{n:?}");
+            }
+            assert!(e.is_for(n) || n.is_empty());
+        }
+    }
+    if let Some(first) = file.entries().iter().find_map(|e| e.name.as_deref()) {
+        let found = find_checksum(data, first, None).expect("a named entry is found");
+        assert!(file.entries().iter().any(|e| e.checksum == found));
+    }
+
+    let mut u = Unstructured::new(data);
+    let Ok(input) = DiscoveryInput::arbitrary(&mut u) else {
+        return;
+    };
+    let Ok(mut d) = ChecksumDiscovery::new(input.url, input.file_name, algorithm(input.preferred))
+    else {
+        return;
+    };
+    let n = d.candidates().len();
+    assert!(n <= 18);
+    let mut answers = input.answers.into_iter();
+    let mut fetches = 0;
+    while let Some(url) = d.next_fetch() {
+        fetches += 1;
+        assert!(fetches <= n, "more fetches than candidates");
+        assert!(d.candidates().iter().any(|c| c.url == url));
+        assert_eq!(
+            d.next_fetch().as_deref(),
+            Some(url.as_str()),
+            "next_fetch not stable"
+        );
+        // A report for another URL is refused and changes nothing.
+        assert!(
+            d.handle_failure("https://other.invalid/x").is_err()
+                || url == "https://other.invalid/x"
+        );
+        match answers.next() {
+            Some((status, body, false)) => {
+                d.handle_fetch(&url, status, body)
+                    .expect("pending fetch accepted");
+                if let Some(c) = d.checksum() {
+                    assert_eq!(status, 200);
+                    assert!(
+                        ChecksumFile::parse(body)
+                            .entries()
+                            .iter()
+                            .any(|e| &e.checksum == c)
+                    );
+                    assert_eq!(d.found_at(), Some(url.as_str()));
+                }
+            }
+            _ => d.handle_failure(&url).expect("pending failure accepted"),
+        }
+    }
+    assert!(d.is_finished());
+    match d.outcome() {
+        Some(DiscoveryOutcome::Found(_)) => assert!(d.found_at().is_some()),
+        Some(DiscoveryOutcome::NotFound) => assert!(d.found_at().is_none()),
+        other => panic!("finished without an outcome: {other:?}"),
+    }
+}
+
+/// `command::parse_output` on arbitrary stdout, stderr and exit code.
+///
+/// Properties: exit code 0 never gives an API error, any other code always does (with the exit
+/// code kept); error texts are sanitised and bounded.
+pub fn command_output(data: &[u8]) {
+    let [c0, c1, split_a, split_b, rest @ ..] = data else {
+        return;
+    };
+    let code = match *c0 {
+        0..=127 => Some(0),
+        128..=250 => Some(i32::from(*c1) - 128),
+        _ => None,
+    };
+    let at = usize::from(u16::from_be_bytes([*split_a, *split_b])).min(rest.len());
+    let (stdout, stderr) = rest.split_at(at);
+    match parse_output(stdout, stderr, code) {
+        Ok(out) => {
+            assert_eq!(code, Some(0));
+            for w in out.warnings() {
+                assert!(!w.trim().is_empty());
+            }
+            if let Some(u) = out.upid() {
+                assert!(u.starts_with("UPID:"));
+            }
+        }
+        Err(Error::Api(e)) => {
+            assert_ne!(code, Some(0));
+            assert_eq!(e.exit_code, code);
+            assert!((100..1000).contains(&e.status), "status {}", e.status);
+            let status = e.status;
+            check_api_error(&e, status);
+        }
+        Err(Error::Protocol(p)) => {
+            assert_eq!(code, Some(0));
+            assert!(!p.to_string().contains('\x1b'));
+        }
+        Err(other) => panic!("unexpected error kind: {other:?}"),
+    }
+}
+
+/// `Target::parse`, `with_port` and `with_path_prefix` on arbitrary text.
+///
+/// Properties: the base URL never contains whitespace, `?`, `#`, `@` in the authority or
+/// control characters; it is a valid URI whose authority is the target's; `host_name` round
+/// trips through `Target::parse`.
+pub fn target(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let (host, prefix) = text.split_once('\u{1}').unwrap_or((&text, ""));
+    let svc = service(sel);
+    let Ok(t) = Target::parse(svc, host) else {
+        return;
+    };
+    let t = if sel & 0x80 != 0 {
+        t.with_port(u16::from(sel) * 97 + 1).expect("port")
+    } else {
+        t
+    };
+    let t = match t.clone().with_path_prefix(prefix) {
+        Ok(p) => p,
+        Err(_) => t,
+    };
+    let base = t.base_url();
+    assert!(
+        !base
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#'),
+        "bad base URL {base:?} from {host:?} / {prefix:?}"
+    );
+    assert!(base.starts_with("https://") && base.ends_with("/api2/json"));
+    let uri: http::Uri = base
+        .parse()
+        .unwrap_or_else(|e| panic!("{base:?} is not a URI: {e}"));
+    assert_eq!(uri.scheme_str(), Some("https"));
+    let auth = uri.authority().expect("authority");
+    assert_eq!(auth.as_str(), t.authority());
+    assert!(
+        !auth.as_str().contains('@'),
+        "userinfo in the authority {auth}"
+    );
+    assert_eq!(uri.port_u16(), Some(t.port()));
+    if let Some(p) = t.path_prefix() {
+        assert!(!p.split('/').any(|s| s == ".." || s == "." || s.is_empty()));
+        assert_eq!(uri.path(), format!("/{p}/api2/json"));
+    } else {
+        assert_eq!(uri.path(), "/api2/json");
+    }
+    let again = Target::parse(svc, &t.authority()).expect("authority re-parses");
+    assert_eq!(again.host(), t.host());
+    assert_eq!(again.port(), t.port());
+}
+
+/// Check an encoded path: exactly `n` segments, no dot segments, no `?`, `#` or raw controls.
+fn check_encoded_path(path: &ApiPath, n: usize) {
+    let enc = path.encoded();
+    assert!(enc.starts_with('/'));
+    assert!(!enc.contains('?') && !enc.contains('#'), "{enc:?}");
+    assert!(
+        !enc.contains("/../") && !enc.ends_with("/..") && !enc.contains("/./"),
+        "{enc:?}"
+    );
+    assert!(
+        !enc.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii()),
+        "{enc:?}"
+    );
+    if n == 0 {
+        assert_eq!(enc, "/");
+    } else {
+        assert_eq!(
+            enc.split('/').count() - 1,
+            n,
+            "{enc:?} should have {n} segments"
+        );
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct PathInput {
+    node: String,
+    vmid_or_name: String,
+    extra: Vec<String>,
+    number: u64,
+    prefix: bool,
+}
+
+/// Path building with arbitrary caller values, alone and through `RequestBuilder`.
+///
+/// Properties: a value is exactly one segment, so the encoded path always has the intended
+/// number of segments; it never contains `/../`, `?` or `#`; the request URI's path is the base
+/// path plus the encoded path and decodes back to the values; values that are refused are
+/// refused with a typed error.
+pub fn path(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(input) = PathInput::arbitrary(&mut u) else {
+        return;
+    };
+    let p = (
+        "nodes",
+        input.node.as_str(),
+        "qemu",
+        input.vmid_or_name.as_str(),
+        "status",
+        input.number,
+    )
+        .into_api_path();
+    let Ok(p) = p else {
+        return;
+    };
+    check_encoded_path(&p, 6);
+    assert_eq!(p.segments()[1], input.node);
+    assert_eq!(p.segments()[3], input.vmid_or_name);
+    let mut full = p.clone();
+    let mut count = 6;
+    for e in &input.extra {
+        if let Ok(next) = full.clone().value(e) {
+            full = next;
+            count += 1;
+        }
+    }
+    check_encoded_path(&full, count);
+    let mut target = Target::parse(Service::Pve, "pve.example:8006").expect("target");
+    if input.prefix {
+        target = target.with_path_prefix("/proxy/pve/").expect("prefix");
+    }
+    let rb = RequestBuilder::new(target);
+    let req = rb
+        .build(&Call::get(full.clone()).expect("call"), None)
+        .expect("request");
+    let uri = req.uri();
+    assert_eq!(
+        uri.authority().map(|a| a.as_str()),
+        Some("pve.example:8006")
+    );
+    assert!(uri.query().is_none());
+    let base = if input.prefix {
+        "/proxy/pve/api2/json"
+    } else {
+        "/api2/json"
+    };
+    let rest = uri.path().strip_prefix(base).expect("under the API root");
+    assert_eq!(rest, full.encoded());
+    let decoded: Vec<String> = rest.split('/').skip(1).map(percent_decode).collect();
+    assert_eq!(decoded, full.segments());
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 3 <= b.len() {
+            let h = u8::from_str_radix(&s[i + 1..i + 3], 16).expect("hex escape");
+            out.push(h);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("decodes to UTF-8")
+}
+
+/// Form encoding: `from_form(to_form(p)) == p` for arbitrary pairs; the encoding has exactly
+/// one `=` per pair and no raw `&`, `;`, `+`, `%` (other than escapes), whitespace or controls;
+/// and `from_form` never panics on arbitrary text.
+pub fn params(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = Params::from_form(s);
+    }
+    let mut u = Unstructured::new(data);
+    let Ok(pairs) = Vec::<(String, String)>::arbitrary(&mut u) else {
+        return;
+    };
+    let p: Params = pairs.iter().cloned().collect();
+    let form = p.to_form();
+    assert!(
+        !form
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ';' || c == '#')
+    );
+    if !pairs.is_empty() {
+        assert_eq!(form.split('&').count(), pairs.len());
+        assert!(form.split('&').all(|kv| kv.matches('=').count() == 1));
+    }
+    let back = Params::from_form(&form).expect("our own encoding decodes");
+    // Decoding drops nothing but empty pieces; a pair is never empty because it has '='.
+    assert_eq!(back, p, "form round trip: {form:?}");
+    // Also through the request builder: GET puts it in the query, POST in the body.
+    let rb = RequestBuilder::new(Target::parse(Service::Pve, "pve.example").expect("target"));
+    let post = Call::post("nodes").expect("path").with_params(p.clone());
+    if let Ok(req) = rb.build(&post, None) {
+        let body = std::str::from_utf8(req.body()).expect("form is ASCII");
+        assert_eq!(Params::from_form(body).expect("decodes"), p);
+    }
+    let get = Call::get("nodes").expect("path").with_params(p.clone());
+    if let Ok(req) = rb.build(&get, None) {
+        assert_eq!(req.uri().path(), "/api2/json/nodes");
+        let q = req.uri().query().unwrap_or("");
+        assert_eq!(Params::from_form(q).expect("decodes"), p);
+    }
+}
+
+/// Shell quoting: `split(join(words)) == words` and `split(quote(w)) == [w]` for arbitrary
+/// words; `split` never panics on arbitrary text.
+pub fn shell(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data)
+        && let Ok(words) = proxmox_proto::shell::split(s)
+    {
+        // Splitting then joining then splitting is stable.
+        let again = proxmox_proto::shell::split(&proxmox_proto::shell::join(&words))
+            .expect("joined words split");
+        assert_eq!(again, words);
+    }
+    let mut u = Unstructured::new(data);
+    let Ok(words) = Vec::<String>::arbitrary(&mut u) else {
+        return;
+    };
+    let line = proxmox_proto::shell::join(&words);
+    let back = proxmox_proto::shell::split(&line).expect("a joined line splits");
+    assert_eq!(back, words, "join/split round trip of {line:?}");
+    for w in &words {
+        let q = proxmox_proto::shell::quote(w);
+        assert_eq!(
+            proxmox_proto::shell::split(&q).expect("quoted"),
+            vec![w.clone()]
+        );
+    }
+    if let Some(first) = words.first() {
+        // The first word of a joined line is never an assignment or a reserved word as written.
+        let head = line.split(' ').next().unwrap_or("");
+        if !first.is_empty() {
+            assert!(!head.contains('=') || head.starts_with('\''), "{line:?}");
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct MultipartInput<'a> {
+    node: &'a str,
+    storage: &'a str,
+    content: u8,
+    file_name: &'a str,
+    file_len: u64,
+    random: [u8; 16],
+    custom_boundary: Option<&'a str>,
+    checksum: Option<u8>,
+}
+
+/// Multipart framing for uploads.
+///
+/// Properties: `head + file + tail == content_length`; the frame's boundary does not occur in
+/// its text fields; the body assembled from in-memory content is exactly `content_length`
+/// bytes; the call path is exactly `/nodes/{node}/storage/{storage}/upload`.
+pub fn multipart(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(input) = MultipartInput::arbitrary(&mut u) else {
+        return;
+    };
+    let content = match input.content % 3 {
+        0 => UploadContent::Iso,
+        1 => UploadContent::Vztmpl,
+        _ => UploadContent::Import,
+    };
+    let Ok(mut up) = Upload::new(
+        input.node,
+        input.storage,
+        content,
+        input.file_name,
+        input.file_len,
+    ) else {
+        return;
+    };
+    if let Some(a) = input.checksum.and_then(algorithm) {
+        let hex = "0".repeat(a.hex_len());
+        let c = proxmox_proto::checksum::Checksum::new(a, &hex).expect("checksum");
+        up = up.with_checksum(c);
+    }
+    let call = up.call().expect("validated at construction");
+    let segs = call.path.segments();
+    assert_eq!(segs.len(), 5);
+    assert_eq!(segs[1], input.node);
+    assert_eq!(segs[3], input.storage);
+    check_encoded_path(&call.path, 5);
+    let boundary = match input.custom_boundary {
+        Some(b) => b.to_owned(),
+        None => boundary_from_random(&input.random),
+    };
+    let Ok(frame) = up.frame(&boundary) else {
+        // Only a caller's own boundary can be refused, or a length that overflows u64.
+        assert!(
+            input.custom_boundary.is_some() || input.file_len > u64::MAX - 4096,
+            "a random boundary is always valid"
+        );
+        return;
+    };
+    let total = frame.head().len() as u64 + frame.file_len() + frame.tail().len() as u64;
+    assert_eq!(total, frame.content_length());
+    assert_eq!(frame.file_len(), input.file_len);
+    assert_eq!(
+        frame.content_type(),
+        format!("multipart/form-data; boundary={boundary}")
+    );
+    // Exactly one delimiter per part: the text fields, the file, and the close delimiter.
+    let head = String::from_utf8(frame.head().to_vec()).expect("head is UTF-8");
+    let delim = format!("--{boundary}");
+    if !input.file_name.contains(&delim) {
+        assert_eq!(
+            head.matches(&delim).count(),
+            up.text_fields().len() + 1,
+            "{head:?}"
+        );
+    }
+    assert!(head.ends_with("Content-Type: application/octet-stream\r\n\r\n"));
+    assert_eq!(frame.tail(), format!("\r\n--{boundary}--\r\n").as_bytes());
+    if input.file_len <= 4096 {
+        let file = vec![b'x'; input.file_len as usize];
+        let body = frame.assemble(&file).expect("right length");
+        assert_eq!(body.len() as u64, frame.content_length());
+        assert!(
+            frame
+                .assemble(&file[..file.len().saturating_sub(1)])
+                .is_err()
+                || file.is_empty()
+        );
+    }
+    // Building the streaming request head keeps the exact length.
+    let rb = RequestBuilder::new(Target::parse(Service::Pve, "pve.example").expect("target"));
+    let req = rb
+        .build_streaming(
+            call.method,
+            &call.path,
+            frame.content_type(),
+            frame.content_length(),
+            None,
+        )
+        .expect("streaming head");
+    assert_eq!(
+        req.headers()["content-length"].to_str().expect("ascii"),
+        frame.content_length().to_string()
+    );
+}
