@@ -47,6 +47,12 @@ wasm-adapter/scripts/test.sh
 step "5 GiB streamed upload in constant memory (release; ignored by default)"
 cargo test --release --all-features -p proxmox-ureq --test big_upload -- --ignored --nocapture
 
+step "short fuzz run: 10 s per target (nightly + cargo-fuzz; skipped with a message otherwise)"
+if cargo +nightly --version >/dev/null 2>&1 && ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --version 0.13.2 || echo "fuzz: could not install cargo-fuzz"
+fi
+fuzz/run-all 10 || { echo "fuzz: a target failed; inputs in fuzz/regressions/, logs in fuzz/logs/" >&2; exit 1; }
+
 step "core builds for wasm32-unknown-unknown"
 cargo check -p proxmox-proto --target wasm32-unknown-unknown
 
