@@ -67,8 +67,7 @@ pub use ssh2::{Ssh2Auth, Ssh2Builder, Ssh2HostKey};
 pub use proxmox_proto as proto;
 
 use proxmox_proto::command::{CommandBuilder, CommandLine, Output, parse_data, parse_output};
-use proxmox_proto::{Call, IntoApiPath, Method, Params, Service};
-use serde::Serialize;
+use proxmox_proto::{Call, Service};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::io::Read;
@@ -433,74 +432,7 @@ impl Client {
         self.call_with(call, &CallOptions::default())
     }
 
-    /// `GET path` (`pvesh get`).
-    pub fn get<T: DeserializeOwned>(&self, path: impl IntoApiPath) -> Result<T, Error> {
-        self.call(&Call::get(path)?)
-    }
-
-    /// `GET path` with parameters from a `Serialize` struct or map.
-    pub fn get_with<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::get(path)?.params_from(params)?)
-    }
-
-    /// `POST path` (`pvesh create`; unset `Option`s dropped, booleans 1/0).
-    pub fn post<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::post(path)?.params_from(params)?)
-    }
-
-    /// `PUT path` (`pvesh set`).
-    pub fn put<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::put(path)?.params_from(params)?)
-    }
-
-    /// `DELETE path` (`pvesh delete`).
-    pub fn delete<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::delete(path)?.params_from(params)?)
-    }
-
-    /// Alias of [`Client::post`] (pvesh's verb).
-    pub fn create<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.post(path, params)
-    }
-
-    /// Alias of [`Client::put`] (pvesh's verb).
-    pub fn set<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.put(path, params)
-    }
-
-    /// A call with explicit parameters.
-    pub fn request<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: impl IntoApiPath,
-        params: Params,
-    ) -> Result<T, Error> {
-        self.call(&Call::new(method, path)?.with_params(params))
-    }
+    proxmox_proto::blocking_client_methods!();
 
     pub(crate) fn transport(&self) -> &dyn Transport {
         self.inner.transport.as_ref()

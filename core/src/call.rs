@@ -159,6 +159,105 @@ impl Call {
     }
 }
 
+/// The convenience verbs of a blocking client, written once for every blocking adapter:
+/// `get`, `get_with`, `post`, `put`, `delete`, `create`, `set` and `request`, all in terms of the
+/// adapter's own `fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error>`, where
+/// the adapter's `Error` implements `From<InputError>`. Use inside `impl Client { ... }`.
+#[macro_export]
+macro_rules! blocking_client_methods {
+    () => {
+        /// `GET path`.
+        pub fn get<T: $crate::__serde::de::DeserializeOwned>(
+            &self,
+            path: impl $crate::IntoApiPath,
+        ) -> Result<T, Error> {
+            self.call(&$crate::Call::get(path)?)
+        }
+
+        /// `GET path` with query parameters from a `Serialize` struct or map.
+        pub fn get_with<
+            T: $crate::__serde::de::DeserializeOwned,
+            P: $crate::__serde::Serialize + ?Sized,
+        >(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> Result<T, Error> {
+            self.call(&$crate::Call::get(path)?.params_from(params)?)
+        }
+
+        /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
+        pub fn post<
+            T: $crate::__serde::de::DeserializeOwned,
+            P: $crate::__serde::Serialize + ?Sized,
+        >(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> Result<T, Error> {
+            self.call(&$crate::Call::post(path)?.params_from(params)?)
+        }
+
+        /// `PUT path`.
+        pub fn put<
+            T: $crate::__serde::de::DeserializeOwned,
+            P: $crate::__serde::Serialize + ?Sized,
+        >(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> Result<T, Error> {
+            self.call(&$crate::Call::put(path)?.params_from(params)?)
+        }
+
+        /// `DELETE path` with query parameters.
+        pub fn delete<
+            T: $crate::__serde::de::DeserializeOwned,
+            P: $crate::__serde::Serialize + ?Sized,
+        >(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> Result<T, Error> {
+            self.call(&$crate::Call::delete(path)?.params_from(params)?)
+        }
+
+        /// Alias of `post` (pvesh's verb).
+        pub fn create<
+            T: $crate::__serde::de::DeserializeOwned,
+            P: $crate::__serde::Serialize + ?Sized,
+        >(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> Result<T, Error> {
+            self.post(path, params)
+        }
+
+        /// Alias of `put` (pvesh's verb).
+        pub fn set<
+            T: $crate::__serde::de::DeserializeOwned,
+            P: $crate::__serde::Serialize + ?Sized,
+        >(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> Result<T, Error> {
+            self.put(path, params)
+        }
+
+        /// A call with explicit parameters.
+        pub fn request<T: $crate::__serde::de::DeserializeOwned>(
+            &self,
+            method: $crate::Method,
+            path: impl $crate::IntoApiPath,
+            params: $crate::Params,
+        ) -> Result<T, Error> {
+            self.call(&$crate::Call::new(method, path)?.with_params(params))
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

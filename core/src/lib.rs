@@ -102,6 +102,8 @@ pub use call::{Call, Method};
 pub use error::{ApiError, Error, ErrorClass, InputError, ProtocolError};
 pub use params::Params;
 pub use path::{ApiPath, IntoApiPath, Lit};
+#[doc(hidden)]
+pub use serde as __serde;
 pub use service::{AuthKind, Service, TransportKind};
 pub use target::{Host, Target};
 pub use upid::Upid;

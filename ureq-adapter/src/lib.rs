@@ -35,13 +35,11 @@ pub use files::{DownloadChecksum, Progress, UploadChecksum};
 
 use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::options::{ClientOptions, ProxyOption};
-use proxmox_proto::params::Params;
 use proxmox_proto::request::RequestBuilder;
 use proxmox_proto::response::{Envelope, parse_envelope};
 use proxmox_proto::retry::{Failure, RetryDecision, decide};
 use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
-use proxmox_proto::{AuthKind, Call, IntoApiPath, Method, Target, TransportKind};
-use serde::Serialize;
+use proxmox_proto::{AuthKind, Call, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -522,72 +520,5 @@ impl Client {
             .map(|e| e.data)
     }
 
-    /// `GET path`.
-    pub fn get<T: DeserializeOwned>(&self, path: impl IntoApiPath) -> Result<T, Error> {
-        self.call(&Call::get(path)?)
-    }
-
-    /// `GET path` with query parameters from a `Serialize` struct or map.
-    pub fn get_with<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::get(path)?.params_from(params)?)
-    }
-
-    /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
-    pub fn post<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::post(path)?.params_from(params)?)
-    }
-
-    /// `PUT path`.
-    pub fn put<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::put(path)?.params_from(params)?)
-    }
-
-    /// `DELETE path` with query parameters.
-    pub fn delete<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::delete(path)?.params_from(params)?)
-    }
-
-    /// Alias of [`Client::post`] (pvesh's verb).
-    pub fn create<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.post(path, params)
-    }
-
-    /// Alias of [`Client::put`] (pvesh's verb).
-    pub fn set<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.put(path, params)
-    }
-
-    /// A call with explicit parameters.
-    pub fn request<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: impl IntoApiPath,
-        params: Params,
-    ) -> Result<T, Error> {
-        self.call(&Call::new(method, path)?.with_params(params))
-    }
+    proxmox_proto::blocking_client_methods!();
 }
