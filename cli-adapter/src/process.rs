@@ -23,6 +23,21 @@ pub(crate) enum Stdin<'a> {
 /// its process group may hold them).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// The most a command may print on stdout or on stderr (the HTTP clients' body limit).
+pub(crate) const OUTPUT_LIMIT: u64 = proxmox_proto::response::DEFAULT_BODY_LIMIT;
+
+/// The marker error of a stream that went over [`OUTPUT_LIMIT`].
+#[derive(Debug)]
+struct OutputTooLarge;
+
+impl std::fmt::Display for OutputTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the command printed more than {OUTPUT_LIMIT} bytes")
+    }
+}
+
+impl std::error::Error for OutputTooLarge {}
+
 fn reader<R: Read + Send + 'static>(
     mut r: R,
     tx: mpsc::Sender<(usize, io::Result<Vec<u8>>)>,
@@ -38,8 +53,21 @@ fn reader<R: Read + Send + 'static>(
             .into(),
         )
         .spawn(move || {
+            // Keep at most OUTPUT_LIMIT bytes; past that, drain the rest (so the process is
+            // not stuck on a full pipe) and report the stream as too large.
             let mut buf = Vec::new();
-            let res = r.read_to_end(&mut buf).map(|_| buf);
+            let res = (&mut r)
+                .take(OUTPUT_LIMIT + 1)
+                .read_to_end(&mut buf)
+                .and_then(|_| {
+                    if buf.len() as u64 > OUTPUT_LIMIT {
+                        buf = Vec::new();
+                        io::copy(&mut r, &mut io::sink())?;
+                        Err(io::Error::other(OutputTooLarge))
+                    } else {
+                        Ok(std::mem::take(&mut buf))
+                    }
+                });
             let _ = tx.send((which, res));
         })
         .map(|_| ())
@@ -211,6 +239,17 @@ pub(crate) fn run(
         ));
     }
     if let Some(e) = read_error {
+        if e.get_ref()
+            .is_some_and(|inner| inner.is::<OutputTooLarge>())
+        {
+            return Err(Error::Proto(
+                proxmox_proto::ProtocolError::BodyTooLarge {
+                    size: OUTPUT_LIMIT + 1,
+                    limit: OUTPUT_LIMIT,
+                }
+                .into(),
+            ));
+        }
         return Err(Error::transport(
             transport,
             format!("reading the command's output failed: {e}"),

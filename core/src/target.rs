@@ -5,6 +5,15 @@ use crate::error::InputError;
 use core::net::{Ipv4Addr, Ipv6Addr};
 use std::fmt;
 
+/// The input as shown in errors: anything up to an `@` (a `user:password@` someone put in the
+/// host) is replaced, so a password never reaches an error message.
+fn shown(input: &str) -> String {
+    match input.rsplit_once('@') {
+        Some((_, rest)) => format!("<redacted>@{rest}"),
+        None => input.to_owned(),
+    }
+}
+
 /// A parsed host name or address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Host {
@@ -21,7 +30,7 @@ impl Host {
     /// without brackets.
     pub fn parse(input: &str) -> Result<Self, InputError> {
         let bad = |reason: &str| InputError::InvalidTarget {
-            input: input.to_owned(),
+            input: shown(input),
             reason: reason.to_owned(),
         };
         if input.is_empty() {
@@ -101,7 +110,7 @@ impl Target {
     /// Without a port, the service's default port is used.
     pub fn parse(service: Service, input: &str) -> Result<Self, InputError> {
         let bad = |reason: &str| InputError::InvalidTarget {
-            input: input.to_owned(),
+            input: shown(input),
             reason: reason.to_owned(),
         };
         let input_trimmed = input.trim();
@@ -188,7 +197,7 @@ impl Target {
                 });
             if !ok {
                 return Err(InputError::InvalidTarget {
-                    input: prefix.to_owned(),
+                    input: shown(prefix),
                     reason: "a path prefix is made of '/'-separated pieces of letters, digits and -._~+@".into(),
                 });
             }

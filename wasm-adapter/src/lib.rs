@@ -229,22 +229,27 @@ impl fmt::Debug for ClientBuilder {
 }
 
 /// Split `scheme://authority` (no path); an empty string means "the page's own origin".
-fn parse_origin(origin: &str) -> Result<(String, String), Error> {
-    let origin = origin.trim_end_matches('/');
+fn parse_origin(origin_in: &str) -> Result<(String, String), Error> {
+    let origin = origin_in.trim_end_matches('/');
+    // What errors may show: never a `user:password@` someone put in the origin.
+    let shown = match origin.rsplit_once('@') {
+        Some((_, rest)) => format!("<redacted>@{rest}"),
+        None => origin.to_owned(),
+    };
     if origin.is_empty() {
         return Ok((String::new(), "localhost".to_owned()));
     }
     let (scheme, rest) = origin
         .split_once("://")
-        .ok_or_else(|| Error::Config(format!("{origin:?}: expected https://host[:port]")))?;
+        .ok_or_else(|| Error::Config(format!("{shown:?}: expected https://host[:port]")))?;
     if !matches!(scheme, "https" | "http") {
         return Err(Error::Config(format!(
-            "{origin:?}: the scheme must be https or http"
+            "{shown:?}: the scheme must be https or http"
         )));
     }
     if rest.contains(['/', '?', '#', '@']) {
         return Err(Error::Config(format!(
-            "{origin:?}: give only scheme://host[:port]; use path_prefix() for a path"
+            "{shown:?}: give only scheme://host[:port]; use path_prefix() for a path"
         )));
     }
     Ok((format!("{scheme}://{rest}"), rest.to_owned()))

@@ -1,0 +1,680 @@
+//! proxmox-async (reqwest, and surf when its feature is on) against hostile servers: tiny raw
+//! TLS servers written here (the same as proxmox-ureq's tests/hostile.rs) send exactly the bytes
+//! each test wants (a 64 MiB body, JSON 100,000 deep, invalid UTF-8, a stall after the headers,
+//! no answer at all, control characters in the reason phrase, a redirect to another host), and
+//! header values with CR/LF are refused before anything is sent. Timeouts are short; nothing
+//! here asserts a duration.
+#![cfg(feature = "reqwest")]
+
+use proxmox_async::{Backend, CallOptions, Client, ClientBuilder, Error};
+use proxmox_proto::{Call, ErrorClass, ProtocolError};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+// A CA and a leaf certificate for 127.0.0.1 (valid until 2126), made for these tests only with
+// `openssl req -x509 -newkey ec ...`; the key protects nothing.
+const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBnDCCAUGgAwIBAgIUV4jrPc/JPS3SvcPRh6YkLgT4jwkwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPaG9zdGlsZS10ZXN0LWNhMCAXDTI2MTEyNzEwMDIyMFoYDzIx
+MjYxMTAzMTAwMjIwWjAaMRgwFgYDVQQDDA9ob3N0aWxlLXRlc3QtY2EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAASS9Npl3ggDiyXEO5HAm/X8RsT9Zast9nsG5M/U
+x7cbqtoGy6q3bPT4GcJwAVZgiOg50HngnPdz2svKBcKxHENFo2MwYTAdBgNVHQ4E
+FgQUHF3oSSHxTtgXXjfzKEErStweCh8wHwYDVR0jBBgwFoAUHF3oSSHxTtgXXjfz
+KEErStweCh8wDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAgQwCgYIKoZI
+zj0EAwIDSQAwRgIhALfT6NjDuqHWVUl86hWB7JvaLqfZ2Drw0Ph8r12LuJbmAiEA
+vKPJuwvLXthR1iT8BX1Kfa5HmK5jY7b+EsrG71UnUm4=
+-----END CERTIFICATE-----
+";
+const LEAF_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBtDCCAVqgAwIBAgIUfQp7G0vsz+oOGHs4m+ZetnnYX+IwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPaG9zdGlsZS10ZXN0LWNhMCAXDTI2MTEyNzEwMDIyMFoYDzIx
+MjYxMTAzMTAwMjIwWjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAASgkiiixZ4ZnUPOQZqQ4Z317W0fNwdhksw1Fwjx7fnyE8zt
+cdyUmBUbB/4K7Y9ML2wictEDpBZoieAxgtiuvmido4GBMH8wGgYDVR0RBBMwEYcE
+fwAAAYIJbG9jYWxob3N0MAwGA1UdEwEB/wQCMAAwEwYDVR0lBAwwCgYIKwYBBQUH
+AwEwHQYDVR0OBBYEFMEYzN6WufX6xfYCwHakRaOeuKp+MB8GA1UdIwQYMBaAFBxd
+6Ekh8U7YF1438yhBK0rcHgofMAoGCCqGSM49BAMCA0gAMEUCIQCU8ixdBzbO7yFl
+p/Xp+JXhkEiRK04+MYh9DUlMolWpjgIge8ezxMnZ099dAB7jir2wl4OfHcLh815Q
+lL4YFMKqYkg=
+-----END CERTIFICATE-----
+";
+const LEAF_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgaTO4WESmUHGfTtoF
+oHjPto+rdOPwogbaea40VUhqzv+hRANCAASgkiiixZ4ZnUPOQZqQ4Z317W0fNwdh
+ksw1Fwjx7fnyE8ztcdyUmBUbB/4K7Y9ML2wictEDpBZoieAxgtiuvmid
+-----END PRIVATE KEY-----
+";
+
+const TOKEN_SECRET: &str = "Tok-SECRET-hostile-async-0001";
+
+/// One request as a hostile server read it.
+#[derive(Debug, Clone)]
+struct SeenRequest {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl SeenRequest {
+    fn request_line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+}
+
+type Script = Arc<dyn Fn(&mut dyn Write, &SeenRequest) + Send + Sync>;
+
+/// A TLS server on 127.0.0.1 that answers every request with `script` (one request per
+/// connection) and records what it read.
+struct Hostile {
+    port: u16,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+}
+
+impl Hostile {
+    fn start(script: impl Fn(&mut dyn Write, &SeenRequest) + Send + Sync + 'static) -> Self {
+        let script: Script = Arc::new(script);
+        let certs = vec![CertificateDer::from_pem_slice(LEAF_PEM.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(LEAF_KEY.as_bytes()).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                let (config, seen, script) = (config.clone(), seen2.clone(), script.clone());
+                std::thread::spawn(move || serve_one(tcp, config, &seen, &script));
+            }
+        });
+        Self { port, seen }
+    }
+
+    fn seen(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    seen: &Mutex<Vec<SeenRequest>>,
+    script: &Script,
+) {
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(20)));
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tls.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+        if head.len() > 64 * 1024 {
+            return;
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len.min(1 << 20)];
+    if tls.read_exact(&mut body).is_err() {
+        return;
+    }
+    let req = SeenRequest { head, body };
+    seen.lock().unwrap().push(req.clone());
+    script(&mut tls, &req);
+    let _ = tls.flush();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+/// A complete response with `Connection: close`.
+fn respond(w: &mut dyn Write, status_line: &[u8], headers: &str, body: &[u8]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status_line);
+    out.extend_from_slice(
+        format!(
+            "\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body);
+    let _ = w.write_all(&out);
+}
+
+/// The backends under test: reqwest always, surf when its feature is on.
+fn backends() -> Vec<Backend> {
+    vec![
+        Backend::Reqwest,
+        #[cfg(feature = "surf")]
+        Backend::Surf,
+    ]
+}
+
+/// Run a future on the backend's runtime.
+fn block_on<F: Future>(backend: Backend, f: F) -> F::Output {
+    match backend {
+        Backend::Reqwest => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f),
+        #[cfg(feature = "surf")]
+        Backend::Surf => async_std::task::block_on(f),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!(),
+    }
+}
+
+/// `host:port` as the backend can use it: surf (rustls 0.18) needs a DNS name; the leaf
+/// certificate names both `127.0.0.1` and `localhost`.
+fn host_for(backend: Backend, port: u16) -> String {
+    match backend {
+        #[cfg(feature = "surf")]
+        Backend::Surf => format!("localhost:{port}"),
+        _ => format!("127.0.0.1:{port}"),
+    }
+}
+
+fn builder(backend: Backend, port: u16) -> ClientBuilder {
+    Client::builder(&host_for(backend, port))
+        .backend(backend)
+        .ca_pem(CA_PEM.as_bytes())
+        .api_token("root@pam!ci", TOKEN_SECRET)
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(5))
+}
+
+fn client(backend: Backend, server: &Hostile) -> Client {
+    builder(backend, server.port).build().unwrap()
+}
+
+fn protocol(e: &Error) -> Option<&ProtocolError> {
+    match e {
+        Error::Proto(proxmox_proto::Error::Protocol(p)) => Some(p),
+        _ => None,
+    }
+}
+
+/// A configuration refused by `build()`, before any connection.
+fn refused_at_build(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Config(_) | Error::Proto(proxmox_proto::Error::Input(_))
+    )
+}
+
+/// Sends the head, then up to 64 MiB of spaces until the client hangs up.
+fn sixty_four_mib(chunked: bool) -> impl Fn(&mut dyn Write, &SeenRequest) + Send + Sync {
+    move |w, _| {
+        let head = if chunked {
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned()
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                64u64 << 20
+            )
+        };
+        if w.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..1024 {
+            let ok = if chunked {
+                w.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .is_ok()
+                    && w.write_all(&chunk).is_ok()
+                    && w.write_all(b"\r\n").is_ok()
+            } else {
+                w.write_all(&chunk).is_ok()
+            };
+            if !ok {
+                return;
+            }
+        }
+        if chunked {
+            let _ = w.write_all(b"0\r\n\r\n");
+        }
+    }
+}
+
+#[test]
+fn a_64_mib_body_stops_at_a_1_mib_limit() {
+    for backend in backends() {
+        for chunked in [false, true] {
+            let server = Hostile::start(sixty_four_mib(chunked));
+            let c = builder(backend, server.port)
+                .body_limit(1 << 20)
+                .build()
+                .unwrap();
+            block_on(backend, async {
+                let e = c
+                    .call_raw(&Call::post("nodes").unwrap(), &CallOptions::default())
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(protocol(&e), Some(ProtocolError::BodyTooLarge { limit, .. }) if *limit == 1 << 20),
+                    "{backend:?} chunked={chunked}: {e:?}"
+                );
+                // A per-call limit overrides the client's.
+                let opts = CallOptions::default().with_body_limit(4096);
+                let e = c
+                    .call_raw(&Call::post("nodes").unwrap(), &opts)
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(
+                        protocol(&e),
+                        Some(ProtocolError::BodyTooLarge { limit: 4096, .. })
+                    ),
+                    "{backend:?} chunked={chunked}: {e:?}"
+                );
+            });
+            // A POST is sent once each time: no replay after the limit.
+            assert_eq!(server.seen().len(), 2, "{backend:?}");
+        }
+    }
+}
+
+#[test]
+fn json_100000_deep_is_a_typed_error() {
+    let mut body = b"{\"data\":".to_vec();
+    body.extend(std::iter::repeat_n(b'[', 100_000));
+    body.extend(std::iter::repeat_n(b']', 100_000));
+    body.push(b'}');
+    let server = Hostile::start(move |w, _| {
+        respond(w, b"200 OK", "Content-Type: application/json\r\n", &body)
+    });
+    for backend in backends() {
+        let c = client(backend, &server);
+        block_on(backend, async {
+            let e = c.get::<Value>("nodes").await.unwrap_err();
+            assert!(
+                matches!(protocol(&e), Some(ProtocolError::TooDeep { .. })),
+                "{backend:?}: {e:?}"
+            );
+            let e = c
+                .get::<Vec<proxmox_proto::models::ClusterResource>>(("cluster", "resources"))
+                .await
+                .unwrap_err();
+            assert!(protocol(&e).is_some(), "{backend:?}: {e:?}");
+        });
+    }
+}
+
+#[test]
+fn invalid_utf8_and_wrong_content_type_are_typed_errors() {
+    let server = Hostile::start(|w, req| {
+        let line = req.request_line().to_owned();
+        if line.contains("/utf8") {
+            respond(
+                w,
+                b"200 OK",
+                "Content-Type: application/json\r\n",
+                b"{\"data\":\"\xff\xfe\xc3\x28\"}",
+            );
+        } else if line.contains("/html") {
+            respond(
+                w,
+                b"200 OK",
+                "Content-Type: text/html\r\n",
+                b"<html><body>login page</body></html>",
+            );
+        } else if line.contains("/bad-gateway") {
+            respond(
+                w,
+                b"502 Bad Gateway",
+                "Content-Type: text/html\r\n",
+                b"<html>\xff nginx</html>",
+            );
+        } else {
+            respond(
+                w,
+                b"200 OK",
+                "Content-Type: application/octet-stream\r\n",
+                b"{\"data\":[1]}",
+            );
+        }
+    });
+    for backend in backends() {
+        let c = client(backend, &server);
+        block_on(backend, async {
+            let e = c.get::<Value>("utf8").await.unwrap_err();
+            assert!(
+                matches!(protocol(&e), Some(ProtocolError::InvalidJson { .. })),
+                "{backend:?}: {e:?}"
+            );
+            assert!(!e.to_string().contains('\u{0}'));
+            let e = c.get::<Value>("html").await.unwrap_err();
+            let Some(ProtocolError::InvalidJson { snippet, .. }) = protocol(&e) else {
+                panic!("{backend:?}: {e:?}")
+            };
+            assert!(snippet.starts_with("<html>"));
+            let e = c.get::<Value>("bad-gateway").await.unwrap_err();
+            let api = e.api().unwrap_or_else(|| panic!("{backend:?}: {e:?}"));
+            assert_eq!(api.status, 502);
+            assert!(api.raw_body.as_deref().unwrap().contains("nginx"));
+            assert_eq!(c.get::<Vec<u32>>("other").await.unwrap(), [1]);
+        });
+    }
+}
+
+#[test]
+fn headers_then_stall_fires_the_read_timeout_and_a_post_is_not_replayed() {
+    for backend in backends() {
+        let server = Hostile::start(|w, _| {
+            let _ = w.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"da",
+            );
+            let _ = w.flush();
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        let c = builder(backend, server.port)
+            .read_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        block_on(backend, async {
+            let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Transport {
+                        timeout: true,
+                        may_have_been_sent: true,
+                        ..
+                    }
+                ),
+                "{backend:?}: {e:?}"
+            );
+            assert!(e.may_have_been_sent());
+        });
+        assert_eq!(server.seen().len(), 1, "{backend:?}: the POST was replayed");
+        // A GET may be retried, a bounded number of times.
+        block_on(backend, async {
+            let e = c.get::<Value>("nodes").await.unwrap_err();
+            assert!(
+                matches!(e, Error::Transport { timeout: true, .. }),
+                "{backend:?}: {e:?}"
+            );
+        });
+        let gets = server.seen().len() - 1;
+        assert!(
+            (1..=proxmox_proto::retry::DEFAULT_MAX_ATTEMPTS as usize).contains(&gets),
+            "{backend:?}: {gets}"
+        );
+    }
+}
+
+#[test]
+fn a_server_that_never_answers() {
+    // Accepts TCP connections (the kernel does) but never reads or writes: the TLS handshake
+    // never completes, so the request bytes never leave.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let held2 = held.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            held2.lock().unwrap().push(s);
+        }
+    });
+    // reqwest bounds connecting (TCP and TLS) with the connect timeout itself and knows
+    // nothing was sent.
+    let c = builder(Backend::Reqwest, port)
+        .connect_timeout(Duration::from_millis(300))
+        .read_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    block_on(Backend::Reqwest, async {
+        let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Transport {
+                    timeout: true,
+                    may_have_been_sent: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    });
+    // surf has no separate connect timeout (documented): the deadline for the head fires,
+    // and the client cannot tell that nothing was sent, so it says it may have been.
+    #[cfg(feature = "surf")]
+    {
+        let c = builder(Backend::Surf, port)
+            .connect_timeout(Duration::from_millis(200))
+            .read_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        block_on(Backend::Surf, async {
+            let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
+            assert!(matches!(e, Error::Transport { timeout: true, .. }), "{e:?}");
+        });
+    }
+}
+
+#[test]
+fn reason_phrases_with_control_characters_are_sanitised() {
+    let server = Hostile::start(|w, req| {
+        let line = req.request_line().to_owned();
+        let status: &[u8] = if line.contains("/tab") {
+            b"500 bad\tthing\t\tand more"
+        } else if line.contains("/c1") {
+            // U+009B (CSI) in UTF-8 is obs-text to HTTP; it is a C1 control character.
+            b"500 red \xc2\x9b31m alert \xc2\x9b0m"
+        } else if line.contains("/esc") {
+            b"500 esc \x1b[2J cleared"
+        } else {
+            b"500 latin1 \xe9t\xe9"
+        };
+        respond(
+            w,
+            status,
+            "Content-Type: application/json\r\n",
+            b"{\"data\":null}",
+        );
+    });
+    for backend in backends() {
+        let c = client(backend, &server);
+        block_on(backend, async {
+            for path in ["tab", "c1", "latin1"] {
+                let e = c.post::<Value, _>(path, &()).await.unwrap_err();
+                let api = e
+                    .api()
+                    .unwrap_or_else(|| panic!("{backend:?} {path}: {e:?}"));
+                assert_eq!(api.status, 500);
+                assert!(
+                    !api.reason.chars().any(char::is_control),
+                    "{backend:?} {path}: {:?}",
+                    api.reason
+                );
+                assert!(
+                    !e.to_string().chars().any(char::is_control),
+                    "{backend:?} {path}: {e}"
+                );
+                assert_eq!(api.class, ErrorClass::ServerError);
+            }
+            // The raw answer keeps what the server sent only as data, never in an error.
+            let raw = c
+                .call_raw(&Call::post("tab").unwrap(), &CallOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(raw.status, 500);
+            // A raw ESC is not even valid HTTP: whatever the client makes of it, no escape
+            // reaches an error message.
+            let e = c.post::<Value, _>("esc", &()).await.unwrap_err();
+            assert!(!format!("{e} {e:?}").contains('\x1b'), "{backend:?}: {e:?}");
+        });
+    }
+}
+
+#[test]
+fn a_redirect_to_another_host_is_not_followed() {
+    let other = Hostile::start(|w, _| respond(w, b"200 OK", "", b"{\"data\":[]}"));
+    for backend in backends() {
+        let target = format!("https://{}/api2/json/nodes", host_for(backend, other.port));
+        for status in [
+            "301 Moved Permanently",
+            "302 Found",
+            "303 See Other",
+            "307 Temporary Redirect",
+            "308 Permanent Redirect",
+        ] {
+            let location = format!("Location: {target}\r\n");
+            let status = status.to_owned();
+            let server = Hostile::start(move |w, _| {
+                respond(w, status.as_bytes(), &location, b"{\"data\":null}")
+            });
+            let c = client(backend, &server);
+            let pc = Client::builder(&host_for(backend, server.port))
+                .backend(backend)
+                .ca_pem(CA_PEM.as_bytes())
+                .password("root@pam", "Pw-SECRET-redirect")
+                .build()
+                .unwrap();
+            block_on(backend, async {
+                let e = c.get::<Value>("nodes").await.unwrap_err();
+                let api = e.api().unwrap_or_else(|| panic!("{backend:?}: {e:?}"));
+                assert!((300..400).contains(&api.status));
+                assert_eq!(api.class, ErrorClass::Unexpected);
+                let e = c
+                    .post::<Value, _>("nodes", &serde_json::json!({"x": 1}))
+                    .await
+                    .unwrap_err();
+                assert!(e.api().is_some(), "{backend:?}: {e:?}");
+                // Password logins are not followed either.
+                assert!(pc.login().await.is_err());
+            });
+        }
+    }
+    assert!(
+        other.seen().is_empty(),
+        "followed a redirect: {:?}",
+        other.seen()
+    );
+}
+
+#[test]
+fn crlf_in_header_values_is_refused_before_sending() {
+    let server = Hostile::start(|w, _| respond(w, b"200 OK", "", b"{\"data\":[]}"));
+    for backend in backends() {
+        let host = host_for(backend, server.port);
+        for (id, secret) in [
+            ("root@pam!ci", "s\r\nX-Evil: 1"),
+            ("root@pam!ci\r\nX-Evil: 1", "s"),
+            ("root@pam!ci", "s\n"),
+            ("root@pam!ci", "s\0"),
+        ] {
+            let e = Client::builder(&host)
+                .backend(backend)
+                .ca_pem(CA_PEM.as_bytes())
+                .api_token(id, secret)
+                .build()
+                .unwrap_err();
+            assert!(refused_at_build(&e), "{backend:?}: {e:?}");
+        }
+        let e = Client::builder(&host)
+            .backend(backend)
+            .ca_pem(CA_PEM.as_bytes())
+            .password("root@pam\r\nX-Evil: 1", "pw")
+            .build()
+            .unwrap_err();
+        assert!(refused_at_build(&e), "{backend:?}: {e:?}");
+        assert!(
+            Client::builder("127.0.0.1\r\nX: 1")
+                .backend(backend)
+                .api_token("root@pam!ci", TOKEN_SECRET)
+                .build()
+                .is_err()
+        );
+        assert!(
+            builder(backend, server.port)
+                .path_prefix("a\r\nX: 1")
+                .build()
+                .is_err()
+        );
+        // Path segments with CR/LF are refused by the core before sending.
+        let c = client(backend, &server);
+        block_on(backend, async {
+            let e = c
+                .get::<Value>(("nodes", "a\r\nX-Evil: 1"))
+                .await
+                .unwrap_err();
+            assert!(!e.may_have_been_sent(), "{backend:?}: {e:?}");
+        });
+    }
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+
+    // A CSRF token or ticket from the server with CR/LF: the login fails, and nothing else is
+    // ever sent with it.
+    for data in [
+        serde_json::json!({"username":"root@pam","ticket":"PVE:root@pam:65000000::c2ln","CSRFPreventionToken":"t\r\nX-Evil: 1"}),
+        serde_json::json!({"username":"root@pam","ticket":"PVE:root@pam:65000000::c2ln\r\nX-Evil: 1","CSRFPreventionToken":"t"}),
+    ] {
+        let body = serde_json::json!({ "data": data }).to_string();
+        let server = Hostile::start(move |w, _| {
+            respond(
+                w,
+                b"200 OK",
+                "Content-Type: application/json\r\n",
+                body.as_bytes(),
+            )
+        });
+        for backend in backends() {
+            let c = Client::builder(&host_for(backend, server.port))
+                .backend(backend)
+                .ca_pem(CA_PEM.as_bytes())
+                .password("root@pam", "pw")
+                .build()
+                .unwrap();
+            block_on(backend, async {
+                let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
+                assert!(protocol(&e).is_some(), "{backend:?}: {e:?}");
+            });
+        }
+        let seen = server.seen();
+        assert!(
+            seen.iter().all(|r| r
+                .request_line()
+                .starts_with("POST /api2/json/access/ticket ")),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .all(|r| r.body.starts_with(b"username=root%40pam&password="))
+        );
+        assert!(
+            seen.iter()
+                .all(|r| !r.head.to_ascii_lowercase().contains("x-evil"))
+        );
+    }
+}

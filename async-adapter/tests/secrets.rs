@@ -1,0 +1,392 @@
+//! Every secret proxmox-async handles (password, ticket, CSRF token, token secret, TFA answer,
+//! TFA half ticket, client key, proxy password) is configured, real flows run against the
+//! simulator (success and failure) over reqwest, and over surf when its feature is on, and the
+//! `Debug`/`Display` of the builder, the client, the session, the raw response and every error
+//! are searched for them.
+#![cfg(feature = "reqwest")]
+
+use proxmox_async::{Backend, CallOptions, Client, ClientBuilder, Error};
+use proxmox_proto::Call;
+use proxmox_proto::auth::SecondFactor;
+use proxmox_sim::{Config, Service as SimService, Simulator};
+use serde_json::Value;
+use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WRONG_PASSWORD: &str = "Wrong-SECRET-pw-77";
+const WRONG_TOTP: &str = "987654";
+const WRONG_TOKEN: &str = "Wrong-SECRET-token-88";
+const PROXY_PASSWORD: &str = "ProxySECRET-55";
+// A throw-away client certificate and key (the same pair as tests/hostile.rs uses for its
+// server); only the key's body lines matter here.
+const CLIENT_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBtDCCAVqgAwIBAgIUfQp7G0vsz+oOGHs4m+ZetnnYX+IwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPaG9zdGlsZS10ZXN0LWNhMCAXDTI2MTEyNzEwMDIyMFoYDzIx
+MjYxMTAzMTAwMjIwWjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAASgkiiixZ4ZnUPOQZqQ4Z317W0fNwdhksw1Fwjx7fnyE8zt
+cdyUmBUbB/4K7Y9ML2wictEDpBZoieAxgtiuvmido4GBMH8wGgYDVR0RBBMwEYcE
+fwAAAYIJbG9jYWxob3N0MAwGA1UdEwEB/wQCMAAwEwYDVR0lBAwwCgYIKwYBBQUH
+AwEwHQYDVR0OBBYEFMEYzN6WufX6xfYCwHakRaOeuKp+MB8GA1UdIwQYMBaAFBxd
+6Ekh8U7YF1438yhBK0rcHgofMAoGCCqGSM49BAMCA0gAMEUCIQCU8ixdBzbO7yFl
+p/Xp+JXhkEiRK04+MYh9DUlMolWpjgIge8ezxMnZ099dAB7jir2wl4OfHcLh815Q
+lL4YFMKqYkg=
+-----END CERTIFICATE-----
+";
+const CLIENT_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgaTO4WESmUHGfTtoF
+oHjPto+rdOPwogbaea40VUhqzv+hRANCAASgkiiixZ4ZnUPOQZqQ4Z317W0fNwdh
+ksw1Fwjx7fnyE8ztcdyUmBUbB/4K7Y9ML2wictEDpBZoieAxgtiuvmid
+-----END PRIVATE KEY-----
+";
+
+/// The secrets to look for; grows as the flows hand out tickets and CSRF tokens.
+struct Secrets(Vec<String>);
+
+impl Secrets {
+    fn new() -> Self {
+        let mut v: Vec<String> = [
+            proxmox_sim::TOKEN_SECRET,
+            proxmox_sim::TFA_PASSWORD,
+            proxmox_sim::TOTP_CODE,
+            "alicepw",
+            WRONG_PASSWORD,
+            WRONG_TOTP,
+            WRONG_TOKEN,
+            PROXY_PASSWORD,
+        ]
+        .map(String::from)
+        .to_vec();
+        v.extend(proxmox_sim::RECOVERY_KEYS.map(String::from));
+        v.extend(
+            CLIENT_KEY
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(String::from),
+        );
+        Self(v)
+    }
+
+    fn add_session(&mut self, c: &Client) {
+        let s = c.session().expect("a session");
+        let ticket = s.ticket().expose().to_owned();
+        self.0.push(ticket.split_once("::").unwrap().1.to_owned());
+        self.0.push(ticket);
+        if let Some(csrf) = s.csrf_token() {
+            self.0
+                .push(csrf.split_once(':').map_or(csrf, |(_, t)| t).to_owned());
+        }
+    }
+
+    #[track_caller]
+    fn debug(&self, what: &str, v: &impl Debug) {
+        let text = format!("{v:?} {v:#?}");
+        for s in &self.0 {
+            assert!(
+                !text.contains(s.as_str()),
+                "{what} Debug shows {s:?}: {text}"
+            );
+        }
+    }
+
+    #[track_caller]
+    fn error(&self, what: &str, e: &(impl Debug + Display)) {
+        self.debug(what, e);
+        let text = e.to_string();
+        for s in &self.0 {
+            assert!(
+                !text.contains(s.as_str()),
+                "{what} Display shows {s:?}: {text}"
+            );
+        }
+    }
+}
+
+fn backends() -> Vec<Backend> {
+    vec![
+        Backend::Reqwest,
+        #[cfg(feature = "surf")]
+        Backend::Surf,
+    ]
+}
+
+fn block_on<F: Future>(backend: Backend, f: F) -> F::Output {
+    match backend {
+        Backend::Reqwest => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f),
+        #[cfg(feature = "surf")]
+        Backend::Surf => async_std::task::block_on(f),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!(),
+    }
+}
+
+/// surf (rustls 0.18) needs a DNS name.
+fn host_for(backend: Backend, port: u16) -> String {
+    match backend {
+        #[cfg(feature = "surf")]
+        Backend::Surf => format!("localhost:{port}"),
+        _ => format!("127.0.0.1:{port}"),
+    }
+}
+
+fn sim() -> Simulator {
+    Simulator::start(Config::new(SimService::Pve)).expect("simulator starts")
+}
+
+fn builder(backend: Backend, sim: &Simulator) -> ClientBuilder {
+    let clock = sim.clock().clone();
+    Client::builder(&host_for(backend, sim.addr().port()))
+        .backend(backend)
+        .ca_pem(sim.ca_pem().as_bytes())
+        .clock(Arc::new(move || clock.now()))
+        .timeout(Duration::from_secs(10))
+}
+
+#[test]
+fn token_client() {
+    let sim = sim();
+    let s = Secrets::new();
+    for backend in backends() {
+        let b = builder(backend, &sim)
+            .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .client_certificate(CLIENT_CERT.as_bytes(), CLIENT_KEY.as_bytes());
+        s.debug("ClientBuilder(token, client cert)", &b);
+        let c = b.build().unwrap();
+        s.debug("Client(token)", &c);
+        let wrong = builder(backend, &sim)
+            .api_token(proxmox_sim::TOKEN_ID, WRONG_TOKEN)
+            .build()
+            .unwrap();
+        block_on(backend, async {
+            let _: Value = c.get("nodes").await.unwrap();
+            s.error(
+                "404",
+                &c.get::<Value>(("nodes", "nope", "qemu", 1, "status", "current"))
+                    .await
+                    .unwrap_err(),
+            );
+            s.error(
+                "bad params",
+                &c.post::<Value, _>(("nodes", "pve1", "qemu"), &serde_json::json!({"vmid": "x"}))
+                    .await
+                    .unwrap_err(),
+            );
+            let raw = c
+                .call_raw(&Call::get("version").unwrap(), &CallOptions::default())
+                .await
+                .unwrap();
+            s.debug("RawResponse", &raw);
+            s.error(
+                "wrong token",
+                &wrong.get::<Value>("nodes").await.unwrap_err(),
+            );
+        });
+        for secret in [format!("{WRONG_TOKEN}\r\nX: 1"), String::new()] {
+            let e = builder(backend, &sim)
+                .api_token(proxmox_sim::TOKEN_ID, secret)
+                .build()
+                .unwrap_err();
+            s.error("bad token config", &e);
+        }
+    }
+}
+
+#[test]
+fn password_client_and_saved_session() {
+    for backend in backends() {
+        let sim = sim();
+        let mut s = Secrets::new();
+        let b = builder(backend, &sim).password("alice@pve", "alicepw");
+        s.debug("ClientBuilder(password)", &b);
+        let c = b.build().unwrap();
+        s.debug("Client before login", &c);
+        block_on(backend, async {
+            c.login().await.unwrap();
+            s.add_session(&c);
+            s.debug("Client after login", &c);
+            s.debug("Session", &c.session().unwrap());
+            // alice may only see VM 100: 403.
+            s.error(
+                "403",
+                &c.get::<Value>(("nodes", "pve1", "qemu", 101, "config"))
+                    .await
+                    .unwrap_err(),
+            );
+            s.error(
+                "POST 403",
+                &c.post::<Value, _>(("nodes", "pve1", "qemu"), &serde_json::json!({"vmid": 300}))
+                    .await
+                    .unwrap_err(),
+            );
+            let raw = c
+                .call_raw(&Call::get("version").unwrap(), &CallOptions::default())
+                .await
+                .unwrap();
+            s.debug("RawResponse(password)", &raw);
+
+            // Ticket expiry, renewal and re-login keep secrets out too.
+            sim.clock().advance(Duration::from_secs(3700));
+            let _ = c.get::<Value>("version").await;
+            s.add_session(&c);
+            sim.expire_all_tickets();
+            let _ = c.get::<Value>("version").await;
+            s.add_session(&c);
+            s.debug("Client after renewal", &c);
+
+            // Resuming the saved session.
+            let b = builder(backend, &sim).session(c.session().unwrap());
+            s.debug("ClientBuilder(session)", &b);
+            let resumed = b.build().unwrap();
+            s.debug("Client(session)", &resumed);
+            sim.expire_all_tickets();
+            s.error(
+                "expired saved session",
+                &resumed.get::<Value>("nodes").await.unwrap_err(),
+            );
+
+            // Wrong password, and a password login to a server that is not there.
+            let c = builder(backend, &sim)
+                .password("alice@pve", WRONG_PASSWORD)
+                .build()
+                .unwrap();
+            s.error("wrong password", &c.login().await.unwrap_err());
+            let c = Client::builder(&host_for(backend, 9))
+                .backend(backend)
+                .password("alice@pve", WRONG_PASSWORD)
+                .connect_timeout(Duration::from_millis(500))
+                .read_timeout(Duration::from_millis(500))
+                .build()
+                .unwrap();
+            s.error("no server", &c.login().await.unwrap_err());
+        });
+    }
+}
+
+#[test]
+fn tfa_logins() {
+    for backend in backends() {
+        let sim = sim();
+        let mut s = Secrets::new();
+        let b = builder(backend, &sim)
+            .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+            .second_factor(SecondFactor::totp(proxmox_sim::TOTP_CODE));
+        s.debug("ClientBuilder(tfa)", &b);
+        let c = b.build().unwrap();
+        let wrong = builder(backend, &sim)
+            .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+            .second_factor(SecondFactor::totp(WRONG_TOTP))
+            .build()
+            .unwrap();
+        let none = builder(backend, &sim)
+            .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+            .build()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        let b = builder(backend, &sim)
+            .password(proxmox_sim::TFA_USER, proxmox_sim::TFA_PASSWORD)
+            .second_factor_callback(move |ch| {
+                seen2
+                    .lock()
+                    .unwrap()
+                    .push((format!("{ch:?} {ch:#?}"), serde_json::to_value(ch).unwrap()));
+                Some(SecondFactor::recovery(proxmox_sim::RECOVERY_KEYS[0]))
+            });
+        s.debug("ClientBuilder(callback)", &b);
+        let cb = b.build().unwrap();
+        block_on(backend, async {
+            c.login().await.unwrap();
+            s.add_session(&c);
+            s.debug("Client after TFA", &c);
+            s.error("TFA rejected", &wrong.login().await.unwrap_err());
+            s.error("TFA required", &none.login().await.unwrap_err());
+            cb.login().await.unwrap();
+            s.add_session(&cb);
+        });
+        let (dbg, saved) = seen.lock().unwrap().pop().unwrap();
+        let half = saved["half_ticket"]
+            .as_str()
+            .expect("a serialised challenge keeps its half ticket");
+        s.0.push(half.split_once("::").unwrap().1.to_owned());
+        s.debug("TfaChallenge (callback)", &dbg);
+        s.debug("Client after callback TFA", &cb);
+    }
+}
+
+#[test]
+fn proxy_password() {
+    let sim = sim();
+    let s = Secrets::new();
+    let url = format!("http://proxyuser:{PROXY_PASSWORD}@127.0.0.1:9");
+    for backend in backends() {
+        let b = builder(backend, &sim)
+            .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .proxy(&url)
+            .connect_timeout(Duration::from_millis(500));
+        s.debug("ClientBuilder(proxy)", &b);
+        match b.build() {
+            Ok(c) => {
+                s.debug("Client(proxy)", &c);
+                block_on(backend, async {
+                    s.error(
+                        "proxy unreachable",
+                        &c.get::<Value>("nodes").await.unwrap_err(),
+                    );
+                });
+            }
+            // surf has no proxy support: refused at build time, without the URL's password.
+            Err(e) => s.error("proxy refused", &e),
+        }
+        let e = builder(backend, &sim)
+            .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .proxy(&format!("socks9://proxyuser:{PROXY_PASSWORD}@"))
+            .build()
+            .unwrap_err();
+        s.error("bad proxy config", &e);
+    }
+}
+
+/// The core's target parser quotes the whole host string in `InputError::InvalidTarget`, so
+/// a password put into the host's userinfo shows in the error.
+#[test]
+fn credentials_in_the_host_are_refused_without_echoing_them() {
+    let s = Secrets::new();
+    for backend in backends() {
+        for host in [
+            format!("alice:{WRONG_PASSWORD}@127.0.0.1:9"),
+            format!("https://alice:{WRONG_PASSWORD}@127.0.0.1:9"),
+        ] {
+            let e = Client::builder(&host)
+                .backend(backend)
+                .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+                .build()
+                .unwrap_err();
+            s.error("host with credentials", &e);
+        }
+    }
+}
+
+#[test]
+fn transport_errors() {
+    let s = Secrets::new();
+    for backend in backends() {
+        let c = Client::builder(&host_for(backend, 9))
+            .backend(backend)
+            .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .connect_timeout(Duration::from_millis(500))
+            .read_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        block_on(backend, async {
+            let e = c.get::<Value>("nodes").await.unwrap_err();
+            assert!(matches!(e, Error::Transport { .. }), "{backend:?}: {e:?}");
+            s.error("connection refused", &e);
+        });
+    }
+}
