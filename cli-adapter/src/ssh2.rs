@@ -550,6 +550,7 @@ impl Transport for Ssh2 {
                 }
             }
             let mut read_err = None;
+            let mut too_large = false;
             for (stream, eof, sink) in [
                 (0, &mut out_eof, &mut stdout),
                 (1, &mut err_eof, &mut stderr),
@@ -568,6 +569,9 @@ impl Transport for Ssh2 {
                     Ok(n) => {
                         sink.extend_from_slice(&buf[..n]);
                         progressed = true;
+                        // The same bound as the other transports: never buffer more than the
+                        // HTTP clients' body limit; closing the channel ends the command.
+                        too_large |= sink.len() as u64 > crate::process::OUTPUT_LIMIT;
                     }
                     Err(e) if would_block(&e) => {}
                     Err(e) => read_err = Some(e),
@@ -578,6 +582,15 @@ impl Transport for Ssh2 {
                     NAME,
                     format!("reading the command's output failed: {e}"),
                     true,
+                ));
+            }
+            if too_large {
+                break Some(Error::Proto(
+                    proxmox_proto::ProtocolError::BodyTooLarge {
+                        size: crate::process::OUTPUT_LIMIT + 1,
+                        limit: crate::process::OUTPUT_LIMIT,
+                    }
+                    .into(),
                 ));
             }
             if out_eof && err_eof {
