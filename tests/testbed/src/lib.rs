@@ -31,6 +31,7 @@
 
 pub mod catalogue;
 mod fakepve;
+pub mod hostile;
 mod peer;
 pub mod shape;
 #[cfg(feature = "sim")]
