@@ -200,15 +200,8 @@ fn system_clock() -> Duration {
         .unwrap_or_default()
 }
 
-/// Asked for the second factor when the server wants one.
-pub type SecondFactorCallback = Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync>;
-
-#[derive(Clone)]
-enum SecondFactorSource {
-    None,
-    Prepared(SecondFactor),
-    Callback(SecondFactorCallback),
-}
+pub use proxmox_proto::auth::SecondFactorCallback;
+use proxmox_proto::auth::SecondFactorSource;
 
 /// Per-call settings.
 #[derive(Debug, Clone, Default)]
@@ -391,14 +384,12 @@ impl ClientBuilder {
             .options
             .validate(TransportKind::Https)
             .map_err(option_error)?;
-        let second = match (self.second_factor_callback, v.second_factor.clone()) {
-            (Some(cb), _) => SecondFactorSource::Callback(cb),
-            (None, Some(f)) => SecondFactorSource::Prepared(f),
-            (None, None) => SecondFactorSource::None,
-        };
-        if matches!(second, SecondFactorSource::Callback(_)) && v.auth_kind != AuthKind::Ticket {
-            return Err(Error::Config("a second factor needs password()".into()));
-        }
+        let second = SecondFactorSource::choose(
+            self.second_factor_callback,
+            v.second_factor.clone(),
+            v.auth_kind,
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Checked {
             v,
             second,
@@ -659,14 +650,11 @@ impl Client {
         match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
             LoginOutcome::Authenticated(s) => Ok(s),
             LoginOutcome::SecondFactor(challenge) => {
-                let factor = match &self.inner.second {
-                    SecondFactorSource::Prepared(f) => Some(f.clone()),
-                    SecondFactorSource::Callback(cb) => cb(&challenge),
-                    SecondFactorSource::None => None,
-                }
-                .ok_or(proxmox_proto::Error::Auth(
-                    proxmox_proto::auth::AuthError::SecondFactorRequired,
-                ))?;
+                let factor = self
+                    .inner
+                    .second
+                    .answer(&challenge)
+                    .map_err(proxmox_proto::Error::Auth)?;
                 let step = challenge.respond(factor)?;
                 let raw = self
                     .send_once(&step.request(), None, &CallOptions::default())

@@ -101,16 +101,8 @@ fn system_clock() -> Duration {
         .unwrap_or_default()
 }
 
-/// Asked for the second factor when the server wants one.
-pub type SecondFactorCallback = Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync>;
-
-/// How a second factor is obtained when the server asks for one.
-#[derive(Clone)]
-enum SecondFactorSource {
-    None,
-    Prepared(SecondFactor),
-    Callback(SecondFactorCallback),
-}
+pub use proxmox_proto::auth::SecondFactorCallback;
+use proxmox_proto::auth::SecondFactorSource;
 
 /// Per-call settings.
 #[derive(Debug, Clone, Default)]
@@ -191,14 +183,9 @@ impl ClientBuilder {
     /// call (or explicitly with [`Client::login`]).
     pub fn build(self) -> Result<Client, Error> {
         let v = self.options.validate(TransportKind::Https)?;
-        let second = match (self.second_factor_callback, v.second_factor) {
-            (Some(cb), _) => SecondFactorSource::Callback(cb),
-            (None, Some(f)) => SecondFactorSource::Prepared(f),
-            (None, None) => SecondFactorSource::None,
-        };
-        if matches!(second, SecondFactorSource::Callback(_)) && v.auth_kind != AuthKind::Ticket {
-            return Err(Error::Config("a second factor needs password()".into()));
-        }
+        let second =
+            SecondFactorSource::choose(self.second_factor_callback, v.second_factor, v.auth_kind)
+                .map_err(|e| Error::Config(e.to_string()))?;
         let tls_config = tls::client_config(&v.tls).map_err(Error::Config)?;
         let proxy = match &v.proxy {
             ProxyOption::Url(p) => {
@@ -348,14 +335,11 @@ impl Client {
         match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
             LoginOutcome::Authenticated(s) => Ok(s),
             LoginOutcome::SecondFactor(challenge) => {
-                let factor = match &self.inner.second {
-                    SecondFactorSource::Prepared(f) => Some(f.clone()),
-                    SecondFactorSource::Callback(cb) => cb(&challenge),
-                    SecondFactorSource::None => None,
-                }
-                .ok_or(proxmox_proto::Error::Auth(
-                    proxmox_proto::auth::AuthError::SecondFactorRequired,
-                ))?;
+                let factor = self
+                    .inner
+                    .second
+                    .answer(&challenge)
+                    .map_err(proxmox_proto::Error::Auth)?;
                 let step = challenge.respond(factor)?;
                 let raw = self.send_once(&step.request(), None, &CallOptions::default())?;
                 Ok(step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?)
