@@ -8,97 +8,12 @@ use proxmox_proto::auth::SecondFactor;
 use proxmox_sim::{Config, Service as SimService, Simulator};
 use proxmox_ureq::{Client, ClientBuilder, Error};
 use serde_json::Value;
-use std::fmt::{Debug, Display};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const WRONG_PASSWORD: &str = "Wrong-SECRET-pw-77";
-const WRONG_TOTP: &str = "987654";
-const WRONG_TOKEN: &str = "Wrong-SECRET-token-88";
-const PROXY_PASSWORD: &str = "ProxySECRET-55";
-// A throw-away client certificate and key (the same pair as tests/hostile.rs uses for its
-// server); only the key's body lines matter here.
-const CLIENT_CERT: &str = "-----BEGIN CERTIFICATE-----
-MIIBtDCCAVqgAwIBAgIUfQp7G0vsz+oOGHs4m+ZetnnYX+IwCgYIKoZIzj0EAwIw
-GjEYMBYGA1UEAwwPaG9zdGlsZS10ZXN0LWNhMCAXDTI2MTEyNzEwMDIyMFoYDzIx
-MjYxMTAzMTAwMjIwWjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIB
-BggqhkjOPQMBBwNCAASgkiiixZ4ZnUPOQZqQ4Z317W0fNwdhksw1Fwjx7fnyE8zt
-cdyUmBUbB/4K7Y9ML2wictEDpBZoieAxgtiuvmido4GBMH8wGgYDVR0RBBMwEYcE
-fwAAAYIJbG9jYWxob3N0MAwGA1UdEwEB/wQCMAAwEwYDVR0lBAwwCgYIKwYBBQUH
-AwEwHQYDVR0OBBYEFMEYzN6WufX6xfYCwHakRaOeuKp+MB8GA1UdIwQYMBaAFBxd
-6Ekh8U7YF1438yhBK0rcHgofMAoGCCqGSM49BAMCA0gAMEUCIQCU8ixdBzbO7yFl
-p/Xp+JXhkEiRK04+MYh9DUlMolWpjgIge8ezxMnZ099dAB7jir2wl4OfHcLh815Q
-lL4YFMKqYkg=
------END CERTIFICATE-----
-";
-const CLIENT_KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgaTO4WESmUHGfTtoF
-oHjPto+rdOPwogbaea40VUhqzv+hRANCAASgkiiixZ4ZnUPOQZqQ4Z317W0fNwdh
-ksw1Fwjx7fnyE8ztcdyUmBUbB/4K7Y9ML2wictEDpBZoieAxgtiuvmid
------END PRIVATE KEY-----
-";
-
-/// The secrets to look for; grows as the flows hand out tickets and CSRF tokens.
-struct Secrets(Vec<String>);
-
-impl Secrets {
-    fn new() -> Self {
-        let mut v: Vec<String> = [
-            proxmox_sim::TOKEN_SECRET,
-            proxmox_sim::TFA_PASSWORD,
-            proxmox_sim::TOTP_CODE,
-            "alicepw",
-            WRONG_PASSWORD,
-            WRONG_TOTP,
-            WRONG_TOKEN,
-            PROXY_PASSWORD,
-        ]
-        .map(String::from)
-        .to_vec();
-        v.extend(proxmox_sim::RECOVERY_KEYS.map(String::from));
-        v.extend(
-            CLIENT_KEY
-                .lines()
-                .filter(|l| !l.starts_with("-----"))
-                .map(String::from),
-        );
-        Self(v)
-    }
-
-    fn add_session(&mut self, c: &Client) {
-        let s = c.session().expect("a session");
-        let ticket = s.ticket().expose().to_owned();
-        self.0.push(ticket.split_once("::").unwrap().1.to_owned());
-        self.0.push(ticket);
-        if let Some(csrf) = s.csrf_token() {
-            self.0
-                .push(csrf.split_once(':').map_or(csrf, |(_, t)| t).to_owned());
-        }
-    }
-
-    #[track_caller]
-    fn debug(&self, what: &str, v: &impl Debug) {
-        let text = format!("{v:?} {v:#?}");
-        for s in &self.0 {
-            assert!(
-                !text.contains(s.as_str()),
-                "{what} Debug shows {s:?}: {text}"
-            );
-        }
-    }
-
-    #[track_caller]
-    fn error(&self, what: &str, e: &(impl Debug + Display)) {
-        self.debug(what, e);
-        let text = e.to_string();
-        for s in &self.0 {
-            assert!(
-                !text.contains(s.as_str()),
-                "{what} Display shows {s:?}: {text}"
-            );
-        }
-    }
-}
+use proxmox_testbed::secrets::{
+    CLIENT_CERT, CLIENT_KEY, PROXY_PASSWORD, Secrets, WRONG_PASSWORD, WRONG_TOKEN, WRONG_TOTP,
+};
 
 fn sim() -> Simulator {
     Simulator::start(Config::new(SimService::Pve)).expect("simulator starts")
@@ -164,7 +79,7 @@ fn password_client_and_saved_session() {
     let c = b.build().unwrap();
     s.debug("Client before login", &c);
     c.login().unwrap();
-    s.add_session(&c);
+    s.add_session(&c.session().expect("a session"));
     s.debug("Client after login", &c);
     s.debug("Session", &c.session().unwrap());
     // alice may only see VM 100: 403.
@@ -182,10 +97,10 @@ fn password_client_and_saved_session() {
     // Ticket expiry, renewal and re-login keep secrets out too.
     sim.clock().advance(Duration::from_secs(3700));
     let _ = c.get::<Value>("version");
-    s.add_session(&c);
+    s.add_session(&c.session().expect("a session"));
     sim.expire_all_tickets();
     let _ = c.get::<Value>("version");
-    s.add_session(&c);
+    s.add_session(&c.session().expect("a session"));
     s.debug("Client after renewal", &c);
 
     // Resuming the saved session.
@@ -223,7 +138,7 @@ fn tfa_logins() {
     s.debug("ClientBuilder(tfa)", &b);
     let c = b.build().unwrap();
     c.login().unwrap();
-    s.add_session(&c);
+    s.add_session(&c.session().expect("a session"));
     s.debug("Client after TFA", &c);
 
     // Wrong code.
@@ -256,7 +171,7 @@ fn tfa_logins() {
     s.debug("ClientBuilder(callback)", &b);
     let c = b.build().unwrap();
     c.login().unwrap();
-    s.add_session(&c);
+    s.add_session(&c.session().expect("a session"));
     let (dbg, saved) = seen.lock().unwrap().pop().unwrap();
     let half = saved["half_ticket"]
         .as_str()

@@ -33,6 +33,7 @@ pub mod catalogue;
 mod fakepve;
 pub mod hostile;
 mod peer;
+pub mod secrets;
 pub mod shape;
 #[cfg(feature = "sim")]
 mod sim;
