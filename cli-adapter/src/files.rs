@@ -119,7 +119,7 @@ impl Client {
         };
         let result = self
             .transport()
-            .stage(&mut reader, &staging, self.upload_timeout())
+            .stage(&mut reader, &staging, self.upload_limits())
             .and_then(|()| {
                 if reader.sent != len {
                     return Err(Error::Io(io::Error::other(format!(

@@ -35,6 +35,11 @@
 //!   outlives it is killed: locally its whole process group; over SSH the remote command runs
 //!   under a small POSIX `sh` watchdog that kills its process group when the connection's
 //!   standard input closes. The client stays usable afterwards.
+//! * Output is bounded like the HTTP adapters' response bodies: at most `body_limit` bytes
+//!   (default 256 MiB, [`proxmox_proto::response::DEFAULT_BODY_LIMIT`]) on standard output,
+//!   and as many on standard error. A command that prints more is stopped the same way as on
+//!   a timeout and the call fails with [`proxmox_proto::ProtocolError::BodyTooLarge`]; the
+//!   client (its SSH session or ControlMaster) stays usable.
 //! * Host keys are never accepted silently: OpenSSH runs with `StrictHostKeyChecking=yes`
 //!   unless [`HostKeyPolicy::AcceptNew`] is chosen; ssh2 checks a known_hosts file or a
 //!   SHA-256 fingerprint and refuses an unknown host unless trust on first use was chosen.
@@ -132,13 +137,17 @@ impl Error {
     }
 
     /// Whether the command may have run on the node (so a non-idempotent call must not be
-    /// repeated blindly). API errors count as run.
+    /// repeated blindly). API errors and output that could not be used (too large, not
+    /// parseable) count as run; invalid input does not.
     pub fn may_have_been_sent(&self) -> bool {
         match self {
             Self::Transport {
                 may_have_been_sent, ..
             } => *may_have_been_sent,
-            Self::Proto(e) => e.api().is_some(),
+            Self::Proto(e) => matches!(
+                e,
+                proxmox_proto::Error::Api(_) | proxmox_proto::Error::Protocol(_)
+            ),
             Self::HostKey { .. } | Self::Config(_) | Self::Io(_) => false,
         }
     }
@@ -176,12 +185,21 @@ pub struct CallOptions {
     /// Time limit for this call (overrides the client's). The command is killed when it is
     /// reached.
     pub timeout: Option<Duration>,
+    /// The most this call's command may print on standard output, and on standard error
+    /// (overrides the client's `body_limit`; 0 is refused before anything runs).
+    pub body_limit: Option<u64>,
 }
 
 impl CallOptions {
     /// A time limit for this call.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = Some(t);
+        self
+    }
+
+    /// An output bound for this call, in bytes (see [`CallOptions::body_limit`]).
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.body_limit = Some(bytes);
         self
     }
 }
@@ -216,12 +234,14 @@ pub(crate) trait Transport: Send + Sync {
 
     /// Run `cmd`; `input` (if any) is streamed to its standard input, which is then closed.
     /// Without input, the command's standard input stays open until it ends (the SSH
-    /// watchdog's signal that the caller is still there). `timeout`: kill it after that long.
+    /// watchdog's signal that the caller is still there). `limits.timeout`: kill it after that
+    /// long; `limits.output`: stop it (and fail with `BodyTooLarge`) once it printed more
+    /// than that on standard output or on standard error.
     fn run(
         &self,
         cmd: &CommandLine,
         input: Option<&mut dyn Read>,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> Result<RawOutput, Error>;
 
     /// Put the local file at `staging` on the node. The default streams it into
@@ -230,9 +250,9 @@ pub(crate) trait Transport: Send + Sync {
         &self,
         file: &mut dyn Read,
         staging: &proxmox_proto::command::StagingPath,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> Result<(), Error> {
-        let out = self.run(&staging.stage_command(), Some(file), timeout)?;
+        let out = self.run(&staging.stage_command(), Some(file), limits)?;
         if out.exit_code == Some(0) {
             Ok(())
         } else {
@@ -249,6 +269,41 @@ pub(crate) trait Transport: Send + Sync {
     }
 }
 
+/// The bounds of one command run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Kill the command after this long.
+    pub(crate) timeout: Option<Duration>,
+    /// The most it may print on standard output, and on standard error (at least 1).
+    pub(crate) output: u64,
+}
+
+impl Limits {
+    /// The typed error of a stream that went over [`Limits::output`]: at least one byte more
+    /// than the limit arrived (the rest was never read).
+    pub(crate) fn too_large(self) -> Error {
+        Error::Proto(
+            proxmox_proto::ProtocolError::BodyTooLarge {
+                size: self.output.saturating_add(1),
+                limit: self.output,
+            }
+            .into(),
+        )
+    }
+}
+
+/// A body limit of zero is refused the way the HTTP adapters refuse it.
+fn check_body_limit(bytes: u64) -> Result<u64, Error> {
+    if bytes == 0 {
+        return Err(proxmox_proto::InputError::Invalid {
+            what: "body limit",
+            reason: "a body limit of zero would refuse every answer".into(),
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
 /// Settings every transport shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
@@ -257,6 +312,7 @@ pub(crate) struct Common {
     pub(crate) program: Option<String>,
     pub(crate) timeout: Duration,
     pub(crate) upload_timeout: Option<Duration>,
+    pub(crate) body_limit: u64,
 }
 
 impl Default for Common {
@@ -267,6 +323,7 @@ impl Default for Common {
             program: None,
             timeout: Duration::from_secs(60),
             upload_timeout: Some(Duration::from_secs(3600)),
+            body_limit: proxmox_proto::response::DEFAULT_BODY_LIMIT,
         }
     }
 }
@@ -313,6 +370,18 @@ macro_rules! common_setters {
         /// The time limit for copying an upload to the node (default 1 h; `None`: no limit).
         pub fn upload_timeout(mut self, t: Option<std::time::Duration>) -> Self {
             self.common.upload_timeout = t;
+            self
+        }
+
+        /// The most a command may print, in bytes: on standard output, and separately on
+        /// standard error (default 256 MiB, the HTTP adapters' response body limit; per call
+        /// with [`CallOptions::body_limit`](crate::CallOptions::body_limit)). A command that
+        /// prints more is stopped like one that runs out of time, nothing beyond the limit is
+        /// kept, and the call fails with
+        /// [`ProtocolError::BodyTooLarge`](proxmox_proto::ProtocolError::BodyTooLarge). Zero
+        /// is refused by `build`.
+        pub fn body_limit(mut self, bytes: u64) -> Self {
+            self.common.body_limit = bytes;
             self
         }
     };
@@ -367,6 +436,7 @@ impl Client {
     }
 
     pub(crate) fn from_parts(common: Common, transport: Box<dyn Transport>) -> Result<Self, Error> {
+        check_body_limit(common.body_limit)?;
         let commands = common.command_builder()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -392,16 +462,18 @@ impl Client {
         &self.inner.commands
     }
 
-    fn timeout(&self, opts: &CallOptions) -> Duration {
-        opts.timeout.unwrap_or(self.inner.common.timeout)
+    fn limits(&self, opts: &CallOptions) -> Result<Limits, Error> {
+        Ok(Limits {
+            timeout: Some(opts.timeout.unwrap_or(self.inner.common.timeout)),
+            output: check_body_limit(opts.body_limit.unwrap_or(self.inner.common.body_limit))?,
+        })
     }
 
     /// Run any command on the node (program first, no shell locally; quoted for the remote
-    /// shell over SSH) with the client's time limit rules.
+    /// shell over SSH) with the client's time and output limit rules.
     pub fn run_command(&self, cmd: &CommandLine, opts: &CallOptions) -> Result<RawOutput, Error> {
-        self.inner
-            .transport
-            .run(cmd, None, Some(self.timeout(opts)))
+        let limits = self.limits(opts)?;
+        self.inner.transport.run(cmd, None, limits)
     }
 
     /// Perform a call and return what the command printed and its exit code, unparsed.
@@ -438,8 +510,12 @@ impl Client {
         self.inner.transport.as_ref()
     }
 
-    pub(crate) fn upload_timeout(&self) -> Option<Duration> {
-        self.inner.common.upload_timeout
+    /// The limits for staging an upload: the upload time limit, the client's output bound.
+    pub(crate) fn upload_limits(&self) -> Limits {
+        Limits {
+            timeout: self.inner.common.upload_timeout,
+            output: self.inner.common.body_limit,
+        }
     }
 }
 

@@ -1,12 +1,11 @@
 //! The local transport: `pvesh`/`pmgsh` as a subprocess of this process, on the node itself.
 
 use crate::process::{self, Stdin};
-use crate::{Client, Common, Error, RawOutput, Transport, common_setters};
+use crate::{Client, Common, Error, Limits, RawOutput, Transport, common_setters};
 use proxmox_proto::command::{CommandLine, StagingPath};
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::process::Command;
-use std::time::Duration;
 
 const NAME: &str = "local";
 
@@ -58,7 +57,7 @@ impl Transport for Local {
         &self,
         cmd: &CommandLine,
         input: Option<&mut dyn Read>,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> Result<RawOutput, Error> {
         let mut c = Command::new(cmd.program());
         c.args(cmd.args());
@@ -72,7 +71,7 @@ impl Transport for Local {
             Some(r) => Stdin::Feed(r),
             None => Stdin::Null,
         };
-        process::run(NAME, c, stdin, timeout)
+        process::run(NAME, c, stdin, limits)
     }
 
     /// A private copy: created exclusively (never through an existing file or symlink), mode
@@ -81,7 +80,7 @@ impl Transport for Local {
         &self,
         file: &mut dyn Read,
         staging: &StagingPath,
-        _timeout: Option<Duration>,
+        _limits: Limits,
     ) -> Result<(), Error> {
         let mut o = std::fs::OpenOptions::new();
         o.write(true).create_new(true);

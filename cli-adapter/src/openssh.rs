@@ -3,7 +3,7 @@
 
 use crate::process::{self, Stdin};
 use crate::remote::remote_line;
-use crate::{Client, Common, Error, PrivateDir, RawOutput, Transport, common_setters};
+use crate::{Client, Common, Error, Limits, PrivateDir, RawOutput, Transport, common_setters};
 use proxmox_proto::command::CommandLine;
 use std::ffi::OsString;
 use std::io::Read;
@@ -423,7 +423,7 @@ impl Transport for OpenSsh {
         &self,
         cmd: &CommandLine,
         input: Option<&mut dyn Read>,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> Result<RawOutput, Error> {
         self.ensure_master()?;
         let killable = self.kill_remote && input.is_none();
@@ -435,7 +435,7 @@ impl Transport for OpenSsh {
             None if killable => Stdin::HoldOpen,
             None => Stdin::Null,
         };
-        let out = process::run(NAME, c, stdin, timeout)?;
+        let out = process::run(NAME, c, stdin, limits)?;
         if out.exit_code == Some(255) && !proxmox_proto::command::has_status_line(&out.stderr) {
             let e = classify_failure(&self.host, &out.stderr).unwrap_or_else(|| {
                 Error::transport(

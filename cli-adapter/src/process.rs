@@ -1,8 +1,8 @@
 //! Running a local process (the API shell itself, or `ssh`): stdout and stderr read on their
 //! own threads (no deadlock at any output size), optional stdin fed from a reader, a time limit
-//! that kills the process group.
+//! and an output bound that both end the process group.
 
-use crate::{Error, RawOutput};
+use crate::{Error, Limits, RawOutput};
 use std::io::{self, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -23,25 +23,31 @@ pub(crate) enum Stdin<'a> {
 /// its process group may hold them).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// The most a command may print on stdout or on stderr (the HTTP clients' body limit).
-pub(crate) const OUTPUT_LIMIT: u64 = proxmox_proto::response::DEFAULT_BODY_LIMIT;
+/// How long a process has between TERM and KILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
 
-/// The marker error of a stream that went over [`OUTPUT_LIMIT`].
+/// The marker error of a stream that went over its limit.
 #[derive(Debug)]
 struct OutputTooLarge;
 
 impl std::fmt::Display for OutputTooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the command printed more than {OUTPUT_LIMIT} bytes")
+        f.write_str("the command printed more than its output limit")
     }
 }
 
 impl std::error::Error for OutputTooLarge {}
 
+/// Read one output stream on its own thread: at most `limit` bytes are kept. One byte more
+/// and the stream is given up: the pipe is closed (a process that keeps writing gets
+/// `EPIPE`/`SIGPIPE`), the watchdog is told to end the process group, and the stream is
+/// reported as too large. Nothing past `limit + 1` bytes is ever read.
 fn reader<R: Read + Send + 'static>(
     mut r: R,
     tx: mpsc::Sender<(usize, io::Result<Vec<u8>>)>,
     which: usize,
+    limit: u64,
+    kill: mpsc::Sender<Msg>,
 ) -> io::Result<()> {
     thread::Builder::new()
         .name(
@@ -53,21 +59,23 @@ fn reader<R: Read + Send + 'static>(
             .into(),
         )
         .spawn(move || {
-            // Keep at most OUTPUT_LIMIT bytes; past that, drain the rest (so the process is
-            // not stuck on a full pipe) and report the stream as too large.
             let mut buf = Vec::new();
             let res = (&mut r)
-                .take(OUTPUT_LIMIT + 1)
+                .take(limit.saturating_add(1))
                 .read_to_end(&mut buf)
                 .and_then(|_| {
-                    if buf.len() as u64 > OUTPUT_LIMIT {
-                        buf = Vec::new();
-                        io::copy(&mut r, &mut io::sink())?;
+                    if buf.len() as u64 > limit {
                         Err(io::Error::other(OutputTooLarge))
                     } else {
                         Ok(std::mem::take(&mut buf))
                     }
                 });
+            if res.is_err() {
+                drop(r);
+                drop(buf);
+                let _ = kill.send(Msg::Kill);
+            }
+            drop(kill);
             let _ = tx.send((which, res));
         })
         .map(|_| ())
@@ -87,60 +95,97 @@ fn signal_group(pid: u32, signal: &str) {
         .status();
 }
 
-/// Kills the child's process group when the deadline passes, unless told the run is over.
+/// What the watchdog thread is told.
+enum Msg {
+    /// End the process group now (output over the limit, failed input).
+    Kill,
+    /// The process was reaped: never signal its pid again.
+    Done,
+}
+
+/// Ends the child's process group when the deadline passes or when asked to, until told the
+/// run is over. TERM first (sudo relays it to the command), KILL if still there.
 struct Watchdog {
-    done: Option<mpsc::Sender<()>>,
+    tx: mpsc::Sender<Msg>,
     fired: mpsc::Receiver<()>,
     seen: bool,
 }
 
 impl Watchdog {
     fn start(pid: u32, timeout: Option<Duration>) -> io::Result<Self> {
-        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let (fired_tx, fired) = mpsc::channel::<()>();
-        if let Some(timeout) = timeout {
-            thread::Builder::new()
-                .name("proxmox-cli-timeout".into())
-                .spawn(move || {
-                    if let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
+        thread::Builder::new()
+            .name("proxmox-cli-watchdog".into())
+            .spawn(move || {
+                let first = match timeout {
+                    Some(t) => rx.recv_timeout(t),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match first {
+                    Ok(Msg::Kill) => {}
+                    Err(RecvTimeoutError::Timeout) => {
                         let _ = fired_tx.send(());
-                        // TERM first (sudo relays it to the command), KILL if still there.
-                        signal_group(pid, "TERM");
-                        if let Err(RecvTimeoutError::Timeout) =
-                            done_rx.recv_timeout(Duration::from_millis(500))
-                        {
-                            signal_group(pid, "KILL");
-                        }
                     }
-                })?;
-        }
+                    Ok(Msg::Done) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                signal_group(pid, "TERM");
+                let until = Instant::now() + TERM_GRACE;
+                loop {
+                    match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                        Ok(Msg::Kill) => {}
+                        Ok(Msg::Done) | Err(RecvTimeoutError::Disconnected) => return,
+                        Err(RecvTimeoutError::Timeout) => break,
+                    }
+                }
+                signal_group(pid, "KILL");
+            })?;
         Ok(Self {
-            done: Some(done_tx),
+            tx,
             fired,
             seen: false,
         })
     }
 
+    /// A handle that asks for the process group to be ended.
+    fn killer(&self) -> mpsc::Sender<Msg> {
+        self.tx.clone()
+    }
+
+    fn kill(&self) {
+        let _ = self.tx.send(Msg::Kill);
+    }
+
+    /// Whether the time limit passed.
     fn fired(&mut self) -> bool {
         self.seen |= self.fired.try_recv().is_ok();
         self.seen
     }
 
+    /// The process was reaped; whether the time limit had passed.
     fn finish(&mut self) -> bool {
-        drop(self.done.take());
+        let _ = self.tx.send(Msg::Done);
         self.fired()
+    }
+}
+
+impl Drop for Watchdog {
+    /// The reader threads hold senders too: say "done" explicitly, so that an early return
+    /// never leaves a timer that signals a reaped pid.
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Done);
     }
 }
 
 /// Spawn `cmd` in its own process group and collect its output.
 ///
-/// Errors: spawning failed (not sent), the time limit passed (killed; may have acted), or
-/// reading the pipes failed.
+/// Errors: spawning failed (not sent), the time limit passed (killed; may have acted), the
+/// output went over its bound (ended; `BodyTooLarge`), or reading the pipes failed.
 pub(crate) fn run(
     transport: &'static str,
     mut cmd: Command,
     stdin: Stdin<'_>,
-    timeout: Option<Duration>,
+    limits: Limits,
 ) -> Result<RawOutput, Error> {
     #[cfg(unix)]
     {
@@ -164,10 +209,11 @@ pub(crate) fn run(
         let _ = child.wait();
         return Err(Error::transport(transport, "no output pipes", false));
     };
-    let mut watchdog = match reader(out, tx.clone(), 0)
-        .and_then(|()| reader(err, tx, 1))
-        .and_then(|()| Watchdog::start(child.id(), timeout))
-    {
+    let mut watchdog = match Watchdog::start(child.id(), limits.timeout).and_then(|w| {
+        reader(out, tx.clone(), 0, limits.output, w.killer())?;
+        reader(err, tx, 1, limits.output, w.killer())?;
+        Ok(w)
+    }) {
         Ok(w) => w,
         Err(e) => {
             let _ = child.kill();
@@ -191,7 +237,7 @@ pub(crate) fn run(
                     && e.kind() != io::ErrorKind::BrokenPipe
                 {
                     feed_error = Some(e);
-                    signal_group(child.id(), "KILL");
+                    watchdog.kill();
                 }
             }
         }
@@ -199,11 +245,12 @@ pub(crate) fn run(
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let mut read_error = None;
+    let mut too_large = false;
     let mut pending = 2;
     while pending > 0 {
-        // Without a watchdog event the pipes close when the process ends; after a kill, give
-        // them a grace period.
-        let next = if watchdog.fired() {
+        // Without a kill the pipes close when the process ends; after one (time limit, output
+        // bound, failed input), give them a grace period.
+        let next = if too_large || feed_error.is_some() || watchdog.fired() {
             rx.recv_timeout(DRAIN_GRACE).map_err(|_| ())
         } else {
             match rx.recv_timeout(Duration::from_millis(200)) {
@@ -220,7 +267,15 @@ pub(crate) fn run(
                     stderr = buf;
                 }
             }
-            Ok((_, Err(e))) => read_error = Some(e),
+            Ok((_, Err(e))) => {
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<OutputTooLarge>())
+                {
+                    too_large = true;
+                } else {
+                    read_error = Some(e);
+                }
+            }
             Err(()) => break,
         }
         pending -= 1;
@@ -228,6 +283,9 @@ pub(crate) fn run(
     drop(held);
     let status = child.wait();
     let fired = watchdog.finish();
+    if too_large {
+        return Err(limits.too_large());
+    }
     if fired {
         return Err(Error::timed_out(transport, started.elapsed()));
     }
@@ -239,17 +297,6 @@ pub(crate) fn run(
         ));
     }
     if let Some(e) = read_error {
-        if e.get_ref()
-            .is_some_and(|inner| inner.is::<OutputTooLarge>())
-        {
-            return Err(Error::Proto(
-                proxmox_proto::ProtocolError::BodyTooLarge {
-                    size: OUTPUT_LIMIT + 1,
-                    limit: OUTPUT_LIMIT,
-                }
-                .into(),
-            ));
-        }
         return Err(Error::transport(
             transport,
             format!("reading the command's output failed: {e}"),

@@ -1,7 +1,7 @@
 //! The libssh2 transport: one SSH session for many calls, a channel per call.
 
 use crate::remote::remote_line;
-use crate::{Client, Common, Error, RawOutput, Transport, common_setters};
+use crate::{Client, Common, Error, Limits, RawOutput, Transport, common_setters};
 use proxmox_proto::command::CommandLine;
 use ssh2::{CheckResult, HashType, HostKeyType, KnownHostFileKind, Session};
 use std::fmt;
@@ -421,6 +421,13 @@ impl Ssh2 {
     }
 }
 
+/// How long closing a channel may take (our EOF and CLOSE, the server's CLOSE) before the
+/// session is given up.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// How long freeing a channel whose close failed may wait for the server, in milliseconds.
+const FREE_WAIT_MS: u32 = 200;
+
 fn ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
 }
@@ -486,7 +493,7 @@ impl Transport for Ssh2 {
         &self,
         cmd: &CommandLine,
         mut input: Option<&mut dyn Read>,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> Result<RawOutput, Error> {
         let killable = self.kill_remote && input.is_none();
         let line = remote_line(cmd, killable);
@@ -498,7 +505,7 @@ impl Transport for Ssh2 {
         };
         let sess = &conn.sess;
         sess.set_blocking(false);
-        let deadline = timeout.map(|t| started + t);
+        let deadline = limits.timeout.map(|t| started + t);
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
         let (mut out_eof, mut err_eof) = (false, false);
@@ -507,6 +514,8 @@ impl Transport for Ssh2 {
         let mut input_done = input.is_none();
         let mut buf = vec![0u8; 64 * 1024];
         let mut backoff = Backoff::new();
+        // The most kept of each stream: one byte past the limit proves it was exceeded.
+        let keep = usize::try_from(limits.output.saturating_add(1)).unwrap_or(usize::MAX);
         let failure: Option<Error> = loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break Some(Error::timed_out(NAME, started.elapsed()));
@@ -567,11 +576,13 @@ impl Transport for Ssh2 {
                     Ok(0) if ch.eof() => *eof = true,
                     Ok(0) => {}
                     Ok(n) => {
-                        sink.extend_from_slice(&buf[..n]);
+                        // The same bound as the other transports: never keep more than the
+                        // limit (and the byte that proves it was passed); closing the channel
+                        // below ends the command.
+                        let room = keep.saturating_sub(sink.len());
+                        sink.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
                         progressed = true;
-                        // The same bound as the other transports: never buffer more than the
-                        // HTTP clients' body limit; closing the channel ends the command.
-                        too_large |= sink.len() as u64 > crate::process::OUTPUT_LIMIT;
+                        too_large |= sink.len() as u64 > limits.output;
                     }
                     Err(e) if would_block(&e) => {}
                     Err(e) => read_err = Some(e),
@@ -585,13 +596,7 @@ impl Transport for Ssh2 {
                 ));
             }
             if too_large {
-                break Some(Error::Proto(
-                    proxmox_proto::ProtocolError::BodyTooLarge {
-                        size: crate::process::OUTPUT_LIMIT + 1,
-                        limit: crate::process::OUTPUT_LIMIT,
-                    }
-                    .into(),
-                ));
+                break Some(limits.too_large());
             }
             if out_eof && err_eof {
                 break None;
@@ -602,26 +607,49 @@ impl Transport for Ssh2 {
                 backoff.idle();
             }
         };
-        // Closing: our EOF tells the watchdog to kill a command that is still running.
-        let grace = Instant::now() + Duration::from_secs(2);
+        // Closing: our EOF tells the watchdog to kill a command that is still running; our
+        // CLOSE makes sshd close the command's pipes (a command that keeps printing gets
+        // EPIPE) and answer with its own CLOSE. Until then, what the command still sends is
+        // bounded by the channel window and dropped with the channel: nothing more is read.
+        // libssh2's non-blocking close may return before the server's CLOSE arrived (and
+        // `wait_close` refuses to wait before the server's EOF), so `wait_eof` waits for that
+        // first: the server's CLOSE counts as its EOF.
+        let grace = Instant::now() + CLOSE_GRACE;
         let closed = retry(grace, || ch.send_eof())
             .and_then(|()| retry(grace, || ch.close()))
+            .and_then(|()| retry(grace, || ch.wait_eof()))
             .and_then(|()| retry(grace, || ch.wait_close()));
+        if let Err(close_error) = closed {
+            // Freeing the channel (and the session) waits for the server's CLOSE again: keep
+            // that short, then start a fresh session on the next call.
+            sess.set_timeout(FREE_WAIT_MS);
+            sess.set_blocking(true);
+            drop(ch);
+            *slot = None;
+            return Err(failure.unwrap_or_else(|| {
+                Error::transport(
+                    NAME,
+                    format!("closing the channel failed: {close_error}"),
+                    true,
+                )
+            }));
+        }
         sess.set_blocking(true);
         if let Some(e) = failure {
-            if closed.is_err() || !matches!(e, Error::Transport { timeout: true, .. }) {
-                // The session may be out of step: start a fresh one on the next call.
+            // A timeout or an output bound ends the command but leaves the session in step
+            // (the channel closed cleanly): keep it for the next call. Anything else may have
+            // left it out of step: start a fresh one.
+            let clean = matches!(e, Error::Transport { timeout: true, .. })
+                || matches!(
+                    &e,
+                    Error::Proto(proxmox_proto::Error::Protocol(
+                        proxmox_proto::ProtocolError::BodyTooLarge { .. }
+                    ))
+                );
+            if !clean {
                 *slot = None;
             }
             return Err(e);
-        }
-        if let Err(e) = closed {
-            *slot = None;
-            return Err(Error::transport(
-                NAME,
-                format!("closing the channel failed: {e}"),
-                true,
-            ));
         }
         let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
         let exit_code = match signal {
