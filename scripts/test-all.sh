@@ -37,6 +37,8 @@ cargo fmt --all -- --check
 
 step "cargo clippy --workspace --all-targets --all-features -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+step "cargo clippy proxmox-wasm for wasm32-unknown-unknown -D warnings"
+cargo clippy -p proxmox-wasm --target wasm32-unknown-unknown --all-targets --all-features -- -D warnings
 
 step "cargo test --workspace --all-features (both async transports, ssh2, peers)"
 cargo test --workspace --all-features

@@ -4,7 +4,8 @@
 # the exact wasm-bindgen version, and as root: node, chromium, chromium-driver from Debian).
 #
 # Usage: wasm-adapter/scripts/test.sh [node|size|js|browser|dashboard]...   (default: all)
-#   node       wasm-bindgen-test tests/web.rs under node against the simulator over HTTPS
+#   node       wasm-bindgen-test tests/web.rs (and web/hostile.rs) under node against the
+#              simulator over HTTPS, its hostile routes on (--hostile)
 #   size       release bundle (profile wasm-release) + wasm-bindgen --target web, sizes printed
 #              (PROXMOX_WASM_OPT=1 also runs wasm-opt -Oz from the npm package binaryen)
 #   js         scripts/smoke.mjs: the JavaScript API from plain JavaScript under node
@@ -57,7 +58,7 @@ trap stop_sim EXIT
 start_sim() {
     cargo build -q -p proxmox-sim --bin proxmox-sim
     : >"$out/sim.log"
-    "$cargo_target"/debug/proxmox-sim --port 0 --task-secs 0.3 --ca-out "$out/sim-ca.pem" >"$out/sim.log" 2>&1 &
+    "$cargo_target"/debug/proxmox-sim --port 0 --task-secs 0.3 --hostile --ca-out "$out/sim-ca.pem" >"$out/sim.log" 2>&1 &
     sim_pid=$!
     sim_url=
     for _ in $(seq 100); do

@@ -77,7 +77,9 @@ impl Client {
             ));
         }
         let (parts, ()) = head.into_parts();
-        let raw = self.send_http(&parts, Some(&JsValue::from(body))).await?;
+        let raw = self
+            .send_http(&parts, Some(&JsValue::from(body)), true)
+            .await?;
         let upid: String =
             proxmox_proto::response::parse_data(raw.status, raw.reason.as_deref(), &raw.body)?;
         parse_upid(upid)
@@ -101,6 +103,7 @@ impl Client {
                 &http::HeaderMap::new(),
                 None,
                 limit,
+                self.timeouts(false),
             )
             .await;
             match fetched {

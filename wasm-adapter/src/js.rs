@@ -13,7 +13,7 @@
 //! elements are each exactly one segment (escaped, so a value cannot change the endpoint).
 //! Errors are `Error` objects named `ProxmoxError` with `kind` (`api`, `transport`, `input`,
 //! `auth`, `protocol`, `unsupported`, `config`), `status`, `statusText`, `errors` (the
-//! per-parameter messages), `class` and `mayHaveBeenSent`.
+//! per-parameter messages), `class`, `mayHaveBeenSent` and (transport errors) `timeout`.
 
 use crate::{Client, DownloadChecksum, Error, LoginState, UploadChecksum};
 use js_sys::{Function, Promise, Reflect};
@@ -52,6 +52,14 @@ export interface ProxmoxClientOptions {
   recoveryKey?: string;
   /** Send `new-format=1` at login (PVE 7.1–7.4 TFA). */
   pve7TfaCompatibility?: boolean;
+  /** Connect and read timeout at once, in milliseconds. */
+  timeoutMs?: number;
+  /** Added to the read timeout for the wait for the response head (default 10 s). */
+  connectTimeoutMs?: number;
+  /** Bounds the wait for the response head (with the connect timeout) and for every body chunk (default 60 s). */
+  readTimeoutMs?: number;
+  /** Largest response body accepted, in bytes (default 256 MiB); larger answers are aborted. */
+  bodyLimit?: number;
   /** Not possible in a browser: throws. */
   fingerprint?: string;
   /** Not possible in a browser: throws. */
@@ -111,6 +119,8 @@ export interface ProxmoxError extends Error {
   errors?: Record<string, string>;
   class?: string;
   mayHaveBeenSent: boolean;
+  /** A timeout of this client ended the call (kind `transport`). */
+  timeout?: boolean;
 }
 "#;
 
@@ -143,6 +153,10 @@ struct Options {
     totp: Option<String>,
     recovery_key: Option<String>,
     pve7_tfa_compatibility: bool,
+    timeout_ms: Option<f64>,
+    connect_timeout_ms: Option<f64>,
+    read_timeout_ms: Option<f64>,
+    body_limit: Option<f64>,
     fingerprint: Option<String>,
     ca_cert: Option<String>,
     client_cert: Option<String>,
@@ -226,6 +240,9 @@ fn js_error(e: &Error) -> JsValue {
         Error::Config(_) => "config",
     };
     set(&err, "kind", kind);
+    if let Error::Transport { timeout, .. } = e {
+        set(&err, "timeout", *timeout);
+    }
     let api = e.api().or(match e {
         Error::Proto(proxmox_proto::Error::Auth(
             proxmox_proto::auth::AuthError::SecondFactorRejected(a),
@@ -366,6 +383,30 @@ impl ProxmoxClient {
             b = b.client_certificate(b"", b"");
         }
         b = b.pve7_tfa_compatibility(o.pve7_tfa_compatibility);
+        let ms = |what: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(Duration::from_millis(v as u64))
+            } else {
+                Err(Error::Config(format!(
+                    "{what} must be a number of milliseconds"
+                )))
+            }
+        };
+        if let Some(t) = o.timeout_ms {
+            b = b.timeout(ms("timeoutMs", t)?);
+        }
+        if let Some(t) = o.connect_timeout_ms {
+            b = b.connect_timeout(ms("connectTimeoutMs", t)?);
+        }
+        if let Some(t) = o.read_timeout_ms {
+            b = b.read_timeout(ms("readTimeoutMs", t)?);
+        }
+        if let Some(n) = o.body_limit {
+            if !(n.is_finite() && n >= 0.0) {
+                return Err(Error::Config("bodyLimit must be a number of bytes".into()));
+            }
+            b = b.body_limit(n as u64);
+        }
         Ok(ProxmoxClient {
             client: b.build()?,
             pending: Rc::new(RefCell::new(None)),

@@ -27,8 +27,18 @@
 //!   in the browser. Serve the page from the same origin as the API, e.g. a reverse proxy that
 //!   puts PVE under a path prefix ([`ClientBuilder::path_prefix`]) next to the page.
 //! * Certificate pinning, client certificates and extra CAs are decided by the browser (or by
-//!   node's `NODE_EXTRA_CA_CERTS`), not by a script, and so are proxies and timeouts: asking
-//!   for them is [`Error::Unsupported`] at build time.
+//!   node's `NODE_EXTRA_CA_CERTS`), not by a script, and so are proxies: asking for them is
+//!   [`Error::Unsupported`] at build time.
+//! * Timeouts are this client's own (`fetch` has none): an `AbortController` and the global
+//!   `setTimeout`. The connect plus the read timeout bound the time from calling `fetch` to the
+//!   response head (a browser does not report connecting separately); the read timeout bounds
+//!   every wait for a chunk of the body. An upload's wait for the head is not bounded: it
+//!   includes sending the file, which `fetch` does not report. A timeout is
+//!   [`Error::Transport`] with `timeout: true`.
+//! * Bodies are read as a stream and counted: past the body limit the download is aborted
+//!   and the call fails with the core's `BodyTooLarge`, without buffering the rest.
+//! * Redirects are never followed (`redirect: "manual"`): the API does not redirect, and the
+//!   request and its credentials must not go to another host.
 //! * `User-Agent`, `Accept-Encoding` and `Content-Length` are set by the browser.
 #![forbid(unsafe_code)]
 // Library code never unwraps data from outside; tests may.
@@ -67,14 +77,17 @@ pub enum Error {
     /// authentication failed: the core's typed error. `Api` errors were sent (and answered).
     #[error(transparent)]
     Proto(#[from] proxmox_proto::Error),
-    /// `fetch` failed (network error, refused by CORS, aborted). A browser does not say how far
-    /// the request got, so unless `may_have_been_sent` is `false` treat a write as possibly done.
+    /// `fetch` failed (network error, refused by CORS, aborted) or a timeout fired. A browser
+    /// does not say how far the request got, so unless `may_have_been_sent` is `false` treat a
+    /// write as possibly done.
     #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
     Transport {
-        /// What the JavaScript side reported.
+        /// What the JavaScript side reported, or which wait timed out.
         message: String,
         /// Whether the server may have received (and acted on) the request.
         may_have_been_sent: bool,
+        /// Whether a timeout of this client ended the exchange.
+        timeout: bool,
     },
     /// Something a script in a browser cannot do (pinning, client certificates, custom CAs);
     /// nothing was sent.
@@ -98,6 +111,11 @@ impl Error {
             Self::Proto(e) => e.api(),
             _ => None,
         }
+    }
+
+    /// Whether a timeout ended the exchange.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport { timeout: true, .. })
     }
 
     /// Whether the request may have reached the server.
@@ -191,12 +209,6 @@ impl BrowserOptions {
     fn set_proxy_from_env(&mut self) {
         self.refuse(NO_PROXY);
     }
-    fn set_connect_timeout(&mut self, _t: Duration) {
-        self.refuse("timeouts: fetch has none; a call ends when the browser gives up");
-    }
-    fn set_read_timeout(&mut self, t: Duration) {
-        self.set_connect_timeout(t);
-    }
     fn set_port(&mut self, _port: u16) {
         self.refused.push(Error::Config(
             "port(): the origin decides the port; give it there (https://host:port)".into(),
@@ -207,9 +219,10 @@ impl BrowserOptions {
 /// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
 /// request is sent. The option methods are the core's
 /// ([`proxmox_proto::client_builder_methods`]), the same on every adapter; what a browser
-/// cannot do (pinning, CAs, client certificates, ignoring certificate errors, a proxy,
-/// timeouts, a port apart from the origin's) makes `build` fail with [`Error::Unsupported`]
-/// ([`Error::Config`] for the port).
+/// cannot do (pinning, CAs, client certificates, ignoring certificate errors, a proxy, a port
+/// apart from the origin's) makes `build` fail with [`Error::Unsupported`] ([`Error::Config`]
+/// for the port). Timeouts and the body limit are the core's options, enforced by this client
+/// (see the crate documentation).
 #[must_use]
 pub struct ClientBuilder {
     /// `scheme://authority`, or empty for the page's own origin.
@@ -318,6 +331,8 @@ impl ClientBuilder {
                 rb,
                 auth_kind: v.auth_kind,
                 body_limit: v.body_limit,
+                connect_timeout: v.connect_timeout,
+                read_timeout: v.read_timeout,
                 clock: self.clock,
                 state: RefCell::new(State {
                     manager: v.session,
@@ -367,6 +382,8 @@ struct Inner {
     rb: RequestBuilder,
     auth_kind: AuthKind,
     body_limit: u64,
+    connect_timeout: Duration,
+    read_timeout: Duration,
     clock: Clock,
     state: RefCell<State>,
 }
@@ -418,11 +435,24 @@ impl Client {
         format!("{}{pq}", self.inner.origin)
     }
 
+    /// The client's timeouts; `upload`: the wait for the head is not bounded.
+    pub(crate) fn timeouts(&self, upload: bool) -> sys::Timeouts {
+        sys::Timeouts {
+            head: (!upload).then(|| {
+                self.inner
+                    .connect_timeout
+                    .saturating_add(self.inner.read_timeout)
+            }),
+            read: self.inner.read_timeout,
+        }
+    }
+
     /// Send one request through `fetch`. Never retried here.
     pub(crate) async fn send_http(
         &self,
         parts: &http::request::Parts,
         body: Option<&wasm_bindgen::JsValue>,
+        upload: bool,
     ) -> Result<RawResponse, Error> {
         let url = self.url_of(&parts.uri);
         sys::fetch(
@@ -431,6 +461,7 @@ impl Client {
             &parts.headers,
             body,
             self.inner.body_limit,
+            self.timeouts(upload),
         )
         .await
     }
@@ -439,7 +470,7 @@ impl Client {
         let req = self.inner.rb.build(call, auth)?;
         let (parts, body) = req.into_parts();
         let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_slice()).into());
-        self.send_http(&parts, body.as_ref()).await
+        self.send_http(&parts, body.as_ref(), false).await
     }
 
     /// Log in now (password credentials). With a second factor from the builder the whole
@@ -722,12 +753,42 @@ mod tests {
             Client::builder("")
                 .api_token("a@pve!t", "s")
                 .proxy_from_env(),
-            Client::builder("")
-                .api_token("a@pve!t", "s")
-                .timeout(Duration::from_secs(5)),
         ] {
             assert!(matches!(b.build(), Err(Error::Unsupported(_))));
         }
+        // Timeouts are this client's own (AbortController + setTimeout): accepted and used.
+        let c = Client::builder("")
+            .api_token("a@pve!t", "s")
+            .connect_timeout(Duration::from_secs(2))
+            .read_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let t = c.timeouts(false);
+        assert_eq!(t.head, Some(Duration::from_millis(2300)));
+        assert_eq!(t.read, Duration::from_millis(300));
+        assert_eq!(
+            c.timeouts(true).head,
+            None,
+            "an upload's head wait is unbounded"
+        );
+        let d = Client::builder("")
+            .api_token("a@pve!t", "s")
+            .build()
+            .unwrap()
+            .timeouts(false);
+        assert_eq!(
+            d.head,
+            Some(
+                proxmox_proto::options::DEFAULT_CONNECT_TIMEOUT
+                    + proxmox_proto::options::DEFAULT_READ_TIMEOUT
+            )
+        );
+        // A zero timeout would fail every call: refused at build time.
+        let zero = Client::builder("")
+            .api_token("a@pve!t", "s")
+            .timeout(Duration::ZERO)
+            .build();
+        assert!(matches!(zero, Err(Error::Proto(_))), "{zero:?}");
         let port = Client::builder("https://pve1").api_token("a@pve!t", "s");
         assert!(matches!(port.port(8006).build(), Err(Error::Config(_))));
         assert!(matches!(Client::builder("").build(), Err(Error::Config(_))));

@@ -1,10 +1,13 @@
-//! The JavaScript environment: the global `fetch`, `setTimeout`, `Date.now()` and
-//! `crypto.getRandomValues`, all looked up on the global object so that the same code runs in a
-//! window, a worker and node.
+//! The JavaScript environment: the global `fetch`, `AbortController`, `setTimeout`,
+//! `clearTimeout`, `Date.now()` and `crypto.getRandomValues`, all looked up on the global object
+//! so that the same code runs in a window, a worker and node.
 
 use crate::{Error, RawResponse};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -22,7 +25,16 @@ fn global() -> Object {
     js_sys::global()
 }
 
+/// What a JavaScript error says, with control characters (which may come from the server,
+/// e.g. in an HTTP parser's complaint about a status line) replaced by U+FFFD.
 fn js_message(v: &JsValue) -> String {
+    js_message_raw(v)
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+fn js_message_raw(v: &JsValue) -> String {
     if let Some(e) = v.dyn_ref::<js_sys::Error>() {
         let mut m = String::from(e.message());
         // Node puts the real reason (ECONNREFUSED, certificate errors) into `cause`.
@@ -31,7 +43,7 @@ fn js_message(v: &JsValue) -> String {
             && !cause.is_null()
         {
             m.push_str(": ");
-            m.push_str(&js_message(&cause));
+            m.push_str(&js_message_raw(&cause));
         }
         return m;
     }
@@ -47,6 +59,7 @@ fn global_fn(name: &str) -> Result<Function, Error> {
         .ok_or_else(|| Error::Transport {
             message: format!("this JavaScript environment has no global {name}()"),
             may_have_been_sent: false,
+            timeout: false,
         })
 }
 
@@ -98,17 +111,124 @@ pub(crate) fn random16() -> [u8; 16] {
     out
 }
 
-/// `fetch(url, {method, headers, body})` and read the whole answer.
+/// Time limits of one exchange.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    /// From calling `fetch` to the response head (connect + read timeout); `None` for uploads,
+    /// whose time to the head includes sending the file, which `fetch` does not report.
+    pub(crate) head: Option<Duration>,
+    /// Each wait for a chunk of the response body.
+    pub(crate) read: Duration,
+}
+
+fn seconds(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// An `AbortController` for one exchange, and a `setTimeout` timer that aborts it. Dropped
+/// before the exchange finished (the future was cancelled, or the body is refused), it aborts
+/// the exchange, so the browser closes the connection instead of downloading on.
+struct Abort {
+    controller: web_sys::AbortController,
+    fired: Rc<Cell<bool>>,
+    on_timer: Closure<dyn FnMut()>,
+    timer: Option<JsValue>,
+    set_timeout: Function,
+    clear_timeout: Function,
+    finished: bool,
+}
+
+impl Abort {
+    fn new() -> Result<Self, Error> {
+        let ctor = global_fn("AbortController")?;
+        let controller: web_sys::AbortController = Reflect::construct(&ctor, &Array::new())
+            .map_err(|e| Error::Transport {
+                message: format!("new AbortController(): {}", js_message(&e)),
+                may_have_been_sent: false,
+                timeout: false,
+            })?
+            .unchecked_into();
+        let fired = Rc::new(Cell::new(false));
+        let on_timer = {
+            let (controller, fired) = (controller.clone(), Rc::clone(&fired));
+            Closure::new(move || {
+                fired.set(true);
+                controller.abort();
+            })
+        };
+        Ok(Self {
+            controller,
+            fired,
+            on_timer,
+            timer: None,
+            set_timeout: global_fn("setTimeout")?,
+            clear_timeout: global_fn("clearTimeout")?,
+            finished: false,
+        })
+    }
+
+    fn signal(&self) -> web_sys::AbortSignal {
+        self.controller.signal()
+    }
+
+    /// Abort after `d` unless disarmed first. Without a working `setTimeout`, nothing is armed
+    /// and the wait is unbounded.
+    fn arm(&mut self, d: Duration) {
+        self.disarm();
+        // setTimeout takes a signed 32-bit delay; larger values fire at once.
+        let ms = d.as_millis().clamp(1, i32::MAX as u128) as i32;
+        self.timer = self
+            .set_timeout
+            .call2(
+                &JsValue::UNDEFINED,
+                self.on_timer.as_ref(),
+                &JsValue::from(ms),
+            )
+            .ok();
+    }
+
+    fn disarm(&mut self) {
+        if let Some(t) = self.timer.take() {
+            let _ = self.clear_timeout.call1(&JsValue::UNDEFINED, &t);
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.get()
+    }
+}
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        // The timer must not fire once the closure is gone.
+        self.disarm();
+        if !self.finished {
+            self.controller.abort();
+        }
+    }
+}
+
+/// `fetch(url, {method, headers, body, signal, redirect: "manual"})` and read the body as a
+/// stream, counting: more than `body_limit` bytes is [`ProtocolError::BodyTooLarge`]
+/// (`proxmox_proto::ProtocolError`) at once, without reading on. `timeouts` bound the wait for
+/// the head and for every body chunk.
 pub(crate) async fn fetch(
     method: &str,
     url: &str,
     headers: &http::HeaderMap,
     body: Option<&JsValue>,
     body_limit: u64,
+    timeouts: Timeouts,
 ) -> Result<RawResponse, Error> {
     let not_sent = |message: String| Error::Transport {
         message,
         may_have_been_sent: false,
+        timeout: false,
     };
     let fetch = global_fn("fetch")?;
     let h = web_sys::Headers::new().map_err(|e| not_sent(js_message(&e)))?;
@@ -122,13 +242,18 @@ pub(crate) async fn fetch(
         h.append(name.as_str(), value)
             .map_err(|e| not_sent(js_message(&e)))?;
     }
+    let mut abort = Abort::new()?;
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     init.set_headers(&h);
     if let Some(b) = body {
         init.set_body(b);
     }
-    // Never follow redirects silently: the API does not redirect.
+    init.set_signal(Some(&abort.signal()));
+    // Never follow a redirect: the API does not redirect, and a redirect to another host must
+    // not receive the request (or its credentials). "manual" rather than "error": a browser
+    // then hands back an opaque-redirect answer that can be named as such (with "error" it
+    // would be an anonymous network error), and node hands back the 3xx itself.
     init.set_redirect(web_sys::RequestRedirect::Manual);
     let promise = fetch
         .call2(&global(), &JsValue::from_str(url), &init)
@@ -136,14 +261,36 @@ pub(crate) async fn fetch(
     let promise: Promise = promise
         .dyn_into()
         .map_err(|_| not_sent("fetch() did not return a Promise".into()))?;
+    if let Some(t) = timeouts.head {
+        abort.arm(t);
+    }
+    let resp = JsFuture::from(promise).await;
+    abort.disarm();
     // A rejected fetch does not say how far the request got.
-    let resp = JsFuture::from(promise)
-        .await
-        .map_err(|e| Error::Transport {
+    let resp = resp.map_err(|e| match timeouts.head {
+        Some(t) if abort.fired() => Error::Transport {
+            message: format!("no response head within {}", seconds(t)),
+            may_have_been_sent: true,
+            timeout: true,
+        },
+        _ => Error::Transport {
             message: js_message(&e),
             may_have_been_sent: true,
-        })?;
+            timeout: false,
+        },
+    })?;
     let resp: web_sys::Response = resp.unchecked_into();
+    if resp.type_() == web_sys::ResponseType::Opaqueredirect {
+        return Err(Error::Proto(
+            proxmox_proto::ProtocolError::Malformed {
+                what: "response",
+                detail: "the server answered with a redirect, which is not followed (the \
+                         browser hides its status and target)"
+                    .into(),
+            }
+            .into(),
+        ));
+    }
     let status = resp.status();
     let reason = Some(resp.status_text()).filter(|s| !s.is_empty());
     let too_large = |size: u64| {
@@ -155,27 +302,59 @@ pub(crate) async fn fetch(
             .into(),
         )
     };
-    if let Ok(Some(len)) = resp.headers().get("content-length")
+    // A declared length over the limit fails before reading (unless the body is encoded: the
+    // length is then the encoded one, and the decoded bytes are counted below).
+    if let Ok(None) = resp.headers().get("content-encoding")
+        && let Ok(Some(len)) = resp.headers().get("content-length")
         && let Ok(len) = len.trim().parse::<u64>()
         && len > body_limit
     {
         return Err(too_large(len));
     }
-    let read_err = |e: JsValue| Error::Transport {
-        message: format!("reading the response body: {}", js_message(&e)),
-        may_have_been_sent: true,
-    };
-    let buf = JsFuture::from(resp.array_buffer().map_err(read_err)?)
-        .await
-        .map_err(read_err)?;
-    let bytes = Uint8Array::new(&buf);
-    if u64::from(bytes.length()) > body_limit {
-        return Err(too_large(u64::from(bytes.length())));
+    let mut bytes = Vec::new();
+    if let Some(stream) = resp.body() {
+        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+        loop {
+            abort.arm(timeouts.read);
+            let next = JsFuture::from(reader.read()).await;
+            abort.disarm();
+            let next = next.map_err(|e| Error::Transport {
+                message: if abort.fired() {
+                    format!("no response body data within {}", seconds(timeouts.read))
+                } else {
+                    format!("reading the response body: {}", js_message(&e))
+                },
+                may_have_been_sent: true,
+                timeout: abort.fired(),
+            })?;
+            if Reflect::get(&next, &"done".into()).is_ok_and(|d| d.is_truthy()) {
+                break;
+            }
+            let chunk: Uint8Array = Reflect::get(&next, &"value".into())
+                .ok()
+                .and_then(|v| v.dyn_into().ok())
+                .ok_or_else(|| Error::Transport {
+                    message: "the response body stream gave something else than bytes".into(),
+                    may_have_been_sent: true,
+                    timeout: false,
+                })?;
+            let size = bytes.len() as u64 + u64::from(chunk.length());
+            if size > body_limit {
+                // Dropping `abort` unfinished aborts the download.
+                return Err(too_large(size));
+            }
+            let start = bytes.len();
+            bytes.resize(start + chunk.length() as usize, 0);
+            if let Some(dst) = bytes.get_mut(start..) {
+                chunk.copy_to(dst);
+            }
+        }
     }
+    abort.finished = true;
     Ok(RawResponse {
         status,
         reason,
-        body: bytes.to_vec(),
+        body: bytes,
     })
 }
 
@@ -188,6 +367,7 @@ pub(crate) fn blob_of(parts: &[JsValue]) -> Result<web_sys::Blob, Error> {
     web_sys::Blob::new_with_blob_sequence(&arr).map_err(|e| Error::Transport {
         message: format!("building the upload body: {}", js_message(&e)),
         may_have_been_sent: false,
+        timeout: false,
     })
 }
 
@@ -200,6 +380,7 @@ pub(crate) async fn read_slice(
     let err = |e: JsValue| Error::Transport {
         message: format!("reading the file: {}", js_message(&e)),
         may_have_been_sent: false,
+        timeout: false,
     };
     let part = blob.slice_with_f64_and_f64(start, end).map_err(err)?;
     let buf = JsFuture::from(part.array_buffer()).await.map_err(err)?;

@@ -231,6 +231,8 @@ fn simulator(static_dir: &Path, task_duration: Duration) -> Simulator {
     cfg.clock = ClockMode::Realtime;
     cfg.task_duration = task_duration;
     cfg.static_dir = Some(static_dir.to_owned());
+    // The hostile routes under /hostile/ for tests/web/hostile.rs.
+    cfg.hostile = true;
     Simulator::start(cfg).expect("start the simulator")
 }
 

@@ -3,7 +3,8 @@
 //! Run by `wasm-adapter/scripts/test.sh`: under node the simulator's URL comes from
 //! `process.env.PROXMOX_WASM_SIM_URL` (HTTPS, trusted through `NODE_EXTRA_CA_CERTS`); in the
 //! browser the test page is served by the simulator itself, so the API is on the page's own
-//! origin and the client uses relative URLs.
+//! origin and the client uses relative URLs. The simulator runs with its hostile routes on
+//! (`--hostile`) for the tests in `web/hostile.rs`.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Promise, Reflect};
@@ -22,6 +23,9 @@ use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
+
+#[path = "web/hostile.rs"]
+mod hostile;
 
 const TOKEN_ID: &str = "root@pam!ci";
 const TOKEN_SECRET: &str = "11111111-2222-3333-4444-555555555555";

@@ -469,6 +469,10 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
     } else {
         (None, false)
     };
+    if crate::hostile::is_hostile(shared, &decoded) {
+        crate::hostile::handle(shared, conn, req, &decoded);
+        return None;
+    }
     let chunked = req
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));

@@ -32,6 +32,7 @@
 mod api;
 mod auth;
 mod clock;
+mod hostile;
 mod http;
 mod state;
 mod tls;
@@ -156,6 +157,10 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     /// Failed TFA second steps before the user is locked out (default 5).
     pub tfa_lockout_after: u32,
+    /// Serve the hostile routes under `/hostile/` (default false; binary flag `--hostile`):
+    /// huge, endless, deep, malformed and stalling answers for clients' hostile-input tests.
+    /// See the table in the crate's README.
+    pub hostile: bool,
 }
 
 impl Config {
@@ -177,6 +182,7 @@ impl Config {
             error_message_in_body: true,
             static_dir: None,
             tfa_lockout_after: 5,
+            hostile: false,
         }
     }
 }

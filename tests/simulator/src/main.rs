@@ -3,6 +3,7 @@
 //! ```text
 //! proxmox-sim [--service pve|pmg|pbs] [--port N] [--bind ADDR] [--plain] [--ca-out PATH]
 //!             [--task-secs S] [--guests N] [--static DIR] [--manual-clock]
+//!             [--hostile]
 //! ```
 
 use std::time::Duration;
@@ -12,7 +13,8 @@ use proxmox_sim::{ClockMode, Config, Service, Simulator};
 fn usage() -> ! {
     eprintln!(
         "usage: proxmox-sim [--service pve|pmg|pbs] [--port N] [--bind ADDR] [--plain] [--ca-out PATH]\n\
-         \x20                  [--task-secs S] [--guests N] [--static DIR] [--manual-clock]"
+         \x20                  [--task-secs S] [--guests N] [--static DIR] [--manual-clock]\n\
+         \x20                  [--hostile]"
     );
     std::process::exit(2)
 }
@@ -39,6 +41,7 @@ fn main() {
             "--guests" => config.generated_guests = val().parse().unwrap_or_else(|_| usage()),
             "--static" => config.static_dir = Some(val().into()),
             "--manual-clock" => config.clock = ClockMode::Manual,
+            "--hostile" => config.hostile = true,
             "-h" | "--help" => usage(),
             _ => usage(),
         }

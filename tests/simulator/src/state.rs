@@ -433,6 +433,8 @@ pub(crate) struct Shared {
     pub(crate) max_in_flight: AtomicUsize,
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) open_conns: Mutex<HashMap<u64, TcpStream>>,
+    /// What the hostile routes read ([`crate::Config::hostile`]).
+    pub(crate) hostile_seen: Mutex<Vec<crate::hostile::Seen>>,
 }
 
 fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -597,6 +599,7 @@ impl Shared {
             max_in_flight: AtomicUsize::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
             open_conns: Mutex::new(HashMap::new()),
+            hostile_seen: Mutex::new(Vec::new()),
         })
     }
 
