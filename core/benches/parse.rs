@@ -6,6 +6,15 @@
 //! would.
 //!
 //! * `value`: `serde_json::from_slice::<serde_json::Value>`, the baseline.
+//! * `document`: `serde_json::from_slice::<json::Document>`, the untyped tape (one node `Vec`,
+//!   one string arena).
+//! * `document_from_slice`: `json::Document::from_slice`, which checks UTF-8 once for the
+//!   whole body and then parses it as `&str` (serde_json then skips its per-string check).
+//! * `document_response_parse_data`: the same through `response::parse_data`.
+//! * `typed_from_str`: the typed model the same way (UTF-8 checked once, then `from_str`), to
+//!   show what `response::parse_envelope` would gain from it.
+//! * `ignored_any`: `serde::de::IgnoredAny`, serde_json's syntax check alone (no numbers or
+//!   strings decoded, nothing built): the ceiling of any serde-driven parse.
 //! * `typed_parse_list`: `models::parse_list::<ClusterResource>`, the fast path.
 //! * `typed_response_parse_data`: the same model through `response::parse_data`.
 //! * `derive_flatten`: a `#[derive(Deserialize)]` struct with the same 34 fields as
@@ -20,6 +29,7 @@ mod gen_resources;
 
 use divan::Bencher;
 use divan::counter::BytesCount;
+use proxmox_proto::json::Document;
 use proxmox_proto::loose;
 use proxmox_proto::models::{ClusterResource, ResourceKind, ResourceStatus, parse_list};
 use serde::Deserialize;
@@ -161,6 +171,42 @@ fn value(bencher: Bencher<'_, '_>) {
 }
 
 #[divan::bench(sample_count = 30)]
+fn ignored_any(bencher: Bencher<'_, '_>) {
+    run(bencher, |b| {
+        serde_json::from_slice::<serde::de::IgnoredAny>(b).expect("valid JSON")
+    });
+}
+
+#[divan::bench(sample_count = 30)]
+fn document(bencher: Bencher<'_, '_>) {
+    run(bencher, |b| {
+        serde_json::from_slice::<Document>(b).expect("valid JSON")
+    });
+}
+
+#[divan::bench(sample_count = 30)]
+fn document_from_slice(bencher: Bencher<'_, '_>) {
+    run(bencher, |b| Document::from_slice(b).expect("valid JSON"));
+}
+
+#[divan::bench(sample_count = 30)]
+fn typed_from_str(bencher: Bencher<'_, '_>) {
+    run(bencher, |b| {
+        let text = std::str::from_utf8(b).expect("UTF-8");
+        serde_json::from_str::<Env<Vec<ClusterResource>>>(text).expect("valid JSON")
+    });
+}
+
+#[divan::bench(sample_count = 30)]
+fn document_response_parse_data(bencher: Bencher<'_, '_>) {
+    run(bencher, |b| {
+        let d = proxmox_proto::response::parse_data::<Document>(200, None, b).expect("valid body");
+        assert_eq!(d.root().len(), 5000);
+        d
+    });
+}
+
+#[divan::bench(sample_count = 30)]
 fn typed_parse_list(bencher: Bencher<'_, '_>) {
     run(bencher, |b| {
         let v = parse_list::<ClusterResource>(b).expect("valid body");
@@ -195,5 +241,34 @@ fn derive_no_extra(bencher: Bencher<'_, '_>) {
 fn derive_strict_19(bencher: Bencher<'_, '_>) {
     run(bencher, |b| {
         serde_json::from_slice::<Env<Vec<StrictEntry>>>(b).expect("valid body")
+    });
+}
+
+/// Reading, not parsing: the total `maxmem` of the running guests from an already parsed
+/// body, by key lookups on every entry (throughput counted against the body's size).
+#[divan::bench(sample_count = 30)]
+fn read_document(bencher: Bencher<'_, '_>) {
+    let doc = Document::from_slice(&BODY).expect("valid JSON");
+    let list = doc.root().get("data").expect("data");
+    bencher.counter(BytesCount::new(BODY.len())).bench(|| {
+        divan::black_box(list)
+            .items()
+            .filter(|g| g.get("status").and_then(|s| s.as_str()) == Some("running"))
+            .filter_map(|g| g.get("maxmem")?.as_u64())
+            .sum::<u64>()
+    });
+}
+
+/// The same read on a `serde_json::Value`.
+#[divan::bench(sample_count = 30)]
+fn read_value(bencher: Bencher<'_, '_>) {
+    let value: serde_json::Value = serde_json::from_slice(&BODY).expect("valid JSON");
+    let list = value["data"].as_array().expect("data");
+    bencher.counter(BytesCount::new(BODY.len())).bench(|| {
+        divan::black_box(list)
+            .iter()
+            .filter(|g| g["status"] == "running")
+            .filter_map(|g| g["maxmem"].as_u64())
+            .sum::<u64>()
     });
 }

@@ -683,7 +683,7 @@ pub fn parse_data<T: DeserializeOwned>(
     // faster than going through `serde_json::Value` for large lists).
     if exit_code == Some(0)
         && !stdout.iter().all(u8::is_ascii_whitespace)
-        && let Ok(v) = serde_json::from_slice::<T>(stdout)
+        && let Ok(v) = crate::response::json_from_bytes::<T>(stdout)
     {
         return Ok(v);
     }

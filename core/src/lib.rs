@@ -26,6 +26,7 @@
 //! | [`checksum`], [`upload`] | checksum files and discovery, upload framing, download-url |
 //! | [`shell`], [`command`] | POSIX splitting and quoting, pvesh argv and output |
 //! | [`loose`], [`models`] | Perl-loose JSON helpers and typed models of common endpoints |
+//! | [`json`] | [`json::Document`]: a cheap owned untyped JSON value (flat tape, one string arena) |
 //!
 //! ## A whole login with TFA, driven by hand against canned bytes
 //!
@@ -79,6 +80,7 @@ pub mod call;
 pub mod checksum;
 pub mod command;
 pub mod error;
+pub mod json;
 pub mod loose;
 pub mod models;
 pub mod options;

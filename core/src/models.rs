@@ -981,7 +981,7 @@ fn map_json_error<T>(e: &serde_json::Error, body: &[u8]) -> Error {
 /// assert_eq!(v.release.as_deref(), Some("8.2"));
 /// ```
 pub fn parse_single<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    match serde_json::from_slice::<DataOnly<T>>(body) {
+    match crate::response::json_from_bytes::<DataOnly<T>>(body) {
         Ok(DataOnly(Some(v))) => Ok(v),
         Ok(DataOnly(None)) => Err(ProtocolError::Deserialize {
             type_name: std::any::type_name::<T>(),

@@ -13,6 +13,7 @@ use proxmox_proto::checksum::{
     ChecksumAlgorithm, ChecksumDiscovery, ChecksumFile, DiscoveryOutcome, find_checksum,
 };
 use proxmox_proto::command::parse_output;
+use proxmox_proto::json::{Document, Json};
 use proxmox_proto::models::{
     ClusterResource, LxcListEntry, LxcStatus, NodeListEntry, QemuConfig, QemuListEntry, QemuStatus,
     StorageContentEntry, TaskListEntry, VersionInfo, parse_list, parse_single,
@@ -22,8 +23,8 @@ use proxmox_proto::response::{api_error, parse_envelope};
 use proxmox_proto::task::{LogPage, TaskStatus};
 use proxmox_proto::upload::{Upload, UploadContent, boundary_from_random};
 use proxmox_proto::{ApiError, ApiPath, Call, Error, IntoApiPath, Params, Service, Target, Upid};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The password, TFA answer and other secrets the auth target configures; no output may show them.
@@ -897,4 +898,65 @@ pub fn multipart(data: &[u8]) {
         req.headers()["content-length"].to_str().expect("ascii"),
         frame.content_length().to_string()
     );
+}
+
+/// `json::Document` against `serde_json::Value` on arbitrary bytes.
+///
+/// Properties: a `Document` parses iff a `Value` does; `to_value()` equals the `Value`, and so
+/// do `==`, the tape deserializer, a `Document` built from the `Value`, every object lookup
+/// (the last of duplicate keys) and array index; the document's own text reads back as the
+/// `Value`'s text does (floats go through the same write and read on both sides).
+pub fn document(data: &[u8]) {
+    let value = serde_json::from_slice::<Value>(data);
+    let doc = Document::from_slice(data);
+    let (value, doc) = match (value, doc) {
+        (Ok(v), Ok(d)) => (v, d),
+        (Err(_), Err(_)) => return,
+        (v, d) => panic!(
+            "Value parses: {}, Document parses: {}",
+            v.is_ok(),
+            d.is_ok()
+        ),
+    };
+    assert_eq!(doc.to_value(), value);
+    assert!(doc == value);
+    assert_eq!(
+        doc.root()
+            .deserialize::<Value>()
+            .expect("tape deserializer"),
+        value
+    );
+    assert_eq!(Document::deserialize(&value).expect("from a Value"), doc);
+    check_lookups(doc.root(), &value);
+    let reread: Value = serde_json::from_str(&doc.to_string()).expect("own text parses");
+    let value_reread: Value = serde_json::from_str(&value.to_string()).expect("Value text");
+    assert_eq!(reread, value_reread);
+}
+
+fn check_lookups(j: Json<'_>, v: &Value) {
+    match v {
+        Value::Array(items) => {
+            assert_eq!(j.len(), items.len());
+            for (a, b) in j.items().zip(items) {
+                check_lookups(a, b);
+            }
+            assert!(j.index(items.len()).is_none());
+        }
+        Value::Object(map) => {
+            assert!(j.len() >= map.len());
+            assert!(j.keys().all(|k| map.contains_key(k)));
+            for (k, x) in map {
+                let last = j.get(k).expect("every key of the Value is found");
+                assert!(last == *x);
+                check_lookups(last, x);
+            }
+        }
+        _ => {
+            assert_eq!(j.as_str(), v.as_str());
+            assert_eq!(j.as_u64(), v.as_u64());
+            assert_eq!(j.as_i64(), v.as_i64());
+            assert_eq!(j.as_f64(), v.as_f64());
+            assert_eq!(j.as_bool(), v.as_bool());
+        }
+    }
 }
