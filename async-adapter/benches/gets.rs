@@ -1,6 +1,6 @@
 //! 1,000 GETs of `/version` against the in-process simulator, sequential and 8 at a time,
-//! through proxmox-async (reqwest/tokio and, with the `surf` feature, surf/async-std) and
-//! through the blocking proxmox-ureq for comparison. Throughput is reported as items (calls)
+//! through proxmox-async (hyper/tokio, reqwest/tokio and surf/async-std, as their features are
+//! on) and through the blocking proxmox-ureq for comparison. Throughput is reported as items (calls)
 //! per second.
 //!
 //! ```sh
@@ -8,7 +8,10 @@
 //! ```
 
 // Without an async transport only the proxmox-ureq benches run.
-#![cfg_attr(not(any(feature = "reqwest", feature = "surf")), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "hyper", feature = "reqwest", feature = "surf")),
+    allow(dead_code)
+)]
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
@@ -54,38 +57,55 @@ async fn concurrent(c: &proxmox_async::Client) {
     }
 }
 
-#[cfg(feature = "reqwest")]
-mod reqwest {
-    use super::*;
+/// The tokio backends: warm up, then time 1,000 calls.
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+fn run_tokio(b: Bencher, backend: proxmox_async::Backend, concurrent_calls: bool) {
+    let sim = sim();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let c = async_client(backend, &sim);
+    rt.block_on(sequential(&c)); // warm up: connections, TLS
+    b.counter(ItemsCount::new(CALLS)).bench(|| {
+        rt.block_on(async {
+            if concurrent_calls {
+                concurrent(&c).await
+            } else {
+                sequential(&c).await
+            }
+        })
+    });
+}
 
-    fn run(b: Bencher, concurrent_calls: bool) {
-        let sim = sim();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let c = async_client(proxmox_async::Backend::Reqwest, &sim);
-        rt.block_on(sequential(&c)); // warm up: connections, TLS
-        b.counter(ItemsCount::new(CALLS)).bench(|| {
-            rt.block_on(async {
-                if concurrent_calls {
-                    concurrent(&c).await
-                } else {
-                    sequential(&c).await
-                }
-            })
-        });
-    }
+#[cfg(feature = "hyper")]
+mod hyper {
+    use super::*;
 
     #[divan::bench(sample_count = 5, sample_size = 1)]
     fn sequential_1000(b: Bencher) {
-        run(b, false);
+        run_tokio(b, proxmox_async::Backend::Hyper, false);
     }
 
     #[divan::bench(sample_count = 5, sample_size = 1)]
     fn concurrency_8_1000(b: Bencher) {
-        run(b, true);
+        run_tokio(b, proxmox_async::Backend::Hyper, true);
+    }
+}
+
+#[cfg(feature = "reqwest")]
+mod reqwest {
+    use super::*;
+
+    #[divan::bench(sample_count = 5, sample_size = 1)]
+    fn sequential_1000(b: Bencher) {
+        run_tokio(b, proxmox_async::Backend::Reqwest, false);
+    }
+
+    #[divan::bench(sample_count = 5, sample_size = 1)]
+    fn concurrency_8_1000(b: Bencher) {
+        run_tokio(b, proxmox_async::Backend::Reqwest, true);
     }
 }
 

@@ -1,4 +1,4 @@
-//! Start 20 VMs on tokio (reqwest transport) and wait for all of them with a live progress
+//! Start 20 VMs on tokio (hyper transport, the default) and wait for all of them with a live progress
 //! line.
 //!
 //! ```sh
@@ -11,7 +11,7 @@ mod common;
 
 #[tokio::main]
 async fn main() -> common::Fallible<()> {
-    let (client, sim) = common::connect(proxmox_async::Backend::Reqwest)?;
+    let (client, sim) = common::connect(proxmox_async::Backend::Hyper)?;
     let (node, vmids) = common::vms_to_start(&client, sim.is_some()).await?;
     common::start_all(&client, &node, &vmids).await
 }

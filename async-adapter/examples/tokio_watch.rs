@@ -1,4 +1,4 @@
-//! Watch `cluster/resources` on tokio (reqwest transport) and print changes.
+//! Watch `cluster/resources` on tokio (hyper transport, the default) and print changes.
 //!
 //! ```sh
 //! cargo run -p proxmox-async --example tokio_watch            # embedded simulator
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> common::Fallible<()> {
-    let (client, sim) = common::connect(proxmox_async::Backend::Reqwest)?;
+    let (client, sim) = common::connect(proxmox_async::Backend::Hyper)?;
     let rounds = common::env("WATCH_ROUNDS")
         .map(|r| r.parse())
         .transpose()?

@@ -3,11 +3,12 @@
 //! The same capabilities and method names as the blocking `proxmox-ureq`, over async I/O.
 //! Everything protocol-shaped (requests, auth and renewal decisions, retry rules, task
 //! waiters, checksum discovery, upload framing) comes from [`proxmox_proto`]; the client is
-//! written once against a small [`Transport`] trait, with two transports behind features:
+//! written once against a small [`Transport`] trait, with three transports behind features:
 //!
 //! | feature | runtime | HTTP | TLS |
 //! |---|---|---|---|
-//! | `reqwest` (default) | tokio | reqwest 0.13 / hyper 1 | rustls 0.23, ring provider |
+//! | `hyper` (default) | tokio | hyper 1, hyper-util's pooled client | rustls 0.23, ring provider (hyper-rustls) |
+//! | `reqwest` | tokio | reqwest 0.13 / hyper 1 | rustls 0.23, ring provider |
 //! | `surf` | async-std | surf 2.3 / async-h1 | rustls 0.18, ring 0.16 |
 //!
 //! ```no_run
@@ -31,12 +32,20 @@
 //!
 //! ## Which transport
 //!
-//! **`reqwest` is the default.** It runs on tokio, which is what most async Rust uses; it is
-//! maintained; it keeps PVE's non-standard reason phrases (where PVE puts its error messages;
-//! hyper stores them in a `ReasonPhrase` response extension); it supports every option of
-//! the builder (proxy, fingerprint pinning through a custom rustls verifier, client
-//! certificates, IP-address hosts) on current rustls 0.23 with the ring provider, without
-//! OpenSSL or aws-lc.
+//! **`hyper` is the default.** It runs on tokio, which is what most async Rust uses; hyper,
+//! hyper-util and hyper-rustls are maintained and are what reqwest itself is built on, without
+//! reqwest's layers (URL re-parsing, redirect and decompression machinery), so a call costs
+//! less CPU. It keeps PVE's non-standard reason phrases (where PVE puts its error messages;
+//! hyper stores them in a `ReasonPhrase` response extension), reads every status code
+//! (including PVE's 595–599), and supports every option of the builder on current rustls 0.23
+//! with the ring provider, without OpenSSL or aws-lc: CA files, fingerprint pinning (a custom
+//! rustls verifier), client certificates, insecure mode, IP-address hosts, and an HTTP or
+//! HTTPS proxy, given (with `user:password`) or from `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`
+//! (API calls go through a `CONNECT` tunnel). It asks for gzip and decodes it as the body
+//! arrives (flate2's pure-Rust backend), counting the decoded bytes against the body limit.
+//!
+//! **`reqwest`** runs on tokio too and supports the same options, and also asks for and decodes
+//! gzip. Choose it when the application already builds reqwest.
 //!
 //! **`surf`** runs on async-std, as the project's design first asked. Choose it knowingly:
 //! async-std is discontinued (RUSTSEC-2025-0052, in favour of smol) and surf is unmaintained
@@ -55,7 +64,8 @@
 //! * gzip is not asked for (no decoder in that stack);
 //! * the connect timeout is not separate: it counts into the time to the response head.
 //!
-//! Both features can be enabled together; [`ClientBuilder::backend`] picks one.
+//! Any of the features can be enabled together; [`ClientBuilder::backend`] picks one (default:
+//! hyper, else reqwest, else surf).
 //!
 //! ## Behaviour
 //!
@@ -70,17 +80,23 @@
 //!   dropped before its body was read to the end is reported to the transport, which never
 //!   hands that connection out again.
 //! * Timeouts use the runtime's timer through [`Transport::sleep`]. The read timeout bounds
-//!   the wait for the response head and for every body chunk. reqwest bounds connecting with
-//!   the client's connect timeout itself; with surf, or when a call sets its own connect
+//!   the wait for the response head and for every body chunk (a chunk that is already there
+//!   costs no timer). hyper and reqwest bound connecting (TCP, proxy tunnel, TLS) with the
+//!   client's connect timeout themselves; with surf, or when a call sets its own connect
 //!   timeout, the connect timeout is added to the deadline for the head.
 #![forbid(unsafe_code)]
 // Without a transport feature only build_with_transport() is usable.
-#![cfg_attr(not(any(feature = "reqwest", feature = "surf")), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "hyper", feature = "reqwest", feature = "surf")),
+    allow(dead_code)
+)]
 // Library code never unwraps data from outside; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod fanout;
 mod files;
+#[cfg(feature = "hyper")]
+mod hyper_transport;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 #[cfg(feature = "surf")]
@@ -88,10 +104,14 @@ mod surf_transport;
 mod tasks;
 #[cfg(feature = "surf")]
 mod tls;
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+mod tokio_rt;
 pub mod transport;
 
 pub use fanout::map_concurrent;
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
+#[cfg(feature = "hyper")]
+pub use hyper_transport::HyperTransport;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 #[cfg(feature = "surf")]
@@ -114,6 +134,7 @@ use serde::de::DeserializeOwned;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use proxmox_proto as proto;
@@ -256,6 +277,9 @@ impl CallOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Backend {
+    /// hyper 1 over tokio, with hyper-util's pooled client and hyper-rustls (feature `hyper`).
+    #[cfg(feature = "hyper")]
+    Hyper,
     /// reqwest over tokio (feature `reqwest`).
     #[cfg(feature = "reqwest")]
     Reqwest,
@@ -265,16 +289,18 @@ pub enum Backend {
 }
 
 /// The transport used when [`ClientBuilder::backend`] is not called.
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "hyper")]
+const DEFAULT_BACKEND: Option<Backend> = Some(Backend::Hyper);
+#[cfg(all(feature = "reqwest", not(feature = "hyper")))]
 const DEFAULT_BACKEND: Option<Backend> = Some(Backend::Reqwest);
-#[cfg(all(feature = "surf", not(feature = "reqwest")))]
+#[cfg(all(feature = "surf", not(any(feature = "hyper", feature = "reqwest"))))]
 const DEFAULT_BACKEND: Option<Backend> = Some(Backend::Surf);
-#[cfg(not(any(feature = "reqwest", feature = "surf")))]
+#[cfg(not(any(feature = "hyper", feature = "reqwest", feature = "surf")))]
 const DEFAULT_BACKEND: Option<Backend> = None;
 
 /// What the built-in transports are built from.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "hyper", feature = "reqwest")), allow(dead_code))]
 pub(crate) struct TransportSettings {
     pub(crate) tls: TlsOptions,
     pub(crate) proxy: ProxyOption,
@@ -285,7 +311,7 @@ pub(crate) struct TransportSettings {
 /// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
 /// request is sent; the option methods are the core's
 /// ([`proxmox_proto::client_builder_methods`]), the same on every adapter. The proxy options
-/// need the reqwest transport.
+/// need the hyper or reqwest transport.
 #[must_use]
 pub struct ClientBuilder {
     options: ClientOptions,
@@ -373,7 +399,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Pick the transport (default: reqwest when its feature is on, else surf).
+    /// Pick the transport (default: hyper when its feature is on, else reqwest, else surf).
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = Some(backend);
         self
@@ -401,13 +427,13 @@ impl ClientBuilder {
     /// Check everything and build the client with the chosen (or default) transport. A
     /// password login happens lazily, on the first call (or explicitly with
     /// [`Client::login`]). Building needs no runtime; calls need the transport's runtime
-    /// (tokio for reqwest, async-std for surf).
+    /// (tokio for hyper and reqwest, async-std for surf).
     pub fn build(self) -> Result<Client, Error> {
         let backend = self.backend.or(DEFAULT_BACKEND);
         let c = self.check()?;
         let backend = backend.ok_or_else(|| {
             Error::Config(
-                "no transport: enable the `reqwest` or `surf` feature, or use \
+                "no transport: enable the `hyper`, `reqwest` or `surf` feature, or use \
                  build_with_transport()"
                     .into(),
             )
@@ -432,7 +458,7 @@ impl ClientBuilder {
 
 // Without a transport feature `Backend` has no variants and the settings go unused.
 #[cfg_attr(
-    not(any(feature = "reqwest", feature = "surf")),
+    not(any(feature = "hyper", feature = "reqwest", feature = "surf")),
     allow(unused_variables)
 )]
 fn builtin_transport(backend: Backend, c: &Checked) -> Result<Arc<dyn Transport>, Error> {
@@ -443,6 +469,10 @@ fn builtin_transport(backend: Backend, c: &Checked) -> Result<Arc<dyn Transport>
         max_in_flight: c.max_in_flight,
     };
     match backend {
+        #[cfg(feature = "hyper")]
+        Backend::Hyper => Ok(Arc::new(
+            HyperTransport::new(&settings).map_err(Error::Config)?,
+        )),
         #[cfg(feature = "reqwest")]
         Backend::Reqwest => Ok(Arc::new(
             ReqwestTransport::new(&settings).map_err(Error::Config)?,
@@ -588,7 +618,7 @@ impl Client {
         self.inner.rb.target()
     }
 
-    /// The transport's name (`"reqwest"`, `"surf"`, or a custom one).
+    /// The transport's name (`"hyper"`, `"reqwest"`, `"surf"`, or a custom one).
     pub fn transport_name(&self) -> &'static str {
         self.inner.transport.name()
     }
@@ -634,13 +664,22 @@ impl Client {
         self.inner.transport.sleep(d)
     }
 
-    /// `fut`, or `None` when `d` passes first.
+    /// `fut`, or `None` when `d` passes first. The timer is armed only when `fut` is not ready
+    /// on its first poll: a body chunk that is already buffered costs no timer.
     async fn timed<F: Future>(&self, d: Duration, fut: F) -> Option<F::Output> {
-        let fut = std::pin::pin!(fut);
-        match futures_util::future::select(fut, self.inner.transport.sleep(d)).await {
-            futures_util::future::Either::Left((v, _)) => Some(v),
-            futures_util::future::Either::Right(_) => None,
-        }
+        let mut fut = std::pin::pin!(fut);
+        let mut timer: Option<transport::BoxFuture<'static, ()>> = None;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            timer
+                .get_or_insert_with(|| self.inner.transport.sleep(d))
+                .as_mut()
+                .poll(cx)
+                .map(|()| None)
+        })
+        .await
     }
 
     async fn drive_login(&self, login: Login) -> Result<Session, Error> {
@@ -755,7 +794,21 @@ impl Client {
             .await
             .ok_or_else(|| timeout("response head"))??;
         let limit = opts.body_limit.unwrap_or(self.inner.body_limit);
-        let mut body = Vec::new();
+        // A declared length over the limit fails before reading; a declared length within it
+        // sizes the buffer once (up to 16 MiB, so that a lying header costs little).
+        let declared = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(size) = declared
+            && size > limit
+        {
+            return Err(Error::Proto(
+                proxmox_proto::ProtocolError::BodyTooLarge { size, limit }.into(),
+            ));
+        }
+        let mut body = Vec::with_capacity(declared.map_or(0, |n| n.min(16 << 20) as usize));
         let mut stream = head.body;
         loop {
             match self.timed(read, stream.next()).await {
@@ -772,7 +825,12 @@ impl Client {
                             .into(),
                         ));
                     }
-                    body.extend_from_slice(&chunk);
+                    if body.capacity() == 0 {
+                        // Without a copy when the transport hands over an unshared buffer.
+                        body = Vec::from(chunk);
+                    } else {
+                        body.extend_from_slice(&chunk);
+                    }
                 }
             }
         }

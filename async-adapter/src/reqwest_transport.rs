@@ -2,14 +2,12 @@
 
 use crate::TransportSettings;
 use crate::transport::{
-    BoxFuture, ReadChunk, RequestBody, Transport, TransportError, TransportResponse, UploadStream,
-    chunked_reader,
+    BoxFuture, RequestBody, Transport, TransportError, TransportResponse, UploadStream,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use proxmox_proto::options::ProxyOption;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// The reqwest/tokio transport. Needs a tokio runtime (with the time driver enabled) around
 /// every call.
@@ -63,14 +61,6 @@ fn classify(e: &reqwest::Error) -> TransportError {
     }
 }
 
-struct TokioFile(tokio::fs::File);
-
-impl ReadChunk for TokioFile {
-    fn read_chunk<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, std::io::Result<usize>> {
-        Box::pin(self.0.read(buf))
-    }
-}
-
 impl Transport for ReqwestTransport {
     fn name(&self) -> &'static str {
         "reqwest"
@@ -90,7 +80,7 @@ impl Transport for ReqwestTransport {
         let client = self.client.clone();
         Box::pin(async move {
             let req = req.map_err(|e| TransportError::not_sent(format!("bad request: {e}")))?;
-            let resp = client.execute(req).await.map_err(|e| classify(&e))?;
+            let mut resp = client.execute(req).await.map_err(|e| classify(&e))?;
             let status = resp.status();
             // hyper keeps a non-canonical reason phrase (PVE's error message) in an extension;
             // a canonical one is not stored, and is the standard text.
@@ -98,7 +88,7 @@ impl Transport for ReqwestTransport {
                 Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
                 None => status.canonical_reason().map(str::to_owned),
             };
-            let headers = resp.headers().clone();
+            let headers = std::mem::take(resp.headers_mut());
             let body = resp
                 .bytes_stream()
                 .map_err(|e| {
@@ -121,15 +111,10 @@ impl Transport for ReqwestTransport {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
+        crate::tokio_rt::sleep(duration)
     }
 
     fn open_file(&self, path: &Path) -> BoxFuture<'static, std::io::Result<(u64, UploadStream)>> {
-        let path = path.to_owned();
-        Box::pin(async move {
-            let f = tokio::fs::File::open(&path).await?;
-            let len = f.metadata().await?.len();
-            Ok((len, chunked_reader(TokioFile(f), 256 * 1024)))
-        })
+        crate::tokio_rt::open_file(path)
     }
 }

@@ -14,7 +14,7 @@ use crate::transport::{
     chunked_reader,
 };
 use bytes::Bytes;
-use futures_util::io::{AsyncRead, AsyncReadExt};
+use futures_util::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use std::path::Path;
 use std::pin::Pin;
@@ -118,7 +118,7 @@ fn convert(req: http::Request<RequestBody>) -> Result<http_types::Request, Trans
     }
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
     match body {
-        RequestBody::Bytes(b) => r.set_body(http_types::Body::from_bytes(b.to_vec())),
+        RequestBody::Bytes(b) => r.set_body(http_types::Body::from_bytes(Vec::from(b))),
         RequestBody::Stream { stream, length } => {
             let reader = SyncStream {
                 inner: Mutex::new(stream),
@@ -139,7 +139,7 @@ fn convert(req: http::Request<RequestBody>) -> Result<http_types::Request, Trans
 /// represent.
 pub(crate) const UNKNOWN_STATUS: &str = "the server answered with a status code that surf \
 (http-types 2) cannot represent, such as PVE's 595-599 for an unreachable node; use the \
-reqwest transport to read these answers";
+hyper or reqwest transport to read these answers";
 
 fn classify(e: &surf::Error) -> TransportError {
     let mut message = e.to_string();
@@ -175,25 +175,29 @@ impl ReadChunk for AsyncStdFile {
     }
 }
 
-fn body_stream<R: AsyncRead + Unpin + Send + 'static>(reader: R) -> crate::transport::BodyStream {
+/// The body as chunks, each copied out of the reader's own buffer (no buffer of ours to zero
+/// per read). async-h1 bounds the reader by `Content-Length` or the chunked framing.
+fn body_stream<R: AsyncBufRead + Unpin + Send + 'static>(
+    reader: R,
+) -> crate::transport::BodyStream {
     futures_util::stream::unfold((reader, false), |(mut r, done)| async move {
         if done {
             return None;
         }
-        let mut buf = vec![0u8; 64 * 1024];
-        match r.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), (r, false)))
+        let chunk = match r.fill_buf().await {
+            Ok([]) => return None,
+            Ok(buf) => Bytes::copy_from_slice(buf),
+            Err(e) => {
+                return Some((
+                    Err(TransportError::maybe_sent(format!(
+                        "reading the response body: {e}"
+                    ))),
+                    (r, true),
+                ));
             }
-            Err(e) => Some((
-                Err(TransportError::maybe_sent(format!(
-                    "reading the response body: {e}"
-                ))),
-                (r, true),
-            )),
-        }
+        };
+        r.consume_unpin(chunk.len());
+        Some((Ok(chunk), (r, false)))
     })
     .boxed()
 }

@@ -1,7 +1,7 @@
 //! TLS for the surf transport: a rustls 0.18 configuration (what surf's `h1-client-rustls`
 //! backend is built on) for the core's [`TlsOptions`]: web PKI roots plus extra CAs, SHA-256
 //! pinning, client certificates (PKCS#8 or PKCS#1 keys), the opt-in accept-anything mode.
-//! The reqwest transport uses the core's rustls 0.23 configuration
+//! The hyper and reqwest transports use the core's rustls 0.23 configuration
 //! ([`proxmox_proto::rustls_config`]) instead.
 
 use proxmox_proto::options::{TlsOptions, TlsVerification};

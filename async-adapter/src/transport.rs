@@ -105,7 +105,7 @@ impl fmt::Display for TransportError {
     }
 }
 
-/// An HTTP backend with its runtime. Implemented by the `reqwest` (tokio) and `surf`
+/// An HTTP backend with its runtime. Implemented by the `hyper` and `reqwest` (tokio) and `surf`
 /// (async-std) transports of this crate; another runtime needs only this trait.
 ///
 /// Contract:
@@ -120,7 +120,7 @@ impl fmt::Display for TransportError {
 /// * Timeouts are applied by the client with [`Transport::sleep`]; a backend may add its own
 ///   connect timeout.
 pub trait Transport: Send + Sync + 'static {
-    /// A short name for messages (`"reqwest"`, `"surf"`).
+    /// A short name for messages (`"hyper"`, `"reqwest"`, `"surf"`).
     fn name(&self) -> &'static str;
 
     /// Send a request.
@@ -151,7 +151,7 @@ pub trait Transport: Send + Sync + 'static {
 
 /// Read a file in chunks of `chunk` bytes with a runtime's read function: shared by the
 /// transports (the read itself is runtime-specific).
-#[cfg(any(feature = "reqwest", feature = "surf"))]
+#[cfg(any(feature = "hyper", feature = "reqwest", feature = "surf"))]
 pub(crate) fn chunked_reader<R>(reader: R, chunk: usize) -> UploadStream
 where
     R: ReadChunk + Send + 'static,
@@ -176,7 +176,7 @@ where
 }
 
 /// One read of a runtime's async file.
-#[cfg(any(feature = "reqwest", feature = "surf"))]
+#[cfg(any(feature = "hyper", feature = "reqwest", feature = "surf"))]
 pub(crate) trait ReadChunk {
     /// Read into `buf`; 0 at the end.
     fn read_chunk<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, std::io::Result<usize>>;

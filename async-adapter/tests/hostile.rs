@@ -1,14 +1,14 @@
-//! proxmox-async (reqwest, and surf when its feature is on) against hostile servers: tiny raw
+//! proxmox-async (hyper, reqwest and surf, as their features are on) against hostile servers: tiny raw
 //! TLS servers written here (the same as proxmox-ureq's tests/hostile.rs) send exactly the bytes
 //! each test wants (a 64 MiB body, JSON 100,000 deep, invalid UTF-8, a stall after the headers,
 //! no answer at all, control characters in the reason phrase, a redirect to another host), and
 //! header values with CR/LF are refused before anything is sent. Timeouts are short; nothing
 //! here asserts a duration.
-#![cfg(feature = "reqwest")]
+#![cfg(any(feature = "hyper", feature = "reqwest", feature = "surf"))]
 
 use proxmox_async::{Backend, CallOptions, Client, ClientBuilder, Error};
 use proxmox_proto::{Call, ErrorClass, ProtocolError};
-use proxmox_testbed::hostile::{CA_PEM, Hostile, SeenRequest, respond};
+use proxmox_testbed::hostile::{CA_PEM, Hostile, SeenRequest, respond, serve_gzip_bomb};
 use serde_json::Value;
 use std::future::Future;
 use std::io::Write;
@@ -18,29 +18,50 @@ use std::time::Duration;
 
 const TOKEN_SECRET: &str = "Tok-SECRET-hostile-async-0001";
 
-/// The backends under test: reqwest always, surf when its feature is on.
+/// The backends under test: each whose feature is on.
 fn backends() -> Vec<Backend> {
     vec![
+        #[cfg(feature = "hyper")]
+        Backend::Hyper,
+        #[cfg(feature = "reqwest")]
         Backend::Reqwest,
         #[cfg(feature = "surf")]
         Backend::Surf,
     ]
 }
 
+/// Whether the backend bounds connecting (TCP and TLS) with the connect timeout itself.
+fn bounds_connecting(backend: Backend) -> bool {
+    match backend {
+        #[cfg(feature = "surf")]
+        Backend::Surf => false,
+        #[allow(unreachable_patterns)]
+        _ => true,
+    }
+}
+
 /// Run a future on the backend's runtime.
 fn block_on<F: Future>(backend: Backend, f: F) -> F::Output {
     match backend {
-        Backend::Reqwest => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f),
+        #[cfg(feature = "hyper")]
+        Backend::Hyper => tokio_block_on(f),
+        #[cfg(feature = "reqwest")]
+        Backend::Reqwest => tokio_block_on(f),
         #[cfg(feature = "surf")]
         Backend::Surf => async_std::task::block_on(f),
         #[allow(unreachable_patterns)]
         _ => unreachable!(),
     }
+}
+
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+fn tokio_block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// `host:port` as the backend can use it: surf (rustls 0.18) needs a DNS name; the leaf
@@ -112,6 +133,78 @@ fn sixty_four_mib(chunked: bool) -> impl Fn(&mut dyn Write, &SeenRequest) + Send
         if chunked {
             let _ = w.write_all(b"0\r\n\r\n");
         }
+    }
+}
+
+/// Whether the backend asks for gzip and decodes it (surf's stack has no decoder).
+fn decodes_gzip(backend: Backend) -> bool {
+    match backend {
+        #[cfg(feature = "surf")]
+        Backend::Surf => false,
+        #[allow(unreachable_patterns)]
+        _ => true,
+    }
+}
+
+#[test]
+fn gzip_answers_are_asked_for_and_decoded_and_a_bad_one_is_an_error() {
+    let json = br#"{"data":{"version":"9.0.3","release":"9.0","repoid":"gz"}}"#;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(json).unwrap();
+    let gz = enc.finish().unwrap();
+    // The same body with a wrong CRC-32 in the trailer.
+    let mut bad = gz.clone();
+    let crc_at = bad.len() - 8;
+    bad[crc_at] ^= 0xff;
+    for backend in backends().into_iter().filter(|b| decodes_gzip(*b)) {
+        let body = gz.clone();
+        let server = Hostile::start(move |w, _| {
+            let headers = "Content-Type: application/json\r\nContent-Encoding: gzip\r\n";
+            respond(w, b"200 OK", headers, &body)
+        });
+        let c = client(backend, &server);
+        let v: Value = block_on(backend, c.get("version")).unwrap();
+        assert_eq!(v["repoid"], "gz", "{backend:?}");
+        let head = server.seen()[0].head.to_ascii_lowercase();
+        assert!(
+            head.lines()
+                .any(|l| l.starts_with("accept-encoding:") && l.contains("gzip")),
+            "{backend:?}: {head}"
+        );
+        let body = bad.clone();
+        let server = Hostile::start(move |w, _| {
+            let headers = "Content-Type: application/json\r\nContent-Encoding: gzip\r\n";
+            respond(w, b"200 OK", headers, &body)
+        });
+        let c = client(backend, &server);
+        let e = block_on(backend, c.get::<Value>("version")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Transport {
+                    may_have_been_sent: true,
+                    ..
+                }
+            ),
+            "{backend:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_body_limit() {
+    for backend in backends() {
+        let server = Hostile::start(serve_gzip_bomb);
+        let c = builder(backend, server.port)
+            .body_limit(1 << 20)
+            .build()
+            .unwrap();
+        // Without a decoder (surf) the encoded bytes themselves go over the limit.
+        let e = block_on(backend, c.get::<Value>("nodes")).unwrap_err();
+        assert!(
+            matches!(protocol(&e), Some(ProtocolError::BodyTooLarge { limit, .. }) if *limit == 1 << 20),
+            "{backend:?}: {e:?}"
+        );
     }
 }
 
@@ -295,27 +388,32 @@ fn a_server_that_never_answers() {
             held2.lock().unwrap().push(s);
         }
     });
-    // reqwest bounds connecting (TCP and TLS) with the connect timeout itself and knows
-    // nothing was sent.
-    let c = builder(Backend::Reqwest, port)
-        .connect_timeout(Duration::from_millis(300))
-        .read_timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
-    block_on(Backend::Reqwest, async {
-        let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::Transport {
-                    timeout: true,
-                    may_have_been_sent: false,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-    });
+    // hyper and reqwest bound connecting (TCP and TLS) with the connect timeout themselves
+    // and know nothing was sent.
+    for backend in backends() {
+        if !bounds_connecting(backend) {
+            continue;
+        }
+        let c = builder(backend, port)
+            .connect_timeout(Duration::from_millis(300))
+            .read_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        block_on(backend, async {
+            let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Transport {
+                        timeout: true,
+                        may_have_been_sent: false,
+                        ..
+                    }
+                ),
+                "{backend:?}: {e:?}"
+            );
+        });
+    }
     // surf has no separate connect timeout (documented): the deadline for the head fires,
     // and the client cannot tell that nothing was sent, so it says it may have been.
     #[cfg(feature = "surf")]

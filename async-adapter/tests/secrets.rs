@@ -1,9 +1,9 @@
 //! Every secret proxmox-async handles (password, ticket, CSRF token, token secret, TFA answer,
 //! TFA half ticket, client key, proxy password) is configured, real flows run against the
-//! simulator (success and failure) over reqwest, and over surf when its feature is on, and the
+//! simulator (success and failure) over each backend whose feature is on (hyper, reqwest, surf), and the
 //! `Debug`/`Display` of the builder, the client, the session, the raw response and every error
 //! are searched for them.
-#![cfg(feature = "reqwest")]
+#![cfg(any(feature = "hyper", feature = "reqwest", feature = "surf"))]
 
 use proxmox_async::{Backend, CallOptions, Client, ClientBuilder, Error};
 use proxmox_proto::Call;
@@ -20,6 +20,9 @@ use proxmox_testbed::secrets::{
 
 fn backends() -> Vec<Backend> {
     vec![
+        #[cfg(feature = "hyper")]
+        Backend::Hyper,
+        #[cfg(feature = "reqwest")]
         Backend::Reqwest,
         #[cfg(feature = "surf")]
         Backend::Surf,
@@ -28,17 +31,25 @@ fn backends() -> Vec<Backend> {
 
 fn block_on<F: Future>(backend: Backend, f: F) -> F::Output {
     match backend {
-        Backend::Reqwest => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f),
+        #[cfg(feature = "hyper")]
+        Backend::Hyper => tokio_block_on(f),
+        #[cfg(feature = "reqwest")]
+        Backend::Reqwest => tokio_block_on(f),
         #[cfg(feature = "surf")]
         Backend::Surf => async_std::task::block_on(f),
         #[allow(unreachable_patterns)]
         _ => unreachable!(),
     }
+}
+
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+fn tokio_block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// surf (rustls 0.18) needs a DNS name.

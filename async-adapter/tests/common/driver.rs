@@ -10,7 +10,6 @@ use std::future::Future;
 use std::time::Duration;
 
 enum Rt {
-    #[cfg(feature = "reqwest")]
     Tokio(tokio::runtime::Runtime),
     #[cfg(feature = "surf")]
     AsyncStd,
@@ -19,7 +18,6 @@ enum Rt {
 impl Rt {
     fn block_on<F: Future>(&self, f: F) -> F::Output {
         match self {
-            #[cfg(feature = "reqwest")]
             Rt::Tokio(rt) => rt.block_on(f),
             #[cfg(feature = "surf")]
             Rt::AsyncStd => async_std::task::block_on(f),
@@ -38,19 +36,15 @@ pub struct AsyncDriver {
 impl AsyncDriver {
     /// A driver for a peer on 127.0.0.1:`port` trusting exactly `ca_pem`.
     pub fn new(backend: Backend, port: u16, ca_pem: &str) -> Self {
-        let rt = match backend {
-            #[cfg(feature = "reqwest")]
-            Backend::Reqwest => Rt::Tokio(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime"),
-            ),
+        let rt = if super::on_tokio(backend) {
+            Rt::Tokio(super::tokio_runtime())
+        } else {
             #[cfg(feature = "surf")]
-            Backend::Surf => Rt::AsyncStd,
-            #[allow(unreachable_patterns)]
-            _ => unreachable!("unknown backend"),
+            {
+                Rt::AsyncStd
+            }
+            #[cfg(not(feature = "surf"))]
+            unreachable!("unknown backend")
         };
         Self {
             backend,

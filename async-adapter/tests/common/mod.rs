@@ -1,4 +1,5 @@
-//! Test bodies shared by both transports: each takes the backend and runs on its runtime.
+//! Test bodies shared by every transport: each takes the backend and runs on its runtime.
+//! [`backend_tests!`] expands the whole list for one backend (tests/backends.rs).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -14,22 +15,39 @@ use proxmox_proto::upload::UploadContent;
 use proxmox_sim::{
     Config, Fault, Service as SimService, Simulator, TaskOutcome as SimOutcome, TaskPlan,
 };
+use proxmox_testbed::catalogue::Outcome;
+use proxmox_testbed::{FakePve, Report, catalogue, require_peer, run_scenarios, start_simulator};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Whether the backend runs on tokio (else async-std).
+pub fn on_tokio(backend: Backend) -> bool {
+    match backend {
+        #[cfg(feature = "surf")]
+        Backend::Surf => false,
+        #[allow(unreachable_patterns)]
+        _ => true,
+    }
+}
+
+/// A tokio runtime as the tests use it: 2 workers, time and I/O.
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// Run a future on the backend's runtime.
 pub fn block_on<F: Future>(backend: Backend, f: F) -> F::Output {
+    if on_tokio(backend) {
+        return tokio_runtime().block_on(f);
+    }
     match backend {
-        #[cfg(feature = "reqwest")]
-        Backend::Reqwest => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-            .block_on(f),
         #[cfg(feature = "surf")]
         Backend::Surf => async_std::task::block_on(f),
         #[allow(unreachable_patterns)]
@@ -45,16 +63,15 @@ where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
 {
+    if on_tokio(backend) {
+        let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+        return join_all(handles)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task did not panic"))
+            .collect();
+    }
     match backend {
-        #[cfg(feature = "reqwest")]
-        Backend::Reqwest => {
-            let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-            join_all(handles)
-                .await
-                .into_iter()
-                .map(|r| r.expect("task did not panic"))
-                .collect()
-        }
         #[cfg(feature = "surf")]
         Backend::Surf => join_all(futs.into_iter().map(async_std::task::spawn)).await,
         #[allow(unreachable_patterns)]
@@ -599,4 +616,384 @@ pub fn bad_builder_input(backend: Backend) {
             "{what} must be refused"
         );
     }
+}
+
+/// Whether the backend keeps the server's reason phrase (async-h1, under surf, drops it).
+pub fn keeps_reason_phrase(backend: Backend) -> bool {
+    knows_all_status_codes(backend)
+}
+
+/// Whether the backend can use an HTTP proxy and TLS to an IP-address host (surf cannot).
+pub fn supports_proxy_and_ip_hosts(backend: Backend) -> bool {
+    knows_all_status_codes(backend)
+}
+
+/// The catalogue's report as the backend can pass it: every scenario, or (surf) all but the
+/// injected 595, which it cannot read and which fails with the transport error that says so.
+fn check_catalogue(backend: Backend, report: &Report) {
+    eprintln!("{report}");
+    let failed = report.failed();
+    if knows_all_status_codes(backend) {
+        assert!(failed.is_empty(), "{report}");
+    } else {
+        assert_eq!(failed.len(), 1, "{report}");
+        assert_eq!(failed[0].name, "595 node unreachable (injected)");
+        let Outcome::Failed { message, .. } = &failed[0].outcome else {
+            unreachable!()
+        };
+        assert!(message.contains("cannot represent"), "{message}");
+    }
+    assert!(report.passed() >= 15, "{report}");
+}
+
+/// The testbed's scenario catalogue against the simulator: none is skipped.
+pub fn catalogue_against_the_simulator(backend: Backend) {
+    let Some(mut sim) = require_peer("simulator", start_simulator()) else {
+        return;
+    };
+    let mut d = driver::AsyncDriver::new(backend, sim.addr().port(), sim.ca_pem());
+    let report = run_scenarios(&mut d, &mut sim, &catalogue());
+    check_catalogue(backend, &report);
+    assert_eq!(report.skipped(), 0, "{report}");
+}
+
+/// The catalogue against fakepve (no TFA second step, 404 for unknown paths: exactly those
+/// skip).
+pub fn catalogue_against_fakepve(backend: Backend) {
+    let Some(mut pve) = require_peer("fakepve", FakePve::start()) else {
+        return;
+    };
+    let mut d = driver::AsyncDriver::new(backend, pve.port(), pve.ca_pem());
+    let report = run_scenarios(&mut d, &mut pve, &catalogue());
+    check_catalogue(backend, &report);
+    let skipped: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Skipped(_)))
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(skipped, vec!["TFA login", "501 unknown path"], "{report}");
+}
+
+/// PVE's message in the reason phrase reaches the error (hyper keeps it in an extension);
+/// surf, which drops it, gets the message from the body.
+pub fn reason_phrase(backend: Backend) {
+    let sim = sim();
+    let c = token_client(backend, &sim);
+    let e = block_on(backend, async {
+        c.get::<Value>(("nodes", "pve1", "qemu", 99999, "config"))
+            .await
+            .unwrap_err()
+    });
+    let api = e.api().unwrap();
+    assert_eq!(api.status, 500);
+    if keeps_reason_phrase(backend) {
+        assert!(api.reason.contains("99999"), "the reason phrase: {api:?}");
+    } else {
+        assert!(
+            api.summary().contains("99999"),
+            "the body's message: {api:?}"
+        );
+    }
+}
+
+/// surf refuses a proxy and TLS to an IP-address host when the client is built; the other
+/// backends build both.
+pub fn proxy_and_ip_host_options(backend: Backend) {
+    for b in [
+        Client::builder("127.0.0.1")
+            .backend(backend)
+            .api_token("a@b!c", "d"),
+        Client::builder("pve")
+            .backend(backend)
+            .api_token("a@b!c", "d")
+            .proxy("http://proxy:3128"),
+        Client::builder("pve")
+            .backend(backend)
+            .api_token("a@b!c", "d")
+            .proxy("https://user:pw@proxy:3129"),
+    ] {
+        let built = b.build();
+        if supports_proxy_and_ip_hosts(backend) {
+            assert!(built.is_ok(), "{built:?}");
+        } else {
+            let e = built.unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Unsupported {
+                        transport: "surf",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+    }
+}
+
+/// A tiny HTTP CONNECT proxy on 127.0.0.1: records every request head it reads, answers a
+/// CONNECT with 200 and relays bytes both ways to the named host:port.
+pub struct ConnectProxy {
+    pub port: u16,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h = heads.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let h = h.clone();
+                std::thread::spawn(move || relay(s, &h));
+            }
+        });
+        Self { port, heads }
+    }
+
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn relay(mut client: std::net::TcpStream, heads: &std::sync::Mutex<Vec<String>>) {
+    use std::io::{Read, Write};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 || client.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    heads.lock().unwrap().push(text.clone());
+    // A plain-HTTP request in absolute form: answered here, as a mirror would (a checksum
+    // file for `SHA256SUMS`, 404 for anything else).
+    if let Some(rest) = text.strip_prefix("GET http://") {
+        let found = rest
+            .split_whitespace()
+            .next()
+            .is_some_and(|u| u.ends_with("/SHA256SUMS"));
+        let (status, body) = if found {
+            ("200 OK", format!("{}  debian.iso\n", "c".repeat(64)))
+        } else {
+            ("404 Not Found", String::new())
+        };
+        let _ = client.write_all(
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        return;
+    }
+    let target = text
+        .strip_prefix("CONNECT ")
+        .and_then(|r| r.split_whitespace().next());
+    let Some(upstream) = target.and_then(|t| std::net::TcpStream::connect(t).ok()) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut u2);
+        let _ = u2.shutdown(std::net::Shutdown::Write);
+    });
+    let mut upstream = upstream;
+    let _ = std::io::copy(&mut upstream, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
+}
+
+/// `Basic` + base64 of `proxyuser:Pr0xy-Pass`.
+const PROXY_BASIC: &str = "Basic cHJveHl1c2VyOlByMHh5LVBhc3M=";
+
+/// A proxy URL with user:password: the API is reached through one kept-alive CONNECT tunnel
+/// to the server, whose CONNECT carries the credentials (surf: refused at build time).
+pub fn proxy_tunnel(backend: Backend) {
+    let sim = sim();
+    let proxy = ConnectProxy::start();
+    let b = builder(backend, &sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .proxy(&format!(
+            "http://proxyuser:Pr0xy-Pass@127.0.0.1:{}",
+            proxy.port
+        ));
+    if !supports_proxy_and_ip_hosts(backend) {
+        let e = b.build().unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        return;
+    }
+    let c = b.build().unwrap();
+    block_on(backend, async {
+        for _ in 0..3 {
+            let v: Value = c.get("version").await.unwrap();
+            assert!(v["version"].is_string(), "{v}");
+        }
+    });
+    let heads = proxy.heads();
+    assert_eq!(heads.len(), 1, "one tunnel, kept alive: {heads:?}");
+    let target = host(backend, sim.addr().port());
+    assert!(
+        heads[0].starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")),
+        "{heads:?}"
+    );
+    let auth = heads[0]
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("proxy-authorization")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    assert_eq!(auth, PROXY_BASIC, "{heads:?}");
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == "/api2/json/version")
+            .count(),
+        3
+    );
+}
+
+/// A plain-HTTP URL through a proxy with user:password (checksum discovery next to an
+/// `http://` image URL) goes to the proxy in absolute form with `Proxy-Authorization`.
+pub fn proxy_plain_http(backend: Backend) {
+    let sim = sim();
+    let proxy = ConnectProxy::start();
+    let b = builder(backend, &sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .proxy(&format!(
+            "http://proxyuser:Pr0xy-Pass@127.0.0.1:{}",
+            proxy.port
+        ));
+    if !supports_proxy_and_ip_hosts(backend) {
+        let e = b.build().unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        return;
+    }
+    let c = b.build().unwrap();
+    let url = "http://mirror.invalid/images/debian.iso";
+    let found = block_on(backend, async { c.discover_checksum(url, None).await })
+        .unwrap()
+        .expect("found");
+    assert_eq!(found.hex(), "c".repeat(64));
+    let heads = proxy.heads();
+    let sums = heads
+        .iter()
+        .find(|h| h.starts_with("GET http://mirror.invalid/images/SHA256SUMS HTTP/1.1\r\n"))
+        .unwrap_or_else(|| panic!("{heads:?}"));
+    let auth = sums
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("proxy-authorization")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    assert_eq!(auth, PROXY_BASIC, "{heads:?}");
+    assert!(
+        heads
+            .iter()
+            .all(|h| h.starts_with("GET http://mirror.invalid/")),
+        "no tunnel for plain HTTP: {heads:?}"
+    );
+    // Nothing reached the API server.
+    assert!(sim.requests().is_empty());
+}
+
+/// Expands the shared test list for one backend: `backend_tests!(Backend::Hyper);` inside a
+/// module of its own.
+#[macro_export]
+macro_rules! backend_tests {
+    ($backend:expr) => {
+        const B: proxmox_async::Backend = $backend;
+
+        #[test]
+        fn catalogue_against_the_simulator() {
+            $crate::common::catalogue_against_the_simulator(B);
+        }
+
+        #[test]
+        fn catalogue_against_fakepve() {
+            $crate::common::catalogue_against_fakepve(B);
+        }
+
+        #[test]
+        fn thousand_gets_with_concurrency_8() {
+            $crate::common::thousand_gets_bounded(B);
+        }
+
+        #[test]
+        fn renewal_is_single_flight_across_64_tasks() {
+            $crate::common::renewal_single_flight(B);
+        }
+
+        #[test]
+        fn dropped_futures_leave_the_client_usable() {
+            $crate::common::dropped_futures(B);
+        }
+
+        #[test]
+        fn tls_ca_fingerprint_insecure() {
+            $crate::common::tls_options(B);
+        }
+
+        #[test]
+        fn errors_are_typed() {
+            $crate::common::typed_errors(B);
+        }
+
+        #[test]
+        fn auth_flows() {
+            $crate::common::auth_flows(B);
+        }
+
+        #[test]
+        fn tasks_and_fan_out() {
+            $crate::common::tasks(B);
+        }
+
+        #[test]
+        fn upload_and_download_url() {
+            $crate::common::files(B);
+        }
+
+        #[test]
+        fn bad_builder_input() {
+            $crate::common::bad_builder_input(B);
+        }
+
+        #[test]
+        fn the_reason_phrase_is_kept() {
+            $crate::common::reason_phrase(B);
+        }
+
+        #[test]
+        fn proxy_and_ip_host_options() {
+            $crate::common::proxy_and_ip_host_options(B);
+        }
+
+        #[test]
+        fn a_proxy_with_credentials_tunnels() {
+            $crate::common::proxy_tunnel(B);
+        }
+
+        #[test]
+        fn plain_http_through_a_proxy_is_absolute_form() {
+            $crate::common::proxy_plain_http(B);
+        }
+    };
 }

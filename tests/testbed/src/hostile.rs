@@ -173,3 +173,77 @@ pub fn respond(w: &mut dyn Write, status_line: &[u8], headers: &str, body: &[u8]
     out.extend_from_slice(body);
     let _ = w.write_all(&out);
 }
+
+/// Deflate bits, LSB first; Huffman codes are written most significant bit first.
+#[derive(Default)]
+struct Bits {
+    out: Vec<u8>,
+    acc: u32,
+    n: u32,
+}
+
+impl Bits {
+    fn bit(&mut self, b: u32) {
+        self.acc |= (b & 1) << self.n;
+        self.n += 1;
+        if self.n == 8 {
+            self.out.push(self.acc as u8);
+            self.acc = 0;
+            self.n = 0;
+        }
+    }
+
+    fn code(&mut self, code: u32, len: u32) {
+        for i in (0..len).rev() {
+            self.bit(code >> i);
+        }
+    }
+
+    /// One back-reference of length 258 at distance 1 (fixed Huffman: 8 + 5 bits).
+    fn copy_258(&mut self) {
+        self.code(0b1100_0101, 8);
+        self.code(0, 5);
+    }
+}
+
+/// An endless gzip bomb: a 10-byte gzip header, then a fixed-Huffman deflate block of one
+/// zero byte and copies of it; every 13 bytes of `repeat` decode to 2,064 zero bytes.
+pub fn gzip_bomb() -> (Vec<u8>, Vec<u8>) {
+    let mut head = Bits::default();
+    head.bit(1); // BFINAL
+    head.bit(1); // BTYPE = 01, fixed Huffman
+    head.bit(0);
+    head.code(0b0011_0000, 8); // literal 0
+    head.copy_258();
+    assert_eq!(head.n, 0);
+    let mut prefix = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    prefix.extend_from_slice(&head.out);
+    let mut rep = Bits::default();
+    for _ in 0..8 {
+        rep.copy_258();
+    }
+    assert_eq!((rep.n, rep.out.len()), (0, 13));
+    (prefix, rep.out)
+}
+
+/// A script that answers with an endless chunked [`gzip_bomb`]: up to about 1 GiB decoded
+/// (8.6 MB on the wire), until the client hangs up.
+pub fn serve_gzip_bomb(w: &mut dyn Write, _: &SeenRequest) {
+    let (prefix, rep) = gzip_bomb();
+    let block: Vec<u8> = rep.iter().copied().cycle().take(13 * 4096).collect();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut ok = w.write_all(head.as_bytes()).is_ok()
+        && w.write_all(format!("{:x}\r\n", prefix.len()).as_bytes())
+            .is_ok()
+        && w.write_all(&prefix).is_ok()
+        && w.write_all(b"\r\n").is_ok();
+    let mut sent = 0;
+    while ok && sent < 1 << 30 {
+        ok = w
+            .write_all(format!("{:x}\r\n", block.len()).as_bytes())
+            .is_ok()
+            && w.write_all(&block).is_ok()
+            && w.write_all(b"\r\n").is_ok();
+        sent += block.len() / 13 * 2064;
+    }
+}

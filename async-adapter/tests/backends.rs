@@ -1,0 +1,22 @@
+//! proxmox-async over each built-in transport whose feature is on (hyper, reqwest, surf),
+//! against the simulator, fakepve and a CONNECT proxy: one test list
+//! ([`backend_tests!`](common)) expanded per backend.
+#![cfg(any(feature = "hyper", feature = "reqwest", feature = "surf"))]
+
+#[macro_use]
+mod common;
+
+#[cfg(feature = "hyper")]
+mod hyper {
+    backend_tests!(proxmox_async::Backend::Hyper);
+}
+
+#[cfg(feature = "reqwest")]
+mod reqwest {
+    backend_tests!(proxmox_async::Backend::Reqwest);
+}
+
+#[cfg(feature = "surf")]
+mod surf {
+    backend_tests!(proxmox_async::Backend::Surf);
+}
