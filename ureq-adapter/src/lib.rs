@@ -403,6 +403,7 @@ impl Client {
         req: http::Request<B>,
         opts: &CallOptions,
     ) -> Result<RawResponse, Error> {
+        use std::io::Read;
         use ureq::RequestExt;
         tls::clear_last_reason();
         let mut cfg = req.with_agent(&self.inner.agent).configure();
@@ -418,21 +419,28 @@ impl Client {
         let reason = tls::take_last_reason();
         let status = resp.status().as_u16();
         let limit = opts.body_limit.unwrap_or(self.inner.body_limit);
-        let body = resp
-            .into_body()
-            .into_with_config()
+        let too_large = |size: u64| {
+            Error::Proto(proxmox_proto::ProtocolError::BodyTooLarge { size, limit }.into())
+        };
+        let body = resp.into_body();
+        // A declared length over the limit fails before reading; one within it sizes the
+        // buffer once (up to 16 MiB, so that a lying header costs little).
+        let declared = body.content_length();
+        if let Some(size) = declared
+            && size > limit
+        {
+            return Err(too_large(size));
+        }
+        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n.min(16 << 20) as usize));
+        body.into_with_config()
             .limit(limit)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => Error::Proto(
-                    proxmox_proto::ProtocolError::BodyTooLarge {
-                        size: limit + 1,
-                        limit,
-                    }
-                    .into(),
-                ),
+            .reader()
+            .read_to_end(&mut buf)
+            .map_err(|e| match ureq::Error::from(e) {
+                ureq::Error::BodyExceedsLimit(_) => too_large(limit + 1),
                 other => transport_error(other, true),
             })?;
+        let body = buf;
         Ok(RawResponse {
             status,
             reason,
