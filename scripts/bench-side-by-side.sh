@@ -9,7 +9,8 @@
 # openssh-server (tests/peers/setup.sh). nginx serves canned
 # PVE answers over TLS on 127.0.0.1 (tests/sidebyside/nginx.conf.in); the harness
 # (tests/sidebyside/src/bin/sbs-bench.rs, release build) runs every client against it and
-# writes target/bench/side-by-side.md. Needs ~1.1 GB free disk for the upload file.
+# writes target/bench/side-by-side.md. Needs ~1.1 GB free disk for the upload file (and adds a
+# 4 GiB upload when more than 12 GiB are free).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -42,16 +43,24 @@ FILE=$BENCH/bench-1g.iso
 if [ "$UPLOAD" = 1 ] && [ ! -s "$FILE" ]; then
     head -c 1073741824 /dev/urandom > "$FILE"
 fi
-sed -e "s#@BENCH@#$BENCH#g" -e "s#@PORT@#$PORT#g" tests/sidebyside/nginx.conf.in > "$BENCH/nginx.conf"
+BODYTMP=$BENCH/tmp/body
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then BODYTMP=/dev/shm/sbs-bench-body-$$; mkdir -p "$BODYTMP"; fi
+# The 4 GiB upload when the disk has room for it and for nginx's spooled copy (tmpfs or disk).
+FILE4=$BENCH/bench-4g.iso
+if [ "$UPLOAD" = 1 ] && [ ! -s "$FILE4" ] && [ "$(df -k --output=avail "$BENCH" | tail -1)" -gt $((12 * 1024 * 1024)) ]; then
+    head -c 4294967296 /dev/urandom > "$FILE4"
+fi
+sed -e "s#@BENCH@#$BENCH#g" -e "s#@PORT@#$PORT#g" -e "s#@BODYTMP@#$BODYTMP#g" tests/sidebyside/nginx.conf.in > "$BENCH/nginx.conf"
 nginx -t -q -c "$BENCH/nginx.conf"
 nginx -c "$BENCH/nginx.conf" -g 'daemon off;' > "$BENCH/logs/nginx.stdout" 2>&1 &
 NGINX=$!
-trap 'kill $NGINX 2>/dev/null || true' EXIT
+trap 'kill $NGINX 2>/dev/null || true; case $BODYTMP in /dev/shm/*) rm -rf "$BODYTMP";; esac' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null --cacert "$BENCH/tls/cert.pem" "https://127.0.0.1:$PORT/api2/json/version" && break; sleep 0.1; done
 
 cargo build --release -q -p proxmox-sidebyside --bin sbs-bench
 UP=()
 [ "$UPLOAD" = 1 ] && UP=(--upload "$FILE")
+[ "$UPLOAD" = 1 ] && [ -s "$FILE4" ] && UP+=(--upload4 "$FILE4")
 target/release/sbs-bench run --host "127.0.0.1:$PORT" --ca "$BENCH/tls/cert.pem" \
     --python "$PY" --py tests/sidebyside/py --out target/bench/side-by-side.md "${UP[@]}" ${ARGS[@]+"${ARGS[@]}"}
 {

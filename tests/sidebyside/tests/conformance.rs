@@ -295,8 +295,13 @@ fn ours_http(client: &str) -> Option<(Vec<Recorded>, Steps)> {
                 .enable_all()
                 .build()
                 .unwrap();
+            let backend = if client == "proxmox-async (reqwest)" {
+                proxmox_async::Backend::Reqwest
+            } else {
+                proxmox_async::Backend::Hyper
+            };
             let b = |b: proxmox_async::ClientBuilder| {
-                b.backend(proxmox_async::Backend::Reqwest)
+                b.backend(backend)
                     .ca_pem(&ca)
                     .timeout(Duration::from_secs(30))
                     .build()
@@ -353,7 +358,7 @@ fn http_requests_match_proxmoxer_or_a_listed_divergence() {
     );
     let mut ok = true;
     let mut report = String::new();
-    for client in ["proxmox-ureq", "proxmox-async"] {
+    for client in ["proxmox-ureq", "proxmox-async", "proxmox-async (reqwest)"] {
         let Some((ours, our_results)) = ours_http(client) else {
             return;
         };

@@ -4,13 +4,16 @@
 //!
 //! ```text
 //! sbs-bench run --host 127.0.0.1:PORT --ca CERT --python VENV/bin/python --py DIR
-//!               [--runs N] [--upload FILE] [--out FILE]
+//!               [--runs N] [--upload FILE] [--upload4 FILE] [--only a,b] [--out FILE]
 //! sbs-bench once-ureq|once-async HOST CA     (one call from process start; prints nothing)
 //! sbs-bench upload-ureq HOST CA FILE         (one streamed upload; prints peak RSS in KiB)
+//! sbs-bench loop-ureq|loop-async HOST CA PATH N [reqwest]  (N sequential GETs, for profiling)
+//! sbs-bench loop-reqwest-raw|loop-hyperutil-raw|loop-hyper-raw HOST CA PATH N  (the ceilings)
 //! ```
 
 #![forbid(unsafe_code)]
 
+use proxmox_proto::json::Document;
 use proxmox_proto::models::ClusterResource;
 use proxmox_proto::upload::UploadContent;
 use serde_json::Value;
@@ -36,8 +39,17 @@ fn ureq_client(host: &str, ca: &[u8]) -> Res<proxmox_ureq::Client> {
 }
 
 fn async_client(host: &str, ca: &[u8], in_flight: usize) -> Res<proxmox_async::Client> {
+    async_client_on(proxmox_async::Backend::Hyper, host, ca, in_flight)
+}
+
+fn async_client_on(
+    backend: proxmox_async::Backend,
+    host: &str,
+    ca: &[u8],
+    in_flight: usize,
+) -> Res<proxmox_async::Client> {
     Ok(proxmox_async::Client::builder(host)
-        .backend(proxmox_async::Backend::Reqwest)
+        .backend(backend)
         .api_token(TOKEN_ID, SECRET)
         .ca_pem(ca)
         .timeout(Duration::from_secs(600))
@@ -237,23 +249,39 @@ impl Bench {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let c = async_client(&self.host, &self.ca, 1)?;
-            let rate = rt.block_on(async {
-                let _: Value = c.get("version").await?;
-                let s = Instant::now();
-                for _ in 0..n {
+            for (name, backend) in [
+                ("proxmox-async (hyper)", proxmox_async::Backend::Hyper),
+                ("proxmox-async (reqwest)", proxmox_async::Backend::Reqwest),
+                ("proxmox-async (surf)", proxmox_async::Backend::Surf),
+            ] {
+                // surf's rustls 0.18 cannot verify an IP address: use the certificate's DNS name.
+                let host = match backend {
+                    proxmox_async::Backend::Surf => self.host.replacen("127.0.0.1", "localhost", 1),
+                    _ => self.host.clone(),
+                };
+                let c = async_client_on(backend, &host, &self.ca, 1)?;
+                let run = async {
                     let _: Value = c.get("version").await?;
-                }
-                Ok::<f64, proxmox_async::Error>(n as f64 / s.elapsed().as_secs_f64())
-            })?;
-            self.add(
-                "GET /version, sequential, 1 connection",
-                "proxmox-async (reqwest)",
-                "calls/s",
-                true,
-                t,
-                rate,
-            );
+                    let s = Instant::now();
+                    for _ in 0..n {
+                        let _: Value = c.get("version").await?;
+                    }
+                    Ok::<f64, proxmox_async::Error>(n as f64 / s.elapsed().as_secs_f64())
+                };
+                let rate = if backend == proxmox_async::Backend::Surf {
+                    async_std::task::block_on(run)?
+                } else {
+                    rt.block_on(run)?
+                };
+                self.add(
+                    "GET /version, sequential, 1 connection",
+                    name,
+                    "calls/s",
+                    true,
+                    t,
+                    rate,
+                );
+            }
             let rate = self.curl_repeat("version", 2000)?;
             self.add(
                 "GET /version, sequential, 1 connection",
@@ -325,6 +353,17 @@ impl Bench {
                 t,
                 rate * mb,
             );
+            // The untyped representation we recommend: the core's flat JSON document.
+            let n = 40;
+            let s = Instant::now();
+            for _ in 0..n {
+                let v: Document = c.get("cluster/resources")?;
+                assert_eq!(v.root().len(), 5000);
+            }
+            let rate = n as f64 / s.elapsed().as_secs_f64();
+            let name = "proxmox-ureq untyped json::Document";
+            self.add(g, name, "calls/s", true, t, rate);
+            self.add(g, name, "MB/s", true, t, rate * mb);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -366,6 +405,19 @@ impl Bench {
                 true,
                 "",
                 20.0 * mb / s.elapsed().as_secs_f64(),
+            );
+            let s = Instant::now();
+            for _ in 0..n {
+                let v = Document::from_slice(&body)?;
+                assert!(v.root().get("data").is_some_and(|d| d.is_array()));
+            }
+            self.add(
+                g,
+                "core parse alone, json::Document",
+                "MB/s",
+                true,
+                "",
+                n as f64 * mb / s.elapsed().as_secs_f64(),
             );
             let rate = self.curl_repeat("cluster/resources", 50)?;
             self.add(
@@ -416,7 +468,7 @@ impl Bench {
                 }
                 Ok::<f64, proxmox_async::Error>(n as f64 / s.elapsed().as_secs_f64())
             })?;
-            self.add(g, "proxmox-async (reqwest)", "calls/s", true, t, rate);
+            self.add(g, "proxmox-async (hyper)", "calls/s", true, t, rate);
         }
         Ok(())
     }
@@ -457,7 +509,7 @@ impl Bench {
             })?;
             self.add(
                 g,
-                "proxmox-async (reqwest), map_concurrent 8",
+                "proxmox-async (hyper), map_concurrent 8",
                 "calls/s",
                 true,
                 t,
@@ -484,16 +536,17 @@ impl Bench {
         Ok((wall, kib / 1024.0))
     }
 
-    fn upload(&mut self, file: &str) -> Res<()> {
+    fn upload(&mut self, file: &str, g: &'static str, runs: usize) -> Res<()> {
         let size = std::fs::metadata(file)?.len() as f64 / 1e6;
-        let g = "upload 1 GiB (multipart, streamed)";
         let me = std::env::current_exe()?;
         let hp = self.host.clone();
         let ca_path = self.ca_path.clone();
         let python = self.python.clone();
         let py = self.py.clone();
         let (host, port) = hp.rsplit_once(':').ok_or("host:port")?;
-        for _ in 0..self.runs.min(3) {
+        for _ in 0..runs {
+            // Every client reads the file from the page cache, not the first one from disk.
+            std::io::copy(&mut std::fs::File::open(file)?, &mut std::io::sink())?;
             let time = || {
                 let mut c = Command::new("/usr/bin/time");
                 c.args(["-f", "%e %M"]);
@@ -552,7 +605,7 @@ impl Bench {
         for _ in 0..self.runs * 2 {
             for (name, sub) in [
                 ("proxmox-ureq", "once-ureq"),
-                ("proxmox-async (reqwest)", "once-async"),
+                ("proxmox-async (hyper)", "once-async"),
             ] {
                 let s = Instant::now();
                 let st = Command::new(&me).args([sub, &hp, &ca_path]).status()?;
@@ -582,15 +635,35 @@ impl Bench {
         Ok(())
     }
 
-    /// pvesh over SSH (sshd on loopback, the test bed's pvesh shim forwarding to fakepve):
-    /// per-call latency of `GET /version`.
+    /// pvesh over SSH (sshd on loopback): per-call latency of `GET /version`, twice: with the
+    /// test bed's `pvesh` shim forwarding to fakepve (a Python process and an HTTPS call per
+    /// call, ~75 ms of server-side floor), and with a `/bin/sh` stand-in printing a canned
+    /// answer, so that the SSH transport's own cost dominates (as nginx does for HTTPS).
     fn ssh(&mut self) -> Res<()> {
+        self.ssh_group(
+            "pvesh over SSH, sequential GET /version (shim → fakepve)",
+            false,
+        )?;
+        self.ssh_group(
+            "pvesh over SSH, sequential GET /version (sh stand-in: transport cost)",
+            true,
+        )
+    }
+
+    fn ssh_group(&mut self, g: &'static str, stand_in: bool) -> Res<()> {
         use proxmox_testbed::{FakePve, PveshTarget, Sshd};
-        let g = "pvesh over SSH, sequential GET /version (shim → fakepve)";
         let t = "ssh2 ≥ 5× faster than proxmoxer openssh";
         let pve = FakePve::start()?;
         let sshd = Sshd::start(&PveshTarget::fakepve(&pve))?;
-        let n = 20;
+        let pvesh = sshd.bin_dir().join("pvesh");
+        if stand_in {
+            // The same answer fakepve gives, without the shim's Python start and HTTPS call.
+            std::fs::write(
+                &pvesh,
+                "#!/bin/sh\nprintf '%s\\n' '{\"release\":\"8.0\",\"repoid\":\"bench\",\"version\":\"8.0.0\"}'\n",
+            )?;
+        }
+        let n = if stand_in { 50 } else { 20 };
         let ssh2 = proxmox_cli::Client::ssh2(sshd.host())
             .port(sshd.port())
             .user(sshd.user())
@@ -616,11 +689,10 @@ impl Bench {
                 let ms = s.elapsed().as_secs_f64() * 1e3 / n as f64;
                 self.add(g, name, "ms/call", false, t, ms);
             }
-            // The floor: the shim itself (a Python process doing one HTTPS call to fakepve),
-            // run locally without SSH.
+            // The floor: the remote program itself, run locally without SSH.
             let s = Instant::now();
             for _ in 0..n {
-                let st = Command::new(sshd.bin_dir().join("pvesh"))
+                let st = Command::new(&pvesh)
                     .args(["get", "/version", "--output-format", "json"])
                     .envs(sshd.pvesh_env())
                     // As sshd's SetEnv has it: the system python3, not a pyenv shim.
@@ -632,18 +704,16 @@ impl Bench {
                     .stdout(std::process::Stdio::null())
                     .status()?;
                 if !st.success() {
-                    return Err("the pvesh shim failed locally".into());
+                    return Err("the remote pvesh failed locally".into());
                 }
             }
             let ms = s.elapsed().as_secs_f64() * 1e3 / n as f64;
-            self.add(
-                g,
-                "pvesh shim alone, local (floor)",
-                "ms/call",
-                false,
-                "",
-                ms,
-            );
+            let floor = if stand_in {
+                "sh stand-in alone, local (floor)"
+            } else {
+                "pvesh shim alone, local (floor)"
+            };
+            self.add(g, floor, "ms/call", false, "", ms);
             for backend in ["openssh", "ssh_paramiko"] {
                 let out = Command::new(&self.python)
                     .arg(format!("{}/bench_ssh.py", self.py))
@@ -693,7 +763,8 @@ impl Bench {
                     if !r.client.starts_with("proxmoxer")
                         && !r.client.starts_with("curl")
                         && !r.client.starts_with("wrk")
-                        && !r.client.starts_with("pvesh shim") =>
+                        && !r.client.starts_with("pvesh shim")
+                        && !r.client.starts_with("sh stand-in") =>
                 {
                     let x = if r.higher_better { m / p } else { p / m };
                     format!("{x:.1}×")
@@ -741,6 +812,144 @@ fn main() -> Res<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let c = async_client(&args[1], &ca, 1)?;
             rt.block_on(c.get::<Value>("version"))?;
+            Ok(())
+        }
+        Some("loop-ureq") => {
+            // For profiling: N sequential GETs of one path, prints calls/s.
+            let ca = std::fs::read(&args[2])?;
+            let n: u32 = args[4].parse()?;
+            let c = ureq_client(&args[1], &ca)?;
+            let s = Instant::now();
+            for _ in 0..n {
+                let _: Document = c.get(args[3].as_str())?;
+            }
+            println!("{:.0} calls/s", f64::from(n) / s.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Some("loop-async") => {
+            let ca = std::fs::read(&args[2])?;
+            let n: u32 = args[4].parse()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let backend = match args.get(5).map(String::as_str) {
+                Some("reqwest") => proxmox_async::Backend::Reqwest,
+                _ => proxmox_async::Backend::Hyper,
+            };
+            let c = async_client_on(backend, &args[1], &ca, 1)?;
+            let rate = rt.block_on(async {
+                let s = Instant::now();
+                for _ in 0..n {
+                    let _: Document = c.get(args[3].as_str()).await?;
+                }
+                Ok::<f64, proxmox_async::Error>(f64::from(n) / s.elapsed().as_secs_f64())
+            })?;
+            println!("{rate:.0} calls/s");
+            Ok(())
+        }
+        Some("loop-reqwest-raw") => {
+            // The ceiling of the reqwest transport: reqwest alone, same TLS and settings.
+            let ca = std::fs::read(&args[2])?;
+            let n: u32 = args[4].parse()?;
+            let mut tls = proxmox_proto::options::TlsOptions::default();
+            tls.extra_ca_pem.push(ca);
+            let tls = std::sync::Arc::unwrap_or_clone(
+                proxmox_proto::rustls_config::client_config(&tls)?,
+            );
+            let client = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .redirect(reqwest::redirect::Policy::none())
+                .http1_only()
+                .tcp_nodelay(true)
+                .no_proxy()
+                .build()?;
+            let url = format!("https://{}/api2/json/{}", args[1], args[3]);
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rate = rt.block_on(async {
+                let s = Instant::now();
+                for _ in 0..n {
+                    let r = client
+                        .get(&url)
+                        .header("Authorization", format!("PVEAPIToken={TOKEN_ID}={SECRET}"))
+                        .send()
+                        .await?;
+                    let b = r.bytes().await?;
+                    let _: Value = serde_json::from_slice(&b)?;
+                }
+                Ok::<f64, Box<dyn std::error::Error>>(f64::from(n) / s.elapsed().as_secs_f64())
+            })?;
+            println!("{rate:.0} calls/s");
+            Ok(())
+        }
+        Some("loop-hyper-raw") => {
+            // One hyper HTTP/1 connection over tokio-rustls, no pool and no layers.
+            let ca = std::fs::read(&args[2])?;
+            let n: u32 = args[4].parse()?;
+            let mut tls = proxmox_proto::options::TlsOptions::default();
+            tls.extra_ca_pem.push(ca);
+            let tls = proxmox_proto::rustls_config::client_config(&tls)?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let url: http::Uri = format!("https://{}/api2/json/{}", args[1], args[3]).parse()?;
+            let rate = rt.block_on(async {
+                use http_body_util::BodyExt;
+                let tcp = tokio::net::TcpStream::connect(&args[1]).await?;
+                tcp.set_nodelay(true)?;
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
+                let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await?;
+                let (mut send, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await?;
+                tokio::spawn(conn);
+                let s = Instant::now();
+                for _ in 0..n {
+                    let req = http::Request::get(url.clone())
+                        .header("Host", args[1].as_str())
+                        .header("Authorization", format!("PVEAPIToken={TOKEN_ID}={SECRET}"))
+                        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+                    let resp = send.send_request(req).await?;
+                    let b = resp.into_body().collect().await?.to_bytes();
+                    let _: Value = serde_json::from_slice(&b)?;
+                }
+                Ok::<f64, Box<dyn std::error::Error>>(f64::from(n) / s.elapsed().as_secs_f64())
+            })?;
+            println!("{rate:.0} calls/s");
+            Ok(())
+        }
+        Some("loop-hyperutil-raw") => {
+            // hyper-util's pooled client with hyper-rustls: what reqwest is built on.
+            let ca = std::fs::read(&args[2])?;
+            let n: u32 = args[4].parse()?;
+            let mut tls = proxmox_proto::options::TlsOptions::default();
+            tls.extra_ca_pem.push(ca);
+            let tls = std::sync::Arc::unwrap_or_clone(
+                proxmox_proto::rustls_config::client_config(&tls)?,
+            );
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let url: http::Uri = format!("https://{}/api2/json/{}", args[1], args[3]).parse()?;
+            let rate = rt.block_on(async {
+                use http_body_util::BodyExt;
+                let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+                http.enforce_http(false);
+                http.set_nodelay(true);
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls)
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http);
+                let client = hyper_util::client::legacy::Client::builder(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .build::<_, http_body_util::Empty<bytes::Bytes>>(https);
+                let s = Instant::now();
+                for _ in 0..n {
+                    let req = http::Request::get(url.clone())
+                        .header("Authorization", format!("PVEAPIToken={TOKEN_ID}={SECRET}"))
+                        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+                    let resp = client.request(req).await?;
+                    let b = resp.into_body().collect().await?.to_bytes();
+                    let _: Value = serde_json::from_slice(&b)?;
+                }
+                Ok::<f64, Box<dyn std::error::Error>>(f64::from(n) / s.elapsed().as_secs_f64())
+            })?;
+            println!("{rate:.0} calls/s");
             Ok(())
         }
         Some("upload-ureq") => {
@@ -792,8 +1001,18 @@ fn main() -> Res<()> {
                 && want("upload")
             {
                 eprintln!("sbs-bench: upload...");
-                if let Err(e) = b.upload(&file) {
+                let runs = b.runs.min(3);
+                if let Err(e) = b.upload(&file, "upload 1 GiB (multipart, streamed)", runs) {
                     b.log.push(format!("upload failed: {e}"));
+                }
+            }
+            if let Some(file) = arg_after(&args, "--upload4")
+                && want("upload")
+            {
+                eprintln!("sbs-bench: upload 4 GiB...");
+                let g = "upload 4 GiB (multipart, streamed)";
+                if let Err(e) = b.upload(&file, g, b.runs.min(3)) {
+                    b.log.push(format!("upload 4 GiB failed: {e}"));
                 }
             }
             let mut text = b.table();
@@ -808,6 +1027,6 @@ fn main() -> Res<()> {
             print!("{text}");
             Ok(())
         }
-        _ => Err("usage: sbs-bench run --host H:P --ca CERT --python PY --py DIR [--runs N] [--upload FILE] [--only a,b] [--out FILE]".into()),
+        _ => Err("usage: sbs-bench run --host H:P --ca CERT --python PY --py DIR [--runs N] [--upload FILE] [--upload4 FILE] [--only a,b] [--out FILE]".into()),
     }
 }
