@@ -57,6 +57,13 @@ fn async_client_on(
         .build()?)
 }
 
+/// The rustls configuration the adapters use, trusting `ca`, for the raw ceiling loops.
+fn raw_tls(ca: Vec<u8>) -> Res<std::sync::Arc<rustls::ClientConfig>> {
+    let mut tls = proxmox_proto::options::TlsOptions::default();
+    tls.extra_ca_pem.push(ca);
+    Ok(proxmox_proto::rustls_config::client_config(&tls)?)
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -849,11 +856,7 @@ fn main() -> Res<()> {
             // The ceiling of the reqwest transport: reqwest alone, same TLS and settings.
             let ca = std::fs::read(&args[2])?;
             let n: u32 = args[4].parse()?;
-            let mut tls = proxmox_proto::options::TlsOptions::default();
-            tls.extra_ca_pem.push(ca);
-            let tls = std::sync::Arc::unwrap_or_clone(
-                proxmox_proto::rustls_config::client_config(&tls)?,
-            );
+            let tls = std::sync::Arc::unwrap_or_clone(raw_tls(ca)?);
             let client = reqwest::Client::builder()
                 .tls_backend_preconfigured(tls)
                 .redirect(reqwest::redirect::Policy::none())
@@ -883,9 +886,7 @@ fn main() -> Res<()> {
             // One hyper HTTP/1 connection over tokio-rustls, no pool and no layers.
             let ca = std::fs::read(&args[2])?;
             let n: u32 = args[4].parse()?;
-            let mut tls = proxmox_proto::options::TlsOptions::default();
-            tls.extra_ca_pem.push(ca);
-            let tls = proxmox_proto::rustls_config::client_config(&tls)?;
+            let tls = raw_tls(ca)?;
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let url: http::Uri = format!("https://{}/api2/json/{}", args[1], args[3]).parse()?;
             let rate = rt.block_on(async {
@@ -917,11 +918,7 @@ fn main() -> Res<()> {
             // hyper-util's pooled client with hyper-rustls: what reqwest is built on.
             let ca = std::fs::read(&args[2])?;
             let n: u32 = args[4].parse()?;
-            let mut tls = proxmox_proto::options::TlsOptions::default();
-            tls.extra_ca_pem.push(ca);
-            let tls = std::sync::Arc::unwrap_or_clone(
-                proxmox_proto::rustls_config::client_config(&tls)?,
-            );
+            let tls = std::sync::Arc::unwrap_or_clone(raw_tls(ca)?);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let url: http::Uri = format!("https://{}/api2/json/{}", args[1], args[3]).parse()?;
             let rate = rt.block_on(async {
