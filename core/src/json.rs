@@ -789,6 +789,10 @@ fn too_many_bytes<E: de::Error>(max: usize) -> E {
 }
 
 impl Builder {
+    #[allow(
+        clippy::unnecessary_min_or_max,
+        reason = "MAX_SPAN is usize::MAX where usize has 32 bits (wasm32): a no-op there"
+    )]
     fn new(max_bytes: usize, max_nodes: usize) -> Self {
         Builder {
             nodes: Vec::with_capacity(64),
