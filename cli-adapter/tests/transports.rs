@@ -167,6 +167,9 @@ fn a_stuck_command_is_killed_and_the_session_recovers() {
             &format!("echo $$ > {}\nexec sleep 600", pidfile.display()),
         );
         let cmd = CommandLine::from_argv([stuck.display().to_string()]).unwrap();
+        // Connected first, so that the recovery below can be checked to reuse the connection.
+        let _: Value = client.get("version").unwrap();
+        let logins = p.connections();
         let e = client
             .run_command(
                 &cmd,
@@ -184,6 +187,11 @@ fn a_stuck_command_is_killed_and_the_session_recovers() {
         assert_eq!(
             v["release"], "9.0",
             "{name}: the client works after a timeout"
+        );
+        assert_eq!(
+            p.connections(),
+            logins,
+            "{name}: a timeout must not cost the SSH connection (ssh2 session, ControlMaster)"
         );
     }
 }
