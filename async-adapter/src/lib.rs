@@ -711,7 +711,7 @@ impl Client {
         match plan {
             Plan::Use(auth) => Ok(auth),
             Plan::Renew { call, current } => {
-                let claimed = self.manager().begin_renewal();
+                let claimed = self.manager().begin_renewal(&current);
                 if !claimed {
                     return Ok(current);
                 }

@@ -28,9 +28,9 @@
 //! let LoginOutcome::Authenticated(s) = login.handle_response(200, None, body).unwrap() else { panic!() };
 //! m.install(s);
 //! assert!(matches!(m.plan(t0 + Duration::from_secs(10)).unwrap(), Plan::Use(_)));
-//! let Plan::Renew { call, .. } = m.plan(t0 + Duration::from_secs(3700)).unwrap() else { panic!() };
-//! assert!(m.begin_renewal());
-//! assert!(!m.begin_renewal(), "single flight: a second caller does not renew");
+//! let Plan::Renew { call, current } = m.plan(t0 + Duration::from_secs(3700)).unwrap() else { panic!() };
+//! assert!(m.begin_renewal(&current));
+//! assert!(!m.begin_renewal(&current), "single flight: a second caller does not renew");
 //! assert_eq!(call.params.get("password"), Some("PVE:root@pam:65000000::c2ln"));
 //! let body = br#"{"data":{"username":"root@pam","ticket":"PVE:root@pam:65000E74::bmV3","CSRFPreventionToken":"d"}}"#;
 //! m.finish_renewal(Ok((200, None, body.as_slice()))).unwrap();
@@ -203,10 +203,17 @@ impl SessionManager {
         }
     }
 
-    /// Claim the renewal: `true` for the one caller that should send it, `false` while a
-    /// renewal is already under way.
-    pub fn begin_renewal(&mut self) -> bool {
-        !std::mem::replace(&mut self.renewing, true)
+    /// Claim the renewal of `planned` (the `current` of the [`Plan::Renew`] the caller got):
+    /// `true` for the one caller that should send it; `false` while a renewal is already under
+    /// way, or when the session is no longer `planned` (another caller renewed it between this
+    /// caller's [`SessionManager::plan`] and now, as threads or a multi-threaded executor
+    /// allow). On `false`, go on with `planned`: it is still valid.
+    pub fn begin_renewal(&mut self, planned: &Auth) -> bool {
+        if self.renewing || self.current.as_ref() != Some(planned) {
+            return false;
+        }
+        self.renewing = true;
+        true
     }
 
     /// Finish a renewal with the answer (or `Err` when the call failed on the wire). On
@@ -290,13 +297,42 @@ mod tests {
     }
 
     #[test]
+    fn a_renewal_planned_before_another_finished_is_not_sent_again() {
+        let mut m = SessionManager::new(Service::Pve, Credentials::password("u@pve", "p").unwrap());
+        let t0 = Duration::from_secs(0x6500_0000);
+        m.install(Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", Some("c")).unwrap());
+        let later = t0 + Duration::from_secs(3700);
+        // Two callers plan before either claims (two threads).
+        let Plan::Renew { current: a, .. } = m.plan(later).unwrap() else {
+            panic!("renew")
+        };
+        let Plan::Renew { current: b, .. } = m.plan(later).unwrap() else {
+            panic!("renew")
+        };
+        assert!(m.begin_renewal(&a));
+        let body = br#"{"data":{"username":"u@pve","ticket":"PVE:u@pve:65000E74::bmV3","CSRFPreventionToken":"d"}}"#;
+        m.finish_renewal(Ok((200, None, body.as_slice()))).unwrap();
+        // The second caller's claim comes after the first renewal finished.
+        assert!(
+            !m.begin_renewal(&b),
+            "the session it planned with was renewed"
+        );
+        assert!(matches!(m.plan(later).unwrap(), Plan::Use(_)));
+    }
+
+    #[test]
     fn failed_renewal_keeps_the_session() {
         let mut m = SessionManager::new(Service::Pve, Credentials::password("u@pve", "p").unwrap());
-        m.install(Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", Some("c")).unwrap());
-        assert!(m.begin_renewal());
+        let s = Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", Some("c")).unwrap();
+        m.install(s.clone());
+        let planned = Auth::Session(s);
+        assert!(m.begin_renewal(&planned));
         m.finish_renewal(Err(())).unwrap();
         assert!(m.session().is_some());
-        assert!(m.begin_renewal(), "the claim is released after a failure");
+        assert!(
+            m.begin_renewal(&planned),
+            "the claim is released after a failure"
+        );
         assert!(m.finish_renewal(Ok((401, None, b"{}"))).is_err());
         assert!(m.session().is_some());
         assert_eq!(retry_backoff(0), Duration::from_millis(100));

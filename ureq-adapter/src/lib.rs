@@ -355,7 +355,7 @@ impl Client {
         match plan {
             Plan::Use(auth) => Ok(auth),
             Plan::Renew { call, current } => {
-                if !self.manager().begin_renewal() {
+                if !self.manager().begin_renewal(&current) {
                     return Ok(current);
                 }
                 let answer = self.send_once(&call, None, &CallOptions::default());

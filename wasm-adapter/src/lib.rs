@@ -533,7 +533,13 @@ impl Client {
             match plan {
                 Plan::Use(auth) => return Ok(auth),
                 Plan::Renew { call, current } => {
-                    if !self.inner.state.borrow_mut().manager.begin_renewal() {
+                    if !self
+                        .inner
+                        .state
+                        .borrow_mut()
+                        .manager
+                        .begin_renewal(&current)
+                    {
                         return Ok(current);
                     }
                     let guard = Claim {
