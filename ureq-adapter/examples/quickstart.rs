@@ -97,6 +97,18 @@ fn main() -> Fallible<()> {
         );
     }
 
+    // The same listing untyped, as the core's flat JSON document (fast on big clusters).
+    let all: proxmox_proto::json::Document = client.get(("cluster", "resources"))?;
+    let by_type = all.root().items().fold(
+        std::collections::BTreeMap::<&str, usize>::new(),
+        |mut m, r| {
+            *m.entry(r.get("type").and_then(|t| t.as_str()).unwrap_or("?"))
+                .or_default() += 1;
+            m
+        },
+    );
+    println!("all resources: {by_type:?}");
+
     let vmid: serde_json::Value = client.get(("cluster", "nextid"))?;
     let vmid: u32 = match &vmid {
         serde_json::Value::String(s) => s.parse()?,
