@@ -820,12 +820,10 @@ fn relay(mut client: std::net::TcpStream, heads: &std::sync::Mutex<Vec<String>>)
 /// `Basic` + base64 of `proxyuser:Pr0xy-Pass`.
 const PROXY_BASIC: &str = "Basic cHJveHl1c2VyOlByMHh5LVBhc3M=";
 
-/// A proxy URL with user:password: the API is reached through one kept-alive CONNECT tunnel
-/// to the server, whose CONNECT carries the credentials (surf: refused at build time).
-pub fn proxy_tunnel(backend: Backend) {
-    let sim = sim();
-    let proxy = ConnectProxy::start();
-    let b = builder(backend, &sim)
+/// A client of the simulator through `proxy` with user:password; `None` (after checking the
+/// build is refused as unsupported) for a backend without proxy support.
+fn proxied_client(backend: Backend, sim: &Simulator, proxy: &ConnectProxy) -> Option<Client> {
+    let b = builder(backend, sim)
         .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
         .proxy(&format!(
             "http://proxyuser:Pr0xy-Pass@127.0.0.1:{}",
@@ -834,9 +832,30 @@ pub fn proxy_tunnel(backend: Backend) {
     if !supports_proxy_and_ip_hosts(backend) {
         let e = b.build().unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
-        return;
+        return None;
     }
-    let c = b.build().unwrap();
+    Some(b.build().unwrap())
+}
+
+/// The `Proxy-Authorization` value of a request head (empty when absent).
+fn proxy_authorization(head: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("proxy-authorization")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// A proxy URL with user:password: the API is reached through one kept-alive CONNECT tunnel
+/// to the server, whose CONNECT carries the credentials (surf: refused at build time).
+pub fn proxy_tunnel(backend: Backend) {
+    let sim = sim();
+    let proxy = ConnectProxy::start();
+    let Some(c) = proxied_client(backend, &sim, &proxy) else {
+        return;
+    };
     block_on(backend, async {
         for _ in 0..3 {
             let v: Value = c.get("version").await.unwrap();
@@ -850,15 +869,7 @@ pub fn proxy_tunnel(backend: Backend) {
         heads[0].starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")),
         "{heads:?}"
     );
-    let auth = heads[0]
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("proxy-authorization")
-                .then(|| value.trim().to_owned())
-        })
-        .unwrap_or_default();
-    assert_eq!(auth, PROXY_BASIC, "{heads:?}");
+    assert_eq!(proxy_authorization(&heads[0]), PROXY_BASIC, "{heads:?}");
     assert_eq!(
         sim.requests()
             .iter()
@@ -873,18 +884,9 @@ pub fn proxy_tunnel(backend: Backend) {
 pub fn proxy_plain_http(backend: Backend) {
     let sim = sim();
     let proxy = ConnectProxy::start();
-    let b = builder(backend, &sim)
-        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
-        .proxy(&format!(
-            "http://proxyuser:Pr0xy-Pass@127.0.0.1:{}",
-            proxy.port
-        ));
-    if !supports_proxy_and_ip_hosts(backend) {
-        let e = b.build().unwrap_err();
-        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+    let Some(c) = proxied_client(backend, &sim, &proxy) else {
         return;
-    }
-    let c = b.build().unwrap();
+    };
     let url = "http://mirror.invalid/images/debian.iso";
     let found = block_on(backend, async { c.discover_checksum(url, None).await })
         .unwrap()
@@ -895,15 +897,7 @@ pub fn proxy_plain_http(backend: Backend) {
         .iter()
         .find(|h| h.starts_with("GET http://mirror.invalid/images/SHA256SUMS HTTP/1.1\r\n"))
         .unwrap_or_else(|| panic!("{heads:?}"));
-    let auth = sums
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("proxy-authorization")
-                .then(|| value.trim().to_owned())
-        })
-        .unwrap_or_default();
-    assert_eq!(auth, PROXY_BASIC, "{heads:?}");
+    assert_eq!(proxy_authorization(sums), PROXY_BASIC, "{heads:?}");
     assert!(
         heads
             .iter()
