@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::{Peers, scratch};
+use common::{Peers, gone, scratch};
 use proxmox_cli::proto::command::CommandLine;
 use proxmox_cli::proto::{InputError, ProtocolError};
 use proxmox_cli::{CallOptions, Client, Error};
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 const MIB: u64 = 1024 * 1024;
 const LIMIT: u64 = MIB;
@@ -65,19 +64,6 @@ fn limited(p: &Peers, name: &str, kill_remote: bool) -> Client {
             .build()
             .unwrap(),
     }
-}
-
-/// Whether the process `pid` ended (or is a zombie), waiting up to 10 s for it.
-fn gone(pid: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            Ok(s) if s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')) => return true,
-            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-    false
 }
 
 /// The next call works, over the same SSH connection.

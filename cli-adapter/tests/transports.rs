@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Peers, scratch, script};
+use common::{Peers, gone, scratch, script};
 use proxmox_cli::proto::command::CommandLine;
 use proxmox_cli::proto::task::{TaskOutcome, WaitOptions};
 use proxmox_cli::proto::upload::UploadContent;
@@ -12,7 +12,7 @@ use proxmox_cli::proto::{Call, Service, Upid};
 use proxmox_cli::{CallOptions, Client, Error, HostKeyPolicy, Ssh2HostKey, UploadChecksum};
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The same client settings with another API shell program.
 fn with_program(p: &Peers, which: &str, program: &Path) -> Client {
@@ -137,18 +137,6 @@ fn warnings_preambles_errors_and_big_output() {
         let s: String = c.get("version").unwrap();
         assert_eq!(s.len(), 3_000_000, "{name}");
     }
-}
-
-fn gone(pid: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            Ok(s) if s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')) => return true,
-            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-    false
 }
 
 #[test]

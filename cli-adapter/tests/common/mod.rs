@@ -192,3 +192,16 @@ impl Driver for CliDriver {
         self.call(&call)
     }
 }
+
+/// Whether the process `pid` ended (or is a zombie), waiting up to 10 s for it.
+pub fn gone(pid: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(s) if s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')) => return true,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    false
+}
