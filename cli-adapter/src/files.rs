@@ -56,11 +56,6 @@ fn hash_file(path: &Path, alg: ChecksumAlgorithm) -> Result<Checksum, Error> {
     Ok(d.finish())
 }
 
-fn parse_upid(s: &str) -> Result<Upid, Error> {
-    s.parse::<Upid>()
-        .map_err(|e| Error::Proto(proxmox_proto::Error::Protocol(e.into())))
-}
-
 impl Client {
     /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import): the file
     /// is copied to `/var/tmp/pveupload-<random hex>` on the node (locally a private copy;
@@ -129,8 +124,7 @@ impl Client {
                 }
                 // Never retried: the node may have taken the file.
                 let raw = self.run_command(&complete, &CallOptions::default())?;
-                let upid: String = parse_data(&raw.stdout, &raw.stderr, raw.exit_code)?;
-                parse_upid(&upid)
+                Ok(parse_data(&raw.stdout, &raw.stderr, raw.exit_code)?)
             });
         if result.is_err() {
             // Best effort: the error that matters is the one above.
@@ -154,8 +148,7 @@ impl Client {
         if let Some(c) = checksum {
             d = d.checksum(c);
         }
-        let upid: String = self.call(&d.call(node, storage)?)?;
-        parse_upid(&upid)
+        self.call(&d.call(node, storage)?)
     }
 
     /// Run a command in a guest through the QEMU guest agent. A single string is split the

@@ -130,6 +130,15 @@ pub enum ChecksumError {
         /// The URL reported.
         got: String,
     },
+    /// Discovery was asked for ([`crate::upload::DownloadChecksum::Discover`]) and no
+    /// checksum file next to the URL names the file. The URL is shown without credentials.
+    #[error("no checksum file next to {url} names {file_name:?}")]
+    NotFound {
+        /// The download URL (any `user:password@` redacted).
+        url: String,
+        /// The file name searched for.
+        file_name: String,
+    },
     /// Local content does not have the expected checksum.
     #[error("{algorithm} checksum mismatch: expected {expected}, got {actual}")]
     Mismatch {

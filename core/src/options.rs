@@ -158,7 +158,7 @@ impl fmt::Debug for ProxyOption {
 }
 
 /// The URL with any `user:password@` replaced, for messages.
-fn redact_userinfo(url: &str) -> String {
+pub(crate) fn redact_userinfo(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);

@@ -552,6 +552,44 @@ pub enum DownloadChecksum {
     DiscoverOptional,
 }
 
+impl DownloadChecksum {
+    /// Whether a checksum must first be looked for next to the URL (drive a
+    /// [`crate::checksum::ChecksumDiscovery`], then hand its find to
+    /// [`DownloadChecksum::resolve`]).
+    pub fn wants_discovery(&self) -> bool {
+        matches!(self, Self::Discover | Self::DiscoverOptional)
+    }
+
+    /// The checksum to send with the download of `url` as `file_name`, given what discovery
+    /// `found` (`None` when it did not run or found nothing). `Discover` without a find is
+    /// [`ChecksumError::NotFound`](crate::checksum::ChecksumError::NotFound).
+    ///
+    /// ```
+    /// use proxmox_proto::upload::DownloadChecksum;
+    /// let url = "https://user:pw@mirror.example/debian.iso";
+    /// assert!(DownloadChecksum::Discover.wants_discovery());
+    /// assert_eq!(DownloadChecksum::DiscoverOptional.resolve(url, "debian.iso", None), Ok(None));
+    /// let e = DownloadChecksum::Discover.resolve(url, "debian.iso", None).unwrap_err();
+    /// assert!(!e.to_string().contains("pw"), "{e}");
+    /// ```
+    pub fn resolve(
+        self,
+        url: &str,
+        file_name: &str,
+        found: Option<Checksum>,
+    ) -> Result<Option<Checksum>, crate::checksum::ChecksumError> {
+        match (self, found) {
+            (Self::None, _) => Ok(None),
+            (Self::Given(c), _) => Ok(Some(c)),
+            (Self::Discover, None) => Err(crate::checksum::ChecksumError::NotFound {
+                url: crate::options::redact_userinfo(url),
+                file_name: file_name.to_owned(),
+            }),
+            (Self::Discover | Self::DiscoverOptional, found) => Ok(found),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

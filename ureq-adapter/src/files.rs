@@ -123,11 +123,11 @@ impl Client {
         let req = http::Request::from_parts(parts, ureq::SendBody::from_reader(&mut body));
         // Never retried: the server may have stored the file.
         let raw = self.send_http(req, &CallOptions::default())?;
-        let upid: String =
-            proxmox_proto::response::parse_data(raw.status, raw.reason.as_deref(), &raw.body)?;
-        Ok(upid
-            .parse::<Upid>()
-            .map_err(|e| proxmox_proto::Error::Protocol(e.into()))?)
+        Ok(proxmox_proto::response::parse_data(
+            raw.status,
+            raw.reason.as_deref(),
+            &raw.body,
+        )?)
     }
 
     /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...). The
@@ -178,24 +178,16 @@ impl Client {
         checksum: DownloadChecksum,
     ) -> Result<Upid, Error> {
         let mut d = DownloadUrl::new(url, content, file_name)?;
-        let found = match checksum {
-            DownloadChecksum::None => None,
-            DownloadChecksum::Given(c) => Some(c),
-            DownloadChecksum::Discover => Some(
-                self.discover_checksum(url, Some(file_name))?
-                    .ok_or_else(|| {
-                        Error::Config(format!("no checksum file next to {url} names {file_name}"))
-                    })?,
-            ),
-            DownloadChecksum::DiscoverOptional => self.discover_checksum(url, Some(file_name))?,
+        let found = if checksum.wants_discovery() {
+            self.discover_checksum(url, Some(file_name))?
+        } else {
+            None
         };
-        if let Some(c) = found {
+        let resolved = checksum.resolve(url, file_name, found);
+        if let Some(c) = resolved.map_err(proxmox_proto::Error::from)? {
             d = d.checksum(c);
         }
-        let upid: String = self.call(&d.call(node, storage)?)?;
-        Ok(upid
-            .parse::<Upid>()
-            .map_err(|e| proxmox_proto::Error::Protocol(e.into()))?)
+        self.call(&d.call(node, storage)?)
     }
 
     /// Run a command in a guest through the QEMU guest agent. A single string is split the

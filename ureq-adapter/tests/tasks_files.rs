@@ -224,16 +224,19 @@ fn download_url_with_discovered_checksum() {
         "https://127.0.0.1:{}/dashboard/unknown.iso",
         sim.addr().port()
     );
-    assert!(
-        c.download_url(
+    let e = c
+        .download_url(
             "pve1",
             "local",
             UploadContent::Iso,
             &url2,
             "unknown.iso",
-            DownloadChecksum::Discover
+            DownloadChecksum::Discover,
         )
-        .is_err()
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("no checksum file next to") && e.to_string().contains("unknown.iso"),
+        "{e}"
     );
     assert!(
         c.download_url(

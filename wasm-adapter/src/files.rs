@@ -25,11 +25,6 @@ async fn hash_blob(blob: &web_sys::Blob, alg: ChecksumAlgorithm) -> Result<Check
     Ok(d.finish())
 }
 
-fn parse_upid(s: String) -> Result<Upid, Error> {
-    s.parse::<Upid>()
-        .map_err(|e| Error::Proto(proxmox_proto::Error::Protocol(e.into())))
-}
-
 impl Client {
     /// Upload a `File` or `Blob` to `storage` on `node` as `content` (iso, vztmpl, import),
     /// stored as `file_name`. The body is a Blob of `[head, file, tail]` with the core's
@@ -80,9 +75,11 @@ impl Client {
         let raw = self
             .send_http(&parts, Some(&JsValue::from(body)), true)
             .await?;
-        let upid: String =
-            proxmox_proto::response::parse_data(raw.status, raw.reason.as_deref(), &raw.body)?;
-        parse_upid(upid)
+        Ok(proxmox_proto::response::parse_data(
+            raw.status,
+            raw.reason.as_deref(),
+            &raw.body,
+        )?)
     }
 
     /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...). The
@@ -130,24 +127,15 @@ impl Client {
         checksum: DownloadChecksum,
     ) -> Result<Upid, Error> {
         let mut d = DownloadUrl::new(url, content, file_name)?;
-        let found = match checksum {
-            DownloadChecksum::None => None,
-            DownloadChecksum::Given(c) => Some(c),
-            DownloadChecksum::Discover => Some(
-                self.discover_checksum(url, Some(file_name))
-                    .await?
-                    .ok_or_else(|| {
-                        Error::Config(format!("no checksum file next to {url} names {file_name}"))
-                    })?,
-            ),
-            DownloadChecksum::DiscoverOptional => {
-                self.discover_checksum(url, Some(file_name)).await?
-            }
+        let found = if checksum.wants_discovery() {
+            self.discover_checksum(url, Some(file_name)).await?
+        } else {
+            None
         };
-        if let Some(c) = found {
+        let resolved = checksum.resolve(url, file_name, found);
+        if let Some(c) = resolved.map_err(proxmox_proto::Error::from)? {
             d = d.checksum(c);
         }
-        let upid: String = self.call(&d.call(node, storage)?).await?;
-        parse_upid(upid)
+        self.call(&d.call(node, storage)?).await
     }
 }

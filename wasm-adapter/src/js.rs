@@ -313,9 +313,10 @@ fn checksum_of(hex: Option<&str>, alg: Option<&str>) -> Result<Option<Checksum>,
     }))
 }
 
+/// A UPID given by the caller: a bad one is an input error, not the server's fault.
 fn upid_of(s: &str) -> Result<Upid, Error> {
     s.parse::<Upid>()
-        .map_err(|e| Error::Proto(proxmox_proto::Error::Protocol(e.into())))
+        .map_err(|e| Error::Proto(proxmox_proto::Error::Input(e.into())))
 }
 
 fn content_of(s: &str) -> Result<UploadContent, Error> {
