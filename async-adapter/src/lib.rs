@@ -125,8 +125,8 @@ use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaC
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
 use proxmox_proto::params::Params;
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::{Envelope, api_error, parse_envelope};
-use proxmox_proto::retry::{Failure, RetryDecision, decide};
+use proxmox_proto::response::{Envelope, parse_envelope};
+use proxmox_proto::retry::{Failure, RetryDecision, decide, decide_status};
 use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
 use proxmox_proto::{AuthKind, Call, InputError, IntoApiPath, Method, Target, TransportKind};
 use serde::Serialize;
@@ -853,25 +853,22 @@ impl Client {
             let decision = match &result {
                 Ok(r) if (200..300).contains(&r.status) => return result,
                 _ if opts.no_retry => RetryDecision::GiveUp,
-                Ok(r) => {
-                    let e = api_error(r.status, r.reason.as_deref(), &r.body);
-                    decide(
-                        call.method,
-                        self.inner.auth_kind,
-                        &Failure::from_api(&e),
-                        attempt,
-                    )
-                }
+                Ok(r) => decide_status(
+                    call.method,
+                    self.inner.auth_kind,
+                    r.status,
+                    r.reason.as_deref(),
+                    &r.body,
+                    attempt,
+                ),
                 Err(Error::Transport {
                     may_have_been_sent, ..
-                }) => {
-                    let f = if *may_have_been_sent {
-                        Failure::MaybeSent
-                    } else {
-                        Failure::NotSent
-                    };
-                    decide(call.method, self.inner.auth_kind, &f, attempt)
-                }
+                }) => decide(
+                    call.method,
+                    self.inner.auth_kind,
+                    &Failure::transport(*may_have_been_sent),
+                    attempt,
+                ),
                 Err(_) => RetryDecision::GiveUp,
             };
             match decision {

@@ -43,6 +43,32 @@ impl<'a> Failure<'a> {
     pub fn from_api(e: &'a ApiError) -> Self {
         Self::Status(e.status, e.summary())
     }
+
+    /// A failure on the wire, before any answer: [`Failure::MaybeSent`] or
+    /// [`Failure::NotSent`].
+    pub fn transport(may_have_been_sent: bool) -> Failure<'static> {
+        if may_have_been_sent {
+            Failure::MaybeSent
+        } else {
+            Failure::NotSent
+        }
+    }
+}
+
+/// [`decide`] for an answer with a non-2xx status, its message read the way
+/// [`crate::response::api_error`] reads it (the reason phrase, else the body's `message`), so
+/// that every adapter sees a lock timeout the same way whether or not its HTTP stack keeps
+/// the reason phrase.
+pub fn decide_status(
+    method: Method,
+    auth: AuthKind,
+    status: u16,
+    reason: Option<&str>,
+    body: &[u8],
+    attempt: u32,
+) -> RetryDecision {
+    let e = crate::response::api_error(status, reason, body);
+    decide(method, auth, &Failure::from_api(&e), attempt)
 }
 
 /// The verdict.
@@ -84,6 +110,32 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_answers_read_the_message_from_the_reason_or_the_body() {
+        let lock = "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout";
+        let body = format!(r#"{{"data":null,"message":"{lock}\n"}}"#);
+        for reason in [Some(lock), None] {
+            assert_eq!(
+                decide_status(
+                    Method::Post,
+                    AuthKind::Token,
+                    500,
+                    reason,
+                    body.as_bytes(),
+                    0
+                ),
+                RetryDecision::Retry,
+                "{reason:?}"
+            );
+        }
+        assert_eq!(
+            decide_status(Method::Get, AuthKind::Token, 500, None, b"", 0),
+            RetryDecision::GiveUp
+        );
+        assert_eq!(Failure::transport(true), Failure::MaybeSent);
+        assert_eq!(Failure::transport(false), Failure::NotSent);
+    }
 
     #[test]
     fn table() {

@@ -56,7 +56,7 @@ use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaC
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
 use proxmox_proto::response::{Envelope, parse_envelope};
-use proxmox_proto::retry::{Failure, RetryDecision, decide};
+use proxmox_proto::retry::{Failure, RetryDecision, decide, decide_status};
 use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
 use proxmox_proto::{
     AuthKind, Call, InputError, IntoApiPath, Method, Params, Target, TransportKind,
@@ -611,25 +611,22 @@ impl Client {
             let result = self.send_once(call, Some(&auth)).await;
             let decision = match &result {
                 Ok(r) if (200..300).contains(&r.status) => return result,
-                Ok(r) => {
-                    let msg = r.reason.clone().unwrap_or_default();
-                    decide(
-                        call.method,
-                        self.inner.auth_kind,
-                        &Failure::Status(r.status, &msg),
-                        attempt,
-                    )
-                }
+                Ok(r) => decide_status(
+                    call.method,
+                    self.inner.auth_kind,
+                    r.status,
+                    r.reason.as_deref(),
+                    &r.body,
+                    attempt,
+                ),
                 Err(Error::Transport {
                     may_have_been_sent, ..
-                }) => {
-                    let f = if *may_have_been_sent {
-                        Failure::MaybeSent
-                    } else {
-                        Failure::NotSent
-                    };
-                    decide(call.method, self.inner.auth_kind, &f, attempt)
-                }
+                }) => decide(
+                    call.method,
+                    self.inner.auth_kind,
+                    &Failure::transport(*may_have_been_sent),
+                    attempt,
+                ),
                 Err(_) => RetryDecision::GiveUp,
             };
             match decision {
