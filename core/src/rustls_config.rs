@@ -39,12 +39,17 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?;
     let builder = match &opts.verification {
-        TlsVerification::Pinned(fp) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin: *fp, algs })),
+        TlsVerification::Pinned(fp) => {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(CustomVerifier {
+                    pin: Some(*fp),
+                    algs,
+                }))
+        }
         TlsVerification::DangerAcceptInvalid => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyVerifier { algs })),
+            .with_custom_certificate_verifier(Arc::new(CustomVerifier { pin: None, algs })),
         _ => {
             let mut roots = RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -70,13 +75,15 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
     Ok(Arc::new(config))
 }
 
+/// The server certificate checked against a SHA-256 pin, or (`pin: None`, the opt-in insecure
+/// mode) not checked at all. Handshake signatures are always verified.
 #[derive(Debug)]
-struct PinnedVerifier {
-    pin: Fingerprint,
+struct CustomVerifier {
+    pin: Option<Fingerprint>,
     algs: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for PinnedVerifier {
+impl ServerCertVerifier for CustomVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -85,55 +92,13 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pin.matches_der(end_entity) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint {} does not match the pinned {}",
+        match &self.pin {
+            Some(pin) if !pin.matches_der(end_entity) => Err(rustls::Error::General(format!(
+                "certificate fingerprint {} does not match the pinned {pin}",
                 Fingerprint::of_der(end_entity),
-                self.pin
-            )))
+            ))),
+            _ => Ok(ServerCertVerified::assertion()),
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct AcceptAnyVerifier {
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyVerifier {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
