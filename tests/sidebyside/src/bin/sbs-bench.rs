@@ -7,7 +7,8 @@
 //!               [--runs N] [--upload FILE] [--upload4 FILE] [--only a,b] [--out FILE]
 //! sbs-bench once-ureq|once-async HOST CA     (one call from process start; prints nothing)
 //! sbs-bench upload-ureq HOST CA FILE         (one streamed upload; prints peak RSS in KiB)
-//! sbs-bench loop-ureq|loop-async HOST CA PATH N [reqwest]  (N sequential GETs, for profiling)
+//! sbs-bench loop-ureq HOST CA PATH N  (N sequential GETs, for profiling; proxmox-async has
+//!                                      `cargo run --release -p proxmox-async --example loop_get`)
 //! sbs-bench loop-reqwest-raw|loop-hyperutil-raw|loop-hyper-raw HOST CA PATH N  (the ceilings)
 //! ```
 
@@ -831,25 +832,6 @@ fn main() -> Res<()> {
                 let _: Document = c.get(args[3].as_str())?;
             }
             println!("{:.0} calls/s", f64::from(n) / s.elapsed().as_secs_f64());
-            Ok(())
-        }
-        Some("loop-async") => {
-            let ca = std::fs::read(&args[2])?;
-            let n: u32 = args[4].parse()?;
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let backend = match args.get(5).map(String::as_str) {
-                Some("reqwest") => proxmox_async::Backend::Reqwest,
-                _ => proxmox_async::Backend::Hyper,
-            };
-            let c = async_client_on(backend, &args[1], &ca, 1)?;
-            let rate = rt.block_on(async {
-                let s = Instant::now();
-                for _ in 0..n {
-                    let _: Document = c.get(args[3].as_str()).await?;
-                }
-                Ok::<f64, proxmox_async::Error>(f64::from(n) / s.elapsed().as_secs_f64())
-            })?;
-            println!("{rate:.0} calls/s");
             Ok(())
         }
         Some("loop-reqwest-raw") => {
