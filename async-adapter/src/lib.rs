@@ -794,21 +794,16 @@ impl Client {
             .await
             .ok_or_else(|| timeout("response head"))??;
         let limit = opts.body_limit.unwrap_or(self.inner.body_limit);
-        // A declared length over the limit fails before reading; a declared length within it
-        // sizes the buffer once (up to 16 MiB, so that a lying header costs little).
+        // The transports that decode gzip drop Content-Length and Content-Encoding; any
+        // encoding left is not decoded, so the declared length is that of the bytes read.
         let declared = head
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(size) = declared
-            && size > limit
-        {
-            return Err(Error::Proto(
-                proxmox_proto::ProtocolError::BodyTooLarge { size, limit }.into(),
-            ));
-        }
-        let mut body = Vec::with_capacity(declared.map_or(0, |n| n.min(16 << 20) as usize));
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let capacity = proxmox_proto::response::body_capacity(declared, false, limit)
+            .map_err(proxmox_proto::Error::from)?;
+        let mut body = Vec::with_capacity(capacity);
         let mut stream = head.body;
         loop {
             match self.timed(read, stream.next()).await {

@@ -38,6 +38,35 @@ use serde_json::Value;
 /// `cluster/resources` is under 10 MiB; the limit is a guard against hostile servers).
 pub const DEFAULT_BODY_LIMIT: u64 = 256 * 1024 * 1024;
 
+/// Before reading a response body under `limit`, given its declared `Content-Length` (if
+/// any): a declared length over the limit is refused at once ([`ProtocolError::BodyTooLarge`]),
+/// unless the body is `encoded` (a `Content-Encoding` the adapter decodes, whose declared
+/// length is the encoded one; the decoded bytes are then counted as they come). Otherwise,
+/// the capacity to reserve for the body: the declared length, at most 16 MiB so that a lying
+/// header costs little.
+///
+/// ```
+/// use proxmox_proto::response::body_capacity;
+/// assert_eq!(body_capacity(Some(1_592_934), false, 1 << 28), Ok(1_592_934));
+/// assert_eq!(
+///     body_capacity(Some(1 << 30), false, 1 << 28).unwrap_err().to_string(),
+///     "response body of 1073741824 bytes exceeds the limit of 268435456 bytes"
+/// );
+/// assert_eq!(body_capacity(Some(1 << 30), true, 1 << 40), Ok(16 << 20));
+/// assert_eq!(body_capacity(None, false, 1 << 28), Ok(0));
+/// ```
+pub fn body_capacity(
+    content_length: Option<u64>,
+    encoded: bool,
+    limit: u64,
+) -> Result<usize, ProtocolError> {
+    match content_length {
+        Some(size) if size > limit && !encoded => Err(ProtocolError::BodyTooLarge { size, limit }),
+        Some(size) => Ok(usize::try_from(size.min(16 << 20)).unwrap_or(16 << 20)),
+        None => Ok(0),
+    }
+}
+
 /// How many bytes of a non-JSON body are kept in errors.
 const RAW_BODY_KEEP: usize = 4096;
 

@@ -422,16 +422,13 @@ impl Client {
         let too_large = |size: u64| {
             Error::Proto(proxmox_proto::ProtocolError::BodyTooLarge { size, limit }.into())
         };
+        // ureq decodes gzip itself; the declared length is then the encoded one.
+        let encoded = resp.headers().contains_key(http::header::CONTENT_ENCODING);
         let body = resp.into_body();
-        // A declared length over the limit fails before reading; one within it sizes the
-        // buffer once (up to 16 MiB, so that a lying header costs little).
-        let declared = body.content_length();
-        if let Some(size) = declared
-            && size > limit
-        {
-            return Err(too_large(size));
-        }
-        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n.min(16 << 20) as usize));
+        let capacity =
+            proxmox_proto::response::body_capacity(body.content_length(), encoded, limit)
+                .map_err(proxmox_proto::Error::from)?;
+        let mut buf = Vec::with_capacity(capacity);
         body.into_with_config()
             .limit(limit)
             .reader()

@@ -302,16 +302,15 @@ pub(crate) async fn fetch(
             .into(),
         )
     };
-    // A declared length over the limit fails before reading (unless the body is encoded: the
-    // length is then the encoded one, and the decoded bytes are counted below).
-    if let Ok(None) = resp.headers().get("content-encoding")
-        && let Ok(Some(len)) = resp.headers().get("content-length")
-        && let Ok(len) = len.trim().parse::<u64>()
-        && len > body_limit
-    {
-        return Err(too_large(len));
-    }
-    let mut bytes = Vec::new();
+    // fetch decodes a Content-Encoding itself; the declared length is then the encoded one.
+    let encoded = !matches!(resp.headers().get("content-encoding"), Ok(None));
+    let declared = match resp.headers().get("content-length") {
+        Ok(Some(len)) => len.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    let capacity = proxmox_proto::response::body_capacity(declared, encoded, body_limit)
+        .map_err(proxmox_proto::Error::from)?;
+    let mut bytes = Vec::with_capacity(capacity);
     if let Some(stream) = resp.body() {
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
         loop {
