@@ -504,6 +504,11 @@ impl Client {
         self.call_with(call, &CallOptions::default())
     }
 
+    /// [`Client::call`] with an owned call, for the verbs of `blocking_client_methods!`.
+    fn call_owned<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
+        self.call(&call)
+    }
+
     proxmox_proto::blocking_client_methods!();
 
     pub(crate) fn transport(&self) -> &dyn Transport {

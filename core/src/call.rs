@@ -161,7 +161,7 @@ impl Call {
 
 /// The convenience verbs of a blocking client, written once for every blocking adapter:
 /// `get`, `get_with`, `post`, `put`, `delete`, `create`, `set` and `request`, all in terms of the
-/// adapter's own `fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error>`, where
+/// adapter's own `fn call_owned<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error>`, where
 /// the adapter's `Error` implements `From<InputError>`. Use inside `impl Client { ... }`.
 #[macro_export]
 macro_rules! blocking_client_methods {
@@ -171,7 +171,7 @@ macro_rules! blocking_client_methods {
             &self,
             path: impl $crate::IntoApiPath,
         ) -> Result<T, Error> {
-            self.call(&$crate::Call::get(path)?)
+            self.call_owned($crate::Call::get(path)?)
         }
 
         /// `GET path` with query parameters from a `Serialize` struct or map.
@@ -183,7 +183,7 @@ macro_rules! blocking_client_methods {
             path: impl $crate::IntoApiPath,
             params: &P,
         ) -> Result<T, Error> {
-            self.call(&$crate::Call::get(path)?.params_from(params)?)
+            self.call_owned($crate::Call::get(path)?.params_from(params)?)
         }
 
         /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
@@ -195,7 +195,7 @@ macro_rules! blocking_client_methods {
             path: impl $crate::IntoApiPath,
             params: &P,
         ) -> Result<T, Error> {
-            self.call(&$crate::Call::post(path)?.params_from(params)?)
+            self.call_owned($crate::Call::post(path)?.params_from(params)?)
         }
 
         /// `PUT path`.
@@ -207,7 +207,7 @@ macro_rules! blocking_client_methods {
             path: impl $crate::IntoApiPath,
             params: &P,
         ) -> Result<T, Error> {
-            self.call(&$crate::Call::put(path)?.params_from(params)?)
+            self.call_owned($crate::Call::put(path)?.params_from(params)?)
         }
 
         /// `DELETE path` with query parameters.
@@ -219,7 +219,7 @@ macro_rules! blocking_client_methods {
             path: impl $crate::IntoApiPath,
             params: &P,
         ) -> Result<T, Error> {
-            self.call(&$crate::Call::delete(path)?.params_from(params)?)
+            self.call_owned($crate::Call::delete(path)?.params_from(params)?)
         }
 
         /// Alias of `post` (pvesh's verb).
@@ -253,7 +253,7 @@ macro_rules! blocking_client_methods {
             path: impl $crate::IntoApiPath,
             params: $crate::Params,
         ) -> Result<T, Error> {
-            self.call(&$crate::Call::new(method, path)?.with_params(params))
+            self.call_owned($crate::Call::new(method, path)?.with_params(params))
         }
     };
 }

@@ -307,7 +307,82 @@ pub enum Error {
     /// Login needs a second factor that was not supplied, or the factor was refused.
     #[error("authentication: {0}")]
     Auth(#[from] crate::auth::AuthError),
+    /// The exchange failed on the wire, or the call's deadline passed (from a flow: names the
+    /// request, the attempts and the time they took).
+    #[error("{0}")]
+    Transport(Box<TransportError>),
 }
+
+/// Which request an error is about: method, path (never the query string, which can carry
+/// tickets) and `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLabel {
+    /// The method.
+    pub method: crate::Method,
+    /// The path below `/api2/json`, percent-encoded as sent.
+    pub path: String,
+    /// `host:port` (IPv6 in brackets).
+    pub host: String,
+}
+
+impl RequestLabel {
+    /// The label of `call` sent to `target`.
+    pub fn new(call: &crate::Call, target: &crate::Target) -> Self {
+        Self {
+            method: call.method,
+            path: call.path.to_string(),
+            host: format!("{}:{}", target.host(), target.port()),
+        }
+    }
+}
+
+impl fmt::Display for RequestLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} on {}", self.method, self.path, self.host)
+    }
+}
+
+/// A call that failed on the wire, after every attempt the retry rules allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportError {
+    /// The request.
+    pub request: RequestLabel,
+    /// The last failure.
+    pub failure: crate::flow::TransportFailure,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// How long the call took, from its first poll to the failure.
+    pub elapsed: std::time::Duration,
+}
+
+impl TransportError {
+    /// The request, what happened and how many attempts it took, without the "sent or not"
+    /// part (adapters print that in front).
+    pub fn detail(&self) -> String {
+        format!(
+            "{}: {} ({} attempt{} in {:.2} s)",
+            self.request,
+            clean(&self.failure.message),
+            self.attempts,
+            if self.attempts == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sent = if self.failure.may_have_been_sent {
+            "the request may have been sent"
+        } else {
+            "the request was not sent"
+        };
+        write!(f, "transport error ({sent}): {}", self.detail())
+    }
+}
+
+impl std::error::Error for TransportError {}
 
 impl From<ApiError> for Error {
     fn from(e: ApiError) -> Self {
@@ -320,6 +395,14 @@ impl Error {
     pub fn api(&self) -> Option<&ApiError> {
         match self {
             Self::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The transport error inside, if this is one.
+    pub fn transport(&self) -> Option<&TransportError> {
+        match self {
+            Self::Transport(e) => Some(e),
             _ => None,
         }
     }

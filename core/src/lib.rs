@@ -19,6 +19,7 @@
 //! | [`auth`] | API tokens, tickets, the login/TFA state machine, renewal |
 //! | [`options`] | client options and their checks, shared by every adapter's builder |
 //! | [`session`] | credentials and auth state shared by every adapter: login, renewal, re-login |
+//! | [`flow`] | flows and their driving contract: the API call (auth, TFA, renewal, retry, deadline) on [`flow::ClientCore`] |
 //! | [`retry`] | whether a failure may be retried |
 //! | [`tls`] | SHA-256 certificate fingerprints |
 //! | `rustls_config` | (feature `rustls`) rustls client configurations for the native adapters |
@@ -80,6 +81,7 @@ pub mod call;
 pub mod checksum;
 pub mod command;
 pub mod error;
+pub mod flow;
 pub mod json;
 pub mod loose;
 pub mod models;
@@ -101,7 +103,9 @@ pub mod upid;
 pub mod upload;
 
 pub use call::{Call, Method};
-pub use error::{ApiError, Error, ErrorClass, InputError, ProtocolError};
+pub use error::{
+    ApiError, Error, ErrorClass, InputError, ProtocolError, RequestLabel, TransportError,
+};
 pub use params::Params;
 pub use path::{ApiPath, IntoApiPath, Lit};
 #[doc(hidden)]

@@ -107,6 +107,8 @@ pub struct ClientOptions {
     tls: TlsOptions,
     connect_timeout: Duration,
     read_timeout: Duration,
+    timeout: Option<Duration>,
+    max_attempts: u32,
     proxy: ProxyOption,
     body_limit: u64,
     errors: Vec<String>,
@@ -141,6 +143,10 @@ pub struct ValidatedOptions {
     pub connect_timeout: Duration,
     /// Read timeout.
     pub read_timeout: Duration,
+    /// The deadline of one call (attempts, backoff and waits included), if any.
+    pub timeout: Option<Duration>,
+    /// Attempts per call (at least 1).
+    pub max_attempts: u32,
     /// Proxy.
     pub proxy: ProxyOption,
     /// Largest response body accepted.
@@ -207,6 +213,8 @@ impl ClientOptions {
             tls: TlsOptions::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            timeout: None,
+            max_attempts: crate::retry::DEFAULT_MAX_ATTEMPTS,
             proxy: ProxyOption::None,
             body_limit: crate::response::DEFAULT_BODY_LIMIT,
             errors: Vec::new(),
@@ -307,6 +315,14 @@ impl ClientOptions {
     pub fn set_read_timeout(&mut self, t: Duration) {
         self.read_timeout = t;
     }
+    /// The deadline of one call.
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.timeout = Some(t);
+    }
+    /// Attempts per call.
+    pub fn set_max_attempts(&mut self, n: u32) {
+        self.max_attempts = n;
+    }
     /// An HTTP(S) proxy URL.
     pub fn set_proxy(&mut self, url: &str) {
         if self.record(check_proxy_url(url)).is_some() {
@@ -368,10 +384,20 @@ impl ClientOptions {
                 "a second factor needs a password login".into(),
             ));
         }
-        if self.connect_timeout.is_zero() || self.read_timeout.is_zero() {
+        if self.connect_timeout.is_zero()
+            || self.read_timeout.is_zero()
+            || self.timeout.is_some_and(|t| t.is_zero())
+        {
             return Err(InputError::Invalid {
                 what: "timeout",
                 reason: "a timeout of zero would fail every call".into(),
+            });
+        }
+        if self.max_attempts == 0 {
+            return Err(InputError::Invalid {
+                what: "max_attempts",
+                reason: "at least one attempt is needed: 1 sends every call once, without retries"
+                    .into(),
             });
         }
         if self.body_limit == 0 {
@@ -387,8 +413,16 @@ impl ClientOptions {
             auth_kind,
             second_factor: self.second_factor,
             tls: self.tls,
-            connect_timeout: self.connect_timeout,
-            read_timeout: self.read_timeout,
+            // No attempt may outlast the call: the timeouts of adapters that do not run the
+            // call flow are cut to the call's deadline too.
+            connect_timeout: self
+                .timeout
+                .map_or(self.connect_timeout, |t| t.min(self.connect_timeout)),
+            read_timeout: self
+                .timeout
+                .map_or(self.read_timeout, |t| t.min(self.read_timeout)),
+            timeout: self.timeout,
+            max_attempts: self.max_attempts,
             proxy: self.proxy,
             body_limit: self.body_limit,
         })
@@ -464,10 +498,17 @@ macro_rules! client_builder_methods {
             self.$field.set_danger_accept_invalid_certs();
             self
         }
-        /// Connect and read timeouts at once.
+        /// The deadline of one call (default: none): every attempt, the backoff between them
+        /// and waiting for an in-flight slot or another caller's login included. Connect and
+        /// read timeouts still bound each attempt, cut to what remains.
         pub fn timeout(mut self, t: std::time::Duration) -> Self {
-            self.$field.set_connect_timeout(t);
-            self.$field.set_read_timeout(t);
+            self.$field.set_timeout(t);
+            self
+        }
+        /// Attempts per call in all (default 3; 1 sends every call once, without retries or
+        /// a re-login after a 401).
+        pub fn max_attempts(mut self, n: u32) -> Self {
+            self.$field.set_max_attempts(n);
             self
         }
         /// The connect timeout (default 10 s).

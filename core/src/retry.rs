@@ -67,8 +67,29 @@ pub fn decide_status(
     body: &[u8],
     attempt: u32,
 ) -> RetryDecision {
+    decide_status_within(
+        method,
+        auth,
+        status,
+        reason,
+        body,
+        attempt,
+        DEFAULT_MAX_ATTEMPTS,
+    )
+}
+
+/// [`decide_status`] with a limit of `max_attempts` attempts in all.
+pub fn decide_status_within(
+    method: Method,
+    auth: AuthKind,
+    status: u16,
+    reason: Option<&str>,
+    body: &[u8],
+    attempt: u32,
+    max_attempts: u32,
+) -> RetryDecision {
     let e = crate::response::api_error(status, reason, body);
-    decide(method, auth, &Failure::from_api(&e), attempt)
+    decide_within(method, auth, &Failure::from_api(&e), attempt, max_attempts)
 }
 
 /// The verdict.
@@ -89,7 +110,19 @@ pub fn decide(
     failure: &Failure<'_>,
     attempt: u32,
 ) -> RetryDecision {
-    if attempt + 1 >= DEFAULT_MAX_ATTEMPTS {
+    decide_within(method, auth, failure, attempt, DEFAULT_MAX_ATTEMPTS)
+}
+
+/// [`decide`] with a limit of `max_attempts` attempts in all (1: never retry, not even the
+/// re-login after a 401).
+pub fn decide_within(
+    method: Method,
+    auth: AuthKind,
+    failure: &Failure<'_>,
+    attempt: u32,
+    max_attempts: u32,
+) -> RetryDecision {
+    if attempt.saturating_add(1) >= max_attempts {
         return RetryDecision::GiveUp;
     }
     match failure {

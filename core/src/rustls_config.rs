@@ -75,6 +75,67 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
     Ok(Arc::new(config))
 }
 
+/// The server's certificate is not the pinned one.
+#[derive(Debug)]
+struct PinMismatch {
+    got: Fingerprint,
+    pinned: Fingerprint,
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "certificate fingerprint {} does not match the pinned {}",
+            self.got, self.pinned
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+/// Whether a TLS failure somewhere in `e`'s source chain (an `io::Error` wrapping a rustls
+/// error included) is one that trying again cannot mend: the server's certificate was refused
+/// (unknown issuer, expired, wrong name, not the pinned one) or the server refused ours. Such a
+/// failure is never retried.
+pub fn is_permanent_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return is_permanent(r);
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return is_permanent(inner);
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// [`is_permanent_tls_failure`] for one rustls error.
+pub fn is_permanent(e: &rustls::Error) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::AlertReceived(
+                A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+                    | A::AccessDenied
+                    | A::CertificateRequired
+            )
+    )
+}
+
 /// The server certificate checked against a SHA-256 pin, or (`pin: None`, the opt-in insecure
 /// mode) not checked at all. Handshake signatures are always verified.
 #[derive(Debug)]
@@ -93,10 +154,12 @@ impl ServerCertVerifier for CustomVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match &self.pin {
-            Some(pin) if !pin.matches_der(end_entity) => Err(rustls::Error::General(format!(
-                "certificate fingerprint {} does not match the pinned {pin}",
-                Fingerprint::of_der(end_entity),
-            ))),
+            Some(pin) if !pin.matches_der(end_entity) => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
+                    got: Fingerprint::of_der(end_entity),
+                    pinned: *pin,
+                }))),
+            )),
             _ => Ok(ServerCertVerified::assertion()),
         }
     }

@@ -40,9 +40,26 @@
 use crate::auth::{ApiToken, Auth, Login, Secret, Session, TicketState};
 use crate::call::Call;
 use crate::error::{Error, InputError};
+use crate::flow::MonoTime;
 use crate::service::{AuthKind, Service};
 use std::fmt;
 use std::time::Duration;
+
+/// Who holds a lease: a number unique among the flows of one client (see
+/// [`crate::flow::ClientCore`]). Holder 0 is the anonymous holder of
+/// [`SessionManager::begin_renewal`].
+pub type LeaseHolder = u64;
+
+/// A claim on doing something for every caller (log in, renew), held by one caller until it
+/// releases it or until `until`: a caller that vanished without releasing can never block the
+/// next login for longer than its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Who holds it.
+    pub holder: LeaseHolder,
+    /// When it ends by itself.
+    pub until: MonoTime,
+}
 
 /// What a client authenticates with.
 #[derive(Clone, PartialEq, Eq)]
@@ -124,7 +141,8 @@ pub struct SessionManager {
     service: Service,
     credentials: Credentials,
     current: Option<Auth>,
-    renewing: bool,
+    renewal: Option<Lease>,
+    login_lease: Option<Lease>,
     generation: u64,
     pve_compat: bool,
 }
@@ -141,7 +159,8 @@ impl SessionManager {
             service,
             credentials,
             current,
-            renewing: false,
+            renewal: None,
+            login_lease: None,
             generation: 0,
             pve_compat: false,
         }
@@ -209,11 +228,83 @@ impl SessionManager {
     /// caller's [`SessionManager::plan`] and now, as threads or a multi-threaded executor
     /// allow). On `false`, go on with `planned`: it is still valid.
     pub fn begin_renewal(&mut self, planned: &Auth) -> bool {
-        if self.renewing || self.current.as_ref() != Some(planned) {
+        // The anonymous claim of callers without a monotonic clock: it lasts until
+        // finish_renewal.
+        if self.renewal.is_some() || self.current.as_ref() != Some(planned) {
             return false;
         }
-        self.renewing = true;
+        self.renewal = Some(Lease {
+            holder: 0,
+            until: MonoTime::from_duration(Duration::MAX),
+        });
         true
+    }
+
+    /// Claim the renewal of `planned` for `holder` until `until` (see
+    /// [`SessionManager::begin_renewal`] for when it is refused). A lease that ran out counts as
+    /// released.
+    pub fn claim_renewal(
+        &mut self,
+        planned: &Auth,
+        holder: LeaseHolder,
+        now: MonoTime,
+        until: MonoTime,
+    ) -> bool {
+        if self.renewal.is_some_and(|l| l.until > now) || self.current.as_ref() != Some(planned) {
+            return false;
+        }
+        self.renewal = Some(Lease { holder, until });
+        true
+    }
+
+    /// Give the renewal lease back without an answer (the caller was dropped or gave up); the
+    /// old, still-valid session stays. Returns whether `holder` held it.
+    pub fn release_renewal(&mut self, holder: LeaseHolder) -> bool {
+        if self.renewal.is_some_and(|l| l.holder == holder) {
+            self.renewal = None;
+            return true;
+        }
+        false
+    }
+
+    /// Claim the login for `holder` until `until`. `Err` with the end of the other holder's
+    /// lease while someone else is logging in; a lease that ran out counts as released.
+    pub fn claim_login(
+        &mut self,
+        holder: LeaseHolder,
+        now: MonoTime,
+        until: MonoTime,
+    ) -> Result<(), MonoTime> {
+        match self.login_lease {
+            Some(l) if l.holder != holder && l.until > now => Err(l.until),
+            _ => {
+                self.login_lease = Some(Lease { holder, until });
+                Ok(())
+            }
+        }
+    }
+
+    /// Move the end of `holder`'s login lease (while a person types a second factor).
+    pub fn extend_login(&mut self, holder: LeaseHolder, until: MonoTime) {
+        if let Some(l) = &mut self.login_lease
+            && l.holder == holder
+        {
+            l.until = until;
+        }
+    }
+
+    /// Give the login lease back. Returns whether `holder` held it.
+    pub fn release_login(&mut self, holder: LeaseHolder) -> bool {
+        if self.login_lease.is_some_and(|l| l.holder == holder) {
+            self.login_lease = None;
+            return true;
+        }
+        false
+    }
+
+    /// The login lease in force at `now`, if any.
+    pub fn login_lease(&self, now: MonoTime) -> Option<Lease> {
+        self.login_lease.filter(|l| l.until > now)
     }
 
     /// Finish a renewal with the answer (or `Err` when the call failed on the wire). On
@@ -222,7 +313,7 @@ impl SessionManager {
         &mut self,
         answer: Result<(u16, Option<&str>, &[u8]), ()>,
     ) -> Result<(), Error> {
-        self.renewing = false;
+        self.renewal = None;
         let Some(Auth::Session(s)) = &self.current else {
             return Ok(());
         };

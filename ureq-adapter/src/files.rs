@@ -104,7 +104,7 @@ impl Client {
         let frame = upload.frame(&proxmox_proto::upload::boundary_from_random(&random_bytes()))?;
         let call = upload.call()?;
         let auth = self.current_auth()?;
-        let head = self.inner.rb.build_streaming(
+        let head = self.request_builder().build_streaming(
             Method::Post,
             &call.path,
             frame.content_type(),
@@ -146,12 +146,8 @@ impl Client {
                 .and_then(|req| {
                     self.send_http(
                         req,
-                        &CallOptions {
-                            body_limit: Some(
-                                proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64,
-                            ),
-                            ..CallOptions::default()
-                        },
+                        &CallOptions::default()
+                            .body_limit(proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64),
                     )
                 });
             match fetched {

@@ -33,17 +33,19 @@ mod tls;
 
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
 
-use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::flow::{
+    ClientCore, Exchange, Flow, HttpReply, MonoClock, Now, Payload, Reply, Step, TransportFailure,
+};
 use proxmox_proto::options::{ClientOptions, ProxyOption};
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::{Envelope, parse_envelope};
-use proxmox_proto::retry::{Failure, RetryDecision, decide, decide_status};
-use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
-use proxmox_proto::{AuthKind, Call, Target, TransportKind};
+use proxmox_proto::response::{Envelope, parse_data, parse_envelope};
+use proxmox_proto::{Call, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tls::{ReasonTapConnector, TlsConnector};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
@@ -57,16 +59,21 @@ pub enum Error {
     /// The server answered with an error, the answer did not parse, the input was bad, or
     /// authentication failed: the core's typed error.
     #[error(transparent)]
-    Proto(#[from] proxmox_proto::Error),
-    /// The request could not be completed on the wire.
+    Proto(proxmox_proto::Error),
+    /// The request could not be completed on the wire (after every attempt the retry rules
+    /// allowed), or the call's deadline passed.
     #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
     Transport {
-        /// What happened.
+        /// The request, what happened, and how many attempts took how long.
         message: String,
         /// Whether the server may have received (and acted on) the request.
         may_have_been_sent: bool,
         /// Whether it was a timeout.
         timeout: bool,
+        /// How many attempts were made.
+        attempts: u32,
+        /// How long they took.
+        elapsed: Duration,
     },
     /// The client configuration is invalid.
     #[error("invalid client configuration: {0}")]
@@ -82,6 +89,21 @@ impl From<proxmox_proto::InputError> for Error {
     }
 }
 
+impl From<proxmox_proto::Error> for Error {
+    fn from(e: proxmox_proto::Error) -> Self {
+        match e {
+            proxmox_proto::Error::Transport(t) => Self::Transport {
+                message: t.detail(),
+                may_have_been_sent: t.failure.may_have_been_sent,
+                timeout: t.failure.timeout,
+                attempts: t.attempts,
+                elapsed: t.elapsed,
+            },
+            e => Self::Proto(e),
+        }
+    }
+}
+
 impl Error {
     /// The API error, if the server answered with one.
     pub fn api(&self) -> Option<&proxmox_proto::ApiError> {
@@ -89,6 +111,23 @@ impl Error {
             Self::Proto(e) => e.api(),
             _ => None,
         }
+    }
+
+    /// Whether the request may have reached the server. `false` for configuration and input
+    /// errors and for failures before anything was written.
+    pub fn may_have_been_sent(&self) -> bool {
+        match self {
+            Self::Transport {
+                may_have_been_sent, ..
+            } => *may_have_been_sent,
+            Self::Proto(e) => e.api().is_some(),
+            _ => false,
+        }
+    }
+
+    /// Whether a timeout (of an attempt, or the call's deadline) ended the call.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport { timeout: true, .. })
     }
 }
 
@@ -104,26 +143,7 @@ fn system_clock() -> Duration {
 pub use proxmox_proto::auth::SecondFactorCallback;
 use proxmox_proto::auth::SecondFactorSource;
 
-/// Per-call settings.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// Connect timeout for this call (overrides the client's).
-    pub connect_timeout: Option<Duration>,
-    /// Read timeout for this call: time to the response head, and for the body.
-    pub read_timeout: Option<Duration>,
-    /// Largest body accepted for this call.
-    pub body_limit: Option<u64>,
-}
-
-impl CallOptions {
-    /// Both timeouts.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = Some(t);
-        self.read_timeout = Some(t);
-        self
-    }
-}
+pub use proxmox_proto::flow::CallOptions;
 
 /// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
 /// request is sent; the option methods are the core's
@@ -183,14 +203,17 @@ impl ClientBuilder {
     /// call (or explicitly with [`Client::login`]).
     pub fn build(self) -> Result<Client, Error> {
         let v = self.options.validate(TransportKind::Https)?;
-        let second =
-            SecondFactorSource::choose(self.second_factor_callback, v.second_factor, v.auth_kind)
-                .map_err(|e| Error::Config(e.to_string()))?;
+        let second = SecondFactorSource::choose(
+            self.second_factor_callback,
+            v.second_factor.clone(),
+            v.auth_kind,
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
         let tls_config = tls::client_config(&v.tls).map_err(Error::Config)?;
         let proxy = match &v.proxy {
-            ProxyOption::Url(p) => {
-                Some(ureq::Proxy::new(p).map_err(|e| Error::Config(format!("proxy: {e}")))?)
-            }
+            ProxyOption::Url(p) => Some(
+                ureq::Proxy::new(p.as_str()).map_err(|e| Error::Config(format!("proxy: {e}")))?,
+            ),
             ProxyOption::FromEnv => ureq::Proxy::try_from_env(),
             _ => None,
         };
@@ -212,19 +235,17 @@ impl ClientBuilder {
                 .chain(TlsConnector { config: tls_config })
                 .chain(ReasonTapConnector);
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
-        let rb = RequestBuilder::new(v.target)
-            .user_agent(Some(self.user_agent))
-            .accept_gzip(true);
+        let user_agent = self.user_agent;
+        let core = ClientCore::from_options(v, |rb: RequestBuilder| {
+            rb.user_agent(Some(user_agent)).accept_gzip(true)
+        });
         Ok(Client {
             inner: Arc::new(Inner {
                 agent,
-                rb,
-                session: Mutex::new(v.session),
-                login_lock: Mutex::new(()),
+                core,
                 second,
                 clock: self.clock,
-                body_limit: v.body_limit,
-                auth_kind: v.auth_kind,
+                mono: MonoClock::starting_at(Instant::now()),
             }),
         })
     }
@@ -232,14 +253,24 @@ impl ClientBuilder {
 
 struct Inner {
     agent: ureq::Agent,
-    rb: RequestBuilder,
-    session: Mutex<SessionManager>,
-    /// Serialises logins, so that many threads finding an expired ticket log in once.
-    login_lock: Mutex<()>,
+    /// Request building, the session with its login and renewal leases, the retry policy.
+    core: ClientCore,
     second: SecondFactorSource,
     clock: Clock,
-    body_limit: u64,
-    auth_kind: AuthKind,
+    mono: MonoClock,
+}
+
+/// Wakes a thread parked in [`Client::run`] while another thread logs in.
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
 }
 
 /// A blocking client. Cheap to clone; clones share connections and the session.
@@ -251,25 +282,21 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("target", self.inner.rb.target())
-            .field("auth", &self.inner.auth_kind)
+            .field("target", self.inner.core.target())
+            .field("auth", &self.inner.core.auth_kind())
             .finish()
     }
 }
 
-/// A raw answer: status, reason phrase (as sent by the server), body.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// The reason phrase from the status line (PVE puts its error message there).
-    pub reason: Option<String>,
-    /// The body (gzip already decoded).
-    pub body: Vec<u8>,
-}
+/// A raw answer: status, the reason phrase as the server sent it, headers and body (gzip
+/// already decoded).
+pub type RawResponse = HttpReply;
 
-fn transport_error(e: ureq::Error, phase_sent: bool) -> Error {
+/// A ureq failure as the flows see it: whether the request may have been sent, whether it was
+/// a timeout, and whether it is permanent (a refused certificate: never retried).
+fn transport_failure(e: ureq::Error) -> TransportFailure {
     use ureq::Error as U;
+    let permanent = proxmox_proto::rustls_config::is_permanent_tls_failure(&e);
     let (not_sent, timeout) = match &e {
         U::HostNotFound
         | U::ConnectionFailed
@@ -277,7 +304,7 @@ fn transport_error(e: ureq::Error, phase_sent: bool) -> Error {
         | U::Tls(_)
         | U::Rustls(_) => (true, false),
         U::Timeout(t) => (
-            matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect) || !phase_sent,
+            matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect),
             true,
         ),
         U::BadUri(_) | U::InvalidProxyUrl | U::RequireHttpsOnly(_) => (true, false),
@@ -289,13 +316,16 @@ fn transport_error(e: ureq::Error, phase_sent: bool) -> Error {
         {
             (true, false)
         }
-        _ => (!phase_sent, false),
+        _ => (false, false),
     };
-    Error::Transport {
-        message: e.to_string(),
-        may_have_been_sent: !not_sent,
-        timeout,
-    }
+    let mut f = if not_sent {
+        TransportFailure::not_sent(e.to_string())
+    } else {
+        TransportFailure::maybe_sent(e.to_string())
+    };
+    f.timeout = timeout;
+    f.permanent = permanent;
+    f
 }
 
 impl Client {
@@ -306,21 +336,25 @@ impl Client {
 
     /// The target.
     pub fn target(&self) -> &Target {
-        self.inner.rb.target()
+        self.inner.core.target()
     }
 
     pub(crate) fn now(&self) -> Duration {
         (self.inner.clock)()
     }
 
-    fn manager(&self) -> std::sync::MutexGuard<'_, SessionManager> {
-        self.inner.session.lock().unwrap_or_else(|p| p.into_inner())
+    fn flow_now(&self) -> Now {
+        Now::new(self.inner.mono.at(Instant::now()), self.now())
+    }
+
+    pub(crate) fn request_builder(&self) -> &RequestBuilder {
+        self.inner.core.request_builder()
     }
 
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
     pub fn session(&self) -> Option<Session> {
-        self.manager().session().cloned()
+        self.inner.core.session()
     }
 
     /// Log in now (password credentials), instead of lazily on the first call.
@@ -328,162 +362,162 @@ impl Client {
         self.current_auth().map(|_| ())
     }
 
-    /// Drive the login machine to a session, answering a TFA challenge from the builder's
-    /// second-factor source. A TFA step is never retried.
-    fn drive_login(&self, login: Login) -> Result<Session, Error> {
-        let raw = self.send_once(&login.request(), None, &CallOptions::default())?;
-        match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
-            LoginOutcome::Authenticated(s) => Ok(s),
-            LoginOutcome::SecondFactor(challenge) => {
-                let factor = self
-                    .inner
-                    .second
-                    .answer(&challenge)
-                    .map_err(proxmox_proto::Error::Auth)?;
-                let step = challenge.respond(factor)?;
-                let raw = self.send_once(&step.request(), None, &CallOptions::default())?;
-                Ok(step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?)
-            }
-        }
-    }
-
-    /// The auth to use now: log in lazily or after expiry (once for all threads), renew in the
-    /// last hour (single flight; other threads use the still-valid ticket meanwhile).
+    /// The auth to use now: logs in lazily or after expiry (once for all threads), renews in
+    /// the last hour (one thread renews, the others go on with the still-valid ticket).
     pub(crate) fn current_auth(&self) -> Result<Auth, Error> {
-        let now = self.now();
-        let plan = self.manager().plan(now)?;
-        match plan {
-            Plan::Use(auth) => Ok(auth),
-            Plan::Renew { call, current } => {
-                if !self.manager().begin_renewal(&current) {
-                    return Ok(current);
+        self.run(self.inner.core.authenticate())
+    }
+
+    /// The driver loop: drives a flow of the core to its end, performing its exchanges on this
+    /// thread. Every API call runs through here.
+    fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
+        loop {
+            let now = self.flow_now();
+            match flow.poll(now) {
+                Step::Send(exchange) => {
+                    let id = exchange.id;
+                    let reply = self.perform(exchange);
+                    flow.handle(id, reply);
                 }
-                let answer = self.send_once(&call, None, &CallOptions::default());
-                let mut m = self.manager();
-                let _ = match &answer {
-                    Ok(raw) => m.finish_renewal(Ok((raw.status, raw.reason.as_deref(), &raw.body))),
-                    Err(_) => m.finish_renewal(Err(())),
-                };
-                // A failed renewal leaves the old, still-valid ticket in place.
-                match m.plan(now)? {
-                    Plan::Use(auth) => Ok(auth),
-                    _ => Ok(current),
+                Step::SleepUntil(t) => std::thread::sleep(now.mono.until(t)),
+                Step::WaitForLogin { until } => {
+                    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+                    if flow.wake_on_login(&waker) {
+                        // Woken when the login ends; a spurious wake-up just polls again.
+                        std::thread::park_timeout(now.mono.until(until));
+                    }
                 }
-            }
-            Plan::Login(_) => {
-                let _guard = self
-                    .inner
-                    .login_lock
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                // Someone else may have logged in while we waited.
-                let login = match self.manager().plan(now)? {
-                    Plan::Login(login) => login,
-                    Plan::Use(auth) | Plan::Renew { current: auth, .. } => return Ok(auth),
-                };
-                let session = self.drive_login(login)?;
-                self.manager().install(session.clone());
-                Ok(Auth::Session(session))
+                Step::SecondFactor(challenge) => {
+                    flow.answer_second_factor(self.inner.second.answer(&challenge));
+                }
+                Step::Event(_) => {}
+                // This driver answers every exchange before it polls again, and performs no
+                // upgrades: a flow asking for either is a bug in the flow.
+                Step::AwaitReplies => {
+                    return Err(Error::Config(
+                        "a flow awaited a reply the blocking driver had already given".into(),
+                    ));
+                }
+                Step::Upgrade(_) => {
+                    return Err(Error::Config(
+                        "connection upgrades are not performed by this client".into(),
+                    ));
+                }
+                Step::Done(result) => return result.map_err(Error::from),
             }
         }
     }
 
-    fn send_once(
-        &self,
-        call: &Call,
-        auth: Option<&Auth>,
-        opts: &CallOptions,
-    ) -> Result<RawResponse, Error> {
-        let req = self.inner.rb.build(call, auth)?.map(Vec::from);
-        self.send_http(req, opts)
+    /// Perform one exchange of a flow.
+    fn perform(&self, exchange: Exchange) -> Reply {
+        let Exchange {
+            payload,
+            connect_timeout,
+            read_timeout,
+            body_limit,
+            ..
+        } = exchange;
+        match payload {
+            Payload::Http(req) => {
+                let req = req.map(proxmox_proto::request::FormBody::into_vec);
+                match self.exchange(req, connect_timeout, read_timeout, body_limit) {
+                    Ok(r) => Reply::Http(r),
+                    Err(f) => Reply::Failed(f),
+                }
+            }
+            Payload::HttpStreaming { .. } | Payload::Command(_) => Reply::Failed(
+                TransportFailure::not_sent("this exchange kind is not performed by this client")
+                    .permanent(),
+            ),
+        }
     }
 
-    pub(crate) fn send_http<B: ureq::AsSendBody>(
+    /// One HTTP exchange: the request, the whole body within the limit and timeouts.
+    fn exchange<B: ureq::AsSendBody>(
         &self,
         req: http::Request<B>,
-        opts: &CallOptions,
-    ) -> Result<RawResponse, Error> {
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        limit: u64,
+    ) -> Result<HttpReply, TransportFailure> {
         use std::io::Read;
         use ureq::RequestExt;
         tls::clear_last_reason();
-        let mut cfg = req.with_agent(&self.inner.agent).configure();
-        if let Some(t) = opts.connect_timeout {
-            cfg = cfg.timeout_connect(Some(t));
-        }
-        if let Some(t) = opts.read_timeout {
-            cfg = cfg
-                .timeout_recv_response(Some(t))
-                .timeout_recv_body(Some(t));
-        }
-        let resp = cfg.run().map_err(|e| transport_error(e, true))?;
+        let resp = req
+            .with_agent(&self.inner.agent)
+            .configure()
+            .timeout_connect(Some(connect_timeout))
+            .timeout_recv_response(Some(read_timeout))
+            .timeout_recv_body(Some(read_timeout))
+            .run()
+            .map_err(transport_failure)?;
         let reason = tls::take_last_reason();
-        let status = resp.status().as_u16();
-        let limit = opts.body_limit.unwrap_or(self.inner.body_limit);
-        let too_large = |size: u64| {
-            Error::Proto(proxmox_proto::ProtocolError::BodyTooLarge { size, limit }.into())
-        };
+        let (parts, body) = resp.into_parts();
         // ureq decodes gzip itself; the declared length is then the encoded one.
-        let encoded = resp.headers().contains_key(http::header::CONTENT_ENCODING);
-        let body = resp.into_body();
+        let encoded = parts.headers.contains_key(http::header::CONTENT_ENCODING);
         let capacity =
             proxmox_proto::response::body_capacity(body.content_length(), encoded, limit)
-                .map_err(proxmox_proto::Error::from)?;
+                .map_err(TransportFailure::refused)?;
         let mut buf = Vec::with_capacity(capacity);
         body.into_with_config()
             .limit(limit)
             .reader()
             .read_to_end(&mut buf)
             .map_err(|e| match ureq::Error::from(e) {
-                ureq::Error::BodyExceedsLimit(_) => too_large(limit + 1),
-                other => transport_error(other, true),
+                ureq::Error::BodyExceedsLimit(_) => {
+                    TransportFailure::refused(proxmox_proto::ProtocolError::BodyTooLarge {
+                        size: limit + 1,
+                        limit,
+                    })
+                }
+                other => {
+                    let mut f = transport_failure(other);
+                    // The head came: the request was sent.
+                    f.may_have_been_sent = true;
+                    f
+                }
             })?;
-        let body = buf;
-        Ok(RawResponse {
-            status,
+        Ok(HttpReply {
+            status: parts.status.as_u16(),
             reason,
-            body,
+            headers: parts.headers,
+            body: buf,
+            peer_fingerprint: None,
+        })
+    }
+
+    /// One exchange outside the API-call flow (streamed uploads, checksum files), sent once.
+    pub(crate) fn send_http<B: ureq::AsSendBody>(
+        &self,
+        req: http::Request<B>,
+        opts: &CallOptions,
+    ) -> Result<RawResponse, Error> {
+        let policy = self.inner.core.policy();
+        let label = format!("{} {}", req.method(), req.uri().path());
+        let started = Instant::now();
+        self.exchange(
+            req,
+            opts.connect_timeout.unwrap_or(policy.connect_timeout),
+            opts.read_timeout.unwrap_or(policy.read_timeout),
+            opts.body_limit.unwrap_or(policy.body_limit),
+        )
+        .map_err(|f| match f.refused {
+            Some(e) => Error::Proto(e.into()),
+            None => Error::Transport {
+                message: format!("{label}: {}", f.message),
+                may_have_been_sent: f.may_have_been_sent,
+                timeout: f.timeout,
+                attempts: 1,
+                elapsed: started.elapsed(),
+            },
         })
     }
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
-    /// [`proxmox_proto::retry`].
+    /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are answers, not
+    /// errors.
     pub fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
-        let mut attempt = 0u32;
-        loop {
-            let auth = self.current_auth()?;
-            let result = self.send_once(call, Some(&auth), opts);
-            let decision = match &result {
-                Ok(r) if (200..300).contains(&r.status) => return result,
-                Ok(r) => decide_status(
-                    call.method,
-                    self.inner.auth_kind,
-                    r.status,
-                    r.reason.as_deref(),
-                    &r.body,
-                    attempt,
-                ),
-                Err(Error::Transport {
-                    may_have_been_sent, ..
-                }) => decide(
-                    call.method,
-                    self.inner.auth_kind,
-                    &Failure::transport(*may_have_been_sent),
-                    attempt,
-                ),
-                Err(_) => RetryDecision::GiveUp,
-            };
-            match decision {
-                RetryDecision::GiveUp => return result,
-                RetryDecision::Retry => std::thread::sleep(retry_backoff(attempt)),
-                RetryDecision::ReloginThenRetry => {
-                    // The next round logs in again (unless another thread already did).
-                    if !self.manager().invalidate(&auth) {
-                        return result;
-                    }
-                }
-            }
-            attempt += 1;
-        }
+        self.run(self.inner.core.call(call.clone(), opts))
     }
 
     /// Perform a call and return the whole envelope (`data` plus `total` and friends).
@@ -504,6 +538,12 @@ impl Client {
     pub fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
         self.call_envelope(call, &CallOptions::default())
             .map(|e| e.data)
+    }
+
+    /// [`Client::call`] with an owned call (no copy of its parameters).
+    fn call_owned<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
+        let raw = self.run(self.inner.core.call(call, &CallOptions::default()))?;
+        Ok(parse_data(raw.status, raw.reason.as_deref(), &raw.body)?)
     }
 
     proxmox_proto::blocking_client_methods!();

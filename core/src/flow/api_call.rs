@@ -1,0 +1,724 @@
+//! The API-call flow: plan the auth, claim and perform a login (with TFA) or a renewal, send
+//! the call, retry with backoff or log in again after a 401, all within the call's deadline.
+//! [`Authenticate`] is the same machine without the call.
+
+use super::client::Shared;
+use super::exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
+use super::options::Policy;
+use super::reply::{HttpReply, Reply, TransportFailure};
+use super::step::{Event, Flow, Step};
+use super::time::{MonoTime, Now};
+use crate::auth::{Auth, AuthError, Login, LoginOutcome, SecondFactor, TfaChallenge, TfaResponse};
+use crate::call::Call;
+use crate::error::{Error, ProtocolError, RequestLabel, TransportError};
+use crate::retry::{Failure, RetryDecision, decide_status_within, decide_within};
+use crate::session::{LeaseHolder, Plan};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+/// How long a person may take to answer a second factor before another caller may log in.
+const SECOND_FACTOR_LEASE: Duration = Duration::from_secs(300);
+
+/// The flow of one API call, made by [`super::ClientCore::call`]. Its output is the answer to
+/// the call, whatever its status: error statuses are answers too (parse them with
+/// [`crate::response::parse_envelope`]); only failures on the wire and auth failures are
+/// errors.
+#[derive(Debug)]
+pub struct ApiCall {
+    engine: Engine,
+}
+
+/// The flow that authenticates a client (login with TFA, or renewal), made by
+/// [`super::ClientCore::authenticate`]; its output is the auth to use.
+#[derive(Debug)]
+pub struct Authenticate {
+    engine: Engine,
+}
+
+impl ApiCall {
+    pub(crate) fn new(shared: Arc<Shared>, call: Call, policy: Policy) -> Self {
+        Self {
+            engine: Engine::new(shared, Some(call), policy),
+        }
+    }
+
+    /// How many attempts of the call were sent so far.
+    pub fn attempts(&self) -> u32 {
+        self.engine.attempts
+    }
+}
+
+impl Authenticate {
+    pub(crate) fn new(shared: Arc<Shared>, policy: Policy) -> Self {
+        Self {
+            engine: Engine::new(shared, None, policy),
+        }
+    }
+}
+
+/// What the engine ends with.
+enum Outcome {
+    Reply(HttpReply),
+    Auth(Auth),
+}
+
+fn wrong_outcome() -> Error {
+    ProtocolError::Malformed {
+        what: "flow outcome",
+        detail: "the API-call machine ended with the wrong kind of outcome".into(),
+    }
+    .into()
+}
+
+impl Flow for ApiCall {
+    type Output = HttpReply;
+
+    fn poll(&mut self, now: Now) -> Step<HttpReply> {
+        convert(self.engine.poll(now), |o| match o {
+            Outcome::Reply(r) => Ok(r),
+            Outcome::Auth(_) => Err(wrong_outcome()),
+        })
+    }
+
+    fn handle(&mut self, id: ExchangeId, reply: Reply) {
+        self.engine.handle(id, reply);
+    }
+
+    fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>) {
+        self.engine.answer_second_factor(answer);
+    }
+
+    fn wake_on_login(&mut self, waker: &Waker) -> bool {
+        self.engine.wake_on_login(waker)
+    }
+}
+
+impl Flow for Authenticate {
+    type Output = Auth;
+
+    fn poll(&mut self, now: Now) -> Step<Auth> {
+        convert(self.engine.poll(now), |o| match o {
+            Outcome::Auth(a) => Ok(a),
+            Outcome::Reply(_) => Err(wrong_outcome()),
+        })
+    }
+
+    fn handle(&mut self, id: ExchangeId, reply: Reply) {
+        self.engine.handle(id, reply);
+    }
+
+    fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>) {
+        self.engine.answer_second_factor(answer);
+    }
+
+    fn wake_on_login(&mut self, waker: &Waker) -> bool {
+        self.engine.wake_on_login(waker)
+    }
+}
+
+/// The engine's step as a step of a flow with output `T`.
+fn convert<T>(step: Step<Outcome>, f: impl FnOnce(Outcome) -> Result<T, Error>) -> Step<T> {
+    match step {
+        Step::Done(r) => Step::Done(r.and_then(f)),
+        Step::Send(e) => Step::Send(e),
+        Step::SleepUntil(t) => Step::SleepUntil(t),
+        Step::AwaitReplies => Step::AwaitReplies,
+        Step::WaitForLogin { until } => Step::WaitForLogin { until },
+        Step::SecondFactor(c) => Step::SecondFactor(c),
+        Step::Event(e) => Step::Event(e),
+        Step::Upgrade(id) => Step::Upgrade(id),
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    /// Decide the auth (use, renew, log in) and send.
+    Plan,
+    Login {
+        login: Login,
+        ex: ExchangeId,
+    },
+    AskSecondFactor {
+        challenge: TfaChallenge,
+    },
+    SendTfa {
+        response: TfaResponse,
+    },
+    Tfa {
+        response: TfaResponse,
+        ex: ExchangeId,
+    },
+    Renew {
+        ex: ExchangeId,
+    },
+    Call {
+        auth: Auth,
+        ex: ExchangeId,
+    },
+    Backoff {
+        until: MonoTime,
+    },
+    /// Ends with this error at the next poll.
+    Failed(Error),
+    Finished,
+}
+
+struct Engine {
+    shared: Arc<Shared>,
+    call: Option<Call>,
+    policy: Policy,
+    /// 0 until this flow claims a lease.
+    holder: LeaseHolder,
+    started: Option<MonoTime>,
+    deadline: Option<MonoTime>,
+    /// Attempts of the call (and of a login that never reached the server).
+    attempts: u32,
+    /// A renewal was tried: use the current ticket even if it is still in its last hour.
+    renewal_tried: bool,
+    next_id: u64,
+    state: State,
+    reply: Option<(ExchangeId, Reply)>,
+    /// The last failure, for the error when the deadline passes.
+    last_failure: Option<TransportFailure>,
+    /// An event to hand out before the next step.
+    event: Option<Event>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiCallFlow")
+            .field(
+                "call",
+                &self.call.as_ref().map(|c| (c.method, c.path.to_string())),
+            )
+            .field("attempts", &self.attempts)
+            .field("state", &std::mem::discriminant(&self.state))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Engine {
+    /// A dropped flow (cancelled, timed out, abandoned) gives its leases back at once.
+    fn drop(&mut self) {
+        if self.holder != 0 {
+            self.release_leases();
+        }
+    }
+}
+
+impl Engine {
+    fn new(shared: Arc<Shared>, call: Option<Call>, policy: Policy) -> Self {
+        Self {
+            shared,
+            call,
+            policy,
+            holder: 0,
+            started: None,
+            deadline: None,
+            attempts: 0,
+            renewal_tried: false,
+            next_id: 0,
+            state: State::Plan,
+            reply: None,
+            last_failure: None,
+            event: None,
+        }
+    }
+
+    fn release_leases(&mut self) {
+        let waiters = {
+            let mut st = self.shared.lock();
+            st.manager.release_renewal(self.holder);
+            if st.manager.release_login(self.holder) {
+                st.take_waiters()
+            } else {
+                Vec::new()
+            }
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    fn release_login(&mut self) {
+        let waiters = {
+            let mut st = self.shared.lock();
+            st.manager.release_login(self.holder);
+            st.take_waiters()
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    fn label(&self, call: Option<&Call>) -> RequestLabel {
+        let target = self.shared.rb.target();
+        match call.or(self.call.as_ref()) {
+            Some(c) => RequestLabel::new(c, target),
+            None => RequestLabel {
+                method: crate::Method::Post,
+                path: "/access/ticket".into(),
+                host: format!("{}:{}", target.host(), target.port()),
+            },
+        }
+    }
+
+    fn transport_error(&self, failure: TransportFailure, now: Now, call: Option<&Call>) -> Error {
+        if let Some(e) = failure.refused {
+            return e.into();
+        }
+        Error::Transport(Box::new(TransportError {
+            request: self.label(call),
+            failure,
+            attempts: self.attempts,
+            elapsed: now.mono.since(self.started.unwrap_or(now.mono)),
+        }))
+    }
+
+    fn deadline_error(&self, now: Now) -> Error {
+        let t = self.policy.timeout.unwrap_or_default();
+        let mut failure = TransportFailure::not_sent(format!(
+            "the call's timeout of {:.2} s passed",
+            t.as_secs_f64()
+        ))
+        .timed_out();
+        if let Some(last) = &self.last_failure {
+            failure.may_have_been_sent = last.may_have_been_sent;
+            failure.message = format!("{}; the last attempt: {}", failure.message, last.message);
+        }
+        self.transport_error(failure, now, None)
+    }
+
+    fn finish(&mut self, result: Result<Outcome, Error>) -> Step<Outcome> {
+        self.state = State::Finished;
+        Step::Done(result)
+    }
+
+    fn send(
+        &mut self,
+        now: Now,
+        req: Result<http::Request<crate::request::FormBody>, crate::InputError>,
+    ) -> Result<(ExchangeId, Step<Outcome>), Error> {
+        let req = req?;
+        let remaining = self.deadline.map(|d| now.mono.until(d));
+        if remaining == Some(Duration::ZERO) {
+            return Err(self.deadline_error(now));
+        }
+        let cut = |t: Duration| remaining.map_or(t, |r| t.min(r));
+        let id = ExchangeId(self.next_id);
+        self.next_id += 1;
+        Ok((
+            id,
+            Step::Send(Exchange {
+                id,
+                kind: ExchangeKind::Api,
+                endpoint: EndpointId::PRIMARY,
+                payload: Payload::Http(req),
+                connect_timeout: cut(self.policy.connect_timeout),
+                read_timeout: cut(self.policy.read_timeout),
+                deadline: self.deadline,
+                body_limit: self.policy.body_limit,
+            }),
+        ))
+    }
+
+    fn take_reply(&mut self, ex: ExchangeId) -> Option<Reply> {
+        match self.reply.take() {
+            Some((id, r)) if id == ex => Some(r),
+            other => {
+                self.reply = other;
+                None
+            }
+        }
+    }
+
+    fn poll(&mut self, now: Now) -> Step<Outcome> {
+        if self.started.is_none() {
+            self.started = Some(now.mono);
+            self.deadline = self.policy.timeout.map(|t| now.mono + t);
+        }
+        loop {
+            if let Some(e) = self.event.take() {
+                return Step::Event(e);
+            }
+            let state = std::mem::replace(&mut self.state, State::Finished);
+            match state {
+                State::Finished => {
+                    return Step::Done(Err(ProtocolError::Malformed {
+                        what: "flow",
+                        detail: "polled after it was done".into(),
+                    }
+                    .into()));
+                }
+                State::Failed(e) => return self.finish(Err(e)),
+                State::Plan => {
+                    if self.deadline.is_some_and(|d| now.mono >= d) {
+                        let e = self.deadline_error(now);
+                        return self.finish(Err(e));
+                    }
+                    return self.plan(now);
+                }
+                State::Backoff { until } => {
+                    if now.mono < until {
+                        self.state = State::Backoff { until };
+                        return Step::SleepUntil(until);
+                    }
+                    self.state = State::Plan;
+                }
+                State::AskSecondFactor { challenge } => {
+                    let step = Step::SecondFactor(challenge.clone());
+                    self.state = State::AskSecondFactor { challenge };
+                    return step;
+                }
+                State::SendTfa { response } => {
+                    let req = self.shared.rb.build(&response.request(), None);
+                    match self.send(now, req) {
+                        Ok((ex, step)) => {
+                            self.state = State::Tfa { response, ex };
+                            return step;
+                        }
+                        Err(e) => {
+                            self.release_login();
+                            return self.finish(Err(e));
+                        }
+                    }
+                }
+                State::Login { login, ex } => match self.take_reply(ex) {
+                    None => {
+                        self.state = State::Login { login, ex };
+                        return Step::AwaitReplies;
+                    }
+                    Some(reply) => {
+                        if let Some(step) = self.on_login_reply(now, login, reply) {
+                            return step;
+                        }
+                    }
+                },
+                State::Tfa { response, ex } => match self.take_reply(ex) {
+                    None => {
+                        self.state = State::Tfa { response, ex };
+                        return Step::AwaitReplies;
+                    }
+                    Some(reply) => {
+                        let result = match reply {
+                            Reply::Http(r) => {
+                                response.handle_response(r.status, r.reason.as_deref(), &r.body)
+                            }
+                            Reply::Failed(f) => {
+                                Err(self.transport_error(f, now, Some(&response.request())))
+                            }
+                            Reply::Shell(_) => Err(wrong_reply()),
+                        };
+                        match result {
+                            Ok(session) => self.logged_in(session),
+                            Err(e) => {
+                                self.release_login();
+                                return self.finish(Err(e));
+                            }
+                        }
+                    }
+                },
+                State::Renew { ex } => match self.take_reply(ex) {
+                    None => {
+                        self.state = State::Renew { ex };
+                        return Step::AwaitReplies;
+                    }
+                    Some(reply) => {
+                        let renewed = {
+                            let mut st = self.shared.lock();
+                            let before = st.manager.generation();
+                            let _ = match &reply {
+                                Reply::Http(r) => st.manager.finish_renewal(Ok((
+                                    r.status,
+                                    r.reason.as_deref(),
+                                    &r.body,
+                                ))),
+                                _ => st.manager.finish_renewal(Err(())),
+                            };
+                            st.manager.generation() != before
+                        };
+                        // A failed renewal leaves the old, still-valid ticket in place.
+                        self.renewal_tried = true;
+                        if renewed {
+                            self.event = Some(Event::Renewed);
+                        }
+                        self.state = State::Plan;
+                    }
+                },
+                State::Call { auth, ex } => match self.take_reply(ex) {
+                    None => {
+                        self.state = State::Call { auth, ex };
+                        return Step::AwaitReplies;
+                    }
+                    Some(reply) => {
+                        if let Some(step) = self.on_call_reply(now, auth, reply) {
+                            return step;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn plan(&mut self, now: Now) -> Step<Outcome> {
+        let mut st = self.shared.lock();
+        let plan = match st.manager.plan(now.wall) {
+            Ok(p) => p,
+            Err(e) => {
+                drop(st);
+                return self.finish(Err(e));
+            }
+        };
+        match plan {
+            Plan::Use(auth) => {
+                drop(st);
+                self.send_call(now, auth)
+            }
+            Plan::Renew { call, current } => {
+                let until = now.mono + self.policy.connect_timeout + self.policy.read_timeout;
+                let holder = holder_id(&mut self.holder, &mut st);
+                if self.renewal_tried
+                    || !st.manager.claim_renewal(&current, holder, now.mono, until)
+                {
+                    drop(st);
+                    return self.send_call(now, current);
+                }
+                drop(st);
+                let req = self.shared.rb.build(&call, None);
+                match self.send(now, req) {
+                    Ok((ex, step)) => {
+                        self.state = State::Renew { ex };
+                        step
+                    }
+                    Err(e) => {
+                        self.release_leases();
+                        self.finish(Err(e))
+                    }
+                }
+            }
+            Plan::Login(login) => {
+                let lease = 2 * (self.policy.connect_timeout + self.policy.read_timeout);
+                let holder = holder_id(&mut self.holder, &mut st);
+                if let Err(until) = st.manager.claim_login(holder, now.mono, now.mono + lease) {
+                    drop(st);
+                    self.state = State::Plan;
+                    let until = self.deadline.map_or(until, |d| d.min(until));
+                    return Step::WaitForLogin { until };
+                }
+                drop(st);
+                let req = self.shared.rb.build(&login.request(), None);
+                match self.send(now, req) {
+                    Ok((ex, step)) => {
+                        self.state = State::Login { login, ex };
+                        step
+                    }
+                    Err(e) => {
+                        self.release_login();
+                        self.finish(Err(e))
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_call(&mut self, now: Now, auth: Auth) -> Step<Outcome> {
+        let Some(call) = &self.call else {
+            return self.finish(Ok(Outcome::Auth(auth)));
+        };
+        let req = self.shared.rb.build(call, Some(&auth));
+        match self.send(now, req) {
+            Ok((ex, step)) => {
+                self.attempts += 1;
+                self.state = State::Call { auth, ex };
+                step
+            }
+            Err(e) => self.finish(Err(e)),
+        }
+    }
+
+    fn logged_in(&mut self, session: crate::auth::Session) {
+        let user = session.username().to_owned();
+        let waiters = {
+            let mut st = self.shared.lock();
+            st.manager.install(session);
+            st.manager.release_login(self.holder);
+            st.take_waiters()
+        };
+        waiters.into_iter().for_each(Waker::wake);
+        self.event = Some(Event::LoggedIn { user });
+        self.state = State::Plan;
+    }
+
+    /// `None` to go on with the next state in the loop.
+    fn on_login_reply(&mut self, now: Now, login: Login, reply: Reply) -> Option<Step<Outcome>> {
+        match reply {
+            Reply::Http(r) => match login.handle_response(r.status, r.reason.as_deref(), &r.body) {
+                Ok(LoginOutcome::Authenticated(session)) => {
+                    self.logged_in(session);
+                    None
+                }
+                Ok(LoginOutcome::SecondFactor(challenge)) => {
+                    self.shared
+                        .lock()
+                        .manager
+                        .extend_login(self.holder, now.mono + SECOND_FACTOR_LEASE);
+                    self.state = State::AskSecondFactor { challenge };
+                    None
+                }
+                Err(e) => {
+                    self.release_login();
+                    Some(self.finish(Err(e)))
+                }
+            },
+            Reply::Failed(f) => {
+                self.release_login();
+                // A login that never reached the server may be tried again like any call.
+                self.attempts += 1;
+                let decision = if f.permanent {
+                    RetryDecision::GiveUp
+                } else {
+                    decide_within(
+                        crate::Method::Post,
+                        self.shared.auth_kind,
+                        &Failure::transport(f.may_have_been_sent),
+                        self.attempts - 1,
+                        self.policy.max_attempts,
+                    )
+                };
+                if decision == RetryDecision::Retry
+                    && let Some(until) = self.backoff(now, &f.message)
+                {
+                    self.last_failure = Some(f);
+                    self.state = State::Backoff { until };
+                    return None;
+                }
+                let e = self.transport_error(f, now, Some(&login.request()));
+                Some(self.finish(Err(e)))
+            }
+            Reply::Shell(_) => {
+                self.release_login();
+                Some(self.finish(Err(wrong_reply())))
+            }
+        }
+    }
+
+    /// The instant to retry at, or `None` when the backoff would pass the deadline.
+    fn backoff(&mut self, now: Now, reason: &str) -> Option<MonoTime> {
+        let after = crate::session::retry_backoff(self.attempts.saturating_sub(1));
+        let until = now.mono + after;
+        if self.deadline.is_some_and(|d| until >= d) {
+            return None;
+        }
+        self.event = Some(Event::Retrying {
+            attempts: self.attempts,
+            after,
+            reason: reason.to_owned(),
+        });
+        Some(until)
+    }
+
+    /// `None` to go on with the next state in the loop.
+    fn on_call_reply(&mut self, now: Now, auth: Auth, reply: Reply) -> Option<Step<Outcome>> {
+        let Some(call) = &self.call else {
+            return Some(self.finish(Err(wrong_outcome())));
+        };
+        let method = call.method;
+        let attempt = self.attempts.saturating_sub(1);
+        let max = self.policy.max_attempts;
+        let kind = self.shared.auth_kind;
+        let (decision, reason) = match &reply {
+            Reply::Http(r) if r.is_success() => (RetryDecision::GiveUp, None),
+            Reply::Http(r) => (
+                decide_status_within(
+                    method,
+                    kind,
+                    r.status,
+                    r.reason.as_deref(),
+                    &r.body,
+                    attempt,
+                    max,
+                ),
+                Some(format!("HTTP {}", r.status)),
+            ),
+            Reply::Failed(f) if f.permanent => (RetryDecision::GiveUp, None),
+            Reply::Failed(f) => (
+                decide_within(
+                    method,
+                    kind,
+                    &Failure::transport(f.may_have_been_sent),
+                    attempt,
+                    max,
+                ),
+                Some(f.message.clone()),
+            ),
+            Reply::Shell(_) => return Some(self.finish(Err(wrong_reply()))),
+        };
+        match decision {
+            RetryDecision::Retry => {
+                if let Some(until) = self.backoff(now, reason.as_deref().unwrap_or_default()) {
+                    if let Reply::Failed(f) = reply {
+                        self.last_failure = Some(f);
+                    }
+                    self.state = State::Backoff { until };
+                    return None;
+                }
+            }
+            RetryDecision::ReloginThenRetry => {
+                // The next round logs in again (unless another caller already did).
+                if self.shared.lock().manager.invalidate(&auth) {
+                    self.event = Some(Event::Relogin);
+                    self.state = State::Plan;
+                    return None;
+                }
+            }
+            RetryDecision::GiveUp => {}
+        }
+        let result = match reply {
+            Reply::Http(r) => Ok(Outcome::Reply(r)),
+            Reply::Failed(f) => Err(self.transport_error(f, now, None)),
+            Reply::Shell(_) => Err(wrong_reply()),
+        };
+        Some(self.finish(result))
+    }
+
+    fn handle(&mut self, id: ExchangeId, reply: Reply) {
+        self.reply = Some((id, reply));
+    }
+
+    fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>) {
+        let State::AskSecondFactor { challenge } =
+            std::mem::replace(&mut self.state, State::Finished)
+        else {
+            // Not asked: nothing to answer.
+            return;
+        };
+        match answer
+            .map_err(Error::from)
+            .and_then(|f| challenge.respond(f))
+        {
+            Ok(response) => self.state = State::SendTfa { response },
+            Err(e) => {
+                self.release_login();
+                self.state = State::Failed(e);
+            }
+        }
+    }
+
+    fn wake_on_login(&mut self, waker: &Waker) -> bool {
+        let holder = self.holder;
+        self.shared.lock().wait_for_login(holder, waker)
+    }
+}
+
+/// This flow's lease holder number, made on first use.
+fn holder_id(holder: &mut LeaseHolder, st: &mut super::client::AuthState) -> LeaseHolder {
+    if *holder == 0 {
+        *holder = st.new_holder();
+    }
+    *holder
+}
+
+fn wrong_reply() -> Error {
+    ProtocolError::Malformed {
+        what: "reply",
+        detail: "a command's output came back for an HTTP exchange".into(),
+    }
+    .into()
+}

@@ -1,0 +1,157 @@
+//! [`ClientCore`]: what every flow of one client shares (request builder, session and leases,
+//! policy), and where flows are made.
+
+use super::api_call::{ApiCall, Authenticate};
+use super::options::{CallOptions, Policy};
+use crate::auth::Session;
+use crate::call::Call;
+use crate::options::ValidatedOptions;
+use crate::request::RequestBuilder;
+use crate::service::AuthKind;
+use crate::session::{LeaseHolder, SessionManager};
+use crate::target::Target;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+
+/// The protocol side of one client: its request builder, its session (with the login and
+/// renewal leases) and its policy. Cheap to clone; clones share everything. Adapters hold one
+/// and ask it for flows ([`ClientCore::call`], [`ClientCore::authenticate`]), which they drive.
+///
+/// The lock inside is never held while a flow is suspended: flows take it for a few
+/// instructions in `poll` and `handle`.
+#[derive(Clone)]
+pub struct ClientCore {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) rb: RequestBuilder,
+    pub(crate) auth: Mutex<AuthState>,
+    pub(crate) auth_kind: AuthKind,
+    pub(crate) policy: Policy,
+}
+
+pub(crate) struct AuthState {
+    pub(crate) manager: SessionManager,
+    /// Flows waiting for another flow's login.
+    waiters: Vec<Waker>,
+    next_holder: LeaseHolder,
+}
+
+impl AuthState {
+    /// A lease holder number for a flow (never 0, the anonymous holder).
+    pub(crate) fn new_holder(&mut self) -> LeaseHolder {
+        self.next_holder += 1;
+        self.next_holder
+    }
+
+    /// Register a waiter for the end of a login that `holder` does not hold; `false` when no
+    /// such login is under way.
+    pub(crate) fn wait_for_login(&mut self, holder: LeaseHolder, waker: &Waker) -> bool {
+        match self.manager.login_lease(crate::flow::MonoTime::ZERO) {
+            Some(l) if l.holder != holder => {
+                if !self.waiters.iter().any(|w| w.will_wake(waker)) {
+                    self.waiters.push(waker.clone());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The waiters to wake (after the lock is released) when a login ended.
+    pub(crate) fn take_waiters(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.waiters)
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, AuthState> {
+        self.auth.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for ClientCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCore")
+            .field("target", self.shared.rb.target())
+            .field("auth", &self.shared.auth_kind)
+            .field("policy", &self.shared.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCore {
+    /// A core from checked options and the request builder the adapter configured (user agent,
+    /// gzip, ticket placement).
+    pub fn new(rb: RequestBuilder, session: SessionManager, policy: Policy) -> Self {
+        let auth_kind = session.auth_kind();
+        Self {
+            shared: Arc::new(Shared {
+                rb,
+                auth: Mutex::new(AuthState {
+                    manager: session,
+                    waiters: Vec::new(),
+                    next_holder: 0,
+                }),
+                auth_kind,
+                policy,
+            }),
+        }
+    }
+
+    /// A core from [`ValidatedOptions`]; `configure` adjusts the request builder (user agent,
+    /// gzip, ticket placement).
+    pub fn from_options(
+        v: ValidatedOptions,
+        configure: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Self {
+        let policy = Policy {
+            timeout: v.timeout,
+            connect_timeout: v.connect_timeout,
+            read_timeout: v.read_timeout,
+            body_limit: v.body_limit,
+            max_attempts: v.max_attempts,
+        };
+        Self::new(configure(RequestBuilder::new(v.target)), v.session, policy)
+    }
+
+    /// The flow of one API call: auth (login with TFA, renewal, re-login after a 401), the
+    /// request, retries with backoff, all within the call's deadline.
+    pub fn call(&self, call: Call, opts: &CallOptions) -> ApiCall {
+        ApiCall::new(self.shared.clone(), call, self.shared.policy.for_call(opts))
+    }
+
+    /// The flow that makes sure the client is authenticated (logs in, or renews a ticket in its
+    /// last hour) and ends with the auth to use.
+    pub fn authenticate(&self) -> Authenticate {
+        Authenticate::new(self.shared.clone(), self.shared.policy.clone())
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        self.shared.rb.target()
+    }
+
+    /// The request builder.
+    pub fn request_builder(&self) -> &RequestBuilder {
+        &self.shared.rb
+    }
+
+    /// The auth kind.
+    pub fn auth_kind(&self) -> AuthKind {
+        self.shared.auth_kind
+    }
+
+    /// The client-wide policy.
+    pub fn policy(&self) -> &Policy {
+        &self.shared.policy
+    }
+
+    /// The current session (password logins), to save and resume later. Contains the ticket:
+    /// store it like a password.
+    pub fn session(&self) -> Option<Session> {
+        self.shared.lock().manager.session().cloned()
+    }
+}

@@ -1,0 +1,144 @@
+//! What the adapter feeds back: one [`Reply`] per exchange.
+
+use crate::tls::Fingerprint;
+use std::fmt;
+
+/// The outcome of one exchange.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// An HTTP answer (any status).
+    Http(HttpReply),
+    /// A command's output.
+    Shell(ShellReply),
+    /// The exchange failed on the wire.
+    Failed(TransportFailure),
+}
+
+/// An HTTP answer: status, the server's reason phrase, headers, the whole body (gzip already
+/// decoded), and the SHA-256 fingerprint of the peer's certificate when the adapter can see it.
+#[derive(Debug, Clone, Default)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase as the server sent it (PVE puts its error message there); `None` when
+    /// the HTTP stack does not keep it.
+    pub reason: Option<String>,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The peer certificate's fingerprint, when known.
+    pub peer_fingerprint: Option<Fingerprint>,
+}
+
+impl HttpReply {
+    /// An answer with this status, reason and body (no headers, no fingerprint).
+    pub fn new(status: u16, reason: Option<String>, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            reason,
+            headers: http::HeaderMap::new(),
+            body,
+            peer_fingerprint: None,
+        }
+    }
+
+    /// Whether the status is a success (2xx).
+    pub fn is_success(&self) -> bool {
+        crate::response::is_success(self.status)
+    }
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, Default)]
+pub struct ShellReply {
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+    /// The exit code; `None` when the command was ended by a signal.
+    pub exit: Option<i32>,
+}
+
+/// An exchange that failed on the wire, with what retrying needs to know.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportFailure {
+    /// What happened (never contains credentials).
+    pub message: String,
+    /// Whether the server may have received (and acted on) the request.
+    pub may_have_been_sent: bool,
+    /// Whether it was a timeout.
+    pub timeout: bool,
+    /// Whether trying again cannot help: the certificate does not match the pin, its issuer is
+    /// unknown, the client certificate was refused. Never retried.
+    pub permanent: bool,
+    /// The adapter refused the answer for a protocol reason (a body over the limit): the call
+    /// ends with this error. Never retried.
+    pub refused: Option<crate::ProtocolError>,
+}
+
+impl TransportFailure {
+    /// The adapter refused the answer (a body over the limit): permanent, and it may have been
+    /// sent (the server answered).
+    pub fn refused(error: crate::ProtocolError) -> Self {
+        Self {
+            message: error.to_string(),
+            may_have_been_sent: true,
+            timeout: false,
+            permanent: true,
+            refused: Some(error),
+        }
+    }
+
+    /// A failure before anything was written to the server.
+    pub fn not_sent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            may_have_been_sent: false,
+            timeout: false,
+            permanent: false,
+            refused: None,
+        }
+    }
+
+    /// A failure after the request may have reached the server.
+    pub fn maybe_sent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            may_have_been_sent: true,
+            timeout: false,
+            permanent: false,
+            refused: None,
+        }
+    }
+
+    /// Mark it a timeout.
+    pub fn timed_out(mut self) -> Self {
+        self.timeout = true;
+        self
+    }
+
+    /// Mark it permanent (never retried).
+    pub fn permanent(mut self) -> Self {
+        self.permanent = true;
+        self
+    }
+}
+
+impl fmt::Debug for TransportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportFailure")
+            .field("message", &self.message)
+            .field("may_have_been_sent", &self.may_have_been_sent)
+            .field("timeout", &self.timeout)
+            .field("permanent", &self.permanent)
+            .finish()
+    }
+}
+
+impl fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

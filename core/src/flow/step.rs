@@ -1,0 +1,100 @@
+//! What a flow tells its driver to do next: one [`Step`], and the [`Flow`] trait every flow
+//! implements.
+
+use super::exchange::{Exchange, ExchangeId};
+use super::reply::Reply;
+use super::time::{MonoTime, Now};
+use crate::auth::{AuthError, SecondFactor, TfaChallenge};
+use crate::error::Error;
+use std::task::Waker;
+
+/// The next thing a driver does for a flow. Exhaustive: a driver matches every variant.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Step<T> {
+    /// Perform this exchange, then [`Flow::handle`] its reply. A flow may hand out several
+    /// before it wants a reply (a driver that performs them one by one simply answers each
+    /// before polling again).
+    Send(Exchange),
+    /// Nothing to do before this instant (backoff, the next status poll): poll again then.
+    SleepUntil(MonoTime),
+    /// Every exchange handed out is still unanswered: feed a reply, then poll again.
+    AwaitReplies,
+    /// Another caller holds the login lease. Call [`Flow::wake_on_login`] with a waker and
+    /// poll again when it is woken, or at `until` at the latest (when the lease runs out).
+    WaitForLogin {
+        /// When the other caller's lease ends.
+        until: MonoTime,
+    },
+    /// The server wants a second factor for this login: answer with
+    /// [`Flow::answer_second_factor`], then poll again. A TFA step is never retried.
+    SecondFactor(TfaChallenge),
+    /// Something worth telling the caller (progress, a retry, a warning); poll again at once.
+    Event(Event),
+    /// The exchange answered `101 Switching Protocols`: hand its connection to the flow's
+    /// two-way codec (consoles).
+    Upgrade(ExchangeId),
+    /// The flow is over.
+    Done(Result<T, Error>),
+}
+
+impl<T> Step<T> {
+    /// The same step with the output mapped (for flows built on other flows).
+    pub fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Send(e) => Step::Send(e),
+            Step::SleepUntil(t) => Step::SleepUntil(t),
+            Step::AwaitReplies => Step::AwaitReplies,
+            Step::WaitForLogin { until } => Step::WaitForLogin { until },
+            Step::SecondFactor(c) => Step::SecondFactor(c),
+            Step::Event(e) => Step::Event(e),
+            Step::Upgrade(id) => Step::Upgrade(id),
+            Step::Done(r) => Step::Done(r.map(f)),
+        }
+    }
+}
+
+/// What a flow reports on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A login succeeded (the user id).
+    LoggedIn {
+        /// `user@realm`.
+        user: String,
+    },
+    /// The ticket was renewed.
+    Renewed,
+    /// A failed attempt will be repeated after `after`.
+    Retrying {
+        /// Attempts made so far.
+        attempts: u32,
+        /// The backoff before the next one.
+        after: std::time::Duration,
+        /// Why the attempt failed.
+        reason: String,
+    },
+    /// The session was refused (401); the flow logs in again once.
+    Relogin,
+}
+
+/// A flow: a value the adapter polls with the time and feeds replies to, until it is
+/// [`Step::Done`]. See the [module docs](super) for the driving contract.
+pub trait Flow: Send + 'static {
+    /// What the flow produces.
+    type Output;
+
+    /// What to do next, at `now`.
+    fn poll(&mut self, now: Now) -> Step<Self::Output>;
+
+    /// The reply to exchange `id`.
+    fn handle(&mut self, id: ExchangeId, reply: Reply);
+
+    /// The answer to a [`Step::SecondFactor`]: the factor, or why there is none (the login
+    /// then fails with that error).
+    fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>);
+
+    /// After [`Step::WaitForLogin`]: register `waker` to be woken when the login lease is
+    /// released. Returns `false` when it already was (poll again at once).
+    fn wake_on_login(&mut self, waker: &Waker) -> bool;
+}

@@ -1,0 +1,386 @@
+//! Unit tests of the API-call flow, driven by hand on canned replies.
+
+use super::*;
+use crate::options::ClientOptions;
+use crate::{Call, TransportKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Wake, Waker};
+use std::time::Duration;
+
+const T0: Duration = Duration::from_secs(0x6500_0000);
+const LOGIN: &[u8] = br#"{"data":{"username":"root@pam","ticket":"PVE:root@pam:65000000::c2ln","CSRFPreventionToken":"c"}}"#;
+const OK: &[u8] = br#"{"data":1}"#;
+
+fn core_with(f: impl FnOnce(&mut ClientOptions)) -> ClientCore {
+    let mut o = ClientOptions::new("pve1.example.com");
+    f(&mut o);
+    ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb)
+}
+
+fn password() -> ClientCore {
+    core_with(|o| o.set_password("root@pam", "pw".into()))
+}
+
+fn token() -> ClientCore {
+    core_with(|o| o.set_api_token("root@pam!ci", "s".into()))
+}
+
+fn at(ms: u64) -> Now {
+    Now::new(
+        MonoTime::from_duration(Duration::from_millis(ms)),
+        T0 + Duration::from_millis(ms),
+    )
+}
+
+fn http(status: u16, body: &[u8]) -> Reply {
+    Reply::Http(HttpReply::new(status, None, body.to_vec()))
+}
+
+fn path(e: &Exchange) -> String {
+    match &e.payload {
+        Payload::Http(r) => format!("{} {}", r.method(), r.uri().path()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn expect_send<T: std::fmt::Debug>(step: Step<T>) -> Exchange {
+    match step {
+        Step::Send(e) => e,
+        other => panic!("expected a send, got {other:?}"),
+    }
+}
+
+/// Poll past events.
+fn next<F: Flow>(flow: &mut F, now: Now) -> Step<F::Output>
+where
+    F::Output: std::fmt::Debug,
+{
+    loop {
+        match flow.poll(now) {
+            Step::Event(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+struct CountingWaker(AtomicUsize);
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn token_call_is_one_exchange() {
+    let core = token();
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let ex = expect_send(f.poll(at(0)));
+    assert_eq!(path(&ex), "GET /api2/json/version");
+    assert_eq!(ex.kind, ExchangeKind::Api);
+    assert_eq!(ex.connect_timeout, crate::options::DEFAULT_CONNECT_TIMEOUT);
+    assert!(matches!(f.poll(at(1)), Step::AwaitReplies));
+    f.handle(ex.id, http(200, OK));
+    let Step::Done(Ok(r)) = f.poll(at(2)) else {
+        panic!()
+    };
+    assert_eq!(r.body, OK);
+    assert_eq!(f.attempts(), 1);
+}
+
+#[test]
+fn one_login_for_many_callers_and_waiters_are_woken() {
+    let core = password();
+    let mut a = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let mut b = core.call(Call::get("nodes").unwrap(), &CallOptions::default());
+    let login = expect_send(a.poll(at(0)));
+    assert_eq!(path(&login), "POST /api2/json/access/ticket");
+    let Step::WaitForLogin { until } = b.poll(at(1)) else {
+        panic!()
+    };
+    assert!(
+        until > MonoTime::from_duration(Duration::from_secs(60)),
+        "{until}"
+    );
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    assert!(b.wake_on_login(&Waker::from(counter.clone())));
+    a.handle(login.id, http(200, LOGIN));
+    let call = expect_send(next(&mut a, at(2)));
+    assert_eq!(path(&call), "GET /api2/json/version");
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "the waiter was woken");
+    assert!(
+        !b.wake_on_login(&Waker::from(counter.clone())),
+        "no login under way"
+    );
+    let call = expect_send(b.poll(at(3)));
+    assert_eq!(path(&call), "GET /api2/json/nodes");
+    let Payload::Http(req) = &call.payload else {
+        panic!()
+    };
+    assert!(req.headers().get("cookie").is_some());
+}
+
+#[test]
+fn a_dropped_flow_releases_its_login_lease() {
+    let core = password();
+    let mut a = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let _login = expect_send(a.poll(at(0)));
+    let mut b = core.call(Call::get("nodes").unwrap(), &CallOptions::default());
+    assert!(matches!(b.poll(at(1)), Step::WaitForLogin { .. }));
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    assert!(b.wake_on_login(&Waker::from(counter.clone())));
+    drop(a);
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+    let login = expect_send(b.poll(at(2)));
+    assert_eq!(path(&login), "POST /api2/json/access/ticket");
+}
+
+#[test]
+fn a_forgotten_lease_runs_out() {
+    let core = password();
+    let mut a = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let _login = expect_send(a.poll(at(0)));
+    let mut b = core.call(Call::get("nodes").unwrap(), &CallOptions::default());
+    let Step::WaitForLogin { until } = b.poll(at(1)) else {
+        panic!()
+    };
+    // `a` is never polled again (a leaked flow); at the end of its lease `b` logs in.
+    let later = Now::new(until, T0 + until.as_duration());
+    let login = expect_send(b.poll(later));
+    assert_eq!(path(&login), "POST /api2/json/access/ticket");
+    std::mem::forget(a);
+}
+
+#[test]
+fn second_factor_is_a_step_and_is_never_retried() {
+    let core = password();
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let login = expect_send(f.poll(at(0)));
+    let half = br#"{"data":{"username":"root@pam","NeedTFA":1,"CSRFPreventionToken":"x","ticket":"PVE:!tfa!%7B%22totp%22%3Atrue%7D:65000000::aGFsZg=="}}"#;
+    f.handle(login.id, http(200, half));
+    let Step::SecondFactor(challenge) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert!(challenge.offers_totp());
+    f.answer_second_factor(Ok(crate::auth::SecondFactor::totp("123456")));
+    let tfa = expect_send(f.poll(at(2)));
+    assert_eq!(path(&tfa), "POST /api2/json/access/ticket");
+    f.handle(tfa.id, http(401, b"{}"));
+    let Step::Done(Err(e)) = f.poll(at(3)) else {
+        panic!()
+    };
+    assert!(
+        e.to_string().contains("second factor")
+            || e.api().is_some()
+            || matches!(e, crate::Error::Auth(_)),
+        "{e}"
+    );
+    // The next call logs in again from the start (the lease was released).
+    let mut g = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    assert_eq!(
+        path(&expect_send(g.poll(at(4)))),
+        "POST /api2/json/access/ticket"
+    );
+}
+
+#[test]
+fn no_answer_to_the_second_factor_fails_the_login() {
+    let core = password();
+    let mut f = core.authenticate();
+    let login = expect_send(f.poll(at(0)));
+    let half = br#"{"data":{"username":"root@pam","NeedTFA":1,"CSRFPreventionToken":"x","ticket":"PVE:!tfa!%7B%22totp%22%3Atrue%7D:65000000::aGFsZg=="}}"#;
+    f.handle(login.id, http(200, half));
+    assert!(matches!(f.poll(at(1)), Step::SecondFactor(_)));
+    f.answer_second_factor(Err(crate::auth::AuthError::SecondFactorRequired));
+    assert!(matches!(
+        f.poll(at(2)),
+        Step::Done(Err(crate::Error::Auth(_)))
+    ));
+}
+
+#[test]
+fn never_sent_get_is_retried_after_backoff() {
+    let core = token();
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let ex = expect_send(f.poll(at(0)));
+    f.handle(
+        ex.id,
+        Reply::Failed(TransportFailure::not_sent("connection refused")),
+    );
+    let Step::Event(Event::Retrying {
+        attempts: 1, after, ..
+    }) = f.poll(at(5))
+    else {
+        panic!()
+    };
+    assert_eq!(after, Duration::from_millis(100));
+    let Step::SleepUntil(t) = f.poll(at(5)) else {
+        panic!()
+    };
+    assert_eq!(t, MonoTime::from_duration(Duration::from_millis(105)));
+    assert!(matches!(f.poll(at(50)), Step::SleepUntil(_)));
+    let ex = expect_send(f.poll(at(105)));
+    f.handle(ex.id, http(200, OK));
+    assert!(matches!(f.poll(at(106)), Step::Done(Ok(_))));
+    assert_eq!(f.attempts(), 2);
+}
+
+#[test]
+fn permanent_failures_are_never_retried() {
+    let core = token();
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let ex = expect_send(f.poll(at(0)));
+    f.handle(
+        ex.id,
+        Reply::Failed(TransportFailure::not_sent("certificate does not match the pin").permanent()),
+    );
+    let Step::Done(Err(e)) = f.poll(at(1)) else {
+        panic!()
+    };
+    let t = e.transport().unwrap();
+    assert_eq!(t.attempts, 1);
+    assert!(t.failure.permanent);
+    assert_eq!(
+        e.to_string(),
+        "transport error (the request was not sent): GET /version on pve1.example.com:8006: \
+         certificate does not match the pin (1 attempt in 0.00 s)"
+    );
+}
+
+#[test]
+fn a_write_that_may_have_been_sent_is_not_replayed() {
+    let core = token();
+    let mut f = core.call(Call::post("nodes").unwrap(), &CallOptions::default());
+    let ex = expect_send(f.poll(at(0)));
+    f.handle(
+        ex.id,
+        Reply::Failed(TransportFailure::maybe_sent("connection reset")),
+    );
+    let Step::Done(Err(e)) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert!(e.transport().unwrap().failure.may_have_been_sent);
+}
+
+#[test]
+fn relogin_once_after_401() {
+    let core = password();
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let login = expect_send(f.poll(at(0)));
+    f.handle(login.id, http(200, LOGIN));
+    let call = expect_send(next(&mut f, at(1)));
+    f.handle(call.id, http(401, b""));
+    assert!(matches!(f.poll(at(2)), Step::Event(Event::Relogin)));
+    let login = expect_send(next(&mut f, at(2)));
+    assert_eq!(path(&login), "POST /api2/json/access/ticket");
+    f.handle(login.id, http(200, LOGIN));
+    let call = expect_send(next(&mut f, at(3)));
+    f.handle(call.id, http(401, b""));
+    // Only once: the second 401 is the answer.
+    let Step::Done(Ok(r)) = next(&mut f, at(4)) else {
+        panic!()
+    };
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn the_deadline_covers_attempts_and_backoff() {
+    let core = token();
+    let opts = CallOptions::default().timeout(Duration::from_millis(150));
+    let mut f = core.call(Call::get("version").unwrap(), &opts);
+    let ex = expect_send(f.poll(at(1000)));
+    assert_eq!(
+        ex.read_timeout,
+        Duration::from_millis(150),
+        "cut to the deadline"
+    );
+    assert_eq!(
+        ex.deadline,
+        Some(MonoTime::from_duration(Duration::from_millis(1150)))
+    );
+    f.handle(ex.id, Reply::Failed(TransportFailure::not_sent("refused")));
+    let Step::SleepUntil(t) = next(&mut f, at(1010)) else {
+        panic!()
+    };
+    assert_eq!(t, MonoTime::from_duration(Duration::from_millis(1110)));
+    let ex = expect_send(next(&mut f, at(1110)));
+    assert_eq!(ex.read_timeout, Duration::from_millis(40));
+    f.handle(ex.id, Reply::Failed(TransportFailure::not_sent("refused")));
+    // The next backoff (200 ms) would pass the deadline: give up now, saying so.
+    let Step::Done(Err(e)) = next(&mut f, at(1120)) else {
+        panic!()
+    };
+    let t = e.transport().unwrap();
+    assert_eq!(t.attempts, 2);
+    assert_eq!(t.elapsed, Duration::from_millis(120));
+    assert!(e.to_string().contains("2 attempts in 0.12 s"), "{e}");
+}
+
+#[test]
+fn max_attempts_one_sends_once() {
+    let core = core_with(|o| {
+        o.set_api_token("root@pam!ci", "s".into());
+        o.set_max_attempts(1);
+    });
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let ex = expect_send(f.poll(at(0)));
+    f.handle(ex.id, http(595, b""));
+    let Step::Done(Ok(r)) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert_eq!(r.status, 595);
+    // Per call, too.
+    let mut f = token().call(
+        Call::get("version").unwrap(),
+        &CallOptions::default().without_retries(),
+    );
+    let ex = expect_send(f.poll(at(0)));
+    f.handle(ex.id, Reply::Failed(TransportFailure::not_sent("refused")));
+    assert!(matches!(f.poll(at(1)), Step::Done(Err(_))));
+}
+
+#[test]
+fn renewal_is_single_flight_and_a_failed_one_keeps_the_ticket() {
+    let core = password();
+    let mut f = core.authenticate();
+    let login = expect_send(f.poll(at(0)));
+    f.handle(login.id, http(200, LOGIN));
+    assert!(matches!(next(&mut f, at(1)), Step::Done(Ok(_))));
+    // In the ticket's last hour: one caller renews, the other goes on with the ticket.
+    let late = 3700 * 1000;
+    let mut a = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let mut b = core.call(Call::get("nodes").unwrap(), &CallOptions::default());
+    let renewal = expect_send(a.poll(at(late)));
+    let Payload::Http(req) = &renewal.payload else {
+        panic!()
+    };
+    assert_eq!(req.uri().path(), "/api2/json/access/ticket");
+    assert_eq!(path(&expect_send(b.poll(at(late)))), "GET /api2/json/nodes");
+    a.handle(
+        renewal.id,
+        Reply::Failed(TransportFailure::not_sent("refused")),
+    );
+    // A failed renewal: the call goes out with the old ticket, no second renewal.
+    assert_eq!(
+        path(&expect_send(next(&mut a, at(late + 1)))),
+        "GET /api2/json/version"
+    );
+    // Dropping a renewing flow releases the claim.
+    let mut c = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let renewal = expect_send(c.poll(at(late + 2)));
+    assert_eq!(path(&renewal), "POST /api2/json/access/ticket");
+    drop(c);
+    let mut d = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    assert_eq!(
+        path(&expect_send(d.poll(at(late + 3)))),
+        "POST /api2/json/access/ticket"
+    );
+}
+
+#[test]
+fn flows_are_send_and_static() {
+    fn check<T: Send + 'static>() {}
+    check::<ApiCall>();
+    check::<Authenticate>();
+    check::<ClientCore>();
+}
