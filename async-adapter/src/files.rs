@@ -226,12 +226,8 @@ impl Client {
                 Ok(req) => {
                     self.send_http(
                         req,
-                        &CallOptions {
-                            body_limit: Some(
-                                proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64,
-                            ),
-                            ..CallOptions::default()
-                        },
+                        &CallOptions::default()
+                            .body_limit(proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64),
                     )
                     .await
                 }

@@ -233,11 +233,12 @@ impl Stream for IncomingStream {
                     }
                 }
                 Some(Err(e)) => {
-                    return Poll::Ready(Some(Err(TransportError {
-                        message: format!("reading the response body: {}", chain(&e)),
-                        may_have_been_sent: true,
-                        timeout: has_timeout(&e),
-                    })));
+                    return Poll::Ready(Some(Err(crate::transport::failure(
+                        format!("reading the response body: {}", chain(&e)),
+                        true,
+                        has_timeout(&e),
+                        false,
+                    ))));
                 }
             }
         }
@@ -260,11 +261,7 @@ struct Gunzip {
 const GUNZIP_SLICE: usize = 4 * 1024;
 
 fn corrupt_gzip(e: &std::io::Error) -> TransportError {
-    TransportError {
-        message: format!("the gzip-encoded response body is corrupt: {e}"),
-        may_have_been_sent: true,
-        timeout: false,
-    }
+    TransportError::maybe_sent(format!("the gzip-encoded response body is corrupt: {e}"))
 }
 
 impl Stream for Gunzip {
@@ -341,13 +338,14 @@ fn has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 fn classify(e: &hyper_util::client::legacy::Error) -> TransportError {
-    TransportError {
-        message: chain(e),
+    crate::transport::failure(
+        chain(e),
         // Connecting (TCP, proxy tunnel, TLS) failed: nothing was written. hyper-util itself
         // retries a request whose pooled connection closed before it was written.
-        may_have_been_sent: !e.is_connect(),
-        timeout: has_timeout(e),
-    }
+        !e.is_connect(),
+        has_timeout(e),
+        proxmox_proto::rustls_config::is_permanent_tls_failure(e),
+    )
 }
 
 impl Transport for HyperTransport {

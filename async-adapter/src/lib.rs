@@ -121,21 +121,22 @@ pub use transport::{RequestBody, Transport, TransportError, TransportResponse};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::flow::{
+    ClientCore, Exchange, Flow, HttpReply, MonoClock, MonoTime, Now, Payload, Reply, Step,
+};
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
 use proxmox_proto::params::Params;
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::{Envelope, parse_envelope};
-use proxmox_proto::retry::{Failure, RetryDecision, decide, decide_status};
-use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
-use proxmox_proto::{AuthKind, Call, InputError, IntoApiPath, Method, Target, TransportKind};
+use proxmox_proto::response::{Envelope, parse_data, parse_envelope};
+use proxmox_proto::{Call, InputError, IntoApiPath, Method, Target, TransportKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use proxmox_proto as proto;
 
@@ -146,16 +147,21 @@ pub enum Error {
     /// The server answered with an error, the answer did not parse, the input was bad, or
     /// authentication failed: the core's typed error (see [`Error::api`] for status and class).
     #[error(transparent)]
-    Proto(#[from] proxmox_proto::Error),
-    /// The request could not be completed on the wire.
+    Proto(proxmox_proto::Error),
+    /// The request could not be completed on the wire (after every attempt the retry rules
+    /// allowed), or the call's deadline passed.
     #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
     Transport {
-        /// What happened.
+        /// The request, what happened, and how many attempts took how long.
         message: String,
         /// Whether the server may have received (and acted on) the request.
         may_have_been_sent: bool,
         /// Whether it was a timeout.
         timeout: bool,
+        /// How many attempts were made.
+        attempts: u32,
+        /// How long they took.
+        elapsed: Duration,
     },
     /// The client configuration is invalid. Nothing was sent.
     #[error("invalid client configuration: {0}")]
@@ -180,12 +186,17 @@ impl From<proxmox_proto::InputError> for Error {
     }
 }
 
-impl From<TransportError> for Error {
-    fn from(e: TransportError) -> Self {
-        Self::Transport {
-            message: e.message,
-            may_have_been_sent: e.may_have_been_sent,
-            timeout: e.timeout,
+impl From<proxmox_proto::Error> for Error {
+    fn from(e: proxmox_proto::Error) -> Self {
+        match e {
+            proxmox_proto::Error::Transport(t) => Self::Transport {
+                message: t.detail(),
+                may_have_been_sent: t.failure.may_have_been_sent,
+                timeout: t.failure.timeout,
+                attempts: t.attempts,
+                elapsed: t.elapsed,
+            },
+            e => Self::Proto(e),
         }
     }
 }
@@ -210,6 +221,11 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether a timeout (of an attempt, or the call's deadline) ended the call.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport { timeout: true, .. })
+    }
 }
 
 /// A source of "now" (time since the Unix epoch); tests pass a simulated clock.
@@ -224,54 +240,7 @@ fn system_clock() -> Duration {
 pub use proxmox_proto::auth::SecondFactorCallback;
 use proxmox_proto::auth::SecondFactorSource;
 
-/// Per-call settings.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// Connect timeout for this call: added to the deadline for the response head (the
-    /// connection may be a pooled one).
-    pub connect_timeout: Option<Duration>,
-    /// Read timeout for this call: time to the response head, and between body chunks.
-    pub read_timeout: Option<Duration>,
-    /// Largest body accepted for this call.
-    pub body_limit: Option<u64>,
-    /// Send once: no retry after a failure the retry rules would repeat (595/596, lock
-    /// timeouts, a GET that failed on the wire) and no re-login after a 401.
-    pub no_retry: bool,
-}
-
-impl CallOptions {
-    /// The connect timeout for this call.
-    pub fn with_connect_timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = Some(t);
-        self
-    }
-
-    /// The read timeout for this call.
-    pub fn with_read_timeout(mut self, t: Duration) -> Self {
-        self.read_timeout = Some(t);
-        self
-    }
-
-    /// The largest body accepted for this call.
-    pub fn with_body_limit(mut self, bytes: u64) -> Self {
-        self.body_limit = Some(bytes);
-        self
-    }
-
-    /// Send once (see [`CallOptions::no_retry`]).
-    pub fn without_retries(mut self) -> Self {
-        self.no_retry = true;
-        self
-    }
-
-    /// Both timeouts.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = Some(t);
-        self.read_timeout = Some(t);
-        self
-    }
-}
+pub use proxmox_proto::flow::CallOptions;
 
 /// Which built-in transport a client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -504,24 +473,20 @@ fn builtin_transport(backend: Backend, c: &Checked) -> Result<Arc<dyn Transport>
 impl Checked {
     fn finish(self, transport: Arc<dyn Transport>) -> Client {
         let user_agent = concat!("proxmox-async/", env!("CARGO_PKG_VERSION")).to_owned();
-        let v = self.v;
-        let rb = RequestBuilder::new(v.target)
-            .user_agent(Some(user_agent))
-            .accept_gzip(false);
+        let connect_timeout = self.v.connect_timeout;
+        let core = ClientCore::from_options(self.v, |rb: RequestBuilder| {
+            rb.user_agent(Some(user_agent)).accept_gzip(false)
+        });
         Client {
             inner: Arc::new(Inner {
                 transport,
-                rb,
-                session: Mutex::new(v.session),
-                login_lock: async_lock::Mutex::new(()),
+                core,
                 limiter: async_lock::Semaphore::new(self.max_in_flight),
                 max_in_flight: self.max_in_flight,
                 second: self.second,
                 clock: self.clock,
-                body_limit: v.body_limit,
-                auth_kind: v.auth_kind,
-                connect_timeout: v.connect_timeout,
-                read_timeout: v.read_timeout,
+                mono: MonoClock::starting_at(Instant::now()),
+                connect_timeout,
             }),
         }
     }
@@ -529,20 +494,16 @@ impl Checked {
 
 struct Inner {
     transport: Arc<dyn Transport>,
-    rb: RequestBuilder,
-    /// Never held across an await.
-    session: Mutex<SessionManager>,
-    /// Serialises logins, so that many tasks finding no valid ticket log in once.
-    login_lock: async_lock::Mutex<()>,
+    /// Request building, the session with its login and renewal leases, the retry policy.
+    core: ClientCore,
     /// Requests on the wire.
     limiter: async_lock::Semaphore,
     max_in_flight: usize,
     second: SecondFactorSource,
     clock: Clock,
-    body_limit: u64,
-    auth_kind: AuthKind,
+    mono: MonoClock,
+    /// The client's connect timeout, for transports that do not bound connecting themselves.
     connect_timeout: Duration,
-    read_timeout: Duration,
 }
 
 /// An async client. Cheap to clone; clones share the transport, the session and the in-flight
@@ -555,8 +516,8 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("target", self.inner.rb.target())
-            .field("auth", &self.inner.auth_kind)
+            .field("target", self.inner.core.target())
+            .field("auth", &self.inner.core.auth_kind())
             .field("transport", &self.inner.transport.name())
             .field("max_in_flight", &self.inner.max_in_flight)
             .finish()
@@ -564,33 +525,18 @@ impl fmt::Debug for Client {
 }
 
 /// A raw answer: status, reason phrase (as sent by the server, when the transport keeps it),
-/// headers and body.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// The reason phrase from the status line (PVE puts its error message there); `None` with
-    /// the surf transport.
-    pub reason: Option<String>,
-    /// The response headers.
-    pub headers: http::HeaderMap,
-    /// The body (gzip already decoded).
-    pub body: Vec<u8>,
-}
+/// headers and body (gzip already decoded).
+pub type RawResponse = HttpReply;
 
-/// Releases a renewal claim if the renewing future is dropped before it finished.
-struct RenewalClaim<'a> {
-    client: &'a Client,
-    armed: bool,
-}
-
-impl Drop for RenewalClaim<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            // The old ticket stays valid; the next call may claim the renewal again.
-            let _ = self.client.manager().finish_renewal(Err(()));
-        }
-    }
+/// The limits of one exchange.
+struct Limits {
+    /// The connect timeout (`None`: the client's), added to the wait for the head when the
+    /// transport does not bound connecting itself.
+    connect: Option<Duration>,
+    read: Duration,
+    body: u64,
+    /// The call's deadline, which bounds waiting for an in-flight slot.
+    deadline: Option<MonoTime>,
 }
 
 /// Tells the transport when an exchange is dropped before its body was read to the end.
@@ -615,7 +561,7 @@ impl Client {
 
     /// The target.
     pub fn target(&self) -> &Target {
-        self.inner.rb.target()
+        self.inner.core.target()
     }
 
     /// The transport's name (`"hyper"`, `"reqwest"`, `"surf"`, or a custom one).
@@ -632,30 +578,33 @@ impl Client {
         (self.inner.clock)()
     }
 
+    fn flow_now(&self) -> Now {
+        Now::new(self.inner.mono.at(Instant::now()), self.now())
+    }
+
     pub(crate) fn transport(&self) -> &dyn Transport {
         &*self.inner.transport
     }
 
     pub(crate) fn inner_rb(&self) -> &RequestBuilder {
-        &self.inner.rb
-    }
-
-    fn manager(&self) -> MutexGuard<'_, SessionManager> {
-        self.inner
-            .session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.core.request_builder()
     }
 
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
     pub fn session(&self) -> Option<Session> {
-        self.manager().session().cloned()
+        self.inner.core.session()
     }
 
     /// Log in now (password credentials), instead of lazily on the first call.
     pub async fn login(&self) -> Result<(), Error> {
         self.current_auth().await.map(|_| ())
+    }
+
+    /// The auth to use now: logs in lazily or after expiry (once for all tasks), renews in the
+    /// last hour (one task renews, the others go on with the still-valid ticket).
+    pub(crate) async fn current_auth(&self) -> Result<Auth, Error> {
+        self.run(self.inner.core.authenticate()).await
     }
 
     /// Sleep on the runtime's timer (the transport's), e.g. to time out a call without naming
@@ -682,118 +631,130 @@ impl Client {
         .await
     }
 
-    async fn drive_login(&self, login: Login) -> Result<Session, Error> {
-        let raw = self
-            .send_once(&login.request(), None, &CallOptions::default())
-            .await?;
-        match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
-            LoginOutcome::Authenticated(s) => Ok(s),
-            LoginOutcome::SecondFactor(challenge) => {
-                let factor = self
-                    .inner
-                    .second
-                    .answer(&challenge)
-                    .map_err(proxmox_proto::Error::Auth)?;
-                let step = challenge.respond(factor)?;
-                let raw = self
-                    .send_once(&step.request(), None, &CallOptions::default())
-                    .await?;
-                Ok(step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?)
-            }
-        }
-    }
-
-    /// The auth to use now: log in lazily or after expiry (once for all tasks), renew in the
-    /// last hour (single flight; other tasks use the still-valid ticket meanwhile).
-    pub(crate) async fn current_auth(&self) -> Result<Auth, Error> {
-        let now = self.now();
-        let plan = self.manager().plan(now)?;
-        match plan {
-            Plan::Use(auth) => Ok(auth),
-            Plan::Renew { call, current } => {
-                let claimed = self.manager().begin_renewal(&current);
-                if !claimed {
-                    return Ok(current);
+    /// The driver loop: drives a flow of the core to its end, performing its exchanges on
+    /// the transport. Every API call runs through here. Dropping the future at any await
+    /// point drops the flow, which gives back any login or renewal lease at once.
+    async fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
+        loop {
+            let now = self.flow_now();
+            match flow.poll(now) {
+                Step::Send(exchange) => {
+                    let id = exchange.id;
+                    let reply = self.perform(exchange).await;
+                    flow.handle(id, reply);
                 }
-                let mut claim = RenewalClaim {
-                    client: self,
-                    armed: true,
-                };
-                let answer = self.send_once(&call, None, &CallOptions::default()).await;
-                claim.armed = false;
-                let next = {
-                    let mut m = self.manager();
-                    let _ = match &answer {
-                        Ok(raw) => {
-                            m.finish_renewal(Ok((raw.status, raw.reason.as_deref(), &raw.body)))
+                Step::SleepUntil(t) => self.sleep(now.mono.until(t)).await,
+                Step::WaitForLogin { until } => {
+                    // Woken when the login ends (or at the end of its lease); a spurious
+                    // wake-up just polls again.
+                    let mut registered = false;
+                    let woken = std::future::poll_fn(|cx| {
+                        if registered || !flow.wake_on_login(cx.waker()) {
+                            return Poll::Ready(());
                         }
-                        Err(_) => m.finish_renewal(Err(())),
-                    };
-                    m.plan(now)
-                };
-                // A failed renewal leaves the old, still-valid ticket in place.
-                match next? {
-                    Plan::Use(auth) => Ok(auth),
-                    _ => Ok(current),
+                        registered = true;
+                        Poll::Pending
+                    });
+                    self.timed(now.mono.until(until), woken).await;
                 }
-            }
-            Plan::Login(_) => {
-                let _guard = self.inner.login_lock.lock().await;
-                // Someone else may have logged in while we waited.
-                let plan = self.manager().plan(self.now())?;
-                let login = match plan {
-                    Plan::Login(login) => login,
-                    Plan::Use(auth) | Plan::Renew { current: auth, .. } => return Ok(auth),
-                };
-                let session = self.drive_login(login).await?;
-                self.manager().install(session.clone());
-                Ok(Auth::Session(session))
+                Step::SecondFactor(challenge) => {
+                    flow.answer_second_factor(self.inner.second.answer(&challenge));
+                }
+                Step::Event(_) => {}
+                // This driver answers every exchange before it polls again, and performs no
+                // upgrades: a flow asking for either is a bug in the flow.
+                Step::AwaitReplies => {
+                    return Err(Error::Config(
+                        "a flow awaited a reply the driver had already given".into(),
+                    ));
+                }
+                Step::Upgrade(_) => {
+                    return Err(Error::Config(
+                        "connection upgrades are not performed by this client".into(),
+                    ));
+                }
+                Step::Done(result) => return result.map_err(Error::from),
             }
         }
     }
 
-    async fn send_once(
-        &self,
-        call: &Call,
-        auth: Option<&Auth>,
-        opts: &CallOptions,
-    ) -> Result<RawResponse, Error> {
-        let req = self.inner.rb.build(call, auth)?;
-        let (parts, body) = req.into_parts();
-        let req =
-            http::Request::from_parts(parts, RequestBody::Bytes(Bytes::from(body.into_vec())));
-        self.send_http(req, opts).await
+    /// Perform one exchange of a flow.
+    async fn perform(&self, exchange: Exchange) -> Reply {
+        let Exchange {
+            payload,
+            connect_timeout,
+            read_timeout,
+            body_limit,
+            deadline,
+            ..
+        } = exchange;
+        match payload {
+            Payload::Http(req) => {
+                let (parts, body) = req.into_parts();
+                let req = http::Request::from_parts(
+                    parts,
+                    RequestBody::Bytes(Bytes::from(body.into_vec())),
+                );
+                let limits = Limits {
+                    connect: Some(connect_timeout),
+                    read: read_timeout,
+                    body: body_limit,
+                    deadline,
+                };
+                match self.exchange(req, limits).await {
+                    Ok(r) => Reply::Http(r),
+                    Err(f) => Reply::Failed(f),
+                }
+            }
+            Payload::HttpStreaming { .. } | Payload::Command(_) => Reply::Failed(
+                TransportError::not_sent("this exchange kind is not performed by this client")
+                    .permanent(),
+            ),
+        }
     }
 
-    /// One exchange: a slot, the request, the whole body (within the limit and timeouts).
-    pub(crate) async fn send_http(
+    /// One exchange: a slot (within the deadline), the request, the whole body (within the
+    /// limit and timeouts).
+    async fn exchange(
         &self,
         req: http::Request<RequestBody>,
-        opts: &CallOptions,
-    ) -> Result<RawResponse, Error> {
-        let _slot = self.inner.limiter.acquire().await;
+        limits: Limits,
+    ) -> Result<HttpReply, TransportError> {
+        let _slot = match limits.deadline {
+            Some(d) => {
+                let left = self.inner.mono.at(Instant::now()).until(d);
+                self.timed(left, self.inner.limiter.acquire())
+                    .await
+                    .ok_or_else(|| {
+                        TransportError::not_sent(format!(
+                            "no in-flight slot came free before the call's deadline ({} in flight at most)",
+                            self.inner.max_in_flight
+                        ))
+                        .timed_out()
+                    })?
+            }
+            None => self.inner.limiter.acquire().await,
+        };
         let mut guard = ExchangeGuard {
             transport: &*self.inner.transport,
             complete: false,
         };
-        let read = opts.read_timeout.unwrap_or(self.inner.read_timeout);
+        let read = limits.read;
         // The deadline for the head: the read timeout, plus the connect timeout when the
-        // transport does not bound connecting itself or the call sets its own.
-        let connect = match opts.connect_timeout {
-            Some(t) => t,
-            None if self.inner.transport.has_connect_timeout() => Duration::ZERO,
-            None => self.inner.connect_timeout,
+        // transport does not bound connecting itself.
+        let connect = if self.inner.transport.has_connect_timeout() {
+            Duration::ZERO
+        } else {
+            limits.connect.unwrap_or(self.inner.connect_timeout)
         };
-        let timeout = |what: &str| Error::Transport {
-            message: format!("timed out waiting for the {what}"),
-            may_have_been_sent: true,
-            timeout: true,
+        let timeout = |what: &str| {
+            TransportError::maybe_sent(format!("timed out waiting for the {what}")).timed_out()
         };
         let head = self
             .timed(connect.saturating_add(read), self.inner.transport.send(req))
             .await
             .ok_or_else(|| timeout("response head"))??;
-        let limit = opts.body_limit.unwrap_or(self.inner.body_limit);
+        let limit = limits.body;
         // The transports that decode gzip drop Content-Length and Content-Encoding; any
         // encoding left is not decoded, so the declared length is that of the bytes read.
         let declared = head
@@ -802,22 +763,19 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let capacity = proxmox_proto::response::body_capacity(declared, false, limit)
-            .map_err(proxmox_proto::Error::from)?;
+            .map_err(TransportError::refused)?;
         let mut body = Vec::with_capacity(capacity);
         let mut stream = head.body;
         loop {
             match self.timed(read, stream.next()).await {
                 None => return Err(timeout("response body")),
                 Some(None) => break,
-                Some(Some(Err(e))) => return Err(e.into()),
+                Some(Some(Err(e))) => return Err(e),
                 Some(Some(Ok(chunk))) => {
-                    if (body.len() + chunk.len()) as u64 > limit {
-                        return Err(Error::Proto(
-                            proxmox_proto::ProtocolError::BodyTooLarge {
-                                size: (body.len() + chunk.len()) as u64,
-                                limit,
-                            }
-                            .into(),
+                    let size = (body.len() + chunk.len()) as u64;
+                    if size > limit {
+                        return Err(TransportError::refused(
+                            proxmox_proto::ProtocolError::BodyTooLarge { size, limit },
                         ));
                     }
                     if body.capacity() == 0 {
@@ -830,54 +788,49 @@ impl Client {
             }
         }
         guard.complete = true;
-        Ok(RawResponse {
+        Ok(HttpReply {
             status: head.status,
             reason: head.reason,
             headers: head.headers,
             body,
+            peer_fingerprint: None,
         })
     }
 
+    /// One exchange outside the API-call flow (streamed uploads, checksum files), sent once.
+    pub(crate) async fn send_http(
+        &self,
+        req: http::Request<RequestBody>,
+        opts: &CallOptions,
+    ) -> Result<RawResponse, Error> {
+        let policy = self.inner.core.policy();
+        let label = format!("{} {}", req.method(), req.uri().path());
+        let started = Instant::now();
+        let limits = Limits {
+            connect: opts.connect_timeout,
+            read: opts.read_timeout.unwrap_or(policy.read_timeout),
+            body: opts.body_limit.unwrap_or(policy.body_limit),
+            deadline: opts.timeout.map(|t| self.inner.mono.at(Instant::now()) + t),
+        };
+        self.exchange(req, limits)
+            .await
+            .map_err(|f| match f.refused {
+                Some(e) => Error::Proto(e.into()),
+                None => Error::Transport {
+                    message: format!("{label}: {}", f.message),
+                    may_have_been_sent: f.may_have_been_sent,
+                    timeout: f.timeout,
+                    attempts: 1,
+                    elapsed: started.elapsed(),
+                },
+            })
+    }
+
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
-    /// [`proxmox_proto::retry`]. Error statuses are returned as answers, not errors.
+    /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are returned as
+    /// answers, not errors.
     pub async fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
-        let mut attempt = 0u32;
-        loop {
-            let auth = self.current_auth().await?;
-            let result = self.send_once(call, Some(&auth), opts).await;
-            let decision = match &result {
-                Ok(r) if (200..300).contains(&r.status) => return result,
-                _ if opts.no_retry => RetryDecision::GiveUp,
-                Ok(r) => decide_status(
-                    call.method,
-                    self.inner.auth_kind,
-                    r.status,
-                    r.reason.as_deref(),
-                    &r.body,
-                    attempt,
-                ),
-                Err(Error::Transport {
-                    may_have_been_sent, ..
-                }) => decide(
-                    call.method,
-                    self.inner.auth_kind,
-                    &Failure::transport(*may_have_been_sent),
-                    attempt,
-                ),
-                Err(_) => RetryDecision::GiveUp,
-            };
-            match decision {
-                RetryDecision::GiveUp => return result,
-                RetryDecision::Retry => self.sleep(retry_backoff(attempt)).await,
-                RetryDecision::ReloginThenRetry => {
-                    // The next round logs in again (unless another task already did).
-                    if !self.manager().invalidate(&auth) {
-                        return result;
-                    }
-                }
-            }
-            attempt += 1;
-        }
+        self.run(self.inner.core.call(call.clone(), opts)).await
     }
 
     /// Perform a call and return the whole envelope (`data` plus `total` and friends).
@@ -902,7 +855,10 @@ impl Client {
     }
 
     async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error> {
-        self.call(&call?).await
+        let raw = self
+            .run(self.inner.core.call(call?, &CallOptions::default()))
+            .await?;
+        Ok(parse_data(raw.status, raw.reason.as_deref(), &raw.body)?)
     }
 
     /// `GET path`.

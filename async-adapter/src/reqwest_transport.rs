@@ -54,11 +54,12 @@ fn classify(e: &reqwest::Error) -> TransportError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    TransportError {
+    crate::transport::failure(
         message,
-        may_have_been_sent: !(e.is_connect() || e.is_builder()),
-        timeout: e.is_timeout(),
-    }
+        !(e.is_connect() || e.is_builder()),
+        e.is_timeout(),
+        proxmox_proto::rustls_config::is_permanent_tls_failure(e),
+    )
 }
 
 impl Transport for ReqwestTransport {

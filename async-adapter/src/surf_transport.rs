@@ -158,13 +158,19 @@ fn classify(e: &surf::Error) -> TransportError {
                     | std::io::ErrorKind::InvalidInput
             )
         });
-    TransportError {
-        message,
-        may_have_been_sent: !not_sent,
-        timeout: e
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut),
-    }
+    // rustls 0.18's certificate errors reach surf as text only.
+    let permanent = [
+        "InvalidCertificate",
+        "UnknownIssuer",
+        "NoCertificatesPresented",
+        "does not match the pinned",
+    ]
+    .iter()
+    .any(|t| message.contains(t));
+    let timeout = e
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+    crate::transport::failure(message, !not_sent, timeout, permanent)
 }
 
 struct AsyncStdFile(async_std::fs::File);

@@ -68,41 +68,28 @@ impl fmt::Debug for TransportResponse {
     }
 }
 
-/// A failure to complete an exchange on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportError {
-    /// What happened (never contains credentials: requests are not printed).
-    pub message: String,
-    /// Whether the server may have received (and acted on) the request.
-    pub may_have_been_sent: bool,
-    /// Whether it was a timeout.
-    pub timeout: bool,
-}
+/// A failure to complete an exchange on the wire: the core's
+/// [`TransportFailure`](proxmox_proto::flow::TransportFailure), which says whether the request
+/// may have been sent, whether it timed out and whether it is permanent (a refused certificate:
+/// never retried).
+pub use proxmox_proto::flow::TransportFailure as TransportError;
 
-impl TransportError {
-    /// A failure before anything was written to the server.
-    pub fn not_sent(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            may_have_been_sent: false,
-            timeout: false,
-        }
-    }
-
-    /// A failure after the request may have reached the server.
-    pub fn maybe_sent(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            may_have_been_sent: true,
-            timeout: false,
-        }
-    }
-}
-
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
+/// A failure with each flag given.
+#[cfg(any(feature = "hyper", feature = "reqwest", feature = "surf"))]
+pub(crate) fn failure(
+    message: String,
+    may_have_been_sent: bool,
+    timeout: bool,
+    permanent: bool,
+) -> TransportError {
+    let mut f = if may_have_been_sent {
+        TransportError::maybe_sent(message)
+    } else {
+        TransportError::not_sent(message)
+    };
+    f.timeout = timeout;
+    f.permanent = permanent;
+    f
 }
 
 /// An HTTP backend with its runtime. Implemented by the `hyper` and `reqwest` (tokio) and `surf`

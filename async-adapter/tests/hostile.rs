@@ -227,7 +227,7 @@ fn a_64_mib_body_stops_at_a_1_mib_limit() {
                     "{backend:?} chunked={chunked}: {e:?}"
                 );
                 // A per-call limit overrides the client's.
-                let opts = CallOptions::default().with_body_limit(4096);
+                let opts = CallOptions::default().body_limit(4096);
                 let e = c
                     .call_raw(&Call::post("nodes").unwrap(), &opts)
                     .await
