@@ -339,7 +339,7 @@ fn has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 
 fn classify(e: &hyper_util::client::legacy::Error) -> TransportError {
     crate::transport::failure(
-        chain(e),
+        proxmox_proto::rustls_config::tls_failure_text(e).unwrap_or_else(|| chain(e)),
         // Connecting (TCP, proxy tunnel, TLS) failed: nothing was written. hyper-util itself
         // retries a request whose pooled connection closed before it was written.
         !e.is_connect(),

@@ -55,7 +55,7 @@ fn classify(e: &reqwest::Error) -> TransportError {
         source = s.source();
     }
     crate::transport::failure(
-        message,
+        proxmox_proto::rustls_config::tls_failure_text(e).unwrap_or(message),
         !(e.is_connect() || e.is_builder()),
         e.is_timeout(),
         proxmox_proto::rustls_config::is_permanent_tls_failure(e),

@@ -94,26 +94,43 @@ impl std::fmt::Display for PinMismatch {
 
 impl std::error::Error for PinMismatch {}
 
-/// Whether a TLS failure somewhere in `e`'s source chain (an `io::Error` wrapping a rustls
-/// error included) is one that trying again cannot mend: the server's certificate was refused
-/// (unknown issuer, expired, wrong name, not the pinned one) or the server refused ours. Such a
-/// failure is never retried.
-pub fn is_permanent_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+/// The rustls error somewhere in `e`'s source chain (an `io::Error` wrapping one included).
+pub fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut cur = Some(e);
     while let Some(e) = cur {
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
-            return is_permanent(r);
+            return Some(r);
         }
-        if let Some(inner) = e
+        // An io::Error's `source()` skips the error it wraps (and I/O errors nest: hyper-util
+        // wraps tokio-rustls' io::Error in another); step into the wrapped one instead.
+        cur = match e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            return is_permanent(inner);
-        }
-        cur = e.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
-    false
+    None
+}
+
+/// Whether a TLS failure somewhere in `e`'s source chain is one that trying again cannot
+/// mend: the server's certificate was refused (unknown issuer, expired, wrong name, not the
+/// pinned one) or the server refused ours. Such a failure is never retried.
+pub fn is_permanent_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    find_tls_error(e).is_some_and(is_permanent)
+}
+
+/// A readable text for a TLS failure in `e`'s source chain, where rustls' own is not (a pin
+/// mismatch prints as `Other(OtherError(..))` there).
+pub fn tls_failure_text(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    match find_tls_error(e)? {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => other
+            .0
+            .downcast_ref::<PinMismatch>()
+            .map(|p| format!("invalid peer certificate: {p}")),
+        _ => None,
+    }
 }
 
 /// [`is_permanent_tls_failure`] for one rustls error.
@@ -184,5 +201,46 @@ impl ServerCertVerifier for CustomVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algs.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn permanent_tls_failures_are_found_through_nested_io_errors() {
+        let pin = PinMismatch {
+            got: Fingerprint::of_der(b"a"),
+            pinned: Fingerprint::of_der(b"b"),
+        };
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(Arc::new(pin)),
+        ));
+        // As hyper-util hands it over: io::Error(Other, io::Error(InvalidData, rustls)).
+        let nested = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, refused));
+        assert!(is_permanent_tls_failure(&nested));
+        let text = tls_failure_text(&nested).unwrap();
+        assert!(
+            text.starts_with("invalid peer certificate: certificate fingerprint "),
+            "{text}"
+        );
+        assert!(text.contains("does not match the pinned"), "{text}");
+        let unknown = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(is_permanent_tls_failure(&unknown));
+        assert!(tls_failure_text(&unknown).is_none());
+        // A handshake that broke off, or no TLS at all: worth another try.
+        let broken = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::HandshakeNotComplete,
+        );
+        assert!(!is_permanent_tls_failure(&broken));
+        assert!(!is_permanent_tls_failure(&io::Error::from(
+            io::ErrorKind::ConnectionRefused
+        )));
     }
 }

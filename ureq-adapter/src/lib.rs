@@ -296,7 +296,18 @@ pub type RawResponse = HttpReply;
 /// a timeout, and whether it is permanent (a refused certificate: never retried).
 fn transport_failure(e: ureq::Error) -> TransportFailure {
     use ureq::Error as U;
-    let permanent = proxmox_proto::rustls_config::is_permanent_tls_failure(&e);
+    // ureq's Error does not expose its I/O error as a source: look into it here.
+    let (permanent, text) = match &e {
+        U::Io(io) => (
+            proxmox_proto::rustls_config::is_permanent_tls_failure(io),
+            proxmox_proto::rustls_config::tls_failure_text(io),
+        ),
+        other => (
+            proxmox_proto::rustls_config::is_permanent_tls_failure(other),
+            None,
+        ),
+    };
+    let message = text.unwrap_or_else(|| e.to_string());
     let (not_sent, timeout) = match &e {
         U::HostNotFound
         | U::ConnectionFailed
@@ -308,20 +319,28 @@ fn transport_failure(e: ureq::Error) -> TransportFailure {
             true,
         ),
         U::BadUri(_) | U::InvalidProxyUrl | U::RequireHttpsOnly(_) => (true, false),
-        // A TLS failure (certificate refused, handshake) happens before the request is written.
+        // A TLS failure (certificate refused, handshake) happens before the request is
+        // written, and so do these I/O errors: they only come from connecting.
         U::Io(io)
             if io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::AddrNotAvailable
+                        | std::io::ErrorKind::NetworkUnreachable
+                        | std::io::ErrorKind::HostUnreachable
+                ) =>
         {
             (true, false)
         }
         _ => (false, false),
     };
     let mut f = if not_sent {
-        TransportFailure::not_sent(e.to_string())
+        TransportFailure::not_sent(message)
     } else {
-        TransportFailure::maybe_sent(e.to_string())
+        TransportFailure::maybe_sent(message)
     };
     f.timeout = timeout;
     f.permanent = permanent;

@@ -191,6 +191,93 @@ fn tls_options() {
     assert!(ok(plain().danger_accept_invalid_certs()).is_ok());
 }
 
+/// A certificate refused for good (not the pinned one, unknown issuer) costs one TLS
+/// handshake per call, never a retry; a refused connection is retried up to `max_attempts`.
+#[test]
+fn permanent_tls_failures_are_not_retried() {
+    let sim = sim();
+    let other = Simulator::start(Config::new(SimService::Pve)).unwrap();
+    let plain = || Client::builder(&host(&sim));
+    for b in [plain().fingerprint(other.fingerprint_sha256()), plain()] {
+        let c = b
+            .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let before = sim.connections_accepted();
+            let e = c.get::<Value>("version").unwrap_err();
+            assert_eq!(sim.connections_accepted() - before, 1, "one handshake: {e}");
+            assert!(
+                matches!(
+                    e,
+                    Error::Transport {
+                        may_have_been_sent: false,
+                        attempts: 1,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(
+                e.to_string()
+                    .contains(&format!("GET /version on {}", host(&sim))),
+                "{e}"
+            );
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = Client::builder(&format!("127.0.0.1:{port}"))
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .max_attempts(2)
+        .build()
+        .unwrap()
+        .get::<Value>("version")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Transport {
+                may_have_been_sent: false,
+                attempts: 2,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("2 attempts in"), "{e}");
+}
+
+/// `timeout` is the deadline of the whole call: against a server that never answers, a call
+/// ends when it passes, saying how many attempts it made; `max_attempts` bounds the attempts.
+#[test]
+fn the_timeout_is_the_calls_deadline() {
+    let sim = sim();
+    sim.inject(Fault::delay("GET", "/nodes", Duration::from_secs(3)));
+    let c = builder(&sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .timeout(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let e = c.get::<Value>("nodes").unwrap_err();
+    let Error::Transport {
+        timeout: true,
+        attempts,
+        elapsed,
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    // A GET that timed out after it was sent may be retried, within the deadline only.
+    assert!((1..=3).contains(&attempts), "{attempts}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert!(e.is_timeout());
+}
+
 #[test]
 fn bad_builder_input_is_a_clear_error() {
     let sim = sim();

@@ -255,6 +255,187 @@ pub fn dropped_futures(backend: Backend) {
     assert!(sim.requests().iter().all(|r| r.status != 401));
 }
 
+/// Where a call can be suspended when its future is dropped.
+#[derive(Debug, Clone, Copy)]
+enum AwaitPoint {
+    /// Waiting for the login's answer (the flow holds the login lease).
+    LoginAnswer,
+    /// Waiting for another call's login (and that call's login, dropped with it).
+    AnotherCallsLogin,
+    /// Waiting for the call's answer.
+    CallAnswer,
+    /// Sleeping between two attempts (after a 595).
+    Backoff,
+    /// Waiting for an in-flight slot.
+    Slot,
+    /// Waiting for the renewal's answer (the flow holds the renewal lease).
+    RenewalAnswer,
+}
+
+/// A call's future dropped at each await point of the API-call flow; after each the next call
+/// logs in (or renews) and succeeds well within its deadline: no dropped flow keeps a lease.
+pub fn cancelled_at_every_await_point(backend: Backend) {
+    use AwaitPoint::*;
+    for point in [
+        LoginAnswer,
+        AnotherCallsLogin,
+        CallAnswer,
+        Backoff,
+        Slot,
+        RenewalAnswer,
+    ] {
+        let sim = sim();
+        let c = builder(backend, &sim)
+            .password(proxmox_sim::ROOT_USER, proxmox_sim::ROOT_PASSWORD)
+            .max_in_flight(1)
+            .build()
+            .expect("client");
+        let give_up_after = |d: u64| c.sleep(Duration::from_millis(d));
+        block_on(backend, async {
+            match point {
+                LoginAnswer => {
+                    sim.inject(
+                        Fault::delay("POST", "/access/ticket", Duration::from_secs(2)).times(1),
+                    );
+                    let f = std::pin::pin!(c.get::<Value>("nodes"));
+                    assert!(matches!(
+                        select(f, give_up_after(200)).await,
+                        Either::Right(_)
+                    ));
+                }
+                AnotherCallsLogin => {
+                    sim.inject(
+                        Fault::delay("POST", "/access/ticket", Duration::from_secs(2)).times(1),
+                    );
+                    let both = std::pin::pin!(futures_util::future::join(
+                        c.get::<Value>("nodes"),
+                        c.get::<Value>("version"),
+                    ));
+                    assert!(matches!(
+                        select(both, give_up_after(200)).await,
+                        Either::Right(_)
+                    ));
+                }
+                CallAnswer => {
+                    c.login().await.unwrap();
+                    sim.inject(Fault::delay("GET", "/nodes", Duration::from_secs(2)).times(1));
+                    let f = std::pin::pin!(c.get::<Value>("nodes"));
+                    assert!(matches!(
+                        select(f, give_up_after(200)).await,
+                        Either::Right(_)
+                    ));
+                }
+                Backoff => {
+                    c.login().await.unwrap();
+                    sim.inject(Fault::status("GET", "/nodes", 595, "no route to host").times(1));
+                    // The 595 comes at once, then the flow sleeps 100 ms before the retry.
+                    let f = std::pin::pin!(c.get::<Value>("nodes"));
+                    let _ = select(f, give_up_after(60)).await;
+                    sim.clear_faults();
+                }
+                Slot => {
+                    c.login().await.unwrap();
+                    sim.inject(Fault::delay("GET", "/nodes", Duration::from_millis(600)).times(1));
+                    let busy = c.get::<Value>("nodes");
+                    let waiting = async {
+                        // Start after the busy call took the only slot.
+                        c.sleep(Duration::from_millis(50)).await;
+                        let f = std::pin::pin!(c.get::<Value>("version"));
+                        assert!(matches!(
+                            select(f, give_up_after(200)).await,
+                            Either::Right(_)
+                        ));
+                    };
+                    let (r, ()) = futures_util::future::join(busy, waiting).await;
+                    r.expect("the call holding the slot ends normally");
+                }
+                RenewalAnswer => {
+                    c.login().await.unwrap();
+                    sim.clock().advance(Duration::from_secs(3700));
+                    sim.inject(
+                        Fault::delay("POST", "/access/ticket", Duration::from_secs(2)).times(1),
+                    );
+                    let f = std::pin::pin!(c.get::<Value>("nodes"));
+                    assert!(matches!(
+                        select(f, give_up_after(200)).await,
+                        Either::Right(_)
+                    ));
+                }
+            }
+            // The next calls succeed, within a deadline far shorter than any lease.
+            let opts = CallOptions::default().timeout(Duration::from_secs(5));
+            for _ in 0..3 {
+                let call = proxmox_proto::Call::get("version").unwrap();
+                let v = c.call_envelope::<Value>(&call, &opts).await;
+                assert!(v.is_ok(), "{point:?}: {v:?}");
+            }
+        });
+        let logins = tickets(&sim);
+        assert!(
+            (1..=3).contains(&logins),
+            "{point:?}: the dropped login or renewal and at most one more: {logins}"
+        );
+    }
+}
+
+/// A certificate refused for good (not the pinned one, unknown issuer) costs one TLS
+/// handshake per call, never a retry; a refused connection is retried up to `max_attempts`.
+pub fn permanent_tls_failures_are_not_retried(backend: Backend) {
+    let sim = sim();
+    let other = Simulator::start(Config::new(SimService::Pve)).unwrap();
+    let builders = [
+        plain(backend, &sim).fingerprint(other.fingerprint_sha256()),
+        plain(backend, &sim),
+    ];
+    for b in builders {
+        let c = b
+            .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let before = sim.connections_accepted();
+            let e = block_on(backend, c.get::<Value>("version")).unwrap_err();
+            assert_eq!(sim.connections_accepted() - before, 1, "one handshake: {e}");
+            assert!(
+                matches!(
+                    e,
+                    Error::Transport {
+                        may_have_been_sent: false,
+                        attempts: 1,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("GET /version on "), "{e}");
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = Client::builder(&host(backend, port))
+        .backend(backend)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .max_attempts(2)
+        .build()
+        .unwrap();
+    let e = block_on(backend, c.get::<Value>("version")).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Transport {
+                may_have_been_sent: false,
+                attempts: 2,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("2 attempts in"), "{e}");
+}
+
 /// CA, wrong CA, fingerprint, wrong fingerprint, no CA, insecure.
 pub fn tls_options(backend: Backend) {
     let sim = sim();
@@ -943,6 +1124,16 @@ macro_rules! backend_tests {
         #[test]
         fn dropped_futures_leave_the_client_usable() {
             $crate::common::dropped_futures(B);
+        }
+
+        #[test]
+        fn cancelled_at_every_await_point() {
+            $crate::common::cancelled_at_every_await_point(B);
+        }
+
+        #[test]
+        fn permanent_tls_failures_are_not_retried() {
+            $crate::common::permanent_tls_failures_are_not_retried(B);
         }
 
         #[test]
