@@ -71,19 +71,24 @@
 //!
 //! * At most [`ClientBuilder::max_in_flight`] requests (default 6) are on the wire at once per
 //!   client (all clones share the limit); waiting for a slot is cancellation-safe.
-//! * Password sessions log in lazily, renew the ticket in the last hour of its life once for
-//!   all tasks (the others keep using the still-valid ticket), and log in again once after a
-//!   401. A TFA step is never retried.
-//! * A GET that failed after it may have been sent is retried; a POST, PUT or DELETE never.
-//! * Cancellation: dropping any future of this client at any await point is safe. A renewal
-//!   claim is released by a guard, a login lock by its guard, a slot by its permit; an exchange
-//!   dropped before its body was read to the end is reported to the transport, which never
-//!   hands that connection out again.
+//! * Every call runs the core's API-call flow ([`proxmox_proto::flow`]) in one driver loop:
+//!   password sessions log in lazily, once for all tasks (the login is a lease the others
+//!   wait for), renew the ticket in its last hour (one task renews, the others keep using the
+//!   still-valid ticket), and log in again once after a 401. A TFA step is never retried.
+//! * A GET that failed after it may have been sent is retried; a POST, PUT or DELETE never. A
+//!   refused certificate (not the pinned one, unknown issuer) is never retried.
+//! * `timeout` (client or [`CallOptions`]) is the deadline of the whole call: attempts, backoff,
+//!   waiting for a slot and for another task's login included. `max_attempts` (default 3) is
+//!   the only setting for attempts. Errors say how many attempts took how long.
+//! * Cancellation: dropping any future of this client at any await point is safe. The dropped
+//!   flow gives back its login or renewal lease at once (a lease also runs out by itself), a
+//!   slot is released by its permit, and an exchange dropped before its body was read to the
+//!   end is reported to the transport, which never hands that connection out again.
 //! * Timeouts use the runtime's timer through [`Transport::sleep`]. The read timeout bounds
 //!   the wait for the response head and for every body chunk (a chunk that is already there
 //!   costs no timer). hyper and reqwest bound connecting (TCP, proxy tunnel, TLS) with the
-//!   client's connect timeout themselves; with surf, or when a call sets its own connect
-//!   timeout, the connect timeout is added to the deadline for the head.
+//!   client's connect timeout themselves; with surf the connect timeout is added to the
+//!   deadline for the head. Both are cut to what remains of the call's deadline.
 #![forbid(unsafe_code)]
 // Without a transport feature only build_with_transport() is usable.
 #![cfg_attr(

@@ -29,6 +29,14 @@
 //! | [`loose`], [`models`] | Perl-loose JSON helpers and typed models of common endpoints |
 //! | [`json`] | [`json::Document`]: a cheap owned untyped JSON value (flat tape, one string arena) |
 //!
+//! ## Driving the core
+//!
+//! Adapters do not compose these machines themselves: a [`flow::ClientCore`] hands out
+//! *flows* (the API call with its auth, renewal, TFA, retries and deadline; more to come),
+//! and an adapter runs each in one driver loop — poll with the time, perform the exchange the
+//! step names, feed the reply back. The driving contract and a run loop on canned bytes are in
+//! the [`flow`] module docs. Below, the machines underneath, driven by hand.
+//!
 //! ## A whole login with TFA, driven by hand against canned bytes
 //!
 //! Every flow follows the same loop: the core hands out a request value, the caller performs it

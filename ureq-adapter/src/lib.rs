@@ -20,9 +20,16 @@
 //!   client certificate, or opt into [`ClientBuilder::danger_accept_invalid_certs`].
 //! * Connections are pooled and shared by every clone of a [`Client`] (it is `Clone + Send +
 //!   Sync`); idle connections are dropped after 4 s, before pveproxy's 5 s keep-alive timeout.
-//! * Password sessions renew their ticket in the last hour of its life, once for all threads,
-//!   and log in again once after a 401.
-//! * A GET that failed after it may have been sent is retried; a POST, PUT or DELETE never.
+//! * Every call runs the core's API-call flow ([`proxmox_proto::flow`]) in one driver loop.
+//!   Password sessions log in once for all threads (a lease the others wait for), renew their
+//!   ticket in the last hour of its life (one thread renews, the others keep using the
+//!   still-valid ticket), and log in again once after a 401.
+//! * A GET that failed after it may have been sent is retried; a POST, PUT or DELETE never. A
+//!   refused certificate (not the pinned one, unknown issuer) is never retried.
+//! * `timeout` (client or [`CallOptions`]) is the deadline of the whole call: attempts, backoff
+//!   and waiting for another thread's login included; connect and read timeouts bound each
+//!   attempt, cut to what remains. `max_attempts` (default 3) is the only setting for attempts.
+//!   Errors say how many attempts took how long.
 #![forbid(unsafe_code)]
 // Library code never unwraps data from outside; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
