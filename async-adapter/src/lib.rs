@@ -128,7 +128,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::flow::{
-    ClientCore, Exchange, Flow, HttpReply, MonoClock, MonoTime, Now, Payload, Reply, Step,
+    ClientCore, Exchange, Flow, HttpReply, IoStep, MonoClock, MonoTime, Now, Payload, Reply,
+    next_io,
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
 use proxmox_proto::params::Params;
@@ -642,14 +643,14 @@ impl Client {
     async fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
         loop {
             let now = self.flow_now();
-            match flow.poll(now) {
-                Step::Send(exchange) => {
+            match next_io(&mut flow, now, &self.inner.second, &mut |_| {}) {
+                IoStep::Send(exchange) => {
                     let id = exchange.id;
                     let reply = self.perform(exchange).await;
                     flow.handle(id, reply);
                 }
-                Step::SleepUntil(t) => self.sleep(now.mono.until(t)).await,
-                Step::WaitForLogin { until } => {
+                IoStep::SleepUntil(t) => self.sleep(now.mono.until(t)).await,
+                IoStep::WaitForLogin { until } => {
                     // Woken when the login ends (or at the end of its lease); a spurious
                     // wake-up just polls again.
                     let mut registered = false;
@@ -662,23 +663,7 @@ impl Client {
                     });
                     self.timed(now.mono.until(until), woken).await;
                 }
-                Step::SecondFactor(challenge) => {
-                    flow.answer_second_factor(self.inner.second.answer(&challenge));
-                }
-                Step::Event(_) => {}
-                // This driver answers every exchange before it polls again, and performs no
-                // upgrades: a flow asking for either is a bug in the flow.
-                Step::AwaitReplies => {
-                    return Err(Error::Config(
-                        "a flow awaited a reply the driver had already given".into(),
-                    ));
-                }
-                Step::Upgrade(_) => {
-                    return Err(Error::Config(
-                        "connection upgrades are not performed by this client".into(),
-                    ));
-                }
-                Step::Done(result) => return result.map_err(Error::from),
+                IoStep::Done(result) => return result.map_err(Error::from),
             }
         }
     }

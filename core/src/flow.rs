@@ -26,6 +26,9 @@
 //!    * [`Step::Upgrade`]: hand the upgraded connection to the flow's codec;
 //!    * [`Step::Done`]: return the result.
 //!
+//! A driver that performs one exchange at a time (every adapter's API-call loop) leaves the
+//! steps that need no I/O to [`next_io`] and handles only the four [`IoStep`]s.
+//!
 //! Dropping a flow at any point is safe: the leases it holds (login, renewal) are released at
 //! once, and a lease that nobody releases runs out by itself, so no caller can block the next
 //! login. Flows are `Send + 'static`; one client's flows share its [`ClientCore`].
@@ -79,6 +82,7 @@ mod client;
 mod exchange;
 mod options;
 mod reply;
+mod sequential;
 mod step;
 mod time;
 
@@ -87,6 +91,7 @@ pub use client::ClientCore;
 pub use exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
 pub use options::{CallOptions, Policy};
 pub use reply::{HttpReply, Reply, ShellReply, TransportFailure};
+pub use sequential::{IoStep, next_io};
 pub use step::{Event, Flow, Step};
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub use time::MonoClock;

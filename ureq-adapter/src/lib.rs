@@ -42,7 +42,8 @@ pub use files::{DownloadChecksum, Progress, UploadChecksum};
 
 use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::flow::{
-    ClientCore, Exchange, Flow, HttpReply, MonoClock, Now, Payload, Reply, Step, TransportFailure,
+    ClientCore, Exchange, Flow, HttpReply, IoStep, MonoClock, Now, Payload, Reply,
+    TransportFailure, next_io,
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption};
 use proxmox_proto::request::RequestBuilder;
@@ -399,37 +400,21 @@ impl Client {
     fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
         loop {
             let now = self.flow_now();
-            match flow.poll(now) {
-                Step::Send(exchange) => {
+            match next_io(&mut flow, now, &self.inner.second, &mut |_| {}) {
+                IoStep::Send(exchange) => {
                     let id = exchange.id;
                     let reply = self.perform(exchange);
                     flow.handle(id, reply);
                 }
-                Step::SleepUntil(t) => std::thread::sleep(now.mono.until(t)),
-                Step::WaitForLogin { until } => {
+                IoStep::SleepUntil(t) => std::thread::sleep(now.mono.until(t)),
+                IoStep::WaitForLogin { until } => {
                     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
                     if flow.wake_on_login(&waker) {
                         // Woken when the login ends; a spurious wake-up just polls again.
                         std::thread::park_timeout(now.mono.until(until));
                     }
                 }
-                Step::SecondFactor(challenge) => {
-                    flow.answer_second_factor(self.inner.second.answer(&challenge));
-                }
-                Step::Event(_) => {}
-                // This driver answers every exchange before it polls again, and performs no
-                // upgrades: a flow asking for either is a bug in the flow.
-                Step::AwaitReplies => {
-                    return Err(Error::Config(
-                        "a flow awaited a reply the blocking driver had already given".into(),
-                    ));
-                }
-                Step::Upgrade(_) => {
-                    return Err(Error::Config(
-                        "connection upgrades are not performed by this client".into(),
-                    ));
-                }
-                Step::Done(result) => return result.map_err(Error::from),
+                IoStep::Done(result) => return result.map_err(Error::from),
             }
         }
     }

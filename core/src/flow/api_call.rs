@@ -71,64 +71,47 @@ fn wrong_outcome() -> Error {
     .into()
 }
 
+/// The [`Flow`] methods both wrappers hand to their engine.
+macro_rules! engine_flow_methods {
+    () => {
+        fn handle(&mut self, id: ExchangeId, reply: Reply) {
+            self.engine.handle(id, reply);
+        }
+
+        fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>) {
+            self.engine.answer_second_factor(answer);
+        }
+
+        fn wake_on_login(&mut self, waker: &Waker) -> bool {
+            self.engine.wake_on_login(waker)
+        }
+    };
+}
+
 impl Flow for ApiCall {
     type Output = HttpReply;
 
     fn poll(&mut self, now: Now) -> Step<HttpReply> {
-        convert(self.engine.poll(now), |o| match o {
+        self.engine.poll(now).and_then_done(|o| match o {
             Outcome::Reply(r) => Ok(r),
             Outcome::Auth(_) => Err(wrong_outcome()),
         })
     }
 
-    fn handle(&mut self, id: ExchangeId, reply: Reply) {
-        self.engine.handle(id, reply);
-    }
-
-    fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>) {
-        self.engine.answer_second_factor(answer);
-    }
-
-    fn wake_on_login(&mut self, waker: &Waker) -> bool {
-        self.engine.wake_on_login(waker)
-    }
+    engine_flow_methods!();
 }
 
 impl Flow for Authenticate {
     type Output = Auth;
 
     fn poll(&mut self, now: Now) -> Step<Auth> {
-        convert(self.engine.poll(now), |o| match o {
+        self.engine.poll(now).and_then_done(|o| match o {
             Outcome::Auth(a) => Ok(a),
             Outcome::Reply(_) => Err(wrong_outcome()),
         })
     }
 
-    fn handle(&mut self, id: ExchangeId, reply: Reply) {
-        self.engine.handle(id, reply);
-    }
-
-    fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>) {
-        self.engine.answer_second_factor(answer);
-    }
-
-    fn wake_on_login(&mut self, waker: &Waker) -> bool {
-        self.engine.wake_on_login(waker)
-    }
-}
-
-/// The engine's step as a step of a flow with output `T`.
-fn convert<T>(step: Step<Outcome>, f: impl FnOnce(Outcome) -> Result<T, Error>) -> Step<T> {
-    match step {
-        Step::Done(r) => Step::Done(r.and_then(f)),
-        Step::Send(e) => Step::Send(e),
-        Step::SleepUntil(t) => Step::SleepUntil(t),
-        Step::AwaitReplies => Step::AwaitReplies,
-        Step::WaitForLogin { until } => Step::WaitForLogin { until },
-        Step::SecondFactor(c) => Step::SecondFactor(c),
-        Step::Event(e) => Step::Event(e),
-        Step::Upgrade(id) => Step::Upgrade(id),
-    }
+    engine_flow_methods!();
 }
 
 #[derive(Debug)]

@@ -41,6 +41,11 @@ pub enum Step<T> {
 impl<T> Step<T> {
     /// The same step with the output mapped (for flows built on other flows).
     pub fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        self.and_then_done(|t| Ok(f(t)))
+    }
+
+    /// The same step with a successful output turned into another result.
+    pub fn and_then_done<U>(self, f: impl FnOnce(T) -> Result<U, Error>) -> Step<U> {
         match self {
             Step::Send(e) => Step::Send(e),
             Step::SleepUntil(t) => Step::SleepUntil(t),
@@ -49,7 +54,7 @@ impl<T> Step<T> {
             Step::SecondFactor(c) => Step::SecondFactor(c),
             Step::Event(e) => Step::Event(e),
             Step::Upgrade(id) => Step::Upgrade(id),
-            Step::Done(r) => Step::Done(r.map(f)),
+            Step::Done(r) => Step::Done(r.and_then(f)),
         }
     }
 }

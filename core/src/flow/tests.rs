@@ -384,3 +384,48 @@ fn flows_are_send_and_static() {
     check::<Authenticate>();
     check::<ClientCore>();
 }
+
+#[test]
+fn next_io_answers_the_second_factor_and_passes_events_on() {
+    let core = password();
+    let mut f = core.authenticate();
+    let source =
+        crate::auth::SecondFactorSource::Prepared(crate::auth::SecondFactor::totp("123456"));
+    let mut events = Vec::new();
+    let IoStep::Send(login) = next_io(&mut f, at(0), &source, &mut |e| events.push(e)) else {
+        panic!()
+    };
+    let half = br#"{"data":{"username":"root@pam","NeedTFA":1,"CSRFPreventionToken":"x","ticket":"PVE:!tfa!%7B%22totp%22%3Atrue%7D:65000000::aGFsZg=="}}"#;
+    f.handle(login.id, http(200, half));
+    let IoStep::Send(tfa) = next_io(&mut f, at(1), &source, &mut |e| events.push(e)) else {
+        panic!()
+    };
+    let Payload::Http(req) = &tfa.payload else {
+        panic!()
+    };
+    assert!(req.body().ends_with(b"password=totp%3A123456"));
+    f.handle(tfa.id, http(200, LOGIN));
+    let IoStep::Done(Ok(_)) = next_io(&mut f, at(2), &source, &mut |e| events.push(e)) else {
+        panic!()
+    };
+    assert_eq!(
+        events,
+        [Event::LoggedIn {
+            user: "root@pam".into()
+        }]
+    );
+    // Without a source, the login fails with "second factor required".
+    let core = password();
+    let mut f = core.authenticate();
+    let none = crate::auth::SecondFactorSource::None;
+    let IoStep::Send(login) = next_io(&mut f, at(0), &none, &mut |_| {}) else {
+        panic!()
+    };
+    f.handle(login.id, http(200, half));
+    assert!(matches!(
+        next_io(&mut f, at(1), &none, &mut |_| {}),
+        IoStep::Done(Err(crate::Error::Auth(
+            crate::auth::AuthError::SecondFactorRequired
+        )))
+    ));
+}

@@ -1,0 +1,66 @@
+//! The part of a driver loop that needs no I/O, written once for every driver that performs
+//! one exchange at a time (every adapter's API-call loop).
+
+use super::exchange::Exchange;
+use super::step::{Event, Flow, Step};
+use super::time::{MonoTime, Now};
+use crate::auth::SecondFactorSource;
+use crate::error::{Error, InputError};
+
+/// What a sequential driver still has to do itself, after [`next_io`] handled the steps that
+/// need no I/O. Exhaustive.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum IoStep<T> {
+    /// Perform the exchange, then [`Flow::handle`] its reply.
+    Send(Exchange),
+    /// Sleep until this instant.
+    SleepUntil(MonoTime),
+    /// Another caller is logging in: register a waker with [`Flow::wake_on_login`] and wait
+    /// until it is woken, or until `until`.
+    WaitForLogin {
+        /// When the other caller's lease ends.
+        until: MonoTime,
+    },
+    /// The flow is over.
+    Done(Result<T, Error>),
+}
+
+/// Poll `flow` until it needs I/O: events go to `on_event`, a second factor comes from
+/// `second_factor`. A sequential driver answers every exchange before it polls again and
+/// performs no upgrades, so [`Step::AwaitReplies`] and [`Step::Upgrade`] end the flow with an
+/// error (a flow that asks for them needs a driver that has several exchanges in flight, or a
+/// two-way codec).
+pub fn next_io<F: Flow>(
+    flow: &mut F,
+    now: Now,
+    second_factor: &SecondFactorSource,
+    on_event: &mut dyn FnMut(Event),
+) -> IoStep<F::Output> {
+    loop {
+        match flow.poll(now) {
+            Step::Send(exchange) => return IoStep::Send(exchange),
+            Step::SleepUntil(t) => return IoStep::SleepUntil(t),
+            Step::WaitForLogin { until } => return IoStep::WaitForLogin { until },
+            Step::Done(result) => return IoStep::Done(result),
+            Step::SecondFactor(challenge) => {
+                flow.answer_second_factor(second_factor.answer(&challenge));
+            }
+            Step::Event(event) => on_event(event),
+            Step::AwaitReplies => {
+                return IoStep::Done(Err(unsupported("awaiting several replies")));
+            }
+            Step::Upgrade(_) => return IoStep::Done(Err(unsupported("a connection upgrade"))),
+        }
+    }
+}
+
+fn unsupported(what: &str) -> Error {
+    InputError::Invalid {
+        what: "flow",
+        reason: format!(
+            "{what} needs a driver that can do it; this one performs one exchange at a time"
+        ),
+    }
+    .into()
+}
