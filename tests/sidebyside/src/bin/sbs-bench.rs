@@ -7,8 +7,10 @@
 //!               [--runs N] [--upload FILE] [--upload4 FILE] [--only a,b] [--out FILE]
 //! sbs-bench once-ureq|once-async HOST CA     (one call from process start; prints nothing)
 //! sbs-bench upload-ureq HOST CA FILE         (one streamed upload; prints peak RSS in KiB)
-//! sbs-bench loop-ureq HOST CA PATH N  (N sequential GETs, for profiling; proxmox-async has
-//!                                      `cargo run --release -p proxmox-async --example loop_get`)
+//! sbs-bench loop-ureq HOST CA PATH N [get|post|typed]  (N sequential calls, for profiling;
+//!     no mode: GET into a `Document`; get: into a `Value`; post: the 8 create parameters;
+//!     typed: into `Vec<ClusterResource>`. proxmox-async has the same in
+//!     `cargo run --release -p proxmox-async --example loop_get`)
 //! sbs-bench loop-reqwest-raw|loop-hyperutil-raw|loop-hyper-raw HOST CA PATH N  (the ceilings)
 //! ```
 
@@ -823,13 +825,32 @@ fn main() -> Res<()> {
             Ok(())
         }
         Some("loop-ureq") => {
-            // For profiling: N sequential GETs of one path, prints calls/s.
+            // For profiling: N sequential calls of one path, prints calls/s (see the top).
             let ca = std::fs::read(&args[2])?;
             let n: u32 = args[4].parse()?;
+            let path = args[3].as_str();
+            let mode = args.get(5).map_or("", String::as_str);
+            if !matches!(mode, "" | "get" | "post" | "typed") {
+                return Err(format!("loop-ureq: unknown mode {mode} (get, post or typed)").into());
+            }
+            let params = create_params(0);
             let c = ureq_client(&args[1], &ca)?;
             let s = Instant::now();
             for _ in 0..n {
-                let _: Document = c.get(args[3].as_str())?;
+                match mode {
+                    "get" => {
+                        let _: Value = c.get(path)?;
+                    }
+                    "post" => {
+                        let _: String = c.post(path, &params)?;
+                    }
+                    "typed" => {
+                        let _: Vec<ClusterResource> = c.get(path)?;
+                    }
+                    _ => {
+                        let _: Document = c.get(path)?;
+                    }
+                }
             }
             println!("{:.0} calls/s", f64::from(n) / s.elapsed().as_secs_f64());
             Ok(())
