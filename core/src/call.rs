@@ -129,13 +129,15 @@ impl Call {
     /// For `POST .../agent/exec` with a single `command` string, the string is split the way a
     /// POSIX shell would and sent as repeated `command` keys (a list is sent as given); an
     /// unbalanced quote is an error. Every other path is left alone.
-    pub fn wire_params(&self) -> Result<Params, InputError> {
+    pub fn wire_params(&self) -> Result<std::borrow::Cow<'_, Params>, InputError> {
+        use std::borrow::Cow;
+        // Borrowed unless the agent/exec split applies: no copy of every call's parameters.
         if !self.path.ends_with(&["agent", "exec"]) {
-            return Ok(self.params.clone());
+            return Ok(Cow::Borrowed(&self.params));
         }
         let commands = self.params.get_all("command");
         if commands.len() != 1 {
-            return Ok(self.params.clone());
+            return Ok(Cow::Borrowed(&self.params));
         }
         let words = crate::shell::split(commands[0]).map_err(|e| InputError::InvalidParameter {
             key: "command".into(),
@@ -155,7 +157,7 @@ impl Call {
                 out.push(k, v);
             }
         }
-        Ok(out)
+        Ok(Cow::Owned(out))
     }
 }
 

@@ -454,13 +454,20 @@ impl Client {
         use std::io::Read;
         use ureq::RequestExt;
         tls::clear_last_reason();
-        let resp = req
-            .with_agent(&self.inner.agent)
-            .configure()
-            .timeout_connect(Some(connect_timeout))
-            .timeout_recv_response(Some(read_timeout))
-            .timeout_recv_body(Some(read_timeout))
-            .run()
+        let policy = self.inner.core.policy();
+        let req = req.with_agent(&self.inner.agent);
+        // The agent is configured with the client's timeouts; a request-level configuration
+        // (a copy of the agent's) only when this exchange's differ.
+        let resp =
+            if connect_timeout == policy.connect_timeout && read_timeout == policy.read_timeout {
+                req.run()
+            } else {
+                req.configure()
+                    .timeout_connect(Some(connect_timeout))
+                    .timeout_recv_response(Some(read_timeout))
+                    .timeout_recv_body(Some(read_timeout))
+                    .run()
+            }
             .map_err(transport_failure)?;
         let reason = tls::take_last_reason();
         let (parts, body) = resp.into_parts();
