@@ -126,9 +126,10 @@ pub use transport::{RequestBody, Transport, TransportError, TransportResponse};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::flow::{
-    ClientCore, Exchange, Flow, HttpReply, IoStep, MonoClock, MonoTime, Now, Payload, Reply,
+    ClientCore, Event, Exchange, Flow, HttpReply, IoStep, MonoClock, MonoTime, Now, Payload, Reply,
     next_io,
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
@@ -596,6 +597,10 @@ impl Client {
         self.inner.core.request_builder()
     }
 
+    pub(crate) fn inner_core(&self) -> &ClientCore {
+        &self.inner.core
+    }
+
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
     pub fn session(&self) -> Option<Session> {
@@ -640,30 +645,75 @@ impl Client {
     /// The driver loop: drives a flow of the core to its end, performing its exchanges on
     /// the transport. Every API call runs through here. Dropping the future at any await
     /// point drops the flow, which gives back any login or renewal lease at once.
-    async fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
+    async fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error> {
+        self.run_with(flow, &mut |_| {}).await
+    }
+
+    /// [`Client::run`], handing the flow's events to `on_event`. Exchanges a flow hands out
+    /// together (the status requests of many tasks) are performed concurrently, within the
+    /// client's in-flight limit; a lone exchange is performed in place.
+    pub(crate) async fn run_with<F: Flow>(
+        &self,
+        mut flow: F,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<F::Output, Error> {
+        let mut ready: Vec<Exchange> = Vec::new();
+        let mut in_flight = FuturesUnordered::new();
         loop {
             let now = self.flow_now();
-            match next_io(&mut flow, now, &self.inner.second, &mut |_| {}) {
+            let step = next_io(&mut flow, now, &self.inner.second, on_event);
+            let step = match step {
                 IoStep::Send(exchange) => {
-                    let id = exchange.id;
-                    let reply = self.perform(exchange).await;
-                    flow.handle(id, reply);
+                    ready.push(exchange);
+                    continue;
                 }
-                IoStep::SleepUntil(t) => self.sleep(now.mono.until(t)).await,
+                IoStep::Done(result) => return result.map_err(Error::from),
+                IoStep::AwaitReplies if ready.len() == 1 && in_flight.is_empty() => {
+                    if let Some(exchange) = ready.pop() {
+                        let id = exchange.id;
+                        let reply = self.perform(exchange).await;
+                        flow.handle(id, reply);
+                    }
+                    continue;
+                }
+                other => other,
+            };
+            for exchange in ready.drain(..) {
+                let id = exchange.id;
+                in_flight.push(async move { (id, self.perform(exchange).await) });
+            }
+            let answered = match step {
+                IoStep::AwaitReplies => in_flight.next().await,
+                IoStep::SleepUntil(t) if in_flight.is_empty() => {
+                    self.sleep(now.mono.until(t)).await;
+                    None
+                }
+                IoStep::SleepUntil(t) => self
+                    .timed(now.mono.until(t), in_flight.next())
+                    .await
+                    .flatten(),
                 IoStep::WaitForLogin { until } => {
-                    // Woken when the login ends (or at the end of its lease); a spurious
-                    // wake-up just polls again.
+                    // Woken when the login ends (or at the end of its lease), or by an answer
+                    // (the login may be one of this flow's own exchanges); a spurious wake-up
+                    // just polls again.
                     let mut registered = false;
+                    let mut next = in_flight.next();
                     let woken = std::future::poll_fn(|cx| {
+                        if let Poll::Ready(Some(answer)) = std::pin::Pin::new(&mut next).poll(cx) {
+                            return Poll::Ready(Some(answer));
+                        }
                         if registered || !flow.wake_on_login(cx.waker()) {
-                            return Poll::Ready(());
+                            return Poll::Ready(None);
                         }
                         registered = true;
                         Poll::Pending
                     });
-                    self.timed(now.mono.until(until), woken).await;
+                    self.timed(now.mono.until(until), woken).await.flatten()
                 }
-                IoStep::Done(result) => return result.map_err(Error::from),
+                IoStep::Send(_) | IoStep::Done(_) => None,
+            };
+            if let Some((id, reply)) = answered {
+                flow.handle(id, reply);
             }
         }
     }

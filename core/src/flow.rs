@@ -26,8 +26,9 @@
 //!    * [`Step::Upgrade`]: hand the upgraded connection to the flow's codec;
 //!    * [`Step::Done`]: return the result.
 //!
-//! A driver that performs one exchange at a time (every adapter's API-call loop) leaves the
-//! steps that need no I/O to [`next_io`] and handles only the four [`IoStep`]s.
+//! A driver leaves the steps that need no I/O to [`next_io`] and handles only the five
+//! [`IoStep`]s; one that performs each exchange before it polls again never sees
+//! [`IoStep::AwaitReplies`].
 //!
 //! Dropping a flow at any point is safe: the leases it holds (login, renewal) are released at
 //! once, and a lease that nobody releases runs out by itself, so no caller can block the next
@@ -79,11 +80,13 @@
 
 mod api_call;
 mod client;
+mod composite;
 mod exchange;
 mod options;
 mod reply;
 mod sequential;
 mod step;
+mod tasks;
 mod time;
 
 pub use api_call::{ApiCall, Authenticate};
@@ -93,6 +96,7 @@ pub use options::{CallOptions, Policy};
 pub use reply::{HttpReply, Reply, ShellReply, TransportFailure};
 pub use sequential::{IoStep, next_io};
 pub use step::{Event, Flow, Step};
+pub use tasks::{FollowLog, LOG_PAGE, ReadTaskLog, WaitTask, WaitTasks};
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub use time::MonoClock;
 pub use time::{MonoTime, Now};

@@ -42,7 +42,7 @@ pub use files::{DownloadChecksum, Progress, UploadChecksum};
 
 use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::flow::{
-    ClientCore, Exchange, Flow, HttpReply, IoStep, MonoClock, Now, Payload, Reply,
+    ClientCore, Event, Exchange, Flow, HttpReply, IoStep, MonoClock, Now, Payload, Reply,
     TransportFailure, next_io,
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption};
@@ -397,10 +397,19 @@ impl Client {
 
     /// The driver loop: drives a flow of the core to its end, performing its exchanges on this
     /// thread. Every API call runs through here.
-    fn run<F: Flow>(&self, mut flow: F) -> Result<F::Output, Error> {
+    fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error> {
+        self.run_with(flow, &mut |_| {})
+    }
+
+    /// [`Client::run`], handing the flow's events to `on_event`.
+    pub(crate) fn run_with<F: Flow>(
+        &self,
+        mut flow: F,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<F::Output, Error> {
         loop {
             let now = self.flow_now();
-            match next_io(&mut flow, now, &self.inner.second, &mut |_| {}) {
+            match next_io(&mut flow, now, &self.inner.second, on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
                     let reply = self.perform(exchange);
@@ -413,6 +422,12 @@ impl Client {
                         // Woken when the login ends; a spurious wake-up just polls again.
                         std::thread::park_timeout(now.mono.until(until));
                     }
+                }
+                // Every exchange was answered before this poll: the flow is stuck.
+                IoStep::AwaitReplies => {
+                    return Err(Error::Config(
+                        "a flow awaited a reply the blocking driver had already given".into(),
+                    ));
                 }
                 IoStep::Done(result) => return result.map_err(Error::from),
             }

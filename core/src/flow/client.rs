@@ -2,7 +2,11 @@
 //! policy), and where flows are made.
 
 use super::api_call::{ApiCall, Authenticate};
+use super::composite::MachineFlow;
 use super::options::{CallOptions, Policy};
+use super::tasks::{
+    FollowLog, FollowOne, ReadLog, ReadTaskLog, WaitMany, WaitOne, WaitTask, WaitTasks,
+};
 use crate::auth::Session;
 use crate::call::Call;
 use crate::options::ValidatedOptions;
@@ -10,6 +14,8 @@ use crate::request::RequestBuilder;
 use crate::service::AuthKind;
 use crate::session::{LeaseHolder, SessionManager};
 use crate::target::Target;
+use crate::task::WaitOptions;
+use crate::upid::Upid;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -127,6 +133,45 @@ impl ClientCore {
     /// last hour) and ends with the auth to use.
     pub fn authenticate(&self) -> Authenticate {
         Authenticate::new(self.shared.clone(), self.shared.policy.clone())
+    }
+
+    /// The flow that waits for a task to end (statuses as [`super::Event::TaskStatus`]).
+    pub fn wait_task(&self, upid: Upid, options: WaitOptions) -> WaitTask {
+        WaitTask(MachineFlow::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            WaitOne::new(upid, options),
+        ))
+    }
+
+    /// The flow that waits for many tasks at once, every ready status request at once (ends as
+    /// [`super::Event::TaskFinished`]); outcomes in input order.
+    pub fn wait_tasks(&self, upids: &[Upid], options: WaitOptions) -> WaitTasks {
+        WaitTasks(MachineFlow::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            WaitMany::new(upids, options),
+        ))
+    }
+
+    /// The flow that follows a running task's log (new lines as [`super::Event::LogLines`])
+    /// and ends with the task's outcome.
+    pub fn follow_log(&self, upid: Upid, options: WaitOptions) -> FollowLog {
+        FollowLog(MachineFlow::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            FollowOne::new(upid, options),
+        ))
+    }
+
+    /// The flow that reads a task log: all of it ([`super::LOG_PAGE`] lines a request), or the
+    /// window of `limit` lines after line `start`.
+    pub fn read_log(&self, upid: Upid, window: Option<(u64, u64)>) -> ReadTaskLog {
+        ReadTaskLog(MachineFlow::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            ReadLog::new(upid, window),
+        ))
     }
 
     /// The target.

@@ -1,5 +1,4 @@
-//! The part of a driver loop that needs no I/O, written once for every driver that performs
-//! one exchange at a time (every adapter's API-call loop).
+//! The part of a driver loop that needs no I/O, written once for every driver.
 
 use super::exchange::Exchange;
 use super::step::{Event, Flow, Step};
@@ -7,8 +6,8 @@ use super::time::{MonoTime, Now};
 use crate::auth::SecondFactorSource;
 use crate::error::{Error, InputError};
 
-/// What a sequential driver still has to do itself, after [`next_io`] handled the steps that
-/// need no I/O. Exhaustive.
+/// What a driver still has to do itself, after [`next_io`] handled the steps that need no
+/// I/O. Exhaustive.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum IoStep<T> {
@@ -16,6 +15,9 @@ pub enum IoStep<T> {
     Send(Exchange),
     /// Sleep until this instant.
     SleepUntil(MonoTime),
+    /// Every exchange handed out is unanswered: feed a reply first (a driver that answers
+    /// each exchange before it polls again never sees this).
+    AwaitReplies,
     /// Another caller is logging in: register a waker with [`Flow::wake_on_login`] and wait
     /// until it is woken, or until `until`.
     WaitForLogin {
@@ -27,9 +29,7 @@ pub enum IoStep<T> {
 }
 
 /// Poll `flow` until it needs I/O: events go to `on_event`, a second factor comes from
-/// `second_factor`. A sequential driver answers every exchange before it polls again and
-/// performs no upgrades, so [`Step::AwaitReplies`] and [`Step::Upgrade`] end the flow with an
-/// error (a flow that asks for them needs a driver that has several exchanges in flight, or a
+/// `second_factor`. [`Step::Upgrade`] ends the flow with an error (it needs a driver with a
 /// two-way codec).
 pub fn next_io<F: Flow>(
     flow: &mut F,
@@ -47,9 +47,7 @@ pub fn next_io<F: Flow>(
                 flow.answer_second_factor(second_factor.answer(&challenge));
             }
             Step::Event(event) => on_event(event),
-            Step::AwaitReplies => {
-                return IoStep::Done(Err(unsupported("awaiting several replies")));
-            }
+            Step::AwaitReplies => return IoStep::AwaitReplies,
             Step::Upgrade(_) => return IoStep::Done(Err(unsupported("a connection upgrade"))),
         }
     }
@@ -58,9 +56,7 @@ pub fn next_io<F: Flow>(
 fn unsupported(what: &str) -> Error {
     InputError::Invalid {
         what: "flow",
-        reason: format!(
-            "{what} needs a driver that can do it; this one performs one exchange at a time"
-        ),
+        reason: format!("{what} needs a driver with a two-way codec"),
     }
     .into()
 }

@@ -60,7 +60,7 @@ impl<T> Step<T> {
 }
 
 /// What a flow reports on the way.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
     /// A login succeeded (the user id).
@@ -81,6 +81,21 @@ pub enum Event {
     },
     /// The session was refused (401); the flow logs in again once.
     Relogin,
+    /// A status answer of a task being waited for.
+    TaskStatus(crate::task::TaskStatus),
+    /// New lines of a followed task log, each once, in order.
+    LogLines(Vec<crate::task::LogLine>),
+    /// One of several tasks waited for ended.
+    TaskFinished {
+        /// Its index in the list given.
+        index: usize,
+        /// How many have ended so far (this one included).
+        finished: usize,
+        /// How many tasks are waited for.
+        total: usize,
+        /// How it ended.
+        outcome: crate::task::TaskOutcome,
+    },
 }
 
 /// A flow: a value the adapter polls with the time and feeds replies to, until it is

@@ -429,3 +429,210 @@ fn next_io_answers_the_second_factor_and_passes_events_on() {
         )))
     ));
 }
+
+const UPID_A: &str = "UPID:pve1:00000001:00000001:65000000:qmstart:100:root@pam:";
+const UPID_B: &str = "UPID:pve2:00000002:00000002:65000000:vzdump:101:root@pam:";
+
+fn status(state: &str) -> Reply {
+    let body = match state {
+        "running" => r#"{"data":{"status":"running"}}"#.to_owned(),
+        exit => format!(r#"{{"data":{{"status":"stopped","exitstatus":"{exit}"}}}}"#),
+    };
+    http(200, body.as_bytes())
+}
+
+#[test]
+fn wait_task_polls_until_the_task_stops_and_reports_statuses() {
+    let core = token();
+    let mut f = core.wait_task(UPID_A.parse().unwrap(), crate::task::WaitOptions::default());
+    let ex = expect_send(f.poll(at(0)));
+    let p = path(&ex);
+    assert!(
+        p.starts_with("GET /api2/json/nodes/pve1/tasks/UPID:pve1:") && p.ends_with("/status"),
+        "{p}"
+    );
+    f.handle(ex.id, status("running"));
+    let Step::Event(Event::TaskStatus(s)) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert!(s.is_running());
+    let Step::SleepUntil(t) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert_eq!(t, MonoTime::from_duration(Duration::from_millis(251)));
+    let ex = expect_send(f.poll(at(251)));
+    f.handle(ex.id, status("WARNINGS: 2"));
+    assert!(matches!(f.poll(at(252)), Step::Event(Event::TaskStatus(_))));
+    let Step::Done(Ok(outcome)) = f.poll(at(252)) else {
+        panic!()
+    };
+    assert_eq!(outcome, crate::task::TaskOutcome::Warnings(2));
+}
+
+#[test]
+fn wait_tasks_hands_out_every_ready_request_at_once() {
+    let core = token();
+    let upids: Vec<crate::Upid> = [UPID_A, UPID_B]
+        .iter()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    let mut f = core.wait_tasks(
+        &upids,
+        crate::task::WaitOptions::default().with_log_tail_lines(0),
+    );
+    let a = expect_send(f.poll(at(0)));
+    let b = expect_send(f.poll(at(0)));
+    assert_ne!(a.id, b.id);
+    assert!(path(&a).contains("/nodes/pve1/"), "{}", path(&a));
+    assert!(path(&b).contains("/nodes/pve2/"), "{}", path(&b));
+    assert!(matches!(f.poll(at(0)), Step::AwaitReplies));
+    // Answers in any order.
+    f.handle(b.id, status("OK"));
+    let Step::Event(Event::TaskFinished {
+        index: 1,
+        finished: 1,
+        total: 2,
+        ..
+    }) = f.poll(at(1))
+    else {
+        panic!()
+    };
+    assert!(matches!(f.poll(at(1)), Step::AwaitReplies));
+    f.handle(a.id, status("some error"));
+    assert!(matches!(
+        f.poll(at(2)),
+        Step::Event(Event::TaskFinished {
+            index: 0,
+            finished: 2,
+            ..
+        })
+    ));
+    let Step::Done(Ok(outcomes)) = f.poll(at(2)) else {
+        panic!()
+    };
+    assert!(
+        matches!(outcomes[0], crate::task::TaskOutcome::Failed { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], crate::task::TaskOutcome::Ok);
+}
+
+#[test]
+fn a_wait_logs_in_once_for_all_its_requests() {
+    let core = password();
+    let upids: Vec<crate::Upid> = [UPID_A, UPID_B]
+        .iter()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    let mut f = core.wait_tasks(&upids, crate::task::WaitOptions::default());
+    let login = expect_send(f.poll(at(0)));
+    assert_eq!(path(&login), "POST /api2/json/access/ticket");
+    // The second status request waits for that login.
+    assert!(matches!(f.poll(at(0)), Step::AwaitReplies));
+    f.handle(login.id, http(200, LOGIN));
+    let mut sent = Vec::new();
+    loop {
+        match f.poll(at(1)) {
+            Step::Send(e) => sent.push(path(&e)),
+            Step::Event(_) => {}
+            Step::AwaitReplies | Step::WaitForLogin { .. } | Step::SleepUntil(_) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|p| p.ends_with("/status")), "{sent:?}");
+}
+
+#[test]
+fn read_log_pages_and_windows() {
+    let core = token();
+    let page = |from: u64, n: u64, total: u64| {
+        let lines: Vec<String> = (from..from + n)
+            .map(|i| format!(r#"{{"n":{i},"t":"line {i}"}}"#))
+            .collect();
+        http(
+            200,
+            format!(r#"{{"data":[{}],"total":{total}}}"#, lines.join(",")).as_bytes(),
+        )
+    };
+    // Whole log of 600 lines: two pages.
+    let mut f = core.read_log(UPID_A.parse().unwrap(), None);
+    let ex = expect_send(f.poll(at(0)));
+    let Payload::Http(req) = &ex.payload else {
+        panic!()
+    };
+    assert_eq!(req.uri().query(), Some("start=0&limit=500"));
+    f.handle(ex.id, page(1, 500, 600));
+    let ex = expect_send(f.poll(at(1)));
+    let Payload::Http(req) = &ex.payload else {
+        panic!()
+    };
+    assert_eq!(req.uri().query(), Some("start=500&limit=500"));
+    f.handle(ex.id, page(501, 100, 600));
+    let Step::Done(Ok(lines)) = f.poll(at(2)) else {
+        panic!()
+    };
+    assert_eq!(lines.len(), 600);
+    assert_eq!((lines[0].n, lines[599].n), (1, 600));
+    // A window of 20 lines after line 10.
+    let mut f = core.read_log(UPID_A.parse().unwrap(), Some((10, 20)));
+    let ex = expect_send(f.poll(at(0)));
+    let Payload::Http(req) = &ex.payload else {
+        panic!()
+    };
+    assert_eq!(req.uri().query(), Some("start=10&limit=20"));
+    f.handle(ex.id, page(11, 20, 600));
+    let Step::Done(Ok(lines)) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert_eq!((lines.len(), lines[0].n), (20, 11));
+    // An error answer ends the read with the API error.
+    let mut f = core.read_log(UPID_A.parse().unwrap(), None);
+    let ex = expect_send(f.poll(at(0)));
+    f.handle(ex.id, http(403, br#"{"data":null}"#));
+    let Step::Done(Err(e)) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert_eq!(e.api().unwrap().status, 403);
+}
+
+#[test]
+fn follow_log_reports_new_lines_once() {
+    let core = token();
+    let mut f = core.follow_log(UPID_A.parse().unwrap(), crate::task::WaitOptions::default());
+    let mut lines_seen = Vec::new();
+    let mut now = 0;
+    let mut log_pages = 0;
+    let outcome = loop {
+        match f.poll(at(now)) {
+            Step::Send(ex) => {
+                let p = path(&ex);
+                let reply = if p.ends_with("/log") {
+                    log_pages += 1;
+                    match log_pages {
+                        1 => http(
+                            200,
+                            br#"{"data":[{"n":1,"t":"a"},{"n":2,"t":"b"}],"total":2}"#,
+                        ),
+                        _ => http(
+                            200,
+                            br#"{"data":[{"n":2,"t":"b"},{"n":3,"t":"c"}],"total":3}"#,
+                        ),
+                    }
+                } else if log_pages < 2 {
+                    status("running")
+                } else {
+                    status("OK")
+                };
+                f.handle(ex.id, reply);
+            }
+            Step::Event(Event::LogLines(l)) => lines_seen.extend(l.into_iter().map(|l| l.t)),
+            Step::Event(_) => {}
+            Step::SleepUntil(t) => now = t.as_duration().as_millis() as u64,
+            Step::Done(r) => break r.unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(lines_seen, ["a", "b", "c"]);
+    assert_eq!(outcome, crate::task::TaskOutcome::Ok);
+}
