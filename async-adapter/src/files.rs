@@ -5,11 +5,9 @@ use crate::transport::{RequestBody, UploadStream};
 use crate::{CallOptions, Client, Error};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use proxmox_proto::checksum::{
-    Checksum, ChecksumAlgorithm, ChecksumDiscovery, DiscoveryOutcome, StreamingDigest,
-};
-use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent, boundary_from_random};
-use proxmox_proto::{Call, Method, Params, Upid};
+use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
+use proxmox_proto::upload::{Upload, UploadContent, boundary_from_random};
+use proxmox_proto::{Method, Upid};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
@@ -217,32 +215,8 @@ impl Client {
         url: &str,
         file_name: Option<&str>,
     ) -> Result<Option<Checksum>, Error> {
-        let mut d =
-            ChecksumDiscovery::new(url, file_name, None).map_err(proxmox_proto::Error::from)?;
-        while let Some(candidate) = d.next_fetch() {
-            let fetched = match http::Request::get(candidate.as_str())
-                .body(RequestBody::Bytes(Bytes::new()))
-            {
-                Ok(req) => {
-                    self.send_http(
-                        req,
-                        &CallOptions::default()
-                            .body_limit(proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64),
-                    )
-                    .await
-                }
-                Err(e) => Err(Error::Config(format!("bad checksum URL: {e}"))),
-            };
-            match fetched {
-                Ok(r) => d.handle_fetch(&candidate, r.status, &r.body),
-                Err(_) => d.handle_failure(&candidate),
-            }
-            .map_err(proxmox_proto::Error::from)?;
-        }
-        Ok(match d.outcome() {
-            Some(DiscoveryOutcome::Found(c)) => Some(c.clone()),
-            _ => None,
-        })
+        let flow = self.inner_core().discover_checksum(url, file_name)?;
+        self.run_with(flow, &mut |_| {}).await
     }
 
     /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
@@ -256,17 +230,10 @@ impl Client {
         file_name: &str,
         checksum: DownloadChecksum,
     ) -> Result<Upid, Error> {
-        let mut d = DownloadUrl::new(url, content, file_name)?;
-        let found = if checksum.wants_discovery() {
-            self.discover_checksum(url, Some(file_name)).await?
-        } else {
-            None
-        };
-        let resolved = checksum.resolve(url, file_name, found);
-        if let Some(c) = resolved.map_err(proxmox_proto::Error::from)? {
-            d = d.checksum(c);
-        }
-        self.call(&d.call(node, storage)?).await
+        let flow = self
+            .inner_core()
+            .download_url(node, storage, content, url, file_name, checksum)?;
+        self.run_with(flow, &mut |_| {}).await
     }
 
     /// Run a command in a guest through the QEMU guest agent. A single string is split the
@@ -277,9 +244,8 @@ impl Client {
         vmid: u32,
         command: &str,
     ) -> Result<serde_json::Value, Error> {
-        let call =
-            Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.param("command", command);
-        self.call(&call).await
+        let flow = self.inner_core().agent_exec(node, vmid, command)?;
+        self.run_with(flow, &mut |_| {}).await
     }
 
     /// Like [`Client::agent_exec`] with the words given as a list (sent as given).
@@ -289,68 +255,7 @@ impl Client {
         vmid: u32,
         argv: &[&str],
     ) -> Result<serde_json::Value, Error> {
-        let mut p = Params::new();
-        for w in argv {
-            p.push("command", *w);
-        }
-        let call = Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.with_params(p);
-        self.call(&call).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    fn framed(chunks: Vec<&'static [u8]>, len: u64, seen: Arc<Mutex<Vec<(u64, u64)>>>) -> Framed {
-        let file = futures_util::stream::iter(
-            chunks
-                .into_iter()
-                .map(|c| Ok(Bytes::from_static(c)))
-                .collect::<Vec<_>>(),
-        );
-        Framed {
-            part: Part::Head,
-            head: Bytes::from_static(b"H"),
-            file: Box::pin(file),
-            tail: Bytes::from_static(b"T"),
-            sent: 0,
-            len,
-            progress: Box::new(move |a, b| seen.lock().unwrap().push((a, b))),
-        }
-    }
-
-    fn collect(f: Framed) -> Result<Vec<u8>, std::io::Error> {
-        async_std::task::block_on(async {
-            let mut out = Vec::new();
-            let mut f = f;
-            while let Some(chunk) = f.next().await {
-                out.extend_from_slice(&chunk?);
-            }
-            Ok(out)
-        })
-    }
-
-    #[test]
-    fn exact_length_is_framed_with_progress() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let out = collect(framed(vec![b"ab", b"", b"cd"], 4, seen.clone())).unwrap();
-        assert_eq!(out, b"HabcdT");
-        assert_eq!(*seen.lock().unwrap(), vec![(2, 4), (4, 4)]);
-    }
-
-    #[test]
-    fn a_file_that_grows_or_shrinks_fails() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let e = collect(framed(vec![b"abc", b"de"], 4, seen.clone())).unwrap_err();
-        assert!(e.to_string().contains("grew"), "{e}");
-        let e = collect(framed(vec![b"ab"], 4, seen)).unwrap_err();
-        assert!(e.to_string().contains("shrank"), "{e}");
-    }
-
-    #[test]
-    fn boundaries_differ() {
-        assert_ne!(random_bytes(), random_bytes());
+        let flow = self.inner_core().agent_exec_argv(node, vmid, argv)?;
+        self.run_with(flow, &mut |_| {}).await
     }
 }

@@ -241,6 +241,23 @@ impl RequestBuilder {
         })
     }
 
+    /// A plain `GET` of an absolute URL without credentials (a checksum file on a mirror, the
+    /// server's schema): the user agent, nothing else.
+    pub fn fetch(&self, url: &str) -> Result<http::Request<FormBody>, InputError> {
+        let mut b = http::Request::builder().method(http::Method::GET).uri(url);
+        if let Some(ua) = &self.user_agent {
+            b = b.header(header::USER_AGENT, header_value("User-Agent", ua)?);
+        }
+        b.body(FormBody::default())
+            .map_err(|e| InputError::Invalid {
+                what: "URL",
+                reason: format!(
+                    "{} cannot be fetched: {e}",
+                    crate::options::redact_userinfo(url)
+                ),
+            })
+    }
+
     /// The head of a request whose body the adapter streams itself (uploads): method, URL,
     /// auth, `Content-Type` and the exact `Content-Length`.
     pub fn build_streaming(

@@ -2,12 +2,10 @@
 //! discovery, and the QEMU guest agent's `exec`.
 
 use crate::{CallOptions, Client, Error};
-use proxmox_proto::checksum::{
-    Checksum, ChecksumAlgorithm, ChecksumDiscovery, DiscoveryOutcome, StreamingDigest,
-};
+use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
 pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
-use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent};
-use proxmox_proto::{Call, Method, Params, Upid};
+use proxmox_proto::upload::{Upload, UploadContent};
+use proxmox_proto::{Method, Upid};
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -137,29 +135,7 @@ impl Client {
         url: &str,
         file_name: Option<&str>,
     ) -> Result<Option<Checksum>, Error> {
-        let mut d =
-            ChecksumDiscovery::new(url, file_name, None).map_err(proxmox_proto::Error::from)?;
-        while let Some(candidate) = d.next_fetch() {
-            let fetched = http::Request::get(candidate.as_str())
-                .body(())
-                .map_err(|e| Error::Config(format!("bad checksum URL: {e}")))
-                .and_then(|req| {
-                    self.send_http(
-                        req,
-                        &CallOptions::default()
-                            .body_limit(proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64),
-                    )
-                });
-            match fetched {
-                Ok(r) => d.handle_fetch(&candidate, r.status, &r.body),
-                Err(_) => d.handle_failure(&candidate),
-            }
-            .map_err(proxmox_proto::Error::from)?;
-        }
-        Ok(match d.outcome() {
-            Some(DiscoveryOutcome::Found(c)) => Some(c.clone()),
-            _ => None,
-        })
+        self.run(self.inner.core.discover_checksum(url, file_name)?)
     }
 
     /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
@@ -173,17 +149,11 @@ impl Client {
         file_name: &str,
         checksum: DownloadChecksum,
     ) -> Result<Upid, Error> {
-        let mut d = DownloadUrl::new(url, content, file_name)?;
-        let found = if checksum.wants_discovery() {
-            self.discover_checksum(url, Some(file_name))?
-        } else {
-            None
-        };
-        let resolved = checksum.resolve(url, file_name, found);
-        if let Some(c) = resolved.map_err(proxmox_proto::Error::from)? {
-            d = d.checksum(c);
-        }
-        self.call(&d.call(node, storage)?)
+        let flow = self
+            .inner
+            .core
+            .download_url(node, storage, content, url, file_name, checksum)?;
+        self.run(flow)
     }
 
     /// Run a command in a guest through the QEMU guest agent. A single string is split the
@@ -194,9 +164,7 @@ impl Client {
         vmid: u32,
         command: &str,
     ) -> Result<serde_json::Value, Error> {
-        self.call(
-            &Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.param("command", command),
-        )
+        self.run(self.inner.core.agent_exec(node, vmid, command)?)
     }
 
     /// Like [`Client::agent_exec`] with the words given as a list (sent as given).
@@ -206,10 +174,6 @@ impl Client {
         vmid: u32,
         argv: &[&str],
     ) -> Result<serde_json::Value, Error> {
-        let mut p = Params::new();
-        for w in argv {
-            p.push("command", *w);
-        }
-        self.call(&Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.with_params(p))
+        self.run(self.inner.core.agent_exec_argv(node, vmid, argv)?)
     }
 }

@@ -3,6 +3,7 @@
 
 use super::api_call::{ApiCall, Authenticate};
 use super::composite::MachineFlow;
+use super::files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 use super::options::{CallOptions, Policy};
 use super::tasks::{
     FollowLog, FollowOne, ReadLog, ReadTaskLog, WaitMany, WaitOne, WaitTask, WaitTasks,
@@ -69,6 +70,15 @@ impl AuthState {
     /// The waiters to wake (after the lock is released) when a login ended.
     pub(crate) fn take_waiters(&mut self) -> Vec<Waker> {
         std::mem::take(&mut self.waiters)
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The session stays out: it holds the ticket.
+        f.debug_struct("Shared")
+            .field("target", self.rb.target())
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,6 +182,84 @@ impl ClientCore {
             self.shared.policy.clone(),
             ReadLog::new(upid, window),
         ))
+    }
+
+    /// An API call whose `data` is read as `T`.
+    pub fn data_call<T: serde::de::DeserializeOwned + 'static>(
+        &self,
+        call: Call,
+        opts: &CallOptions,
+    ) -> DataCall<T> {
+        DataCall::new(self.call(call, opts))
+    }
+
+    /// The flow that looks for a checksum published next to `url` (see
+    /// [`DiscoverChecksum`]); `file_name` is the name to look for besides the URL's own.
+    pub fn discover_checksum(
+        &self,
+        url: &str,
+        file_name: Option<&str>,
+    ) -> Result<DiscoverChecksum, crate::Error> {
+        DiscoverChecksum::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            url,
+            file_name,
+        )
+    }
+
+    /// The flow of `download-url`: `node` downloads `url` into `storage` as `file_name`,
+    /// with the checksum given, discovered next to the URL first, or none. Ends with the UPID
+    /// of the download task.
+    pub fn download_url(
+        &self,
+        node: &str,
+        storage: &str,
+        content: crate::upload::UploadContent,
+        url: &str,
+        file_name: &str,
+        checksum: crate::upload::DownloadChecksum,
+    ) -> Result<DownloadUrlFlow, crate::Error> {
+        let download = crate::upload::DownloadUrl::new(url, content, file_name)?;
+        DownloadUrlFlow::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            node,
+            storage,
+            download,
+            url,
+            file_name,
+            checksum,
+        )
+    }
+
+    /// The flow of the QEMU guest agent's `exec` in guest `vmid` on `node`: one command
+    /// string is split the way a POSIX shell would; ends with the agent's answer
+    /// (`{"pid": n}`).
+    pub fn agent_exec(
+        &self,
+        node: &str,
+        vmid: u32,
+        command: &str,
+    ) -> Result<DataCall<serde_json::Value>, crate::InputError> {
+        let call =
+            Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.param("command", command);
+        Ok(self.data_call(call, &CallOptions::default()))
+    }
+
+    /// [`ClientCore::agent_exec`] with the words given as a list (sent as given).
+    pub fn agent_exec_argv(
+        &self,
+        node: &str,
+        vmid: u32,
+        argv: &[&str],
+    ) -> Result<DataCall<serde_json::Value>, crate::InputError> {
+        let mut params = crate::Params::new();
+        for w in argv {
+            params.push("command", *w);
+        }
+        let call = Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.with_params(params);
+        Ok(self.data_call(call, &CallOptions::default()))
     }
 
     /// The target.
