@@ -657,33 +657,60 @@ impl Client {
         mut flow: F,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<F::Output, Error> {
-        let mut ready: Vec<Exchange> = Vec::new();
-        let mut in_flight = FuturesUnordered::new();
+        // The first exchange handed out, and any handed out with it; the in-flight set is
+        // made only when a flow has several at once (a lone exchange is performed in place).
+        let mut first: Option<Exchange> = None;
+        let mut more: Vec<Exchange> = Vec::new();
+        let mut in_flight = None;
         loop {
             let now = self.flow_now();
-            let step = next_io(&mut flow, now, &self.inner.second, on_event);
+            let step = next_io(&mut flow, now, Some(&self.inner.second), on_event);
+            let idle = in_flight
+                .as_ref()
+                .is_none_or(|f: &FuturesUnordered<_>| f.is_empty());
             let step = match step {
+                IoStep::Send(exchange) if first.is_none() => {
+                    first = Some(exchange);
+                    continue;
+                }
                 IoStep::Send(exchange) => {
-                    ready.push(exchange);
+                    more.push(exchange);
+                    continue;
+                }
+                // Not asked for: the second factor comes from the builder's source.
+                IoStep::SecondFactor(_) => {
+                    let refused = proxmox_proto::auth::AuthError::SecondFactorRequired;
+                    flow.answer_second_factor(Err(refused));
                     continue;
                 }
                 IoStep::Done(result) => return result.map_err(Error::from),
-                IoStep::AwaitReplies if ready.len() == 1 && in_flight.is_empty() => {
-                    if let Some(exchange) = ready.pop() {
-                        let id = exchange.id;
-                        let reply = self.perform(exchange).await;
-                        flow.handle(id, reply);
-                    }
+                IoStep::AwaitReplies if more.is_empty() && idle => {
+                    let Some(exchange) = first.take() else {
+                        return Err(Error::Config(
+                            "a flow awaited a reply to nothing it had handed out".into(),
+                        ));
+                    };
+                    let id = exchange.id;
+                    let reply = self.perform(exchange).await;
+                    flow.handle(id, reply);
                     continue;
                 }
                 other => other,
             };
-            for exchange in ready.drain(..) {
+            let in_flight = in_flight.get_or_insert_with(FuturesUnordered::new);
+            for exchange in first.take().into_iter().chain(more.drain(..)) {
                 let id = exchange.id;
                 in_flight.push(async move { (id, self.perform(exchange).await) });
             }
             let answered = match step {
-                IoStep::AwaitReplies => in_flight.next().await,
+                IoStep::AwaitReplies => match in_flight.next().await {
+                    Some(answer) => Some(answer),
+                    None => {
+                        return Err(Error::Config(
+                            "a flow awaited a reply to nothing it had handed out".into(),
+                        ));
+                    }
+                },
                 IoStep::SleepUntil(t) if in_flight.is_empty() => {
                     self.sleep(now.mono.until(t)).await;
                     None
@@ -710,7 +737,7 @@ impl Client {
                     });
                     self.timed(now.mono.until(until), woken).await.flatten()
                 }
-                IoStep::Send(_) | IoStep::Done(_) => None,
+                IoStep::Send(_) | IoStep::SecondFactor(_) | IoStep::Done(_) => None,
             };
             if let Some((id, reply)) = answered {
                 flow.handle(id, reply);

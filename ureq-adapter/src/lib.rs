@@ -409,7 +409,7 @@ impl Client {
     ) -> Result<F::Output, Error> {
         loop {
             let now = self.flow_now();
-            match next_io(&mut flow, now, &self.inner.second, on_event) {
+            match next_io(&mut flow, now, Some(&self.inner.second), on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
                     let reply = self.perform(exchange);
@@ -429,6 +429,10 @@ impl Client {
                         "a flow awaited a reply the blocking driver had already given".into(),
                     ));
                 }
+                // Not asked for: the second factor comes from the builder's source.
+                IoStep::SecondFactor(_) => flow.answer_second_factor(Err(
+                    proxmox_proto::auth::AuthError::SecondFactorRequired,
+                )),
                 IoStep::Done(result) => return result.map_err(Error::from),
             }
         }

@@ -2,10 +2,8 @@
 //! core's multipart framing) and `download-url` with checksum discovery.
 
 use crate::{Client, Error, sys};
-use proxmox_proto::checksum::{
-    Checksum, ChecksumAlgorithm, ChecksumDiscovery, DiscoveryOutcome, StreamingDigest,
-};
-use proxmox_proto::upload::{DownloadUrl, Upload, UploadContent, boundary_from_random};
+use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
+use proxmox_proto::upload::{Upload, UploadContent, boundary_from_random};
 use proxmox_proto::{Method, Upid};
 use wasm_bindgen::JsValue;
 
@@ -54,7 +52,7 @@ impl Client {
         let frame = upload.frame(&boundary_from_random(&sys::random16()))?;
         let call = upload.call()?;
         let auth = self.current_auth().await?;
-        let head = self.inner.rb.build_streaming(
+        let head = self.core().request_builder().build_streaming(
             Method::Post,
             &call.path,
             frame.content_type(),
@@ -90,29 +88,8 @@ impl Client {
         url: &str,
         file_name: Option<&str>,
     ) -> Result<Option<Checksum>, Error> {
-        let mut d =
-            ChecksumDiscovery::new(url, file_name, None).map_err(proxmox_proto::Error::from)?;
-        let limit = proxmox_proto::checksum::MAX_CHECKSUM_FILE_BYTES as u64;
-        while let Some(candidate) = d.next_fetch() {
-            let fetched = sys::fetch(
-                "GET",
-                candidate.as_str(),
-                &http::HeaderMap::new(),
-                None,
-                limit,
-                self.timeouts(false),
-            )
-            .await;
-            match fetched {
-                Ok(r) => d.handle_fetch(&candidate, r.status, &r.body),
-                Err(_) => d.handle_failure(&candidate),
-            }
-            .map_err(proxmox_proto::Error::from)?;
-        }
-        Ok(match d.outcome() {
-            Some(DiscoveryOutcome::Found(c)) => Some(c.clone()),
-            _ => None,
-        })
+        self.run(self.core().discover_checksum(url, file_name)?)
+            .await
     }
 
     /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
@@ -126,16 +103,9 @@ impl Client {
         file_name: &str,
         checksum: DownloadChecksum,
     ) -> Result<Upid, Error> {
-        let mut d = DownloadUrl::new(url, content, file_name)?;
-        let found = if checksum.wants_discovery() {
-            self.discover_checksum(url, Some(file_name)).await?
-        } else {
-            None
-        };
-        let resolved = checksum.resolve(url, file_name, found);
-        if let Some(c) = resolved.map_err(proxmox_proto::Error::from)? {
-            d = d.checksum(c);
-        }
-        self.call(&d.call(node, storage)?).await
+        let flow = self
+            .core()
+            .download_url(node, storage, content, url, file_name, checksum)?;
+        self.run(flow).await
     }
 }

@@ -52,15 +52,15 @@ mod tasks;
 pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
 
-use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::auth::{Auth, SecondFactor, SecondFactorSource, Session, TfaChallenge};
+use proxmox_proto::flow::{
+    Authenticate, CallOptions, ClientCore, Event, Exchange, ExchangeKind, Flow, HttpReply, IoStep,
+    MonoTime, Now, Payload, Reply, TransportFailure, next_io,
+};
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
 use proxmox_proto::response::{Envelope, parse_envelope};
-use proxmox_proto::retry::{Failure, RetryDecision, decide, decide_status};
-use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
-use proxmox_proto::{
-    AuthKind, Call, InputError, IntoApiPath, Method, Params, Target, TransportKind,
-};
+use proxmox_proto::{Call, InputError, IntoApiPath, Method, Params, Target, TransportKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -76,7 +76,7 @@ pub enum Error {
     /// The server answered with an error, the answer did not parse, the input was bad, or
     /// authentication failed: the core's typed error. `Api` errors were sent (and answered).
     #[error(transparent)]
-    Proto(#[from] proxmox_proto::Error),
+    Proto(proxmox_proto::Error),
     /// `fetch` failed (network error, refused by CORS, aborted) or a timeout fired. A browser
     /// does not say how far the request got, so unless `may_have_been_sent` is `false` treat a
     /// write as possibly done.
@@ -101,6 +101,42 @@ pub enum Error {
 impl From<proxmox_proto::InputError> for Error {
     fn from(e: proxmox_proto::InputError) -> Self {
         Self::Proto(e.into())
+    }
+}
+
+impl From<proxmox_proto::Error> for Error {
+    fn from(e: proxmox_proto::Error) -> Self {
+        match e {
+            proxmox_proto::Error::Transport(t) => Self::Transport {
+                message: t.detail(),
+                may_have_been_sent: t.failure.may_have_been_sent,
+                timeout: t.failure.timeout,
+            },
+            e => Self::Proto(e),
+        }
+    }
+}
+
+impl Error {
+    /// This error as the outcome of one exchange of a flow.
+    fn into_reply(self) -> Reply {
+        Reply::Failed(match self {
+            Self::Transport {
+                message,
+                may_have_been_sent,
+                timeout,
+            } => {
+                let mut f = if may_have_been_sent {
+                    TransportFailure::maybe_sent(message)
+                } else {
+                    TransportFailure::not_sent(message)
+                };
+                f.timeout = timeout;
+                f
+            }
+            Self::Proto(proxmox_proto::Error::Protocol(p)) => TransportFailure::refused(p),
+            other => TransportFailure::not_sent(other.to_string()).permanent(),
+        })
     }
 }
 
@@ -140,6 +176,12 @@ pub struct RawResponse {
     pub reason: Option<String>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+/// How a run of the driver loop ended.
+pub(crate) enum Driven<T> {
+    Done(T),
+    SecondFactor(TfaChallenge),
 }
 
 /// The result of [`Client::login`].
@@ -321,71 +363,40 @@ impl ClientBuilder {
         if v.proxy != ProxyOption::None {
             return Err(Error::Unsupported(NO_PROXY.into()));
         }
-        let rb = RequestBuilder::new(v.target)
-            .user_agent(None)
-            .accept_gzip(false)
-            .ticket_placement(TicketPlacement::AuthorizationHeader);
+        let second = match v.second_factor.clone() {
+            Some(f) => SecondFactorSource::Prepared(f),
+            None => SecondFactorSource::None,
+        };
+        let core = ClientCore::from_options(v, |rb: RequestBuilder| {
+            rb.user_agent(None)
+                .accept_gzip(false)
+                .ticket_placement(TicketPlacement::AuthorizationHeader)
+        });
         Ok(Client {
             inner: Rc::new(Inner {
                 origin: self.origin,
-                rb,
-                auth_kind: v.auth_kind,
-                body_limit: v.body_limit,
-                connect_timeout: v.connect_timeout,
-                read_timeout: v.read_timeout,
+                core,
+                second,
                 clock: self.clock,
-                state: RefCell::new(State {
-                    manager: v.session,
-                    second: v.second_factor,
-                    logging_in: false,
-                }),
+                started_ms: std::cell::Cell::new(None),
+                pending_login: RefCell::new(None),
             }),
         })
     }
 }
 
-/// Releases a login or renewal claim when the future that holds it ends or is dropped, so a
-/// cancelled call cannot leave other calls waiting for a login that never finishes.
-struct Claim<'a> {
-    client: &'a Client,
-    kind: ClaimKind,
-}
-
-enum ClaimKind {
-    Login,
-    Renewal,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut st) = self.client.inner.state.try_borrow_mut() {
-            match self.kind {
-                ClaimKind::Login => st.logging_in = false,
-                // Dropped before the answer: the old, still-valid ticket stays.
-                ClaimKind::Renewal => {
-                    let _ = st.manager.finish_renewal(Err(()));
-                }
-            }
-        }
-    }
-}
-
-struct State {
-    manager: SessionManager,
-    second: Option<SecondFactor>,
-    logging_in: bool,
-}
-
 struct Inner {
     /// `scheme://authority`, or empty for the page's own origin.
     origin: String,
-    rb: RequestBuilder,
-    auth_kind: AuthKind,
-    body_limit: u64,
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    /// Request building, the session with its login and renewal leases, the retry policy.
+    core: ClientCore,
+    second: SecondFactorSource,
     clock: Clock,
-    state: RefCell<State>,
+    /// The origin of the monotonic clock (`Date.now()` at the first call; the wall clock above
+    /// may be a test's simulated one, and sleeps must follow real time).
+    started_ms: std::cell::Cell<Option<f64>>,
+    /// A login that waits for the second factor (see [`Client::complete_login`]).
+    pending_login: RefCell<Option<Authenticate>>,
 }
 
 /// A client. Cheap to clone; clones share the session. Not `Send`: WebAssembly in the browser
@@ -399,8 +410,8 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("origin", &self.inner.origin)
-            .field("target", self.inner.rb.target())
-            .field("auth", &self.inner.auth_kind)
+            .field("target", self.inner.core.target())
+            .field("auth", &self.inner.core.auth_kind())
             .finish()
     }
 }
@@ -414,7 +425,7 @@ impl Client {
 
     /// The target (host and path prefix; the scheme and port actually used are the origin's).
     pub fn target(&self) -> &Target {
-        self.inner.rb.target()
+        self.inner.core.target()
     }
 
     /// Now, from the clock (`Date.now()` unless the builder was given another).
@@ -422,10 +433,27 @@ impl Client {
         (self.inner.clock)()
     }
 
+    fn flow_now(&self) -> Now {
+        let real = js_sys::Date::now();
+        let origin = self.inner.started_ms.get().unwrap_or(real);
+        self.inner.started_ms.set(Some(origin));
+        let ms = real - origin;
+        let mono = if ms.is_finite() && ms > 0.0 {
+            Duration::from_millis(ms as u64)
+        } else {
+            Duration::ZERO
+        };
+        Now::new(MonoTime::from_duration(mono), self.now())
+    }
+
+    pub(crate) fn core(&self) -> &ClientCore {
+        &self.inner.core
+    }
+
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
     pub fn session(&self) -> Option<Session> {
-        self.inner.state.borrow().manager.session().cloned()
+        self.inner.core.session()
     }
 
     /// The URL actually fetched for a request the core built: the core's path and query on
@@ -437,13 +465,10 @@ impl Client {
 
     /// The client's timeouts; `upload`: the wait for the head is not bounded.
     pub(crate) fn timeouts(&self, upload: bool) -> sys::Timeouts {
+        let p = self.inner.core.policy();
         sys::Timeouts {
-            head: (!upload).then(|| {
-                self.inner
-                    .connect_timeout
-                    .saturating_add(self.inner.read_timeout)
-            }),
-            read: self.inner.read_timeout,
+            head: (!upload).then(|| p.connect_timeout.saturating_add(p.read_timeout)),
+            read: p.read_timeout,
         }
     }
 
@@ -455,191 +480,172 @@ impl Client {
         upload: bool,
     ) -> Result<RawResponse, Error> {
         let url = self.url_of(&parts.uri);
+        let limit = self.inner.core.policy().body_limit;
         sys::fetch(
             parts.method.as_str(),
             &url,
             &parts.headers,
             body,
-            self.inner.body_limit,
+            limit,
             self.timeouts(upload),
         )
         .await
     }
 
-    async fn send_once(&self, call: &Call, auth: Option<&Auth>) -> Result<RawResponse, Error> {
-        let req = self.inner.rb.build(call, auth)?;
+    /// Perform one exchange of a flow.
+    async fn perform(&self, exchange: Exchange) -> Reply {
+        let Exchange {
+            kind,
+            payload,
+            connect_timeout,
+            read_timeout,
+            body_limit,
+            ..
+        } = exchange;
+        let Payload::Http(req) = payload else {
+            return Reply::Failed(
+                TransportFailure::not_sent("this exchange kind is not performed in a browser")
+                    .permanent(),
+            );
+        };
         let (parts, body) = req.into_parts();
         let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_slice()).into());
-        self.send_http(&parts, body.as_ref(), false).await
+        let timeouts = sys::Timeouts {
+            head: Some(connect_timeout.saturating_add(read_timeout)),
+            read: read_timeout,
+        };
+        // A plain fetch goes where it says (a mirror); an API call to this client's origin.
+        let url = match kind {
+            ExchangeKind::Fetch => parts.uri.to_string(),
+            _ => self.url_of(&parts.uri),
+        };
+        match sys::fetch(
+            parts.method.as_str(),
+            &url,
+            &parts.headers,
+            body.as_ref(),
+            body_limit,
+            timeouts,
+        )
+        .await
+        {
+            Ok(r) => Reply::Http(HttpReply::new(r.status, r.reason, r.body)),
+            Err(e) => e.into_reply(),
+        }
+    }
+
+    /// The driver loop: drives a flow of the core to its end over `fetch`, one exchange at a
+    /// time, on the JavaScript event loop. Every API call runs through here.
+    pub(crate) async fn run_with<F: Flow>(
+        &self,
+        flow: &mut F,
+        on_event: &mut dyn FnMut(Event),
+        ask_second_factor: bool,
+    ) -> Result<Driven<F::Output>, Error> {
+        loop {
+            let now = self.flow_now();
+            let source = (!ask_second_factor).then_some(&self.inner.second);
+            match next_io(flow, now, source, on_event) {
+                IoStep::Send(exchange) => {
+                    let id = exchange.id;
+                    let reply = self.perform(exchange).await;
+                    flow.handle(id, reply);
+                }
+                IoStep::SleepUntil(t) => sys::sleep(now.mono.until(t)).await,
+                IoStep::WaitForLogin { until } => {
+                    // Woken when the other call's login ends, or at the end of its lease.
+                    let mut registered = false;
+                    let woken = std::future::poll_fn(|cx| {
+                        if registered || !flow.wake_on_login(cx.waker()) {
+                            return std::task::Poll::Ready(());
+                        }
+                        registered = true;
+                        std::task::Poll::Pending
+                    });
+                    sys::first_of(woken, sys::sleep(now.mono.until(until))).await;
+                }
+                IoStep::SecondFactor(challenge) => return Ok(Driven::SecondFactor(challenge)),
+                // Every exchange was answered before this poll: the flow is stuck.
+                IoStep::AwaitReplies => {
+                    return Err(Error::Config(
+                        "a flow awaited a reply the browser driver had already given".into(),
+                    ));
+                }
+                IoStep::Done(result) => return Ok(Driven::Done(result?)),
+            }
+        }
+    }
+
+    /// A flow run to its end, its events to `on_event`.
+    pub(crate) async fn run_events<F: Flow>(
+        &self,
+        mut flow: F,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<F::Output, Error> {
+        match self.run_with(&mut flow, on_event, false).await? {
+            Driven::Done(out) => Ok(out),
+            Driven::SecondFactor(_) => Err(proxmox_proto::Error::Auth(
+                proxmox_proto::auth::AuthError::SecondFactorRequired,
+            )
+            .into()),
+        }
+    }
+
+    /// [`Client::run_with`] to the end, the second factor from the builder.
+    pub(crate) async fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error> {
+        self.run_events(flow, &mut |_| {}).await
     }
 
     /// Log in now (password credentials). With a second factor from the builder the whole
     /// login happens here; without one, a TFA user gets [`LoginState::SecondFactor`] to answer
     /// with [`Client::complete_login`]. Token and saved-session clients are `LoggedIn` at once.
     pub async fn login(&self) -> Result<LoginState, Error> {
-        let plan = self.inner.state.borrow().manager.plan(self.now())?;
-        let login = match plan {
-            Plan::Login(login) => login,
-            Plan::Use(_) | Plan::Renew { .. } => return Ok(LoginState::LoggedIn),
-        };
-        match self.first_step(login).await? {
-            Ok(session) => {
-                self.inner.state.borrow_mut().manager.install(session);
-                Ok(LoginState::LoggedIn)
-            }
-            Err(challenge) => {
-                let prepared = self.inner.state.borrow().second.clone();
-                match prepared {
-                    Some(f) => {
-                        self.complete_login(&challenge, f).await?;
-                        Ok(LoginState::LoggedIn)
-                    }
-                    None => Ok(LoginState::SecondFactor(challenge)),
-                }
+        let mut flow = self.inner.core.authenticate();
+        let ask = matches!(self.inner.second, SecondFactorSource::None);
+        match self.run_with(&mut flow, &mut |_| {}, ask).await? {
+            Driven::Done(_) => Ok(LoginState::LoggedIn),
+            Driven::SecondFactor(challenge) => {
+                // The flow keeps the login lease while the person answers.
+                *self.inner.pending_login.borrow_mut() = Some(flow);
+                Ok(LoginState::SecondFactor(challenge))
             }
         }
     }
 
-    async fn first_step(&self, login: Login) -> Result<Result<Session, TfaChallenge>, Error> {
-        let raw = self.send_once(&login.request(), None).await?;
-        Ok(
-            match login.handle_response(raw.status, raw.reason.as_deref(), &raw.body)? {
-                LoginOutcome::Authenticated(s) => Ok(s),
-                LoginOutcome::SecondFactor(c) => Err(c),
-            },
-        )
-    }
-
-    /// Answer a TFA challenge from [`Client::login`]. Never retried (PVE locks the account
+    /// Answer the TFA challenge of [`Client::login`]. Never retried (PVE locks the account
     /// after repeated failures).
     pub async fn complete_login(
         &self,
-        challenge: &TfaChallenge,
+        _challenge: &TfaChallenge,
         factor: SecondFactor,
     ) -> Result<(), Error> {
-        let step = challenge.respond(factor)?;
-        let raw = self.send_once(&step.request(), None).await?;
-        let session = step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?;
-        self.inner.state.borrow_mut().manager.install(session);
-        Ok(())
+        let Some(mut flow) = self.inner.pending_login.borrow_mut().take() else {
+            return Err(Error::Config(
+                "no login waits for a second factor: call login() first".into(),
+            ));
+        };
+        flow.answer_second_factor(Ok(factor));
+        self.run(flow).await.map(|_| ())
     }
 
-    /// The auth to use now: log in lazily or after expiry (once, other calls wait), renew in
-    /// the last hour (single flight; other calls use the still-valid ticket meanwhile).
+    /// The auth to use now: logs in lazily or after expiry (once, other calls wait), renews
+    /// in the last hour (one call renews, the others use the still-valid ticket meanwhile).
     pub(crate) async fn current_auth(&self) -> Result<Auth, Error> {
-        loop {
-            let now = self.now();
-            let plan = self.inner.state.borrow().manager.plan(now)?;
-            match plan {
-                Plan::Use(auth) => return Ok(auth),
-                Plan::Renew { call, current } => {
-                    if !self
-                        .inner
-                        .state
-                        .borrow_mut()
-                        .manager
-                        .begin_renewal(&current)
-                    {
-                        return Ok(current);
-                    }
-                    let guard = Claim {
-                        client: self,
-                        kind: ClaimKind::Renewal,
-                    };
-                    let answer = self.send_once(&call, None).await;
-                    std::mem::forget(guard);
-                    let mut st = self.inner.state.borrow_mut();
-                    // A failed renewal leaves the old, still-valid ticket in place.
-                    let _ = match &answer {
-                        Ok(r) => {
-                            st.manager
-                                .finish_renewal(Ok((r.status, r.reason.as_deref(), &r.body)))
-                        }
-                        Err(_) => st.manager.finish_renewal(Err(())),
-                    };
-                    return match st.manager.plan(now)? {
-                        Plan::Use(auth) => Ok(auth),
-                        _ => Ok(current),
-                    };
-                }
-                Plan::Login(login) => {
-                    if std::mem::replace(&mut self.inner.state.borrow_mut().logging_in, true) {
-                        // Another call is logging in: wait for it, then plan again.
-                        sys::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                    let _guard = Claim {
-                        client: self,
-                        kind: ClaimKind::Login,
-                    };
-                    return self.lazy_login(login).await.map(Auth::Session);
-                }
-            }
-        }
-    }
-
-    async fn lazy_login(&self, login: Login) -> Result<Session, Error> {
-        let session =
-            match self.first_step(login).await? {
-                Ok(s) => s,
-                Err(challenge) => {
-                    let factor = self.inner.state.borrow().second.clone().ok_or(
-                        proxmox_proto::Error::Auth(
-                            proxmox_proto::auth::AuthError::SecondFactorRequired,
-                        ),
-                    )?;
-                    let step = challenge.respond(factor)?;
-                    let raw = self.send_once(&step.request(), None).await?;
-                    step.handle_response(raw.status, raw.reason.as_deref(), &raw.body)?
-                }
-            };
-        self.inner
-            .state
-            .borrow_mut()
-            .manager
-            .install(session.clone());
-        Ok(session)
+        self.run(self.inner.core.authenticate()).await
     }
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`] (a failed GET is retried; a POST, PUT or DELETE that may have
     /// been sent never is).
     pub async fn call_raw(&self, call: &Call) -> Result<RawResponse, Error> {
-        let mut attempt = 0u32;
-        loop {
-            let auth = self.current_auth().await?;
-            let result = self.send_once(call, Some(&auth)).await;
-            let decision = match &result {
-                Ok(r) if (200..300).contains(&r.status) => return result,
-                Ok(r) => decide_status(
-                    call.method,
-                    self.inner.auth_kind,
-                    r.status,
-                    r.reason.as_deref(),
-                    &r.body,
-                    attempt,
-                ),
-                Err(Error::Transport {
-                    may_have_been_sent, ..
-                }) => decide(
-                    call.method,
-                    self.inner.auth_kind,
-                    &Failure::transport(*may_have_been_sent),
-                    attempt,
-                ),
-                Err(_) => RetryDecision::GiveUp,
-            };
-            match decision {
-                RetryDecision::GiveUp => return result,
-                RetryDecision::Retry => sys::sleep(retry_backoff(attempt)).await,
-                RetryDecision::ReloginThenRetry => {
-                    if !self.inner.state.borrow_mut().manager.invalidate(&auth) {
-                        return result;
-                    }
-                }
-            }
-            attempt += 1;
-        }
+        let r = self
+            .run(self.inner.core.call(call.clone(), &CallOptions::default()))
+            .await?;
+        Ok(RawResponse {
+            status: r.status,
+            reason: r.reason,
+            body: r.body,
+        })
     }
 
     /// Perform a call and return the whole envelope (`data` plus `total` and friends).
@@ -820,7 +826,8 @@ mod tests {
             .unwrap();
         let req = c
             .inner
-            .rb
+            .core
+            .request_builder()
             .build(&Call::get(("nodes", "a/b")).unwrap(), None)
             .unwrap();
         assert_eq!(

@@ -5,6 +5,7 @@
 use crate::{Error, RawResponse};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::closure::Closure;
@@ -83,6 +84,20 @@ pub(crate) async fn sleep(d: Duration) {
         let _ = set_timeout.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from(ms));
     });
     let _ = JsFuture::from(p).await;
+}
+
+/// Wait for whichever of two futures ends first (the other is dropped).
+pub(crate) async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// 16 random bytes from `crypto.getRandomValues` (window, worker, node 19+), or from

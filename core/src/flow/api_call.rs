@@ -159,6 +159,10 @@ struct Engine {
     attempts: u32,
     /// A renewal was tried: use the current ticket even if it is still in its last hour.
     renewal_tried: bool,
+    /// The session this flow just logged in with: used as it is, without asking the clock
+    /// again (a client clock far ahead of the server's would find every new ticket expired
+    /// and log in forever).
+    fresh: Option<Auth>,
     next_id: u64,
     state: State,
     reply: Option<(ExchangeId, Reply)>,
@@ -201,6 +205,7 @@ impl Engine {
             deadline: None,
             attempts: 0,
             renewal_tried: false,
+            fresh: None,
             next_id: 0,
             state: State::Plan,
             reply: None,
@@ -441,6 +446,9 @@ impl Engine {
     }
 
     fn plan(&mut self, now: Now) -> Step<Outcome> {
+        if let Some(auth) = self.fresh.take() {
+            return self.send_call(now, auth);
+        }
         let mut st = self.shared.lock();
         let plan = match st.manager.plan(now.wall) {
             Ok(p) => p,
@@ -518,6 +526,7 @@ impl Engine {
 
     fn logged_in(&mut self, session: crate::auth::Session) {
         let user = session.username().to_owned();
+        self.fresh = Some(Auth::Session(session.clone()));
         let waiters = {
             let mut st = self.shared.lock();
             st.manager.install(session);

@@ -24,17 +24,20 @@ pub enum IoStep<T> {
         /// When the other caller's lease ends.
         until: MonoTime,
     },
+    /// The server wants a second factor and no source was given to [`next_io`]: ask for one
+    /// (a person, in an interactive login) and answer with [`Flow::answer_second_factor`].
+    SecondFactor(crate::auth::TfaChallenge),
     /// The flow is over.
     Done(Result<T, Error>),
 }
 
 /// Poll `flow` until it needs I/O: events go to `on_event`, a second factor comes from
-/// `second_factor`. [`Step::Upgrade`] ends the flow with an error (it needs a driver with a
+/// `second_factor` (`None`: the driver asks itself, see [`IoStep::SecondFactor`]). [`Step::Upgrade`] ends the flow with an error (it needs a driver with a
 /// two-way codec).
 pub fn next_io<F: Flow>(
     flow: &mut F,
     now: Now,
-    second_factor: &SecondFactorSource,
+    second_factor: Option<&SecondFactorSource>,
     on_event: &mut dyn FnMut(Event),
 ) -> IoStep<F::Output> {
     loop {
@@ -43,9 +46,10 @@ pub fn next_io<F: Flow>(
             Step::SleepUntil(t) => return IoStep::SleepUntil(t),
             Step::WaitForLogin { until } => return IoStep::WaitForLogin { until },
             Step::Done(result) => return IoStep::Done(result),
-            Step::SecondFactor(challenge) => {
-                flow.answer_second_factor(second_factor.answer(&challenge));
-            }
+            Step::SecondFactor(challenge) => match second_factor {
+                Some(source) => flow.answer_second_factor(source.answer(&challenge)),
+                None => return IoStep::SecondFactor(challenge),
+            },
             Step::Event(event) => on_event(event),
             Step::AwaitReplies => return IoStep::AwaitReplies,
             Step::Upgrade(_) => return IoStep::Done(Err(unsupported("a connection upgrade"))),

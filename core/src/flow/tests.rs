@@ -392,12 +392,12 @@ fn next_io_answers_the_second_factor_and_passes_events_on() {
     let source =
         crate::auth::SecondFactorSource::Prepared(crate::auth::SecondFactor::totp("123456"));
     let mut events = Vec::new();
-    let IoStep::Send(login) = next_io(&mut f, at(0), &source, &mut |e| events.push(e)) else {
+    let IoStep::Send(login) = next_io(&mut f, at(0), Some(&source), &mut |e| events.push(e)) else {
         panic!()
     };
     let half = br#"{"data":{"username":"root@pam","NeedTFA":1,"CSRFPreventionToken":"x","ticket":"PVE:!tfa!%7B%22totp%22%3Atrue%7D:65000000::aGFsZg=="}}"#;
     f.handle(login.id, http(200, half));
-    let IoStep::Send(tfa) = next_io(&mut f, at(1), &source, &mut |e| events.push(e)) else {
+    let IoStep::Send(tfa) = next_io(&mut f, at(1), Some(&source), &mut |e| events.push(e)) else {
         panic!()
     };
     let Payload::Http(req) = &tfa.payload else {
@@ -405,7 +405,7 @@ fn next_io_answers_the_second_factor_and_passes_events_on() {
     };
     assert!(req.body().ends_with(b"password=totp%3A123456"));
     f.handle(tfa.id, http(200, LOGIN));
-    let IoStep::Done(Ok(_)) = next_io(&mut f, at(2), &source, &mut |e| events.push(e)) else {
+    let IoStep::Done(Ok(_)) = next_io(&mut f, at(2), Some(&source), &mut |e| events.push(e)) else {
         panic!()
     };
     assert_eq!(
@@ -418,12 +418,12 @@ fn next_io_answers_the_second_factor_and_passes_events_on() {
     let core = password();
     let mut f = core.authenticate();
     let none = crate::auth::SecondFactorSource::None;
-    let IoStep::Send(login) = next_io(&mut f, at(0), &none, &mut |_| {}) else {
+    let IoStep::Send(login) = next_io(&mut f, at(0), Some(&none), &mut |_| {}) else {
         panic!()
     };
     f.handle(login.id, http(200, half));
     assert!(matches!(
-        next_io(&mut f, at(1), &none, &mut |_| {}),
+        next_io(&mut f, at(1), Some(&none), &mut |_| {}),
         IoStep::Done(Err(crate::Error::Auth(
             crate::auth::AuthError::SecondFactorRequired
         )))
@@ -635,4 +635,18 @@ fn follow_log_reports_new_lines_once() {
     };
     assert_eq!(lines_seen, ["a", "b", "c"]);
     assert_eq!(outcome, crate::task::TaskOutcome::Ok);
+}
+
+#[test]
+fn a_client_clock_far_ahead_logs_in_once_and_uses_the_new_ticket() {
+    let core = password();
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    // The client's clock is 3 hours ahead of the server's: every ticket looks expired.
+    let ahead = Now::new(MonoTime::ZERO, T0 + Duration::from_secs(3 * 3600));
+    let login = expect_send(f.poll(ahead));
+    f.handle(login.id, http(200, LOGIN));
+    let call = expect_send(next(&mut f, ahead));
+    assert_eq!(path(&call), "GET /api2/json/version");
+    f.handle(call.id, http(200, OK));
+    assert!(matches!(f.poll(ahead), Step::Done(Ok(_))));
 }
