@@ -662,13 +662,14 @@ impl Client {
         let mut first: Option<Exchange> = None;
         let mut more: Vec<Exchange> = Vec::new();
         let mut in_flight = None;
+        let mut now = self.flow_now();
         loop {
-            let now = self.flow_now();
             let step = next_io(&mut flow, now, Some(&self.inner.second), on_event);
             let idle = in_flight
                 .as_ref()
                 .is_none_or(|f: &FuturesUnordered<_>| f.is_empty());
             let step = match step {
+                // Nothing was awaited: poll again with the same time.
                 IoStep::Send(exchange) if first.is_none() => {
                     first = Some(exchange);
                     continue;
@@ -693,6 +694,7 @@ impl Client {
                     let id = exchange.id;
                     let reply = self.perform(exchange).await;
                     flow.handle(id, reply);
+                    now = self.flow_now();
                     continue;
                 }
                 other => other,
@@ -742,6 +744,7 @@ impl Client {
             if let Some((id, reply)) = answered {
                 flow.handle(id, reply);
             }
+            now = self.flow_now();
         }
     }
 
