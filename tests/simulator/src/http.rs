@@ -458,6 +458,7 @@ fn log_request(
         csrf: req.header("csrfpreventiontoken").is_some(),
         content_type: req.header("content-type").map(str::to_owned),
         content_length: req.content_length(),
+        transfer_encoding: req.header("transfer-encoding").map(str::to_owned),
         status,
         executed: ran == Ran::Yes,
     };

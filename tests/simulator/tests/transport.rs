@@ -315,6 +315,12 @@ fn chunked_and_oversized_bodies() {
         (r.status, r.reason.as_str()),
         (501, "chunked transfer encoding not supported")
     );
+    let last = sim.requests().last().cloned().expect("logged");
+    assert_eq!(
+        (last.transfer_encoding.as_deref(), last.content_length),
+        (Some("chunked"), None)
+    );
+    assert!(!last.executed);
     c.drop_connection();
     let r = c
         .raw(b"POST /api2/json/nodes/pve1/qemu HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n")
