@@ -43,9 +43,23 @@
 use crate::call::Method;
 use crate::error::{ApiError, ErrorClass};
 use crate::service::AuthKind;
+use std::time::Duration;
 
 /// How many attempts a retryable failure gets in total, by default.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// How long to wait before retry number `attempt` (0-based): 100 ms doubling, at most 3.2 s.
+///
+/// ```
+/// use proxmox_proto::retry::retry_backoff;
+/// use std::time::Duration;
+/// assert_eq!(retry_backoff(0), Duration::from_millis(100));
+/// assert_eq!(retry_backoff(1), Duration::from_millis(200));
+/// assert_eq!(retry_backoff(9), Duration::from_millis(3200));
+/// ```
+pub fn retry_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64 << attempt.min(5))
+}
 
 /// What went wrong, as far as retrying is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +208,14 @@ mod tests {
         );
         assert_eq!(Failure::transport(true), Failure::MaybeSent);
         assert_eq!(Failure::transport(false), Failure::NotSent);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        let waits: Vec<Duration> = (0..8).map(retry_backoff).collect();
+        let ms = [100, 200, 400, 800, 1600, 3200, 3200, 3200].map(Duration::from_millis);
+        assert_eq!(waits, ms);
+        assert_eq!(retry_backoff(u32::MAX), Duration::from_millis(3200));
     }
 
     #[test]

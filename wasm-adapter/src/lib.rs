@@ -56,8 +56,8 @@ use proxmox_proto::auth::{Auth, Login, LoginOutcome, SecondFactor, Session, TfaC
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
 use proxmox_proto::response::{Envelope, parse_envelope};
-use proxmox_proto::retry::{Failure, RetryDecision, decide, decide_status};
-use proxmox_proto::session::{Plan, SessionManager, retry_backoff};
+use proxmox_proto::retry::{Failure, RetryDecision, decide, decide_status, retry_backoff};
+use proxmox_proto::session::{Plan, SessionManager};
 use proxmox_proto::{
     AuthKind, Call, InputError, IntoApiPath, Method, Params, Target, TransportKind,
 };
