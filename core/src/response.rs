@@ -334,15 +334,6 @@ pub fn parse_data<T: DeserializeOwned>(
     parse_envelope(status, reason, body).map(|e| e.data)
 }
 
-/// Parse `http::Response` parts: status from the response, reason phrase as given by the
-/// adapter (`None` if its HTTP stack does not expose one).
-pub fn parse_http<T: DeserializeOwned, B: AsRef<[u8]>>(
-    response: &http::Response<B>,
-    reason: Option<&str>,
-) -> Result<Envelope<T>, Error> {
-    parse_envelope(response.status().as_u16(), reason, response.body().as_ref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
