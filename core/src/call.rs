@@ -111,7 +111,7 @@ impl Call {
 
     /// Append one parameter (builder form).
     pub fn param(mut self, key: impl Into<String>, value: impl ParamValue) -> Self {
-        self.params.set(key, value);
+        self.params.append(key, value);
         self
     }
 
