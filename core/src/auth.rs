@@ -605,7 +605,7 @@ impl Login {
             .with("username", self.username.as_str())
             .with("password", self.password.expose());
         if self.new_format {
-            p.set("new-format", true);
+            p.append("new-format", true);
         }
         ticket_call(p)
     }

@@ -873,10 +873,11 @@ fn param_error(line: &str) -> Option<(&str, &str)> {
 /// Every UPID-shaped token in `text`, in order.
 ///
 /// A token starts at `UPID:` (not preceded by a letter, digit or `_`) and runs until
-/// whitespace or one of `" ' , ; ( ) [ ] { } < >`. It counts if it has the PVE/PMG form
-/// `UPID:node:pid:pstart:starttime:type:id:user:` (pid and starttime 8 hex digits, pstart 8 or
-/// 9, `id` may be empty, `user` may be a token `user@realm!name`; text after the last colon is
-/// tolerated) or the PBS form with a task id (8 to 16 hex digits) before the start time.
+/// whitespace or one of `" ' , ; ( ) [ ] { } < >`. It counts if it is a UPID by
+/// [`crate::Upid::parse`]: the PVE/PMG form `UPID:node:pid:pstart:starttime:type:id:user:` (pid
+/// and starttime 8 hex digits, pstart 8 or 9, `id` may be empty, `user` may be a token
+/// `user@realm!name`; text after the last colon is tolerated) or the PBS form with a task id
+/// (8 to 16 hex digits) before the start time and a systemd-escaped worker id.
 ///
 /// ```
 /// use proxmox_proto::command::upids;
@@ -916,46 +917,10 @@ fn is_token_end(c: char) -> bool {
         )
 }
 
-/// Whether `s` is exactly one UPID (PVE/PMG or PBS form).
+/// Whether `s` is exactly one UPID (PVE/PMG or PBS form): whether [`crate::Upid::parse`]
+/// accepts it. There is one UPID grammar in the core, and this is it.
 pub fn is_upid(s: &str) -> bool {
-    let f: Vec<&str> = s.split(':').collect();
-    let hex = |s: &str, min: usize, max: usize| {
-        (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
-    };
-    let word = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    let free = |s: &str| !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    match f.as_slice() {
-        ["UPID", node, pid, pstart, task, start, wtype, wid, auth, ""] => {
-            is_node(node)
-                && hex(pid, 8, 8)
-                && hex(pstart, 8, 9)
-                && hex(task, 8, 16)
-                && hex(start, 8, 8)
-                && word(wtype)
-                && free(wid)
-                && word(auth)
-        }
-        ["UPID", node, pid, pstart, start, typ, id, user, trailing] => {
-            is_node(node)
-                && hex(pid, 8, 8)
-                && hex(pstart, 8, 9)
-                && hex(start, 8, 8)
-                && word(typ)
-                && free(id)
-                && word(user)
-                && free(trailing)
-        }
-        _ => false,
-    }
-}
-
-/// `[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?`
-fn is_node(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+    crate::upid::Upid::parse(s).is_ok()
 }
 
 /// `sh` code that runs `"$1"` in its own process group with standard input from `/dev/null`,
@@ -1115,6 +1080,43 @@ mod tests {
             1
         );
         assert_eq!(upids("UPIDUPID:ü UPID:").count(), 0);
+    }
+
+    /// One UPID grammar: what the output scanner accepts is what `Upid::parse` accepts, so a
+    /// PBS worker id with a broken systemd escape is not a UPID in command output either.
+    #[test]
+    fn upids_in_output_follow_upid_parse() {
+        let bad_escape =
+            r"UPID:pbs:000003E8:0000A1B2:00000001:65000000:verify:store1\x3zvm:root@pam:";
+        let cut_escape = r"UPID:pbs:000003E8:0000A1B2:00000001:65000000:verify:store1\x3:root@pam:";
+        let good =
+            r"UPID:pbs:000003E8:0000A1B2:00000001:65000000:verify:store1\x3avm-100:root@pam:";
+        for (u, ok) in [
+            (bad_escape, false),
+            (cut_escape, false),
+            (good, true),
+            (
+                "UPID:pve:000ABCDE:0012ABCD:65000000:qmstart:100:root@pam:",
+                true,
+            ),
+            (
+                "UPID:pve:000ABCDE:0012ABCD:65000000:qmstart:100:root@pam",
+                false,
+            ),
+        ] {
+            assert_eq!(is_upid(u), ok, "{u}");
+            assert_eq!(is_upid(u), crate::Upid::parse(u).is_ok(), "{u}");
+            assert_eq!(
+                upids(&format!("task: {u}\n")).count(),
+                usize::from(ok),
+                "{u}"
+            );
+        }
+        // A bare UPID printed instead of JSON is the result only if it parses.
+        let out = parse_output(format!("{good}\n").as_bytes(), b"", Some(0)).unwrap();
+        assert_eq!(out.upid(), Some(good));
+        let bad = parse_output(format!("{bad_escape}\n").as_bytes(), b"", Some(0));
+        assert!(bad.is_err() || bad.is_ok_and(|o| o.upid().is_none()));
     }
 
     #[test]

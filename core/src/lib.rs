@@ -85,6 +85,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+mod blocking_verbs;
 pub mod call;
 pub mod checksum;
 pub mod command;

@@ -27,14 +27,12 @@
 //! implement `Deserialize` by hand (through one macro) instead of `#[derive]` with
 //! `#[serde(flatten)] extra`: known keys are matched without allocating and read straight into
 //! the result, and only unknown keys pay for a `serde_json::Value`, so with no unknown keys (the
-//! common case) keeping them costs nothing. Measured on the 5,000-guest body
-//! (`core/benches/parse.rs`, medians of one run on a 2-core machine): this model 271 MB/s,
-//! a derived struct with the same 34 lenient fields 266 MB/s without `extra` and 266 MB/s with
-//! a flattened `extra`, a minimal strict 19-field struct 274 MB/s, `serde_json::Value` 69 MB/s.
-//! So flatten itself costs little here (serde only buffers the unknown keys); the macro was kept
-//! because one declaration gives every field the lenient reader, makes a field required exactly
-//! when its type is not an `Option`, accepts key aliases, and serializes without `null`s or
-//! duplicate keys, at derive speed. `serde_json`'s `raw_value` feature is not needed.
+//! common case) keeping them costs nothing. The macro reads as fast as a derived struct, with or
+//! without a flattened `extra` (the figures, from `core/benches/parse.rs`, are in
+//! `BENCHMARKS.md` under "Typed models: the macro against derive"); it was kept because one
+//! declaration gives every field the lenient reader, makes a field required exactly when its
+//! type is not an `Option`, accepts key aliases, and serializes without `null`s or duplicate
+//! keys. `serde_json`'s `raw_value` feature is not needed.
 //!
 //! Serialization writes the known fields that are set (JSON key names as PVE spells them),
 //! then `extra`.

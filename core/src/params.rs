@@ -77,14 +77,26 @@ impl Params {
         Self::default()
     }
 
-    /// Builder form of [`Params::set`].
+    /// Builder form of [`Params::append`].
     pub fn with(mut self, key: impl Into<String>, value: impl ParamValue) -> Self {
-        self.set(key, value);
+        self.append(key, value);
         self
     }
 
-    /// Append a value under `key` (dropped if unset, repeated if a list).
-    pub fn set(&mut self, key: impl Into<String>, value: impl ParamValue) {
+    /// Append a value under `key`: an unset `Option` adds nothing, a list adds one pair per
+    /// item, and a key that is already there is kept (the new pair comes after it; use
+    /// [`Params::remove`] first to replace it).
+    ///
+    /// ```
+    /// use proxmox_proto::Params;
+    /// let mut p = Params::new();
+    /// p.append("tags", vec!["a", "b"]);
+    /// p.append("tags", "c");
+    /// p.append("description", None::<&str>);
+    /// p.append("onboot", true);
+    /// assert_eq!(p.to_form(), "tags=a&tags=b&tags=c&onboot=1");
+    /// ```
+    pub fn append(&mut self, key: impl Into<String>, value: impl ParamValue) {
         let key = key.into();
         value.append_to(&key, &mut self.pairs);
     }

@@ -225,8 +225,9 @@ fn invalid_json(e: &serde_json::Error, body: &[u8]) -> ProtocolError {
 }
 
 /// `serde_json::from_slice`, with the whole input checked to be UTF-8 once up front so that
-/// serde_json need not check every string on its own (15-30 % faster on big listings). Input
-/// that is not UTF-8 goes to `serde_json::from_slice`, for its usual error and position.
+/// serde_json need not check every string on its own (faster on big listings; see
+/// `BENCHMARKS.md`). Input that is not UTF-8 goes to `serde_json::from_slice`, for its usual
+/// error and position.
 pub(crate) fn json_from_bytes<'a, T: serde::Deserialize<'a>>(
     bytes: &'a [u8],
 ) -> serde_json::Result<T> {
@@ -236,10 +237,34 @@ pub(crate) fn json_from_bytes<'a, T: serde::Deserialize<'a>>(
     }
 }
 
+/// What kind of JSON value a document that is not an object starts with, for errors.
+fn json_kind(first: u8) -> &'static str {
+    match first {
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "a number",
+    }
+}
+
 /// Parse a full response into the envelope with `data` read as `T`.
 ///
 /// Non-2xx statuses become [`Error::Api`]. A 2xx body that is not JSON (or has trailing data)
-/// is [`ProtocolError::InvalidJson`]; an empty 2xx body reads as `data: null`.
+/// is [`ProtocolError::InvalidJson`]; JSON that is not an object (an array, a string, a
+/// number...) is [`ProtocolError::UnexpectedShape`], never read by position; an empty 2xx body
+/// reads as `data: null`.
+///
+/// ```
+/// use proxmox_proto::response::parse_data;
+/// use proxmox_proto::{Error, ProtocolError};
+/// let e = parse_data::<serde_json::Value>(200, None, b"[1,2]").unwrap_err();
+/// assert!(matches!(e, Error::Protocol(ProtocolError::UnexpectedShape(_))), "{e:?}");
+/// assert_eq!(
+///     e.to_string(),
+///     "protocol error: unexpected response shape: the response is an array, not a JSON object with `data`"
+/// );
+/// ```
 pub fn parse_envelope<T: DeserializeOwned>(
     status: u16,
     reason: Option<&str>,
@@ -248,10 +273,24 @@ pub fn parse_envelope<T: DeserializeOwned>(
     if !is_success(status) {
         return Err(api_error(status, reason, body).into());
     }
-    let body_ref: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
+    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let body_ref: &[u8] = match first {
+        None => b"{}",
+        Some(b'{') => body,
+        // Not an object. A derived struct would read an array by position (`[1,2]` as data 1,
+        // total 2): refuse it, telling JSON of the wrong kind apart from what is not JSON.
+        Some(other) => {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                    Ok(_) => ProtocolError::UnexpectedShape(format!(
+                        "the response is {}, not a JSON object with `data`",
+                        json_kind(other)
+                    )),
+                    Err(e) => invalid_json(&e, body),
+                }
+                .into(),
+            );
+        }
     };
     // First check the document is JSON at all, so "not JSON" and "wrong type" are told apart.
     let wire: WireEnvelope<T> = match json_from_bytes(body_ref) {
@@ -294,15 +333,6 @@ pub fn parse_data<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, Error> {
     parse_envelope(status, reason, body).map(|e| e.data)
-}
-
-/// Parse `http::Response` parts: status from the response, reason phrase as given by the
-/// adapter (`None` if its HTTP stack does not expose one).
-pub fn parse_http<T: DeserializeOwned, B: AsRef<[u8]>>(
-    response: &http::Response<B>,
-    reason: Option<&str>,
-) -> Result<Envelope<T>, Error> {
-    parse_envelope(response.status().as_u16(), reason, response.body().as_ref())
 }
 
 #[cfg(test)]
@@ -352,6 +382,41 @@ mod tests {
                 "{e:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_envelope_is_a_json_object_or_an_error() {
+        for (body, kind) in [
+            (&b"[1,2]"[..], "an array"),
+            (b" [null, 7, 1, \"m\", true]", "an array"),
+            (b"[]", "an array"),
+            (b"\"data\"", "a string"),
+            (b"42", "a number"),
+            (b"-1.5e3", "a number"),
+            (b"true", "a boolean"),
+            (b"null", "null"),
+        ] {
+            let e = parse_envelope::<Value>(200, None, body).unwrap_err();
+            let Error::Protocol(ProtocolError::UnexpectedShape(text)) = &e else {
+                panic!("{body:?}: {e:?}")
+            };
+            assert!(text.contains(kind), "{text}");
+            // The typed paths agree: never data 1 and total 2 from `[1,2]`.
+            assert!(parse_data::<u64>(200, None, body).is_err());
+            assert!(parse_data::<Option<u64>>(200, None, body).is_err());
+            assert!(crate::models::parse_single::<u64>(body).is_err());
+        }
+        // Not JSON at all stays an InvalidJson error, and an object still parses.
+        let e = parse_data::<Value>(200, None, b"[1,").unwrap_err();
+        assert!(
+            matches!(e, Error::Protocol(ProtocolError::InvalidJson { .. })),
+            "{e:?}"
+        );
+        let e: Envelope<u64> = parse_envelope(200, None, b" \n{\"data\":1,\"total\":2}").unwrap();
+        assert_eq!((e.data, e.total), (1, Some(2)));
+        // An error status is an API error whatever the body's shape.
+        let e = parse_data::<Value>(500, None, b"[1,2]").unwrap_err();
+        assert_eq!(e.api().map(|a| a.status), Some(500));
     }
 
     #[test]

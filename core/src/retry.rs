@@ -6,25 +6,60 @@
 //!   DNS, TLS handshake) is retryable for every method;
 //! * a failure after the request may have been sent is retryable only for GET: a POST, PUT or
 //!   DELETE that may have been processed is never replayed automatically;
-//! * 595 and 596 (pveproxy could not reach the node that owns the resource, so the call never
-//!   ran) and lock timeouts (the handler gave up before acting) are retryable;
+//! * 595 (pveproxy could not connect to the node that owns the resource, so the call never
+//!   ran) is retryable for every method;
+//! * 596 is retryable for GET only. AnyEvent::HTTP, which pveproxy forwards with, answers 596
+//!   for failures during TLS negotiation, *request sending* and header processing, and for its
+//!   30 s forwarding timeout while the target node is still running the call: a write answered
+//!   596 may have run, so it is reported (its error says it may have been sent), never
+//!   replayed;
+//! * 597-599 (body, abort, other) are never retried;
+//! * lock timeouts (the handler gave up before acting) are retryable;
 //! * authentication is never retried, except one re-login after a 401 for password sessions
 //!   (a 401 means the server refused the call before running it).
+//!
+//! | failure | GET | POST, PUT, DELETE |
+//! |---|---|---|
+//! | never sent (connect, DNS, TLS handshake) | retry | retry |
+//! | may have been sent (dropped, timed out) | retry | give up |
+//! | 595 | retry | retry |
+//! | 596 | retry | give up |
+//! | 597, 598, 599 | give up | give up |
+//! | lock timeout (500 "got timeout") | retry | retry |
+//! | 401, password session, first time | log in again, retry | log in again, retry |
+//! | any other status | give up | give up |
 //!
 //! ```
 //! use proxmox_proto::retry::{decide, Failure, RetryDecision};
 //! use proxmox_proto::{AuthKind, Method};
 //! assert_eq!(decide(Method::Post, AuthKind::Token, &Failure::MaybeSent, 0), RetryDecision::GiveUp);
 //! assert_eq!(decide(Method::Get, AuthKind::Token, &Failure::MaybeSent, 0), RetryDecision::Retry);
+//! assert_eq!(decide(Method::Post, AuthKind::Token, &Failure::Status(595, "no route to host"), 0), RetryDecision::Retry);
+//! assert_eq!(decide(Method::Post, AuthKind::Token, &Failure::Status(596, "Connection timed out"), 0), RetryDecision::GiveUp);
+//! assert_eq!(decide(Method::Get, AuthKind::Token, &Failure::Status(596, "Connection timed out"), 0), RetryDecision::Retry);
 //! assert_eq!(decide(Method::Post, AuthKind::Ticket, &Failure::Status(401, "invalid PVE ticket"), 0), RetryDecision::ReloginThenRetry);
 //! ```
 
 use crate::call::Method;
 use crate::error::{ApiError, ErrorClass};
 use crate::service::AuthKind;
+use std::time::Duration;
 
 /// How many attempts a retryable failure gets in total, by default.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// How long to wait before retry number `attempt` (0-based): 100 ms doubling, at most 3.2 s.
+///
+/// ```
+/// use proxmox_proto::retry::retry_backoff;
+/// use std::time::Duration;
+/// assert_eq!(retry_backoff(0), Duration::from_millis(100));
+/// assert_eq!(retry_backoff(1), Duration::from_millis(200));
+/// assert_eq!(retry_backoff(9), Duration::from_millis(3200));
+/// ```
+pub fn retry_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64 << attempt.min(5))
+}
 
 /// What went wrong, as far as retrying is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +169,12 @@ pub fn decide_within(
         }
         Failure::Status(status, msg) => match ErrorClass::from_status(*status, msg) {
             ErrorClass::LockTimeout => RetryDecision::Retry,
-            ErrorClass::UpstreamUnreachable if matches!(status, 595 | 596) => RetryDecision::Retry,
+            // 595: the forwarding pveproxy never reached the node; the call did not run.
+            ErrorClass::UpstreamUnreachable if *status == 595 => RetryDecision::Retry,
+            // 596: the request may have reached the node and run there (see the module docs).
+            ErrorClass::UpstreamUnreachable if *status == 596 && method.is_safe_to_replay() => {
+                RetryDecision::Retry
+            }
             _ => RetryDecision::GiveUp,
         },
     }
@@ -171,6 +211,14 @@ mod tests {
     }
 
     #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        let waits: Vec<Duration> = (0..8).map(retry_backoff).collect();
+        let ms = [100, 200, 400, 800, 1600, 3200, 3200, 3200].map(Duration::from_millis);
+        assert_eq!(waits, ms);
+        assert_eq!(retry_backoff(u32::MAX), Duration::from_millis(3200));
+    }
+
+    #[test]
     fn table() {
         use RetryDecision::*;
         let all = [Method::Get, Method::Post, Method::Put, Method::Delete];
@@ -180,14 +228,13 @@ mod tests {
                 decide(m, AuthKind::Token, &Failure::Status(595, "no route"), 0),
                 Retry
             );
-            assert_eq!(
-                decide(m, AuthKind::Token, &Failure::Status(596, ""), 1),
-                Retry
-            );
-            assert_eq!(
-                decide(m, AuthKind::Token, &Failure::Status(597, ""), 0),
-                GiveUp
-            );
+            for status in [597, 598, 599] {
+                assert_eq!(
+                    decide(m, AuthKind::Token, &Failure::Status(status, ""), 0),
+                    GiveUp,
+                    "{m} {status}"
+                );
+            }
             assert_eq!(
                 decide(
                     m,
@@ -226,8 +273,62 @@ mod tests {
             decide(Method::Get, AuthKind::Ticket, &Failure::MaybeSent, 0),
             Retry
         );
+        assert_eq!(
+            decide(Method::Get, AuthKind::Token, &Failure::Status(596, ""), 1),
+            Retry
+        );
         for m in [Method::Post, Method::Put, Method::Delete] {
             assert_eq!(decide(m, AuthKind::Ticket, &Failure::MaybeSent, 0), GiveUp);
+        }
+    }
+
+    /// pveproxy answers 596 when the forwarded request may have reached the target node (TLS,
+    /// request sending, header processing, its 30 s forwarding timeout): a write that got it
+    /// may have run and is never replayed; only 595 and never-sent failures replay a write.
+    #[test]
+    fn a_write_is_replayed_only_on_595_and_never_sent_failures() {
+        use RetryDecision::*;
+        for m in [Method::Post, Method::Put, Method::Delete] {
+            for auth in [AuthKind::Token, AuthKind::Ticket] {
+                for status in 596..=599 {
+                    let reason = crate::response::canonical_reason(status);
+                    assert_eq!(
+                        decide(m, auth, &Failure::Status(status, reason), 0),
+                        GiveUp,
+                        "{m} {status}"
+                    );
+                    assert_eq!(
+                        decide_status(m, auth, status, None, b"{\"data\":null}", 0),
+                        GiveUp,
+                        "{m} {status} (decide_status)"
+                    );
+                }
+                assert_eq!(decide(m, auth, &Failure::Status(595, ""), 0), Retry);
+                assert_eq!(decide(m, auth, &Failure::NotSent, 0), Retry);
+                assert_eq!(decide(m, auth, &Failure::MaybeSent, 0), GiveUp);
+            }
+        }
+        // A GET may be replayed on 595 and 596, up to the attempt limit.
+        for status in [595, 596] {
+            assert_eq!(
+                decide(
+                    Method::Get,
+                    AuthKind::Token,
+                    &Failure::Status(status, ""),
+                    0
+                ),
+                Retry
+            );
+            assert_eq!(
+                decide_within(
+                    Method::Get,
+                    AuthKind::Token,
+                    &Failure::Status(status, ""),
+                    1,
+                    2
+                ),
+                GiveUp
+            );
         }
     }
 }

@@ -345,11 +345,6 @@ impl SessionManager {
     }
 }
 
-/// How long to wait before retry number `attempt` (0-based): 100 ms doubling, at most 3.2 s.
-pub fn retry_backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64 << attempt.min(5))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,7 +421,5 @@ mod tests {
         );
         assert!(m.finish_renewal(Ok((401, None, b"{}"))).is_err());
         assert!(m.session().is_some());
-        assert_eq!(retry_backoff(0), Duration::from_millis(100));
-        assert_eq!(retry_backoff(9), Duration::from_millis(3200));
     }
 }

@@ -253,8 +253,8 @@ impl Upload {
     pub fn text_fields(&self) -> Params {
         let mut p = Params::new().with("content", self.content);
         if let Some(c) = &self.checksum {
-            p.set("checksum-algorithm", c.algorithm());
-            p.set("checksum", c.hex());
+            p.append("checksum-algorithm", c.algorithm());
+            p.append("checksum", c.hex());
         }
         p
     }
@@ -443,16 +443,16 @@ impl DownloadUrl {
     /// The parameters, in order.
     pub fn params(&self) -> Params {
         let mut p = Params::new();
-        p.set(
+        p.append(
             "checksum-algorithm",
             self.checksum.as_ref().map(Checksum::algorithm),
         );
-        p.set("url", self.url.as_str());
-        p.set("checksum", self.checksum.as_ref().map(Checksum::hex));
-        p.set("content", self.content);
-        p.set("filename", self.file_name.as_str());
-        p.set("verify-certificates", self.verify_certificates);
-        p.set("compression", self.compression.as_deref());
+        p.append("url", self.url.as_str());
+        p.append("checksum", self.checksum.as_ref().map(Checksum::hex));
+        p.append("content", self.content);
+        p.append("filename", self.file_name.as_str());
+        p.append("verify-certificates", self.verify_certificates);
+        p.append("compression", self.compression.as_deref());
         p
     }
 

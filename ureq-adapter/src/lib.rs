@@ -449,8 +449,21 @@ impl Client {
         } = exchange;
         match payload {
             Payload::Http(req) => {
-                let req = req.map(proxmox_proto::request::FormBody::into_vec);
-                match self.exchange(req, connect_timeout, read_timeout, body_limit) {
+                // Exactly the framing the core built: POST and PUT carry its Content-Length;
+                // GET and DELETE have no body, so no Content-Length and no Transfer-Encoding
+                // (ureq 3 would add `Content-Length: 0` for an empty `Vec`, so they go with
+                // `()`). pve-http-server's request reader (PVE::APIServer::AnyEvent,
+                // `unshift_read_header`) reads a body only when the request has a
+                // Content-Length, and refuses chunked bodies with 501.
+                let body_less = req.body().is_empty()
+                    && !req.headers().contains_key(http::header::CONTENT_LENGTH);
+                let result = if body_less {
+                    self.exchange(req.map(|_| ()), connect_timeout, read_timeout, body_limit)
+                } else {
+                    let req = req.map(proxmox_proto::request::FormBody::into_vec);
+                    self.exchange(req, connect_timeout, read_timeout, body_limit)
+                };
+                match result {
                     Ok(r) => Reply::Http(r),
                     Err(f) => Reply::Failed(f),
                 }

@@ -101,7 +101,7 @@ impl Driver for UreqDriver {
     }
 
     fn attempts_per_call(&self, status: u16) -> u32 {
-        // proxmox-ureq retries 595/596 up to the core's attempt limit.
+        // proxmox-ureq retries a GET answered 595/596 up to the core's attempt limit.
         if matches!(status, 595 | 596) {
             proxmox_proto::retry::DEFAULT_MAX_ATTEMPTS
         } else {

@@ -593,7 +593,7 @@ impl Engine {
 
     /// The instant to retry at, or `None` when the backoff would pass the deadline.
     fn backoff(&mut self, now: Now, reason: &str) -> Option<MonoTime> {
-        let after = crate::session::retry_backoff(self.attempts.saturating_sub(1));
+        let after = crate::retry::retry_backoff(self.attempts.saturating_sub(1));
         let until = now.mono + after;
         if self.deadline.is_some_and(|d| until >= d) {
             return None;

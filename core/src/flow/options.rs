@@ -64,8 +64,8 @@ impl CallOptions {
         self
     }
 
-    /// Send once: no retry after a failure the retry rules would repeat (595/596, lock
-    /// timeouts, a GET that failed on the wire) and no re-login after a 401. The same as
+    /// Send once: no retry after a failure the retry rules would repeat (595, a GET answered
+    /// 596, lock timeouts, a GET that failed on the wire) and no re-login after a 401. The same as
     /// `max_attempts(1)`.
     pub fn without_retries(self) -> Self {
         self.max_attempts(1)

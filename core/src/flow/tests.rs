@@ -262,6 +262,48 @@ fn a_write_that_may_have_been_sent_is_not_replayed() {
     assert!(e.transport().unwrap().failure.may_have_been_sent);
 }
 
+/// A write answered 596 (pveproxy's forwarding may have delivered it, or timed out while the
+/// node runs it) is sent once and its answer is the result; a 595 (never reached the node)
+/// is sent again, and a GET answered 596 too.
+#[test]
+fn a_write_answered_596_is_sent_once_595_and_a_get_are_retried() {
+    let core = token();
+    for call in [
+        Call::post(("nodes", "pve2", "qemu")).unwrap(),
+        Call::put(("nodes", "pve2", "qemu", 100, "config")).unwrap(),
+        Call::delete(("nodes", "pve2", "qemu", 100)).unwrap(),
+    ] {
+        let mut f = core.call(call.clone(), &CallOptions::default());
+        let ex = expect_send(f.poll(at(0)));
+        f.handle(ex.id, http(596, br#"{"data":null}"#));
+        let Step::Done(Ok(r)) = f.poll(at(1)) else {
+            panic!("{call:?}")
+        };
+        assert_eq!(r.status, 596);
+        assert_eq!(f.attempts(), 1, "{call:?}");
+
+        let mut f = core.call(call.clone(), &CallOptions::default());
+        let ex = expect_send(f.poll(at(0)));
+        f.handle(ex.id, http(595, br#"{"data":null}"#));
+        assert!(matches!(next(&mut f, at(1)), Step::SleepUntil(_)));
+        let ex = expect_send(next(&mut f, at(200)));
+        f.handle(ex.id, http(200, OK));
+        assert!(matches!(f.poll(at(201)), Step::Done(Ok(_))));
+        assert_eq!(f.attempts(), 2, "{call:?}");
+    }
+    let mut f = core.call(
+        Call::get(("nodes", "pve2", "status")).unwrap(),
+        &CallOptions::default(),
+    );
+    let ex = expect_send(f.poll(at(0)));
+    f.handle(ex.id, http(596, br#"{"data":null}"#));
+    assert!(matches!(next(&mut f, at(1)), Step::SleepUntil(_)));
+    let ex = expect_send(next(&mut f, at(200)));
+    f.handle(ex.id, http(200, OK));
+    assert!(matches!(f.poll(at(201)), Step::Done(Ok(_))));
+    assert_eq!(f.attempts(), 2);
+}
+
 #[test]
 fn relogin_once_after_401() {
     let core = password();

@@ -5,6 +5,7 @@
 //!   server (fakepve). A client marks the start of a scenario step with
 //!   `GET /__sbs/step/NAME` (answered by the proxy itself) or [`RecordingProxy::mark`].
 //! * [`compare_steps`]: the field-by-field comparison of two recordings (ours, proxmoxer's),
+//!   body framing headers included ([`FRAMING_HEADERS`]),
 //!   and [`Divergences`], the checked-in table of deliberate differences
 //!   (`divergences.json`) that [`check`] applies.
 //!
@@ -456,7 +457,8 @@ pub struct Diff {
     /// Index of the request within the step.
     pub index: usize,
     /// `count`, `method`, `path`, `path-encoding`, `query`, `query-encoding`, `form`,
-    /// `form-encoding`, `auth`, `csrf`, `content-type`, `header`.
+    /// `form-encoding`, `auth`, `csrf`, `content-type`, `header`, `framing`
+    /// (`Content-Length` and `Transfer-Encoding`, see [`FRAMING_HEADERS`]).
     pub field: String,
     /// The parameter or header name, if any.
     pub key: String,
@@ -563,6 +565,29 @@ fn compare_pairs(
 /// Headers compared by value besides the auth kind, CSRF and Content-Type.
 pub const COMPARED_HEADERS: &[&str] = &["accept", "accept-encoding", "user-agent"];
 
+/// The body framing headers, compared on every request by presence and value (field
+/// `framing`): what the server's request reader decides the body by (pve-http-server reads a
+/// body only when a `Content-Length` is given and refuses chunked bodies).
+pub const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding"];
+
+/// The value of framing header `name` of `r` as compared with the same request `other` of the
+/// other client: `<absent>`, or the value as sent. When the two bodies differ in length (a
+/// parameter that differs, compared and listed on its own), a `Content-Length` is checked
+/// against its own body instead: `<body length>` when it matches, else the value and the
+/// body's real length.
+fn framing_value(name: &str, r: &Recorded, other: &Recorded) -> String {
+    let Some(v) = r.header(name) else {
+        return ABSENT.to_owned();
+    };
+    if name != "content-length" || r.body_len == other.body_len {
+        return v.to_owned();
+    }
+    match v.parse::<usize>() {
+        Ok(n) if n == r.body_len => "<body length>".to_owned(),
+        _ => format!("{v} (body of {} bytes)", r.body_len),
+    }
+}
+
 /// Compare two recordings step by step, request by request, field by field.
 pub fn compare_steps(ours: &[Recorded], theirs: &[Recorded]) -> Vec<Diff> {
     let mut steps: Vec<String> = Vec::new();
@@ -642,6 +667,9 @@ pub fn compare_steps(ours: &[Recorded], theirs: &[Recorded]) -> Vec<Diff> {
             for h in COMPARED_HEADERS {
                 let v = |r: &Recorded| r.header(h).unwrap_or(ABSENT).to_owned();
                 push("header", h, v(a), v(b));
+            }
+            for h in FRAMING_HEADERS {
+                push("framing", h, framing_value(h, a, b), framing_value(h, b, a));
             }
             compare_pairs(&mut out, &step, i, "query", &a.raw_query, &b.raw_query);
             compare_pairs(&mut out, &step, i, "form", &a.raw_form, &b.raw_form);
@@ -917,6 +945,63 @@ mod tests {
         let diffs = compare_steps(&[a.clone(), a], &[b]);
         let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, vec!["count", "auth"]);
+    }
+
+    #[test]
+    fn framing_headers_are_compared_by_presence_and_value() {
+        let with = |method: &str, framing: &[(&str, &str)], body_len: usize| {
+            let mut r = rec("s", &[]);
+            r.method = method.into();
+            r.headers = framing
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            r.body_len = body_len;
+            r
+        };
+        let framing = |ours: &Recorded, theirs: &Recorded| -> Vec<(String, String, String)> {
+            compare_steps(std::slice::from_ref(ours), std::slice::from_ref(theirs))
+                .into_iter()
+                .filter(|d| d.field == "framing")
+                .map(|d| (d.key, d.ours, d.proxmoxer))
+                .collect()
+        };
+        let none = with("GET", &[], 0);
+        let zero = with("GET", &[("content-length", "0")], 0);
+        // Presence: `Content-Length: 0` on a GET is a difference.
+        assert_eq!(
+            framing(&zero, &none),
+            [("content-length".into(), "0".into(), ABSENT.into())]
+        );
+        assert!(framing(&none, &none).is_empty());
+        // Value, for bodies of the same length.
+        let a = with("POST", &[("content-length", "8")], 8);
+        let b = with("POST", &[("content-length", "9")], 8);
+        assert_eq!(
+            framing(&a, &b),
+            [("content-length".into(), "8".into(), "9".into())]
+        );
+        // Bodies of different lengths: each value against its own body.
+        let c = with("POST", &[("content-length", "11")], 11);
+        assert!(framing(&a, &c).is_empty());
+        let lying = with("POST", &[("content-length", "12")], 11);
+        assert_eq!(
+            framing(&a, &lying),
+            [(
+                "content-length".into(),
+                "<body length>".into(),
+                "12 (body of 11 bytes)".into()
+            )]
+        );
+        // Transfer-Encoding: presence and value.
+        let chunked = with("POST", &[("transfer-encoding", "chunked")], 8);
+        assert_eq!(
+            framing(&a, &chunked),
+            [
+                ("content-length".into(), "8".into(), ABSENT.into()),
+                ("transfer-encoding".into(), ABSENT.into(), "chunked".into())
+            ]
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! error with a list parameter, stop, delete) runs through proxmoxer (the test bed's venv)
 //! and through our clients, each against a fresh fakepve behind a recording TLS proxy
 //! (HTTP), or through sshd and the `pvesh` shim that records argv (command line). Every
-//! difference must be listed in `divergences.json`; an unlisted one fails the test, and a
-//! listed one that no longer occurs is reported.
+//! request is compared field by field, its body framing (`Content-Length` and
+//! `Transfer-Encoding`, presence and value) included. Every difference must be listed in
+//! `divergences.json`; an unlisted one fails the test, and a listed one that no longer occurs
+//! is reported.
 
 use proxmox_sidebyside::{
     Diff, Divergences, Recorded, RecordingProxy, check, compare_argv, compare_steps,
@@ -378,6 +380,7 @@ fn http_requests_match_proxmoxer_or_a_listed_divergence() {
             "csrf",
             "content-type",
             "header",
+            "framing",
         ];
         let (good, text) = verdict(client, &fields, &diffs);
         ok &= good;

@@ -433,12 +433,20 @@ fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64) {
     let _ = ctl.shutdown(Shutdown::Both);
 }
 
+/// Whether the request reached its handler (see [`LoggedRequest::executed`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Yes,
+    No,
+}
+
 fn log_request(
     shared: &Shared,
     req: &Request,
     form: Vec<(String, String)>,
     auth: AuthKind,
     status: u16,
+    ran: Ran,
 ) {
     let entry = LoggedRequest {
         conn_id: req.conn_id,
@@ -450,7 +458,9 @@ fn log_request(
         csrf: req.header("csrfpreventiontoken").is_some(),
         content_type: req.header("content-type").map(str::to_owned),
         content_length: req.content_length(),
+        transfer_encoding: req.header("transfer-encoding").map(str::to_owned),
         status,
+        executed: ran == Ran::Yes,
     };
     shared.lock().log.push(entry);
 }
@@ -479,12 +489,12 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
     if chunked {
         let mut r = error_response(shared, 501, "chunked transfer encoding not supported");
         r.close = true;
-        log_request(shared, req, Vec::new(), AuthKind::None, 501);
+        log_request(shared, req, Vec::new(), AuthKind::None, 501, Ran::No);
         return Some(r);
     }
     if !matches!(req.method.as_str(), "GET" | "POST" | "PUT" | "DELETE") {
         let msg = format!("method '{}' not available", req.method);
-        log_request(shared, req, Vec::new(), AuthKind::None, 501);
+        log_request(shared, req, Vec::new(), AuthKind::None, 501, Ran::No);
         return Some(error_response(shared, 501, &msg));
     }
     let rel = api_rel.clone().unwrap_or_default();
@@ -509,16 +519,23 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
         }) = &action
         {
             let resp = fault_response(*status, reason, body.as_deref());
-            log_request(shared, req, Vec::new(), AuthKind::None, *status);
+            log_request(shared, req, Vec::new(), AuthKind::None, *status, Ran::No);
             return Some(resp);
         }
         let (resp, auth, form) = crate::upload::handle(shared, conn, req, &rel);
-        if matches!(action, Some(FaultAction::DropAfterRead)) {
-            log_request(shared, req, form, auth, 0);
-            return None;
-        }
-        log_request(shared, req, form, auth, resp.status);
-        let mut resp = resp;
+        let mut resp = match action {
+            Some(FaultAction::DropAfterRead) => {
+                log_request(shared, req, form, auth, 0, Ran::Yes);
+                return None;
+            }
+            Some(FaultAction::StatusAfterRunning {
+                status,
+                reason,
+                body,
+            }) => fault_response(status, &reason, body.as_deref()),
+            _ => resp,
+        };
+        log_request(shared, req, form, auth, resp.status, Ran::Yes);
         resp.close = true;
         return Some(resp);
     }
@@ -526,14 +543,14 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
     if req.header("content-length").is_some() && req.content_length().is_none() {
         let mut r = error_response(shared, 400, "invalid Content-Length");
         r.close = true;
-        log_request(shared, req, Vec::new(), AuthKind::None, 400);
+        log_request(shared, req, Vec::new(), AuthKind::None, 400, Ran::No);
         return Some(r);
     }
     match req.content_length() {
         Some(n) if n > MAX_BODY => {
             let mut r = error_response(shared, 501, "for data too large");
             r.close = true;
-            log_request(shared, req, Vec::new(), AuthKind::None, 501);
+            log_request(shared, req, Vec::new(), AuthKind::None, 501, Ran::No);
             return Some(r);
         }
         Some(n) if n > 0 => {
@@ -549,9 +566,9 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
     if !delay.is_zero() {
         std::thread::sleep(delay);
     }
-    match action {
+    let after_running = match action {
         Some(FaultAction::DropAfterRead) => {
-            log_request(shared, req, form, AuthKind::None, 0);
+            log_request(shared, req, form, AuthKind::None, 0, Ran::No);
             return None;
         }
         Some(FaultAction::Status {
@@ -559,11 +576,16 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
             reason,
             body,
         }) => {
-            log_request(shared, req, form, AuthKind::None, status);
+            log_request(shared, req, form, AuthKind::None, status, Ran::No);
             return Some(fault_response(status, &reason, body.as_deref()));
         }
-        _ => {}
-    }
+        Some(FaultAction::StatusAfterRunning {
+            status,
+            reason,
+            body,
+        }) => Some(fault_response(status, &reason, body.as_deref())),
+        _ => None,
+    };
     let (resp, auth) = match api_rel {
         Some(rel) => crate::api::handle(shared, req, &rel, extjs),
         None => (crate::api::non_api(shared, req, &decoded), AuthKind::None),
@@ -571,7 +593,9 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
     if resp.status == 401 && !shared.config.unauthorized_delay.is_zero() {
         std::thread::sleep(shared.config.unauthorized_delay);
     }
-    log_request(shared, req, form, auth, resp.status);
+    // The call took effect; the client sees the fault's answer instead of the handler's.
+    let resp = after_running.unwrap_or(resp);
+    log_request(shared, req, form, auth, resp.status, Ran::Yes);
     Some(resp)
 }
 

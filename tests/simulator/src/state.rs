@@ -50,8 +50,15 @@ pub struct LoggedRequest {
     pub content_type: Option<String>,
     /// The `Content-Length` header.
     pub content_length: Option<u64>,
+    /// The `Transfer-Encoding` header, as sent.
+    pub transfer_encoding: Option<String>,
     /// The status answered (0 if the connection was dropped without an answer).
     pub status: u16,
+    /// Whether the request reached the API handler, which then acted on it (or refused it
+    /// with an error of its own). `false` when the simulator answered or dropped it before
+    /// that (a fault, a chunked or oversized body, an unknown method). Count the entries with
+    /// `executed` to count how many times a write ran.
+    pub executed: bool,
 }
 
 /// The outcome a planned task ends with.
@@ -110,8 +117,19 @@ pub enum FaultAction {
     /// Read the whole request, then close the connection without answering.
     DropAfterRead,
     /// Answer with this status and raw reason phrase (may hold any bytes, even control
-    /// characters) and a body (default `{"data":null}`).
+    /// characters) and a body (default `{"data":null}`), without running the request.
     Status {
+        /// Status code.
+        status: u16,
+        /// Reason phrase, written as is.
+        reason: String,
+        /// Body, written as is.
+        body: Option<String>,
+    },
+    /// Run the request (it takes effect), then answer with this status, reason and body
+    /// instead of the handler's answer: what pveproxy does when its forwarding to the node
+    /// that runs the call times out (596) while the node goes on with it.
+    StatusAfterRunning {
         /// Status code.
         status: u16,
         /// Reason phrase, written as is.
@@ -149,12 +167,34 @@ impl Fault {
         }
     }
 
-    /// Answer `status reason` for matching calls (`method` `"*"` or `""` for any).
+    /// Answer `status reason` for matching calls (`method` `"*"` or `""` for any) *instead of*
+    /// running them: the call has no effect (what pveproxy answers when it could not reach the
+    /// node, 595, or failed before the node read the request, 596).
     pub fn status(method: &str, path_prefix: &str, status: u16, reason: &str) -> Self {
         Self::new(
             method,
             path_prefix,
             FaultAction::Status {
+                status,
+                reason: reason.to_owned(),
+                body: None,
+            },
+        )
+    }
+
+    /// Run matching calls (they take effect), then answer `status reason` instead of their
+    /// answer: pveproxy's 596 when its 30 s forwarding timeout ends while the target node still
+    /// runs the call. The request log marks them [`LoggedRequest::executed`].
+    pub fn status_after_running(
+        method: &str,
+        path_prefix: &str,
+        status: u16,
+        reason: &str,
+    ) -> Self {
+        Self::new(
+            method,
+            path_prefix,
+            FaultAction::StatusAfterRunning {
                 status,
                 reason: reason.to_owned(),
                 body: None,
@@ -178,9 +218,12 @@ impl Fault {
         self
     }
 
-    /// Replace the body of a [`FaultAction::Status`] fault.
+    /// Replace the body of a [`FaultAction::Status`] or [`FaultAction::StatusAfterRunning`]
+    /// fault.
     pub fn with_body(mut self, new_body: &str) -> Self {
-        if let FaultAction::Status { body, .. } = &mut self.action {
+        if let FaultAction::Status { body, .. } | FaultAction::StatusAfterRunning { body, .. } =
+            &mut self.action
+        {
             *body = Some(new_body.to_owned());
         }
         self

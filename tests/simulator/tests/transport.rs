@@ -175,6 +175,46 @@ fn drop_before_and_after_reading_the_request() {
 }
 
 #[test]
+fn status_596_before_and_after_running_a_write() {
+    let sim = plain(Service::Pve);
+    let mut c = root_client(&sim);
+    let start = "/nodes/pve1/qemu/101/status/start";
+    // Before: the answer comes instead of the call, which has no effect.
+    sim.inject(Fault::status("POST", start, 596, "Connection timed out").times(1));
+    let r = c.post(start, &[]);
+    assert_eq!((r.status, r.reason.as_str()), (596, "Connection timed out"));
+    let last = sim.requests().last().cloned().expect("logged");
+    assert_eq!((last.status, last.executed), (596, false));
+    assert_eq!(sim.guest_status(101).as_deref(), Some("stopped"));
+    // After: the call runs (the guest starts), then the client is answered 596, as pveproxy
+    // answers when its forwarding times out while the node still runs the call.
+    c.drop_connection();
+    sim.inject(
+        Fault::status_after_running("POST", start, 596, "Connection timed out")
+            .with_body("{\"data\":null,\"x\":1}")
+            .times(1),
+    );
+    let r = c.post(start, &[]);
+    assert_eq!((r.status, r.reason.as_str()), (596, "Connection timed out"));
+    assert_eq!(r.json()["x"], 1);
+    let last = sim.requests().last().cloned().expect("logged");
+    assert_eq!((last.status, last.executed), (596, true));
+    assert_ne!(sim.guest_status(101).as_deref(), Some("stopped"));
+    // Requests that reach their handler are executed, whatever they answer.
+    c.drop_connection();
+    assert_eq!(c.get("/version").status, 200);
+    assert_eq!(c.get("/nodes/pve1/qemu/999/config").status, 500);
+    let executed: Vec<(u16, bool)> = sim
+        .requests()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| (r.status, r.executed))
+        .collect();
+    assert_eq!(executed, [(500, true), (200, true)]);
+}
+
+#[test]
 fn drop_before_read_over_tls_after_handshake() {
     let sim = Simulator::start(Config::new(Service::Pve)).expect("start");
     sim.drop_next_connections(1);
@@ -275,6 +315,12 @@ fn chunked_and_oversized_bodies() {
         (r.status, r.reason.as_str()),
         (501, "chunked transfer encoding not supported")
     );
+    let last = sim.requests().last().cloned().expect("logged");
+    assert_eq!(
+        (last.transfer_encoding.as_deref(), last.content_length),
+        (Some("chunked"), None)
+    );
+    assert!(!last.executed);
     c.drop_connection();
     let r = c
         .raw(b"POST /api2/json/nodes/pve1/qemu HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n")

@@ -224,7 +224,7 @@ pub trait Driver {
     /// How many times this driver sends a GET that keeps failing with `status` before it
     /// reports the error (1 for a driver that never retries). An injected fault is repeated
     /// that many times, so that the error still surfaces through a client that retries
-    /// (595/596 and lock timeouts are retryable in `proxmox_proto::retry`).
+    /// (595, 596 on a GET, and lock timeouts are retryable in `proxmox_proto::retry`).
     fn attempts_per_call(&self, status: u16) -> u32 {
         let _ = status;
         1
