@@ -244,8 +244,12 @@ fn system_clock() -> Duration {
         .unwrap_or_default()
 }
 
-pub use proxmox_proto::auth::SecondFactorCallback;
-use proxmox_proto::auth::SecondFactorSource;
+/// Asked for the second factor when the server wants one and none was given with
+/// [`ClientBuilder::second_factor`] (it sees what is offered; `None` aborts the login). Set with
+/// [`ClientBuilder::second_factor_callback`]; the core never calls it: this client answers the
+/// flow's second-factor step with it.
+pub type SecondFactorCallback =
+    Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static>;
 
 pub use proxmox_proto::flow::CallOptions;
 
@@ -312,7 +316,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 6;
 /// The builder's options, checked.
 struct Checked {
     v: ValidatedOptions,
-    second: SecondFactorSource,
+    /// Answers the flows' second-factor step (a factor given with the options never asks).
+    second: Option<SecondFactorCallback>,
     clock: Clock,
     max_in_flight: usize,
 }
@@ -386,12 +391,10 @@ impl ClientBuilder {
             .options
             .validate(TransportKind::Https)
             .map_err(option_error)?;
-        let second = SecondFactorSource::choose(
-            self.second_factor_callback,
-            v.second_factor.clone(),
-            v.auth_kind,
-        )
-        .map_err(|e| Error::Config(e.to_string()))?;
+        if self.second_factor_callback.is_some() && v.auth_kind != proxmox_proto::AuthKind::Ticket {
+            return Err(Error::Config("a second factor needs a password login".into()));
+        }
+        let second = self.second_factor_callback;
         Ok(Checked {
             v,
             second,
@@ -506,7 +509,8 @@ struct Inner {
     /// Requests on the wire.
     limiter: async_lock::Semaphore,
     max_in_flight: usize,
-    second: SecondFactorSource,
+    /// Answers the flows' second-factor step (a factor given with the options never asks).
+    second: Option<SecondFactorCallback>,
     clock: Clock,
     mono: MonoClock,
     /// The client's connect timeout, for transports that do not bound connecting themselves.
@@ -664,7 +668,7 @@ impl Client {
         let mut in_flight = None;
         let mut now = self.flow_now();
         loop {
-            let step = next_io(&mut flow, now, Some(&self.inner.second), on_event);
+            let step = next_io(&mut flow, now, on_event);
             let idle = in_flight
                 .as_ref()
                 .is_none_or(|f: &FuturesUnordered<_>| f.is_empty());
@@ -678,10 +682,12 @@ impl Client {
                     more.push(exchange);
                     continue;
                 }
-                // Not asked for: the second factor comes from the builder's source.
-                IoStep::SecondFactor(_) => {
-                    let refused = proxmox_proto::auth::AuthError::SecondFactorRequired;
-                    flow.answer_second_factor(Err(refused));
+                // No factor was given with the options: the callback answers, if any.
+                IoStep::SecondFactor(challenge) => {
+                    let answer = self.inner.second.as_ref().and_then(|ask| ask(&challenge));
+                    flow.answer_second_factor(
+                        answer.ok_or(proxmox_proto::auth::AuthError::SecondFactorRequired),
+                    );
                     continue;
                 }
                 IoStep::Done(result) => return result.map_err(Error::from),

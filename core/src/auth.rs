@@ -924,66 +924,6 @@ impl TfaResponse {
     }
 }
 
-/// Asked for the second factor when the server wants one (it sees what is offered; `None`
-/// aborts the login).
-pub type SecondFactorCallback =
-    std::sync::Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync>;
-
-/// Where a client gets the second factor when a login needs one: nowhere, a prepared answer,
-/// or a callback. Shared by the native adapters.
-#[derive(Clone, Default)]
-pub enum SecondFactorSource {
-    /// None: a TFA login fails with [`AuthError::SecondFactorRequired`].
-    #[default]
-    None,
-    /// A prepared answer (e.g. a TOTP code read before connecting).
-    Prepared(SecondFactor),
-    /// Asked at login time.
-    Callback(SecondFactorCallback),
-}
-
-impl fmt::Debug for SecondFactorSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::None => "None",
-            Self::Prepared(_) => "Prepared(<redacted>)",
-            Self::Callback(_) => "Callback",
-        })
-    }
-}
-
-impl SecondFactorSource {
-    /// The source for a client: a callback wins over a prepared answer. Either needs a
-    /// password login (`auth_kind` [`crate::AuthKind::Ticket`]).
-    pub fn choose(
-        callback: Option<SecondFactorCallback>,
-        prepared: Option<SecondFactor>,
-        auth_kind: crate::AuthKind,
-    ) -> Result<Self, InputError> {
-        let source = match (callback, prepared) {
-            (Some(cb), _) => Self::Callback(cb),
-            (None, Some(f)) => Self::Prepared(f),
-            (None, None) => Self::None,
-        };
-        if !matches!(source, Self::None) && auth_kind != crate::AuthKind::Ticket {
-            return Err(InputError::InvalidCredentials(
-                "a second factor needs a password login".into(),
-            ));
-        }
-        Ok(source)
-    }
-
-    /// The answer to `challenge`, or [`AuthError::SecondFactorRequired`] when there is none.
-    pub fn answer(&self, challenge: &TfaChallenge) -> Result<SecondFactor, AuthError> {
-        match self {
-            Self::Prepared(f) => Some(f.clone()),
-            Self::Callback(cb) => cb(challenge),
-            Self::None => None,
-        }
-        .ok_or(AuthError::SecondFactorRequired)
-    }
-}
-
 /// How a request authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]

@@ -148,8 +148,12 @@ fn system_clock() -> Duration {
         .unwrap_or_default()
 }
 
-pub use proxmox_proto::auth::SecondFactorCallback;
-use proxmox_proto::auth::SecondFactorSource;
+/// Asked for the second factor when the server wants one and none was given with
+/// [`ClientBuilder::second_factor`] (it sees what is offered; `None` aborts the login). Set with
+/// [`ClientBuilder::second_factor_callback`]; the core never calls it: this client answers the
+/// flow's second-factor step with it.
+pub type SecondFactorCallback =
+    Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static>;
 
 pub use proxmox_proto::flow::CallOptions;
 
@@ -211,12 +215,10 @@ impl ClientBuilder {
     /// call (or explicitly with [`Client::login`]).
     pub fn build(self) -> Result<Client, Error> {
         let v = self.options.validate(TransportKind::Https)?;
-        let second = SecondFactorSource::choose(
-            self.second_factor_callback,
-            v.second_factor.clone(),
-            v.auth_kind,
-        )
-        .map_err(|e| Error::Config(e.to_string()))?;
+        if self.second_factor_callback.is_some() && v.auth_kind != proxmox_proto::AuthKind::Ticket {
+            return Err(Error::Config("a second factor needs a password login".into()));
+        }
+        let second = self.second_factor_callback;
         let tls_config = tls::client_config(&v.tls).map_err(Error::Config)?;
         let proxy = match &v.proxy {
             ProxyOption::Url(p) => Some(
@@ -263,7 +265,8 @@ struct Inner {
     agent: ureq::Agent,
     /// Request building, the session with its login and renewal leases, the retry policy.
     core: ClientCore,
-    second: SecondFactorSource,
+    /// Answers the flows' second-factor step (a factor given with the options never asks).
+    second: Option<SecondFactorCallback>,
     clock: Clock,
     mono: MonoClock,
 }
@@ -409,7 +412,7 @@ impl Client {
     ) -> Result<F::Output, Error> {
         loop {
             let now = self.flow_now();
-            match next_io(&mut flow, now, Some(&self.inner.second), on_event) {
+            match next_io(&mut flow, now, on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
                     let reply = self.perform(exchange);
@@ -429,10 +432,14 @@ impl Client {
                         "a flow awaited a reply the blocking driver had already given".into(),
                     ));
                 }
-                // Not asked for: the second factor comes from the builder's source.
-                IoStep::SecondFactor(_) => flow.answer_second_factor(Err(
-                    proxmox_proto::auth::AuthError::SecondFactorRequired,
-                )),
+                // No factor was given with the options: the callback answers, if any.
+                IoStep::SecondFactor(challenge) => flow.answer_second_factor(
+                    self.inner
+                        .second
+                        .as_ref()
+                        .and_then(|ask| ask(&challenge))
+                        .ok_or(proxmox_proto::auth::AuthError::SecondFactorRequired),
+                ),
                 IoStep::Done(result) => return result.map_err(Error::from),
             }
         }

@@ -52,7 +52,7 @@ mod tasks;
 pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
 
-use proxmox_proto::auth::{Auth, SecondFactor, SecondFactorSource, Session, TfaChallenge};
+use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::flow::{
     Authenticate, CallOptions, ClientCore, Event, Exchange, ExchangeKind, Flow, HttpReply, IoStep,
     MonoTime, Now, Payload, Reply, TransportFailure, next_io,
@@ -363,10 +363,6 @@ impl ClientBuilder {
         if v.proxy != ProxyOption::None {
             return Err(Error::Unsupported(NO_PROXY.into()));
         }
-        let second = match v.second_factor.clone() {
-            Some(f) => SecondFactorSource::Prepared(f),
-            None => SecondFactorSource::None,
-        };
         let core = ClientCore::from_options(v, |rb: RequestBuilder| {
             rb.user_agent(None)
                 .accept_gzip(false)
@@ -376,7 +372,6 @@ impl ClientBuilder {
             inner: Rc::new(Inner {
                 origin: self.origin,
                 core,
-                second,
                 clock: self.clock,
                 started_ms: std::cell::Cell::new(None),
                 pending_login: RefCell::new(None),
@@ -390,7 +385,6 @@ struct Inner {
     origin: String,
     /// Request building, the session with its login and renewal leases, the retry policy.
     core: ClientCore,
-    second: SecondFactorSource,
     clock: Clock,
     /// The origin of the monotonic clock (`Date.now()` at the first call; the wall clock above
     /// may be a test's simulated one, and sleeps must follow real time).
@@ -540,12 +534,10 @@ impl Client {
         &self,
         flow: &mut F,
         on_event: &mut dyn FnMut(Event),
-        ask_second_factor: bool,
     ) -> Result<Driven<F::Output>, Error> {
         loop {
             let now = self.flow_now();
-            let source = (!ask_second_factor).then_some(&self.inner.second);
-            match next_io(flow, now, source, on_event) {
+            match next_io(flow, now, on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
                     let reply = self.perform(exchange).await;
@@ -582,7 +574,7 @@ impl Client {
         mut flow: F,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<F::Output, Error> {
-        match self.run_with(&mut flow, on_event, false).await? {
+        match self.run_with(&mut flow, on_event).await? {
             Driven::Done(out) => Ok(out),
             Driven::SecondFactor(_) => Err(proxmox_proto::Error::Auth(
                 proxmox_proto::auth::AuthError::SecondFactorRequired,
@@ -601,8 +593,7 @@ impl Client {
     /// with [`Client::complete_login`]. Token and saved-session clients are `LoggedIn` at once.
     pub async fn login(&self) -> Result<LoginState, Error> {
         let mut flow = self.inner.core.authenticate();
-        let ask = matches!(self.inner.second, SecondFactorSource::None);
-        match self.run_with(&mut flow, &mut |_| {}, ask).await? {
+        match self.run_with(&mut flow, &mut |_| {}).await? {
             Driven::Done(_) => Ok(LoginState::LoggedIn),
             Driven::SecondFactor(challenge) => {
                 // The flow keeps the login lease while the person answers.

@@ -547,6 +547,19 @@ impl Engine {
                     None
                 }
                 Ok(LoginOutcome::SecondFactor(challenge)) => {
+                    // A factor given with the options answers at once; otherwise ask.
+                    if let Some(factor) = self.shared.prepared_second_factor.clone() {
+                        return match challenge.respond(factor) {
+                            Ok(response) => {
+                                self.state = State::SendTfa { response };
+                                None
+                            }
+                            Err(e) => {
+                                self.release_login();
+                                Some(self.finish(Err(e)))
+                            }
+                        };
+                    }
                     self.shared
                         .lock()
                         .manager

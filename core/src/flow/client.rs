@@ -34,6 +34,9 @@ pub struct ClientCore {
 
 pub(crate) struct Shared {
     pub(crate) rb: RequestBuilder,
+    /// The second factor given with the options: a login answers the server's challenge with
+    /// it without asking (only without one does a flow hand out `Step::SecondFactor`).
+    pub(crate) prepared_second_factor: Option<crate::auth::SecondFactor>,
     pub(crate) auth: Mutex<AuthState>,
     pub(crate) auth_kind: AuthKind,
     pub(crate) policy: Policy,
@@ -106,6 +109,7 @@ impl ClientCore {
         Self {
             shared: Arc::new(Shared {
                 rb,
+                prepared_second_factor: None,
                 auth: Mutex::new(AuthState {
                     manager: session,
                     waiters: Vec::new(),
@@ -130,7 +134,11 @@ impl ClientCore {
             body_limit: v.body_limit,
             max_attempts: v.max_attempts,
         };
-        Self::new(configure(RequestBuilder::new(v.target)), v.session, policy)
+        let mut core = Self::new(configure(RequestBuilder::new(v.target)), v.session, policy);
+        if let Some(shared) = Arc::get_mut(&mut core.shared) {
+            shared.prepared_second_factor = v.second_factor;
+        }
+        core
     }
 
     /// The flow of one API call: auth (login with TFA, renewal, re-login after a 401), the

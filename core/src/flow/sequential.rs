@@ -3,7 +3,6 @@
 use super::exchange::Exchange;
 use super::step::{Event, Flow, Step};
 use super::time::{MonoTime, Now};
-use crate::auth::SecondFactorSource;
 use crate::error::{Error, InputError};
 
 /// What a driver still has to do itself, after [`next_io`] handled the steps that need no
@@ -24,20 +23,19 @@ pub enum IoStep<T> {
         /// When the other caller's lease ends.
         until: MonoTime,
     },
-    /// The server wants a second factor and no source was given to [`next_io`]: ask for one
-    /// (a person, in an interactive login) and answer with [`Flow::answer_second_factor`].
+    /// The server wants a second factor and none was given with the client's options: ask
+    /// for one (a callback, a person) and answer with [`Flow::answer_second_factor`] (an
+    /// error, [`crate::auth::AuthError::SecondFactorRequired`], when there is none).
     SecondFactor(crate::auth::TfaChallenge),
     /// The flow is over.
     Done(Result<T, Error>),
 }
 
-/// Poll `flow` until it needs I/O: events go to `on_event`, a second factor comes from
-/// `second_factor` (`None`: the driver asks itself, see [`IoStep::SecondFactor`]). [`Step::Upgrade`] ends the flow with an error (it needs a driver with a
+/// Poll `flow` until it needs I/O or an answer: events go to `on_event`. [`Step::Upgrade`] ends the flow with an error (it needs a driver with a
 /// two-way codec).
 pub fn next_io<F: Flow>(
     flow: &mut F,
     now: Now,
-    second_factor: Option<&SecondFactorSource>,
     on_event: &mut dyn FnMut(Event),
 ) -> IoStep<F::Output> {
     loop {
@@ -46,10 +44,7 @@ pub fn next_io<F: Flow>(
             Step::SleepUntil(t) => return IoStep::SleepUntil(t),
             Step::WaitForLogin { until } => return IoStep::WaitForLogin { until },
             Step::Done(result) => return IoStep::Done(result),
-            Step::SecondFactor(challenge) => match second_factor {
-                Some(source) => flow.answer_second_factor(source.answer(&challenge)),
-                None => return IoStep::SecondFactor(challenge),
-            },
+            Step::SecondFactor(challenge) => return IoStep::SecondFactor(challenge),
             Step::Event(event) => on_event(event),
             Step::AwaitReplies => return IoStep::AwaitReplies,
             Step::Upgrade(_) => return IoStep::Done(Err(unsupported("a connection upgrade"))),

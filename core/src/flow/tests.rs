@@ -428,47 +428,39 @@ fn flows_are_send_and_static() {
 }
 
 #[test]
-fn next_io_answers_the_second_factor_and_passes_events_on() {
-    let core = password();
+fn a_prepared_second_factor_answers_without_asking_and_events_pass_on() {
+    let core = core_with(|o| {
+        o.set_password("root@pam", "pw".into());
+        o.set_second_factor(crate::auth::SecondFactor::totp("123456"));
+    });
     let mut f = core.authenticate();
-    let source =
-        crate::auth::SecondFactorSource::Prepared(crate::auth::SecondFactor::totp("123456"));
     let mut events = Vec::new();
-    let IoStep::Send(login) = next_io(&mut f, at(0), Some(&source), &mut |e| events.push(e)) else {
+    let IoStep::Send(login) = next_io(&mut f, at(0), &mut |e| events.push(e)) else {
         panic!()
     };
     let half = br#"{"data":{"username":"root@pam","NeedTFA":1,"CSRFPreventionToken":"x","ticket":"PVE:!tfa!%7B%22totp%22%3Atrue%7D:65000000::aGFsZg=="}}"#;
     f.handle(login.id, http(200, half));
-    let IoStep::Send(tfa) = next_io(&mut f, at(1), Some(&source), &mut |e| events.push(e)) else {
+    let IoStep::Send(tfa) = next_io(&mut f, at(1), &mut |e| events.push(e)) else {
         panic!()
     };
-    let Payload::Http(req) = &tfa.payload else {
-        panic!()
-    };
+    let Payload::Http(req) = &tfa.payload else { panic!() };
     assert!(req.body().ends_with(b"password=totp%3A123456"));
     f.handle(tfa.id, http(200, LOGIN));
-    let IoStep::Done(Ok(_)) = next_io(&mut f, at(2), Some(&source), &mut |e| events.push(e)) else {
+    let IoStep::Done(Ok(_)) = next_io(&mut f, at(2), &mut |e| events.push(e)) else {
         panic!()
     };
-    assert_eq!(
-        events,
-        [Event::LoggedIn {
-            user: "root@pam".into()
-        }]
-    );
-    // Without a source, the login fails with "second factor required".
+    assert_eq!(events, [Event::LoggedIn { user: "root@pam".into() }]);
+    // Without one, the driver is asked; refusing fails the login.
     let core = password();
     let mut f = core.authenticate();
-    let none = crate::auth::SecondFactorSource::None;
-    let IoStep::Send(login) = next_io(&mut f, at(0), Some(&none), &mut |_| {}) else {
-        panic!()
-    };
+    let IoStep::Send(login) = next_io(&mut f, at(0), &mut |_| {}) else { panic!() };
     f.handle(login.id, http(200, half));
+    let IoStep::SecondFactor(challenge) = next_io(&mut f, at(1), &mut |_| {}) else { panic!() };
+    assert!(challenge.offers_totp());
+    f.answer_second_factor(Err(crate::auth::AuthError::SecondFactorRequired));
     assert!(matches!(
-        next_io(&mut f, at(1), Some(&none), &mut |_| {}),
-        IoStep::Done(Err(crate::Error::Auth(
-            crate::auth::AuthError::SecondFactorRequired
-        )))
+        next_io(&mut f, at(2), &mut |_| {}),
+        IoStep::Done(Err(crate::Error::Auth(crate::auth::AuthError::SecondFactorRequired)))
     ));
 }
 
