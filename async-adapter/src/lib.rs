@@ -392,7 +392,9 @@ impl ClientBuilder {
             .validate(TransportKind::Https)
             .map_err(option_error)?;
         if self.second_factor_callback.is_some() && v.auth_kind != proxmox_proto::AuthKind::Ticket {
-            return Err(Error::Config("a second factor needs a password login".into()));
+            return Err(Error::Config(
+                "a second factor needs a password login".into(),
+            ));
         }
         let second = self.second_factor_callback;
         Ok(Checked {

@@ -216,7 +216,9 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, Error> {
         let v = self.options.validate(TransportKind::Https)?;
         if self.second_factor_callback.is_some() && v.auth_kind != proxmox_proto::AuthKind::Ticket {
-            return Err(Error::Config("a second factor needs a password login".into()));
+            return Err(Error::Config(
+                "a second factor needs a password login".into(),
+            ));
         }
         let second = self.second_factor_callback;
         let tls_config = tls::client_config(&v.tls).map_err(Error::Config)?;

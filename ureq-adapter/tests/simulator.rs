@@ -313,6 +313,18 @@ fn bad_builder_input_is_a_clear_error() {
             "proxy",
         ),
         (Client::builder(&host(&sim)).password("", "x"), "empty user"),
+        (
+            Client::builder("h")
+                .api_token("a@b!c", "d")
+                .second_factor_callback(|_| None),
+            "a second-factor callback with a token",
+        ),
+        (
+            Client::builder("h")
+                .api_token("a@b!c", "d")
+                .second_factor(SecondFactor::totp("123456")),
+            "a second factor with a token",
+        ),
     ] {
         assert!(b.build().is_err(), "{what} must be refused");
     }

@@ -974,6 +974,12 @@ pub fn bad_builder_input(backend: Backend) {
                 .api_token("a@b!c", "d"),
             "proxy",
         ),
+        (
+            Client::builder("h")
+                .api_token("a@b!c", "d")
+                .second_factor_callback(|_| None),
+            "a second-factor callback with a token",
+        ),
     ] {
         assert!(
             b.backend(backend).build().is_err(),

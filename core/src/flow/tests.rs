@@ -443,24 +443,37 @@ fn a_prepared_second_factor_answers_without_asking_and_events_pass_on() {
     let IoStep::Send(tfa) = next_io(&mut f, at(1), &mut |e| events.push(e)) else {
         panic!()
     };
-    let Payload::Http(req) = &tfa.payload else { panic!() };
+    let Payload::Http(req) = &tfa.payload else {
+        panic!()
+    };
     assert!(req.body().ends_with(b"password=totp%3A123456"));
     f.handle(tfa.id, http(200, LOGIN));
     let IoStep::Done(Ok(_)) = next_io(&mut f, at(2), &mut |e| events.push(e)) else {
         panic!()
     };
-    assert_eq!(events, [Event::LoggedIn { user: "root@pam".into() }]);
+    assert_eq!(
+        events,
+        [Event::LoggedIn {
+            user: "root@pam".into()
+        }]
+    );
     // Without one, the driver is asked; refusing fails the login.
     let core = password();
     let mut f = core.authenticate();
-    let IoStep::Send(login) = next_io(&mut f, at(0), &mut |_| {}) else { panic!() };
+    let IoStep::Send(login) = next_io(&mut f, at(0), &mut |_| {}) else {
+        panic!()
+    };
     f.handle(login.id, http(200, half));
-    let IoStep::SecondFactor(challenge) = next_io(&mut f, at(1), &mut |_| {}) else { panic!() };
+    let IoStep::SecondFactor(challenge) = next_io(&mut f, at(1), &mut |_| {}) else {
+        panic!()
+    };
     assert!(challenge.offers_totp());
     f.answer_second_factor(Err(crate::auth::AuthError::SecondFactorRequired));
     assert!(matches!(
         next_io(&mut f, at(2), &mut |_| {}),
-        IoStep::Done(Err(crate::Error::Auth(crate::auth::AuthError::SecondFactorRequired)))
+        IoStep::Done(Err(crate::Error::Auth(
+            crate::auth::AuthError::SecondFactorRequired
+        )))
     ));
 }
 
