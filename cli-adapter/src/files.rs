@@ -100,9 +100,9 @@ impl Client {
             UploadChecksum::Compute(alg) => Some(hash_file(path, alg)?),
         };
         let staging = StagingPath::from_random(&random_bytes()?)?;
-        let mut up = ShellUpload::new(node, storage, content.as_str(), file_name, staging.clone())?;
-        if let Some(c) = &checksum {
-            up = up.checksum(c.algorithm().name(), c.hex())?;
+        let mut up = ShellUpload::new(node, storage, content, file_name, staging.clone())?;
+        if let Some(c) = checksum {
+            up = up.checksum(c);
         }
         // Build the completing command first: bad input fails before anything is copied.
         let complete = self.command_builder().upload(&up)?;

@@ -73,7 +73,7 @@ pub mod upload;
 
 pub use argv::{CommandBuilder, CommandLine};
 pub use output::{Output, has_status_line, is_upid, parse_data, parse_output, upids};
-pub use upload::{ShellUpload, StagingPath, UPLOAD_CONTENT};
+pub use upload::{ShellUpload, StagingPath};
 
 /// The environment every command runs with: the C locale, so that no translated or
 /// locale-dependent text (or Perl's "Setting locale failed" warning) reaches stderr.

@@ -6,10 +6,12 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap vector data
 
 use proptest::prelude::*;
+use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm};
 use proxmox_proto::command::{
     CommandBuilder, CommandLine, ShellUpload, StagingPath, is_upid, parse_data, parse_output, upids,
 };
 use proxmox_proto::shell::{join, quote, split};
+use proxmox_proto::upload::UploadContent;
 use proxmox_proto::{
     ApiError, Call, Error, ErrorClass, InputError, Method, ProtocolError, Service,
 };
@@ -305,8 +307,14 @@ fn command_argv_vectors() {
             "upload_broken_with_real_backend_exec_signature" => {
                 assert!(ours(v).contains("/var/tmp/pveupload-"));
                 let staging = StagingPath::from_random(&[0xab; 16]).unwrap();
-                let up =
-                    ShellUpload::new("pve", "local", "iso", "file.iso", staging.clone()).unwrap();
+                let up = ShellUpload::new(
+                    "pve",
+                    "local",
+                    UploadContent::Iso,
+                    "file.iso",
+                    staging.clone(),
+                )
+                .unwrap();
                 let cmd = CommandBuilder::new(Service::Pve)
                     .unwrap()
                     .upload(&up)
@@ -771,13 +779,12 @@ fn upload_over_a_shell() {
     let up = ShellUpload::new(
         "pve1",
         "local",
-        "vztmpl",
+        UploadContent::Vztmpl,
         "debian-12.tar.zst",
         staging.clone(),
     )
     .unwrap()
-    .checksum("sha256", &"AB".repeat(32))
-    .unwrap();
+    .checksum(Checksum::new(ChecksumAlgorithm::Sha256, &"AB".repeat(32)).unwrap());
     assert_eq!(up.staging(), &staging);
     let cmd = CommandBuilder::new(Service::Pve)
         .unwrap()
@@ -806,25 +813,32 @@ fn upload_over_a_shell() {
             "json",
         ])
     );
-    for (content, file) in [
-        ("qcow2", "x"),
-        ("iso", ""),
-        ("iso", "../x.iso"),
-        ("iso", "a/b.iso"),
-        ("iso", ".."),
-        ("iso", "a\nb"),
-    ] {
+    // Content kind and checksum are typed (UploadContent, Checksum): only the name is checked.
+    for file in ["", "../x.iso", "a/b.iso", "..", "a\nb"] {
         assert!(
-            ShellUpload::new("pve1", "local", content, file, staging.clone()).is_err(),
-            "{content} {file:?}"
+            ShellUpload::new("pve1", "local", UploadContent::Iso, file, staging.clone()).is_err(),
+            "{file:?}"
         );
     }
-    let up = ShellUpload::new("pve1", "local", "import", "disk.ova", staging.clone()).unwrap();
-    assert!(up.clone().checksum("sha256", "abc").is_err());
-    assert!(up.clone().checksum("crc32", "abcdef01").is_err());
-    assert!(up.clone().checksum("md5", &"g".repeat(32)).is_err());
+    assert!(
+        ShellUpload::new(
+            "pve1",
+            "local",
+            UploadContent::Import,
+            "disk.ova",
+            staging.clone()
+        )
+        .is_ok()
+    );
     // A storage or node name with '/' cannot reach another endpoint.
-    let up = ShellUpload::new("pve1", "local/../x", "iso", "a.iso", staging.clone()).unwrap();
+    let up = ShellUpload::new(
+        "pve1",
+        "local/../x",
+        UploadContent::Iso,
+        "a.iso",
+        staging.clone(),
+    )
+    .unwrap();
     assert!(
         CommandBuilder::new(Service::Pve)
             .unwrap()

@@ -359,7 +359,7 @@ fn command_lines_and_outputs() {
     let up = ShellUpload::new(
         "pve1",
         "local",
-        "iso",
+        proxmox_proto::upload::UploadContent::Iso,
         "x.iso",
         StagingPath::from_random(&[1; 8]).unwrap(),
     )

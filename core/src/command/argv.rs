@@ -132,10 +132,10 @@ impl CommandBuilder {
         ))?
         .param("content", upload.content.as_str())
         .param("filename", upload.filename.as_str());
-        if let Some((algorithm, hex)) = &upload.checksum {
+        if let Some(c) = &upload.checksum {
             call = call
-                .param("checksum-algorithm", algorithm.as_str())
-                .param("checksum", hex.as_str());
+                .param("checksum-algorithm", c.algorithm().name())
+                .param("checksum", c.hex());
         }
         call = call.param("tmpfilename", upload.staging.as_str());
         self.build(&call)

@@ -3,7 +3,9 @@
 //! `tmpfilename` ([`ShellUpload`], [`super::CommandBuilder::upload`]).
 
 use super::CommandLine;
+use crate::checksum::Checksum;
 use crate::error::InputError;
+use crate::upload::UploadContent;
 use std::fmt;
 
 /// Where a file is staged on the node before `.../upload` is called with `tmpfilename`:
@@ -126,9 +128,10 @@ impl fmt::Display for StagingPath {
 ///
 /// ```
 /// use proxmox_proto::command::{CommandBuilder, ShellUpload, StagingPath};
+/// use proxmox_proto::upload::UploadContent;
 /// use proxmox_proto::Service;
 /// let staging = StagingPath::from_hex("0123456789abcdef").unwrap();
-/// let up = ShellUpload::new("pve1", "local", "iso", "debian-12.iso", staging).unwrap();
+/// let up = ShellUpload::new("pve1", "local", UploadContent::Iso, "debian-12.iso", staging).unwrap();
 /// let cmd = CommandBuilder::new(Service::Pve).unwrap().upload(&up).unwrap();
 /// assert_eq!(cmd.argv(), [
 ///     "pvesh", "create", "/nodes/pve1/storage/local/upload",
@@ -141,82 +144,37 @@ impl fmt::Display for StagingPath {
 pub struct ShellUpload {
     pub(super) node: String,
     pub(super) storage: String,
-    pub(super) content: String,
+    pub(super) content: UploadContent,
     pub(super) filename: String,
-    pub(super) checksum: Option<(String, String)>,
+    pub(super) checksum: Option<Checksum>,
     pub(super) staging: StagingPath,
 }
 
-/// Content kinds the upload endpoint accepts.
-pub const UPLOAD_CONTENT: [&str; 3] = ["iso", "vztmpl", "import"];
-
-/// Checksum algorithms the upload endpoint accepts, with their hex lengths.
-const CHECKSUMS: [(&str, usize); 6] = [
-    ("md5", 32),
-    ("sha1", 40),
-    ("sha224", 56),
-    ("sha256", 64),
-    ("sha384", 96),
-    ("sha512", 128),
-];
-
 impl ShellUpload {
-    /// An upload of `filename` (the name to create in the storage; no path) with content kind
-    /// `content` (`iso`, `vztmpl` or `import`), staged at `staging`.
+    /// An upload of `filename` (the name to create in the storage; no path, checked with
+    /// [`check_file_name`](crate::upload::check_file_name)) as `content`, staged at `staging`.
     pub fn new(
         node: &str,
         storage: &str,
-        content: &str,
+        content: UploadContent,
         filename: &str,
         staging: StagingPath,
     ) -> Result<Self, InputError> {
-        if !UPLOAD_CONTENT.contains(&content) {
-            return Err(InputError::InvalidParameter {
-                key: "content".into(),
-                reason: format!("{content:?} is not one of iso, vztmpl, import"),
-            });
-        }
-        let bad_name = filename.is_empty()
-            || filename == "."
-            || filename == ".."
-            || filename.len() > 255
-            || filename.contains(['/', '\\'])
-            || filename.chars().any(char::is_control);
-        if bad_name {
-            return Err(InputError::InvalidParameter {
-                key: "filename".into(),
-                reason: "must be a plain file name of 1 to 255 bytes, without path separators or control characters".into(),
-            });
-        }
+        crate::upload::check_file_name(filename)?;
         Ok(Self {
             node: node.to_owned(),
             storage: storage.to_owned(),
-            content: content.to_owned(),
+            content,
             filename: filename.to_owned(),
             checksum: None,
             staging,
         })
     }
 
-    /// Ask the server to verify the staged file against a checksum (`algorithm` one of `md5`,
-    /// `sha1`, `sha224`, `sha256`, `sha384`, `sha512`; `hex` of the matching length).
-    pub fn checksum(mut self, algorithm: &str, hex: &str) -> Result<Self, InputError> {
-        let Some(&(_, len)) = CHECKSUMS.iter().find(|(a, _)| *a == algorithm) else {
-            return Err(InputError::InvalidParameter {
-                key: "checksum-algorithm".into(),
-                reason: format!(
-                    "{algorithm:?} is not one of md5, sha1, sha224, sha256, sha384, sha512"
-                ),
-            });
-        };
-        if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(InputError::InvalidParameter {
-                key: "checksum".into(),
-                reason: format!("a {algorithm} checksum is {len} hex digits"),
-            });
-        }
-        self.checksum = Some((algorithm.to_owned(), hex.to_ascii_lowercase()));
-        Ok(self)
+    /// Ask the server to verify the staged file against a checksum.
+    pub fn checksum(mut self, checksum: Checksum) -> Self {
+        self.checksum = Some(checksum);
+        self
     }
 
     /// The staging path.
