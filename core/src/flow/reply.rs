@@ -16,7 +16,9 @@ pub enum Reply {
 
 /// An HTTP answer: status, the server's reason phrase, headers, the whole body (gzip already
 /// decoded), and the SHA-256 fingerprint of the peer's certificate when the adapter can see it.
-#[derive(Debug, Clone, Default)]
+/// Its `Debug` shows the body's size and the header names only: a login answer carries the
+/// ticket and the CSRF token.
+#[derive(Clone, Default)]
 pub struct HttpReply {
     /// The status code.
     pub status: u16,
@@ -29,6 +31,18 @@ pub struct HttpReply {
     pub body: Vec<u8>,
     /// The peer certificate's fingerprint, when known.
     pub peer_fingerprint: Option<Fingerprint>,
+}
+
+impl fmt::Debug for HttpReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpReply")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body", &format_args!("{} bytes", self.body.len()))
+            .field("peer_fingerprint", &self.peer_fingerprint)
+            .finish()
+    }
 }
 
 impl HttpReply {

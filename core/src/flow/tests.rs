@@ -697,3 +697,14 @@ fn a_client_clock_far_ahead_logs_in_once_and_uses_the_new_ticket() {
     f.handle(call.id, http(200, OK));
     assert!(matches!(f.poll(ahead), Step::Done(Ok(_))));
 }
+
+#[test]
+fn a_reply_debug_shows_no_body() {
+    let r = HttpReply::new(200, None, LOGIN.to_vec());
+    let shown = format!("{r:?}");
+    assert!(
+        !shown.contains("c2ln") && !shown.contains("CSRF"),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("{} bytes", LOGIN.len())), "{shown}");
+}
