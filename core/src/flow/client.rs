@@ -154,6 +154,43 @@ impl ClientCore {
     }
 
     /// The flow that waits for a task to end (statuses as [`super::Event::TaskStatus`]).
+    ///
+    /// Driven on canned bytes: the task runs at the first poll and stops at the second.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, Event, Flow, HttpReply, MonoTime, Now, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::task::{TaskOutcome, WaitOptions};
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let upid = "UPID:pve1:00000001:00000001:65000000:qmstart:100:root@pam:".parse().unwrap();
+    /// let mut flow = core.wait_task(upid, WaitOptions::default());
+    /// let mut answers = vec![
+    ///     br#"{"data":{"status":"stopped","exitstatus":"OK"}}"#.to_vec(),
+    ///     br#"{"data":{"status":"running"}}"#.to_vec(),
+    /// ];
+    /// let (mut ms, mut statuses) = (0u64, 0);
+    /// let outcome = loop {
+    ///     let now = Now::new(MonoTime::from_duration(Duration::from_millis(ms)),
+    ///                        Duration::from_secs(1_700_000_000) + Duration::from_millis(ms));
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let body = answers.pop().unwrap();
+    ///             flow.handle(ex.id, Reply::Http(HttpReply::new(200, None, body)));
+    ///         }
+    ///         Step::Event(Event::TaskStatus(_)) => statuses += 1,
+    ///         Step::SleepUntil(t) => ms = t.as_duration().as_millis() as u64,
+    ///         Step::Done(outcome) => break outcome.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(outcome, TaskOutcome::Ok);
+    /// assert_eq!((statuses, ms), (2, 250), "one wait of 250 ms between the two status requests");
+    /// ```
     pub fn wait_task(&self, upid: Upid, options: WaitOptions) -> WaitTask {
         WaitTask(MachineFlow::new(
             self.shared.clone(),
@@ -184,6 +221,33 @@ impl ClientCore {
 
     /// The flow that reads a task log: all of it ([`super::LOG_PAGE`] lines a request), or the
     /// window of `limit` lines after line `start`.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let upid = "UPID:pve1:00000001:00000001:65000000:qmstart:100:root@pam:".parse().unwrap();
+    /// let mut flow = core.read_log(upid, Some((10, 2)));
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let lines = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///             assert_eq!(req.uri().query(), Some("start=10&limit=2"));
+    ///             let body = br#"{"data":[{"n":11,"t":"a"},{"n":12,"t":"b"}],"total":40}"#;
+    ///             flow.handle(ex.id, Reply::Http(HttpReply::new(200, None, body.to_vec())));
+    ///         }
+    ///         Step::Done(lines) => break lines.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(lines.iter().map(|l| l.t.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
     pub fn read_log(&self, upid: Upid, window: Option<(u64, u64)>) -> ReadTaskLog {
         ReadTaskLog(MachineFlow::new(
             self.shared.clone(),
