@@ -8,7 +8,7 @@
 //!    * [`Plan::Renew`]: the ticket is in its last hour; send the renewal call, feed the answer
 //!      to [`SessionManager::finish_renewal`], then use the result. Renewal is *single flight*:
 //!      one caller renews while the others go on with the `current` auth of [`Plan::Renew`], which is still
-//!      valid ([`SessionManager::begin_renewal`] says who renews);
+//!      valid ([`SessionManager::claim_renewal`] says who renews);
 //!    * [`Plan::Login`]: log in (first call, or the ticket expired); drive the [`Login`] machine
 //!      and hand the session to [`SessionManager::install`].
 //! 2. After a 401, [`SessionManager::invalidate`] with the auth that was used says whether one
@@ -16,6 +16,7 @@
 //!    session meanwhile).
 //!
 //! ```
+//! use proxmox_proto::flow::MonoTime;
 //! use proxmox_proto::session::{Credentials, Plan, SessionManager};
 //! use proxmox_proto::auth::LoginOutcome;
 //! use proxmox_proto::Service;
@@ -29,8 +30,9 @@
 //! m.install(s);
 //! assert!(matches!(m.plan(t0 + Duration::from_secs(10)).unwrap(), Plan::Use(_)));
 //! let Plan::Renew { call, current } = m.plan(t0 + Duration::from_secs(3700)).unwrap() else { panic!() };
-//! assert!(m.begin_renewal(&current));
-//! assert!(!m.begin_renewal(&current), "single flight: a second caller does not renew");
+//! let (now, until) = (MonoTime::ZERO, MonoTime::from_duration(Duration::from_secs(70)));
+//! assert!(m.claim_renewal(&current, 1, now, until));
+//! assert!(!m.claim_renewal(&current, 2, now, until), "single flight: a second caller does not renew");
 //! assert_eq!(call.params.get("password"), Some("PVE:root@pam:65000000::c2ln"));
 //! let body = br#"{"data":{"username":"root@pam","ticket":"PVE:root@pam:65000E74::bmV3","CSRFPreventionToken":"d"}}"#;
 //! m.finish_renewal(Ok((200, None, body.as_slice()))).unwrap();
@@ -46,8 +48,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// Who holds a lease: a number unique among the flows of one client (see
-/// [`crate::flow::ClientCore`]). Holder 0 is the anonymous holder of
-/// [`SessionManager::begin_renewal`].
+/// [`crate::flow::ClientCore`]).
 pub type LeaseHolder = u64;
 
 /// A claim on doing something for every caller (log in, renew), held by one caller until it
@@ -124,7 +125,7 @@ impl Credentials {
 pub enum Plan {
     /// Send the call with this auth.
     Use(Auth),
-    /// Renew first if [`SessionManager::begin_renewal`] says so; otherwise use `current`.
+    /// Renew first if [`SessionManager::claim_renewal`] says so; otherwise use `current`.
     Renew {
         /// The renewal call.
         call: Call,
@@ -222,27 +223,11 @@ impl SessionManager {
         }
     }
 
-    /// Claim the renewal of `planned` (the `current` of the [`Plan::Renew`] the caller got):
-    /// `true` for the one caller that should send it; `false` while a renewal is already under
-    /// way, or when the session is no longer `planned` (another caller renewed it between this
-    /// caller's [`SessionManager::plan`] and now, as threads or a multi-threaded executor
-    /// allow). On `false`, go on with `planned`: it is still valid.
-    pub fn begin_renewal(&mut self, planned: &Auth) -> bool {
-        // The anonymous claim of callers without a monotonic clock: it lasts until
-        // finish_renewal.
-        if self.renewal.is_some() || self.current.as_ref() != Some(planned) {
-            return false;
-        }
-        self.renewal = Some(Lease {
-            holder: 0,
-            until: MonoTime::from_duration(Duration::MAX),
-        });
-        true
-    }
-
-    /// Claim the renewal of `planned` for `holder` until `until` (see
-    /// [`SessionManager::begin_renewal`] for when it is refused). A lease that ran out counts as
-    /// released.
+    /// Claim the renewal of `planned` (the `current` of the [`Plan::Renew`] the caller got) for
+    /// `holder` until `until`: `true` for the one caller that should send it; `false` while
+    /// another lease is in force, or when the session is no longer `planned` (another caller
+    /// renewed it between this caller's [`SessionManager::plan`] and now). On `false`, go on with
+    /// `planned`: it is still valid. A lease that ran out counts as released.
     pub fn claim_renewal(
         &mut self,
         planned: &Auth,
@@ -349,6 +334,8 @@ impl SessionManager {
 mod tests {
     use super::*;
 
+    const LEASE_END: MonoTime = MonoTime::from_duration(Duration::from_secs(70));
+
     #[test]
     fn token_always_used() {
         let m = SessionManager::new(Service::Pve, Credentials::token("a@b!c", "d").unwrap());
@@ -395,12 +382,12 @@ mod tests {
         let Plan::Renew { current: b, .. } = m.plan(later).unwrap() else {
             panic!("renew")
         };
-        assert!(m.begin_renewal(&a));
+        assert!(m.claim_renewal(&a, 1, MonoTime::ZERO, LEASE_END));
         let body = br#"{"data":{"username":"u@pve","ticket":"PVE:u@pve:65000E74::bmV3","CSRFPreventionToken":"d"}}"#;
         m.finish_renewal(Ok((200, None, body.as_slice()))).unwrap();
         // The second caller's claim comes after the first renewal finished.
         assert!(
-            !m.begin_renewal(&b),
+            !m.claim_renewal(&b, 1, MonoTime::ZERO, LEASE_END),
             "the session it planned with was renewed"
         );
         assert!(matches!(m.plan(later).unwrap(), Plan::Use(_)));
@@ -412,11 +399,11 @@ mod tests {
         let s = Session::new(Service::Pve, "u@pve", "PVE:u@pve:65000000::x", Some("c")).unwrap();
         m.install(s.clone());
         let planned = Auth::Session(s);
-        assert!(m.begin_renewal(&planned));
+        assert!(m.claim_renewal(&planned, 1, MonoTime::ZERO, LEASE_END));
         m.finish_renewal(Err(())).unwrap();
         assert!(m.session().is_some());
         assert!(
-            m.begin_renewal(&planned),
+            m.claim_renewal(&planned, 1, MonoTime::ZERO, LEASE_END),
             "the claim is released after a failure"
         );
         assert!(m.finish_renewal(Ok((401, None, b"{}"))).is_err());

@@ -39,12 +39,8 @@ pub enum Step<T> {
 }
 
 impl<T> Step<T> {
-    /// The same step with the output mapped (for flows built on other flows).
-    pub fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
-        self.and_then_done(|t| Ok(f(t)))
-    }
-
-    /// The same step with a successful output turned into another result.
+    /// The same step with a successful output turned into another result (for flows built on
+    /// other flows).
     pub fn and_then_done<U>(self, f: impl FnOnce(T) -> Result<U, Error>) -> Step<U> {
         match self {
             Step::Send(e) => Step::Send(e),
