@@ -882,7 +882,7 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<RawResponse, Error> {
         let policy = self.inner.core.policy();
-        let label = format!("{} {}", req.method(), req.uri().path());
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let started = Instant::now();
         let limits = Limits {
             connect: opts.connect_timeout,
@@ -892,16 +892,7 @@ impl Client {
         };
         self.exchange(req, limits)
             .await
-            .map_err(|f| match f.refused {
-                Some(e) => Error::Proto(e.into()),
-                None => Error::Transport {
-                    message: format!("{label}: {}", f.message),
-                    may_have_been_sent: f.may_have_been_sent,
-                    timeout: f.timeout,
-                    attempts: 1,
-                    elapsed: started.elapsed(),
-                },
-            })
+            .map_err(|f| f.into_error(&method, &uri, started.elapsed()).into())
     }
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of

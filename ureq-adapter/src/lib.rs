@@ -552,7 +552,7 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<RawResponse, Error> {
         let policy = self.inner.core.policy();
-        let label = format!("{} {}", req.method(), req.uri().path());
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let started = Instant::now();
         self.exchange(
             req,
@@ -560,16 +560,7 @@ impl Client {
             opts.read_timeout.unwrap_or(policy.read_timeout),
             opts.body_limit.unwrap_or(policy.body_limit),
         )
-        .map_err(|f| match f.refused {
-            Some(e) => Error::Proto(e.into()),
-            None => Error::Transport {
-                message: format!("{label}: {}", f.message),
-                may_have_been_sent: f.may_have_been_sent,
-                timeout: f.timeout,
-                attempts: 1,
-                elapsed: started.elapsed(),
-            },
-        })
+        .map_err(|f| f.into_error(&method, &uri, started.elapsed()).into())
     }
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of

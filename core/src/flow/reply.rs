@@ -127,6 +127,40 @@ impl TransportFailure {
         }
     }
 
+    /// The error of one exchange made outside a flow and sent once (a streamed upload, a
+    /// checksum file): the protocol error of a refused answer, or a transport error naming the
+    /// request (`method`, the URI's path, its `host:port`) after one attempt of `elapsed`.
+    pub fn into_error(
+        self,
+        method: &http::Method,
+        uri: &http::Uri,
+        elapsed: std::time::Duration,
+    ) -> crate::Error {
+        if let Some(e) = self.refused {
+            return e.into();
+        }
+        let method = match *method {
+            http::Method::POST => crate::Method::Post,
+            http::Method::PUT => crate::Method::Put,
+            http::Method::DELETE => crate::Method::Delete,
+            // The clients send nothing but the API's four verbs.
+            _ => crate::Method::Get,
+        };
+        let host = uri.authority().map_or_else(String::new, |a| {
+            a.as_str().rsplit('@').next().unwrap_or("").to_owned()
+        });
+        crate::Error::Transport(Box::new(crate::TransportError {
+            request: crate::RequestLabel {
+                method,
+                path: uri.path().to_owned(),
+                host,
+            },
+            failure: self,
+            attempts: 1,
+            elapsed,
+        }))
+    }
+
     /// Mark it a timeout.
     pub fn timed_out(mut self) -> Self {
         self.timeout = true;

@@ -708,3 +708,30 @@ fn a_reply_debug_shows_no_body() {
     );
     assert!(shown.contains(&format!("{} bytes", LOGIN.len())), "{shown}");
 }
+
+#[test]
+fn an_exchange_outside_a_flow_names_its_request() {
+    let uri: http::Uri = "https://user:pw@mirror.example:8443/iso/SHA256SUMS"
+        .parse()
+        .unwrap();
+    let e = TransportFailure::not_sent("connection refused").into_error(
+        &http::Method::GET,
+        &uri,
+        Duration::from_millis(20),
+    );
+    let shown = e.to_string();
+    assert_eq!(
+        shown,
+        "transport error (the request was not sent): GET /iso/SHA256SUMS on \
+         mirror.example:8443: connection refused (1 attempt in 0.02 s)"
+    );
+    let refused = TransportFailure::refused(crate::ProtocolError::BodyTooLarge {
+        size: 11,
+        limit: 10,
+    })
+    .into_error(&http::Method::POST, &uri, Duration::ZERO);
+    assert!(matches!(
+        refused,
+        crate::Error::Protocol(crate::ProtocolError::BodyTooLarge { .. })
+    ));
+}
