@@ -179,13 +179,7 @@ fn gzip_answers_are_asked_for_and_decoded_and_a_bad_one_is_an_error() {
         let c = client(backend, &server);
         let e = block_on(backend, c.get::<Value>("version")).unwrap_err();
         assert!(
-            matches!(
-                e,
-                Error::Transport {
-                    may_have_been_sent: true,
-                    ..
-                }
-            ),
+            (matches!(e, Error::Transport(_)) && e.may_have_been_sent()),
             "{backend:?}: {e:?}"
         );
     }
@@ -346,14 +340,7 @@ fn headers_then_stall_fires_the_read_timeout_and_a_post_is_not_replayed() {
         block_on(backend, async {
             let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
             assert!(
-                matches!(
-                    e,
-                    Error::Transport {
-                        timeout: true,
-                        may_have_been_sent: true,
-                        ..
-                    }
-                ),
+                (matches!(e, Error::Transport(_)) && e.is_timeout() && e.may_have_been_sent()),
                 "{backend:?}: {e:?}"
             );
             assert!(e.may_have_been_sent());
@@ -363,7 +350,7 @@ fn headers_then_stall_fires_the_read_timeout_and_a_post_is_not_replayed() {
         block_on(backend, async {
             let e = c.get::<Value>("nodes").await.unwrap_err();
             assert!(
-                matches!(e, Error::Transport { timeout: true, .. }),
+                (matches!(e, Error::Transport(_)) && e.is_timeout()),
                 "{backend:?}: {e:?}"
             );
         });
@@ -402,14 +389,7 @@ fn a_server_that_never_answers() {
         block_on(backend, async {
             let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
             assert!(
-                matches!(
-                    e,
-                    Error::Transport {
-                        timeout: true,
-                        may_have_been_sent: false,
-                        ..
-                    }
-                ),
+                (matches!(e, Error::Transport(_)) && e.is_timeout() && !e.may_have_been_sent()),
                 "{backend:?}: {e:?}"
             );
         });
@@ -425,7 +405,7 @@ fn a_server_that_never_answers() {
             .unwrap();
         block_on(Backend::Surf, async {
             let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
-            assert!(matches!(e, Error::Transport { timeout: true, .. }), "{e:?}");
+            assert!((matches!(e, Error::Transport(_)) && e.is_timeout()), "{e:?}");
         });
     }
 }

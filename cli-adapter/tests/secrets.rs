@@ -90,13 +90,7 @@ fn ssh2_builders_and_clients_hide_the_password() {
     // Nothing listens on port 9: connection refused, nothing sent.
     let e = c.call::<Value>(&secret_call()).unwrap_err();
     assert!(
-        matches!(
-            e,
-            Error::Transport {
-                may_have_been_sent: false,
-                ..
-            }
-        ),
+        (matches!(e, Error::Transport(_)) && !e.may_have_been_sent()),
         "{e:?}"
     );
     no_secret_error("ssh2 connection refused", &e);
@@ -332,14 +326,7 @@ fn hostile_api_shell_output() {
             )
             .unwrap_err();
         assert!(
-            matches!(
-                e,
-                Error::Transport {
-                    timeout: true,
-                    may_have_been_sent: true,
-                    ..
-                }
-            ),
+            (matches!(e, Error::Transport(_)) && e.is_timeout() && e.may_have_been_sent()),
             "{name}: {e:?}"
         );
     }

@@ -357,6 +357,22 @@ pub struct TransportError {
 }
 
 impl TransportError {
+    /// A transport error of `request`: the last `failure`, after `attempts` that took
+    /// `elapsed`.
+    pub fn new(
+        request: RequestLabel,
+        failure: crate::flow::TransportFailure,
+        attempts: u32,
+        elapsed: std::time::Duration,
+    ) -> Self {
+        Self {
+            request,
+            failure,
+            attempts,
+            elapsed,
+        }
+    }
+
     /// The request, what happened and how many attempts it took, without the "sent or not"
     /// part (adapters print that in front).
     pub fn detail(&self) -> String {

@@ -86,6 +86,8 @@ mod files;
 mod options;
 mod reply;
 mod sequential;
+mod shell_call;
+mod sub_call;
 mod step;
 mod tasks;
 mod time;
@@ -97,6 +99,7 @@ pub use files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 pub use options::{CallOptions, Policy};
 pub use reply::{HttpReply, Reply, ShellReply, TransportFailure};
 pub use sequential::{IoStep, next_io};
+pub use shell_call::ShellCall;
 pub use step::{Event, Flow, Step};
 pub use tasks::{FollowLog, LOG_PAGE, ReadTaskLog, WaitTask, WaitTasks};
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]

@@ -87,7 +87,9 @@
 pub mod auth;
 mod blocking_verbs;
 pub mod call;
+pub mod capability;
 pub mod checksum;
+mod client_error;
 pub mod command;
 pub mod error;
 pub mod flow;
@@ -112,6 +114,8 @@ pub mod upid;
 pub mod upload;
 
 pub use call::{Call, Method};
+pub use capability::Unsupported;
+pub use client_error::ClientError;
 pub use error::{
     ApiError, Error, ErrorClass, InputError, ProtocolError, RequestLabel, TransportError,
 };

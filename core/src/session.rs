@@ -77,6 +77,8 @@ pub enum Credentials {
     },
     /// A saved session, without a password to log in again.
     Session(Session),
+    /// None at the API level: `pvesh` on the node runs as the node's (SSH or local) user.
+    Node,
 }
 
 impl fmt::Debug for Credentials {
@@ -89,6 +91,7 @@ impl fmt::Debug for Credentials {
                 .field("password", &"<redacted>")
                 .finish(),
             Self::Session(s) => f.debug_tuple("Session").field(s).finish(),
+            Self::Node => f.write_str("Node"),
         }
     }
 }
@@ -115,6 +118,7 @@ impl Credentials {
         match self {
             Self::Token(_) => AuthKind::Token,
             Self::Password { .. } | Self::Session(_) => AuthKind::Ticket,
+            Self::Node => AuthKind::Shell,
         }
     }
 }
@@ -154,7 +158,7 @@ impl SessionManager {
         let current = match &credentials {
             Credentials::Token(t) => Some(Auth::Token(t.clone())),
             Credentials::Session(s) => Some(Auth::Session(s.clone())),
-            Credentials::Password { .. } => None,
+            Credentials::Password { .. } | Credentials::Node => None,
         };
         Self {
             service,

@@ -2,9 +2,9 @@
 //! discovery, and the QEMU guest agent's `exec`.
 
 use crate::{CallOptions, Client, Error};
-use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
+use proxmox_proto::checksum::{Checksum, StreamingDigest};
 pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
-use proxmox_proto::upload::{Upload, UploadContent};
+use proxmox_proto::upload::{ProgressReader, Upload, UploadContent};
 use proxmox_proto::{Method, Upid};
 use std::collections::hash_map::RandomState;
 use std::fs::File;
@@ -12,8 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read};
 use std::path::Path;
 
-/// Upload progress: bytes of the file sent so far and the file's size.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+pub use proxmox_proto::upload::Progress;
 
 /// 16 random bytes for the multipart boundary, from the standard library's per-process random
 /// hash keys (no extra dependency); the core turns them into the boundary.
@@ -25,37 +24,6 @@ fn random_bytes() -> [u8; 16] {
         chunk.copy_from_slice(&h.finish().to_le_bytes());
     }
     out
-}
-
-/// The file between the multipart head and tail, reporting progress as it is read.
-struct ProgressReader<'a, R> {
-    inner: R,
-    sent: u64,
-    total: u64,
-    progress: Progress<'a>,
-}
-
-impl<R: Read> Read for ProgressReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sent += n as u64;
-        (self.progress)(self.sent, self.total);
-        Ok(n)
-    }
-}
-
-fn hash_file(path: &Path, alg: ChecksumAlgorithm) -> Result<Checksum, Error> {
-    let mut f = File::open(path)?;
-    let mut d = StreamingDigest::new(alg);
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        d.update(&buf[..n]);
-    }
-    Ok(d.finish())
 }
 
 impl Client {
@@ -97,7 +65,9 @@ impl Client {
         match checksum {
             UploadChecksum::None => {}
             UploadChecksum::Given(c) => upload = upload.with_checksum(c),
-            UploadChecksum::Compute(alg) => upload = upload.with_checksum(hash_file(path, alg)?),
+            UploadChecksum::Compute(alg) => {
+                upload = upload.with_checksum(StreamingDigest::of_reader(alg, File::open(path)?)?)
+            }
         }
         let frame = upload.frame(&proxmox_proto::upload::boundary_from_random(&random_bytes()))?;
         let call = upload.call()?;
@@ -110,12 +80,7 @@ impl Client {
             Some(&auth),
         )?;
         let mut body = io::Cursor::new(frame.head().to_vec())
-            .chain(ProgressReader {
-                inner: file.take(len),
-                sent: 0,
-                total: len,
-                progress,
-            })
+            .chain(ProgressReader::new(file.take(len), len, progress))
             .chain(io::Cursor::new(frame.tail().to_vec()));
         let (parts, ()) = head.into_parts();
         let req = http::Request::from_parts(parts, ureq::SendBody::from_reader(&mut body));

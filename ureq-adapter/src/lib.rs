@@ -60,84 +60,10 @@ use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnecto
 
 pub use proxmox_proto as proto;
 
-/// Errors of this client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The server answered with an error, the answer did not parse, the input was bad, or
-    /// authentication failed: the core's typed error.
-    #[error(transparent)]
-    Proto(proxmox_proto::Error),
-    /// The request could not be completed on the wire (after every attempt the retry rules
-    /// allowed), or the call's deadline passed.
-    #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
-    Transport {
-        /// The request, what happened, and how many attempts took how long.
-        message: String,
-        /// Whether the server may have received (and acted on) the request.
-        may_have_been_sent: bool,
-        /// Whether it was a timeout.
-        timeout: bool,
-        /// How many attempts were made.
-        attempts: u32,
-        /// How long they took.
-        elapsed: Duration,
-    },
-    /// The client configuration is invalid.
-    #[error("invalid client configuration: {0}")]
-    Config(String),
-    /// A local file could not be read.
-    #[error("local I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl From<proxmox_proto::InputError> for Error {
-    fn from(e: proxmox_proto::InputError) -> Self {
-        Self::Proto(e.into())
-    }
-}
-
-impl From<proxmox_proto::Error> for Error {
-    fn from(e: proxmox_proto::Error) -> Self {
-        match e {
-            proxmox_proto::Error::Transport(t) => Self::Transport {
-                message: t.detail(),
-                may_have_been_sent: t.failure.may_have_been_sent,
-                timeout: t.failure.timeout,
-                attempts: t.attempts,
-                elapsed: t.elapsed,
-            },
-            e => Self::Proto(e),
-        }
-    }
-}
-
-impl Error {
-    /// The API error, if the server answered with one.
-    pub fn api(&self) -> Option<&proxmox_proto::ApiError> {
-        match self {
-            Self::Proto(e) => e.api(),
-            _ => None,
-        }
-    }
-
-    /// Whether the request may have reached the server. `false` for configuration and input
-    /// errors and for failures before anything was written.
-    pub fn may_have_been_sent(&self) -> bool {
-        match self {
-            Self::Transport {
-                may_have_been_sent, ..
-            } => *may_have_been_sent,
-            Self::Proto(e) => e.api().is_some(),
-            _ => false,
-        }
-    }
-
-    /// Whether a timeout (of an attempt, or the call's deadline) ended the call.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Transport { timeout: true, .. })
-    }
-}
+/// Errors of this client: the core's [`proxmox_proto::ClientError`], the same type (and
+/// accessors: `api()`, `class()`, `transport()`, `may_have_been_sent()`, `is_timeout()`,
+/// `attempts()`) on every adapter.
+pub use proxmox_proto::ClientError as Error;
 
 /// A source of "now" (time since the Unix epoch); tests pass a simulated clock.
 pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;

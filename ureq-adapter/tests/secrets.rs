@@ -220,6 +220,6 @@ fn transport_and_protocol_errors() {
         .build()
         .unwrap();
     let e = c.get::<Value>("nodes").unwrap_err();
-    assert!(matches!(e, Error::Transport { .. }));
+    assert!(matches!(e, Error::Transport(_)));
     s.error("connection refused", &e);
 }

@@ -17,7 +17,11 @@ async fn hash_blob(blob: &web_sys::Blob, alg: ChecksumAlgorithm) -> Result<Check
     let mut pos = 0.0;
     while pos < size {
         let end = (pos + HASH_SLICE).min(size);
-        d.update(&sys::read_slice(blob, pos, end).await?);
+        d.update(
+            &sys::read_slice(blob, pos, end)
+                .await
+                .map_err(|f| Error::Io(std::io::Error::other(f.message)))?,
+        );
         pos = end;
     }
     Ok(d.finish())
@@ -63,7 +67,8 @@ impl Client {
             js_sys::Uint8Array::from(frame.head()).into(),
             file.clone().into(),
             js_sys::Uint8Array::from(frame.tail()).into(),
-        ])?;
+        ])
+        .map_err(|f| Error::Io(std::io::Error::other(f.message)))?;
         if body.size() as u64 != frame.content_length() {
             return Err(Error::Config(
                 "the upload body does not have the size the frame was built for".into(),

@@ -235,13 +235,16 @@ fn js_error(e: &Error) -> JsValue {
         Error::Proto(proxmox_proto::Error::Input(_)) => "input",
         Error::Proto(proxmox_proto::Error::Auth(_)) => "auth",
         Error::Proto(_) => "protocol",
-        Error::Transport { .. } => "transport",
+        Error::Transport(_) => "transport",
         Error::Unsupported(_) => "unsupported",
         Error::Config(_) => "config",
+        Error::HostKey { .. } => "hostkey",
+        Error::Io(_) => "io",
+        _ => "other",
     };
     set(&err, "kind", kind);
-    if let Error::Transport { timeout, .. } = e {
-        set(&err, "timeout", *timeout);
+    if matches!(e, Error::Transport(_)) {
+        set(&err, "timeout", e.is_timeout());
     }
     let api = e.api().or(match e {
         Error::Proto(proxmox_proto::Error::Auth(

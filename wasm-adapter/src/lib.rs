@@ -57,6 +57,7 @@ use proxmox_proto::flow::{
     Authenticate, CallOptions, ClientCore, Event, Exchange, ExchangeKind, Flow, HttpReply, IoStep,
     MonoTime, Now, Payload, Reply, TransportFailure, next_io,
 };
+use proxmox_proto::capability::{self, Capability, Runtime};
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
 use proxmox_proto::response::{Envelope, parse_envelope};
@@ -69,102 +70,10 @@ use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Errors of this client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The server answered with an error, the answer did not parse, the input was bad, or
-    /// authentication failed: the core's typed error. `Api` errors were sent (and answered).
-    #[error(transparent)]
-    Proto(proxmox_proto::Error),
-    /// `fetch` failed (network error, refused by CORS, aborted) or a timeout fired. A browser
-    /// does not say how far the request got, so unless `may_have_been_sent` is `false` treat a
-    /// write as possibly done.
-    #[error("transport error ({}): {message}", if *.may_have_been_sent { "the request may have been sent" } else { "the request was not sent" })]
-    Transport {
-        /// What the JavaScript side reported, or which wait timed out.
-        message: String,
-        /// Whether the server may have received (and acted on) the request.
-        may_have_been_sent: bool,
-        /// Whether a timeout of this client ended the exchange.
-        timeout: bool,
-    },
-    /// Something a script in a browser cannot do (pinning, client certificates, custom CAs);
-    /// nothing was sent.
-    #[error("not possible in a browser: {0}")]
-    Unsupported(String),
-    /// The client configuration is invalid; nothing was sent.
-    #[error("invalid client configuration: {0}")]
-    Config(String),
-}
-
-impl From<proxmox_proto::InputError> for Error {
-    fn from(e: proxmox_proto::InputError) -> Self {
-        Self::Proto(e.into())
-    }
-}
-
-impl From<proxmox_proto::Error> for Error {
-    fn from(e: proxmox_proto::Error) -> Self {
-        match e {
-            proxmox_proto::Error::Transport(t) => Self::Transport {
-                message: t.detail(),
-                may_have_been_sent: t.failure.may_have_been_sent,
-                timeout: t.failure.timeout,
-            },
-            e => Self::Proto(e),
-        }
-    }
-}
-
-impl Error {
-    /// This error as the outcome of one exchange of a flow.
-    fn into_reply(self) -> Reply {
-        Reply::Failed(match self {
-            Self::Transport {
-                message,
-                may_have_been_sent,
-                timeout,
-            } => {
-                let mut f = if may_have_been_sent {
-                    TransportFailure::maybe_sent(message)
-                } else {
-                    TransportFailure::not_sent(message)
-                };
-                f.timeout = timeout;
-                f
-            }
-            Self::Proto(proxmox_proto::Error::Protocol(p)) => TransportFailure::refused(p),
-            other => TransportFailure::not_sent(other.to_string()).permanent(),
-        })
-    }
-}
-
-impl Error {
-    /// The API error, if the server answered with one.
-    pub fn api(&self) -> Option<&proxmox_proto::ApiError> {
-        match self {
-            Self::Proto(e) => e.api(),
-            _ => None,
-        }
-    }
-
-    /// Whether a timeout ended the exchange.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Transport { timeout: true, .. })
-    }
-
-    /// Whether the request may have reached the server.
-    pub fn may_have_been_sent(&self) -> bool {
-        match self {
-            Self::Proto(proxmox_proto::Error::Api(_)) => true,
-            Self::Transport {
-                may_have_been_sent, ..
-            } => *may_have_been_sent,
-            _ => false,
-        }
-    }
-}
+/// Errors of this client: the core's [`proxmox_proto::ClientError`], the same type and accessors
+/// as every other adapter's. `fetch` does not say how far a failed request got, so a transport
+/// error here says it may have been sent unless nothing was started.
+pub use proxmox_proto::ClientError as Error;
 
 /// A raw answer: status, reason phrase (`statusText`), body.
 #[derive(Debug, Clone)]
@@ -220,36 +129,30 @@ impl DerefMut for BrowserOptions {
     }
 }
 
-const NO_PINNING: &str = "certificate fingerprint pinning: the browser verifies TLS itself; \
-    import the certificate into the browser's trust store or use a certificate from a trusted CA";
-const NO_CA: &str = "custom CA certificates: add the CA to the browser's (or the OS) trust \
-    store, or start node with NODE_EXTRA_CA_CERTS=<file>";
-const NO_CLIENT_CERT: &str = "client certificates: the browser selects them from its own store";
-const NO_INSECURE: &str =
-    "accepting invalid certificates: only the user (or the browser's flags) can";
-const NO_PROXY: &str = "an HTTP proxy: the browser (or node) uses its own proxy settings";
-
 impl BrowserOptions {
-    fn refuse(&mut self, what: &str) {
-        self.refused.push(Error::Unsupported(what.to_owned()));
+    /// Refused by the core's capability table.
+    fn refuse(&mut self, what: Capability) {
+        if let Err(e) = capability::require(Runtime::Browser, what) {
+            self.refused.push(e.into());
+        }
     }
     fn set_fingerprint(&mut self, _fingerprint: &str) {
-        self.refuse(NO_PINNING);
+        self.refuse(Capability::CertificatePinning);
     }
     fn add_ca_pem(&mut self, _pem: &[u8]) {
-        self.refuse(NO_CA);
+        self.refuse(Capability::CustomCa);
     }
     fn set_client_certificate(&mut self, _cert_pem: &[u8], _key_pem: &[u8]) {
-        self.refuse(NO_CLIENT_CERT);
+        self.refuse(Capability::ClientCertificate);
     }
     fn set_danger_accept_invalid_certs(&mut self) {
-        self.refuse(NO_INSECURE);
+        self.refuse(Capability::AcceptInvalidCertificates);
     }
     fn set_proxy(&mut self, _url: &str) {
-        self.refuse(NO_PROXY);
+        self.refuse(Capability::HttpProxy);
     }
     fn set_proxy_from_env(&mut self) {
-        self.refuse(NO_PROXY);
+        self.refuse(Capability::HttpProxy);
     }
     fn set_port(&mut self, _port: u16) {
         self.refused.push(Error::Config(
@@ -356,12 +259,10 @@ impl ClientBuilder {
         // The setters above refuse these already; this holds should the core's option surface
         // grow another way to set them.
         if v.tls != TlsOptions::default() {
-            return Err(Error::Unsupported(
-                "TLS options: the browser verifies certificates itself".into(),
-            ));
+            capability::require(Runtime::Browser, Capability::CertificatePinning)?;
         }
         if v.proxy != ProxyOption::None {
-            return Err(Error::Unsupported(NO_PROXY.into()));
+            capability::require(Runtime::Browser, Capability::HttpProxy)?;
         }
         let core = ClientCore::from_options(v, |rb: RequestBuilder| {
             rb.user_agent(None)
@@ -475,6 +376,7 @@ impl Client {
     ) -> Result<RawResponse, Error> {
         let url = self.url_of(&parts.uri);
         let limit = self.inner.core.policy().body_limit;
+        let started = sys::now();
         sys::fetch(
             parts.method.as_str(),
             &url,
@@ -484,6 +386,10 @@ impl Client {
             self.timeouts(upload),
         )
         .await
+        .map_err(|f| {
+            f.into_error(&parts.method, &parts.uri, sys::now().saturating_sub(started))
+                .into()
+        })
     }
 
     /// Perform one exchange of a flow.
@@ -524,7 +430,7 @@ impl Client {
         .await
         {
             Ok(r) => Reply::Http(HttpReply::new(r.status, r.reason, r.body)),
-            Err(e) => e.into_reply(),
+            Err(f) => Reply::Failed(f),
         }
     }
 

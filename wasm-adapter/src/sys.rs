@@ -2,7 +2,8 @@
 //! `clearTimeout`, `Date.now()` and `crypto.getRandomValues`, all looked up on the global object
 //! so that the same code runs in a window, a worker and node.
 
-use crate::{Error, RawResponse};
+use crate::RawResponse;
+use proxmox_proto::flow::TransportFailure;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use std::cell::Cell;
 use std::future::Future;
@@ -53,15 +54,11 @@ fn js_message_raw(v: &JsValue) -> String {
         .unwrap_or_else(|| "unknown JavaScript error".to_owned())
 }
 
-fn global_fn(name: &str) -> Result<Function, Error> {
+fn global_fn(name: &str) -> Result<Function, TransportFailure> {
     Reflect::get(&global(), &name.into())
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok())
-        .ok_or_else(|| Error::Transport {
-            message: format!("this JavaScript environment has no global {name}()"),
-            may_have_been_sent: false,
-            timeout: false,
-        })
+        .ok_or_else(|| TransportFailure::not_sent(format!("this JavaScript environment has no global {name}()")))
 }
 
 /// Milliseconds since the Unix epoch from `Date.now()`.
@@ -159,14 +156,10 @@ struct Abort {
 }
 
 impl Abort {
-    fn new() -> Result<Self, Error> {
+    fn new() -> Result<Self, TransportFailure> {
         let ctor = global_fn("AbortController")?;
         let controller: web_sys::AbortController = Reflect::construct(&ctor, &Array::new())
-            .map_err(|e| Error::Transport {
-                message: format!("new AbortController(): {}", js_message(&e)),
-                may_have_been_sent: false,
-                timeout: false,
-            })?
+            .map_err(|e| TransportFailure::not_sent(format!("new AbortController(): {}", js_message(&e))))?
             .unchecked_into();
         let fired = Rc::new(Cell::new(false));
         let on_timer = {
@@ -239,12 +232,8 @@ pub(crate) async fn fetch(
     body: Option<&JsValue>,
     body_limit: u64,
     timeouts: Timeouts,
-) -> Result<RawResponse, Error> {
-    let not_sent = |message: String| Error::Transport {
-        message,
-        may_have_been_sent: false,
-        timeout: false,
-    };
+) -> Result<RawResponse, TransportFailure> {
+    let not_sent = |message: String| TransportFailure::not_sent(message);
     let fetch = global_fn("fetch")?;
     let h = web_sys::Headers::new().map_err(|e| not_sent(js_message(&e)))?;
     for (name, value) in headers {
@@ -283,39 +272,27 @@ pub(crate) async fn fetch(
     abort.disarm();
     // A rejected fetch does not say how far the request got.
     let resp = resp.map_err(|e| match timeouts.head {
-        Some(t) if abort.fired() => Error::Transport {
-            message: format!("no response head within {}", seconds(t)),
-            may_have_been_sent: true,
-            timeout: true,
-        },
-        _ => Error::Transport {
-            message: js_message(&e),
-            may_have_been_sent: true,
-            timeout: false,
-        },
+        Some(t) if abort.fired() => TransportFailure::maybe_sent(format!("no response head within {}", seconds(t))).timed_out(),
+        _ => TransportFailure::maybe_sent(js_message(&e)),
     })?;
     let resp: web_sys::Response = resp.unchecked_into();
     if resp.type_() == web_sys::ResponseType::Opaqueredirect {
-        return Err(Error::Proto(
+        return Err(TransportFailure::refused(
             proxmox_proto::ProtocolError::Malformed {
                 what: "response",
                 detail: "the server answered with a redirect, which is not followed (the \
                          browser hides its status and target)"
                     .into(),
-            }
-            .into(),
+            },
         ));
     }
     let status = resp.status();
     let reason = Some(resp.status_text()).filter(|s| !s.is_empty());
     let too_large = |size: u64| {
-        Error::Proto(
-            proxmox_proto::ProtocolError::BodyTooLarge {
-                size,
-                limit: body_limit,
-            }
-            .into(),
-        )
+        TransportFailure::refused(proxmox_proto::ProtocolError::BodyTooLarge {
+            size,
+            limit: body_limit,
+        })
     };
     // fetch decodes a Content-Encoding itself; the declared length is then the encoded one.
     let encoded = !matches!(resp.headers().get("content-encoding"), Ok(None));
@@ -324,7 +301,7 @@ pub(crate) async fn fetch(
         _ => None,
     };
     let capacity = proxmox_proto::response::body_capacity(declared, encoded, body_limit)
-        .map_err(proxmox_proto::Error::from)?;
+        .map_err(TransportFailure::refused)?;
     let mut bytes = Vec::with_capacity(capacity);
     if let Some(stream) = resp.body() {
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
@@ -332,26 +309,18 @@ pub(crate) async fn fetch(
             abort.arm(timeouts.read);
             let next = JsFuture::from(reader.read()).await;
             abort.disarm();
-            let next = next.map_err(|e| Error::Transport {
-                message: if abort.fired() {
+            let next = next.map_err(|e| { let f = TransportFailure::maybe_sent(if abort.fired() {
                     format!("no response body data within {}", seconds(timeouts.read))
                 } else {
                     format!("reading the response body: {}", js_message(&e))
-                },
-                may_have_been_sent: true,
-                timeout: abort.fired(),
-            })?;
+                }); if abort.fired() { f.timed_out() } else { f } })?;
             if Reflect::get(&next, &"done".into()).is_ok_and(|d| d.is_truthy()) {
                 break;
             }
             let chunk: Uint8Array = Reflect::get(&next, &"value".into())
                 .ok()
                 .and_then(|v| v.dyn_into().ok())
-                .ok_or_else(|| Error::Transport {
-                    message: "the response body stream gave something else than bytes".into(),
-                    may_have_been_sent: true,
-                    timeout: false,
-                })?;
+                .ok_or_else(|| TransportFailure::maybe_sent("the response body stream gave something else than bytes"))?;
             let size = bytes.len() as u64 + u64::from(chunk.length());
             if size > body_limit {
                 // Dropping `abort` unfinished aborts the download.
@@ -373,16 +342,12 @@ pub(crate) async fn fetch(
 }
 
 /// A Blob of `parts` (Uint8Arrays and Blobs), which the browser streams as a request body.
-pub(crate) fn blob_of(parts: &[JsValue]) -> Result<web_sys::Blob, Error> {
+pub(crate) fn blob_of(parts: &[JsValue]) -> Result<web_sys::Blob, TransportFailure> {
     let arr = Array::new();
     for p in parts {
         arr.push(p);
     }
-    web_sys::Blob::new_with_blob_sequence(&arr).map_err(|e| Error::Transport {
-        message: format!("building the upload body: {}", js_message(&e)),
-        may_have_been_sent: false,
-        timeout: false,
-    })
+    web_sys::Blob::new_with_blob_sequence(&arr).map_err(|e| TransportFailure::not_sent(format!("building the upload body: {}", js_message(&e))))
 }
 
 /// The bytes of `blob[start..end]`.
@@ -390,12 +355,8 @@ pub(crate) async fn read_slice(
     blob: &web_sys::Blob,
     start: f64,
     end: f64,
-) -> Result<Vec<u8>, Error> {
-    let err = |e: JsValue| Error::Transport {
-        message: format!("reading the file: {}", js_message(&e)),
-        may_have_been_sent: false,
-        timeout: false,
-    };
+) -> Result<Vec<u8>, TransportFailure> {
+    let err = |e: JsValue| TransportFailure::not_sent(format!("reading the file: {}", js_message(&e)));
     let part = blob.slice_with_f64_and_f64(start, end).map_err(err)?;
     let buf = JsFuture::from(part.array_buffer()).await.map_err(err)?;
     Ok(Uint8Array::new(&buf).to_vec())

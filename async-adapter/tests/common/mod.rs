@@ -397,14 +397,7 @@ pub fn permanent_tls_failures_are_not_retried(backend: Backend) {
             let e = block_on(backend, c.get::<Value>("version")).unwrap_err();
             assert_eq!(sim.connections_accepted() - before, 1, "one handshake: {e}");
             assert!(
-                matches!(
-                    e,
-                    Error::Transport {
-                        may_have_been_sent: false,
-                        attempts: 1,
-                        ..
-                    }
-                ),
+                (matches!(e, Error::Transport(_)) && !e.may_have_been_sent() && e.attempts() == 1),
                 "{e:?}"
             );
             assert!(e.to_string().contains("GET /version on "), "{e}");
@@ -423,14 +416,7 @@ pub fn permanent_tls_failures_are_not_retried(backend: Backend) {
         .unwrap();
     let e = block_on(backend, c.get::<Value>("version")).unwrap_err();
     assert!(
-        matches!(
-            e,
-            Error::Transport {
-                may_have_been_sent: false,
-                attempts: 2,
-                ..
-            }
-        ),
+        (matches!(e, Error::Transport(_)) && !e.may_have_been_sent() && e.attempts() == 2),
         "{e:?}"
     );
     assert!(e.to_string().contains("2 attempts in"), "{e}");
@@ -450,13 +436,13 @@ pub fn tls_options(backend: Backend) {
     assert!(get(plain(backend, &sim).ca_pem(sim.ca_pem().as_bytes())).is_ok());
     let e = get(plain(backend, &sim)).unwrap_err();
     assert!(!e.may_have_been_sent(), "{e:?}");
-    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+    assert!(matches!(e, Error::Transport(_)), "{e:?}");
     let e = get(plain(backend, &sim).ca_pem(other.ca_pem().as_bytes())).unwrap_err();
     assert!(!e.may_have_been_sent(), "{e:?}");
     assert!(get(plain(backend, &sim).fingerprint(sim.fingerprint_sha256())).is_ok());
     let e = get(plain(backend, &sim).fingerprint(other.fingerprint_sha256())).unwrap_err();
     assert!(!e.may_have_been_sent(), "{e:?}");
-    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+    assert!(matches!(e, Error::Transport(_)), "{e:?}");
     assert!(get(plain(backend, &sim).danger_accept_invalid_certs()).is_ok());
     // Only the pinned server: no request ever reached the wrong one.
     assert!(other.requests().is_empty());
@@ -515,14 +501,7 @@ pub fn typed_errors(backend: Backend) {
             .await
             .unwrap_err();
         assert!(
-            matches!(
-                e,
-                Error::Transport {
-                    timeout: true,
-                    may_have_been_sent: true,
-                    ..
-                }
-            ),
+            (matches!(e, Error::Transport(_)) && e.is_timeout() && e.may_have_been_sent()),
             "{e:?}"
         );
         // A dropped GET is retried; a POST that may have been processed is not.
@@ -1090,11 +1069,9 @@ pub fn proxy_and_ip_host_options(backend: Backend) {
             let e = built.unwrap_err();
             assert!(
                 matches!(
-                    e,
-                    Error::Unsupported {
-                        transport: "surf",
-                        ..
-                    }
+                    &e,
+                    Error::Unsupported(u)
+                        if u.runtime == proxmox_proto::capability::Runtime::AsyncSurf
                 ),
                 "{e:?}"
             );
@@ -1201,7 +1178,7 @@ fn proxied_client(backend: Backend, sim: &Simulator, proxy: &ConnectProxy) -> Op
         ));
     if !supports_proxy_and_ip_hosts(backend) {
         let e = b.build().unwrap_err();
-        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        assert!(matches!(e, Error::Unsupported(_)), "{e:?}");
         return None;
     }
     Some(b.build().unwrap())

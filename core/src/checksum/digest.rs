@@ -44,6 +44,23 @@ impl fmt::Debug for StreamingDigest {
 }
 
 impl StreamingDigest {
+    /// The checksum of everything `reader` gives (a local file before an upload), read in
+    /// 256 KiB pieces: constant memory at any size.
+    pub fn of_reader(
+        algorithm: ChecksumAlgorithm,
+        mut reader: impl std::io::Read,
+    ) -> std::io::Result<Checksum> {
+        let mut d = Self::new(algorithm);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Ok(d.finish());
+            }
+            d.update(buf.get(..n).unwrap_or_default());
+        }
+    }
+
     /// A fresh digest.
     pub fn new(algorithm: ChecksumAlgorithm) -> Self {
         let hasher = match algorithm {

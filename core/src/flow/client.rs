@@ -5,6 +5,8 @@ use super::api_call::{ApiCall, Authenticate};
 use super::composite::MachineFlow;
 use super::files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 use super::options::{CallOptions, Policy};
+use super::shell_call::ShellCall;
+use super::sub_call::SubCall;
 use super::tasks::{
     FollowLog, FollowOne, ReadLog, ReadTaskLog, WaitMany, WaitOne, WaitTask, WaitTasks,
 };
@@ -34,12 +36,20 @@ pub struct ClientCore {
 
 pub(crate) struct Shared {
     pub(crate) rb: RequestBuilder,
+    /// The shell wire (`pvesh` locally or over SSH): calls become commands, no auth.
+    pub(crate) shell: Option<ShellWire>,
     /// The second factor given with the options: a login answers the server's challenge with
     /// it without asking (only without one does a flow hand out `Step::SecondFactor`).
     pub(crate) prepared_second_factor: Option<crate::auth::SecondFactor>,
     pub(crate) auth: Mutex<AuthState>,
     pub(crate) auth_kind: AuthKind,
     pub(crate) policy: Policy,
+}
+
+/// How calls become commands on the shell wire, and the host errors name.
+pub(crate) struct ShellWire {
+    pub(crate) commands: crate::command::CommandBuilder,
+    pub(crate) host: String,
 }
 
 pub(crate) struct AuthState {
@@ -109,6 +119,7 @@ impl ClientCore {
         Self {
             shared: Arc::new(Shared {
                 rb,
+                shell: None,
                 prepared_second_factor: None,
                 auth: Mutex::new(AuthState {
                     manager: session,
@@ -139,6 +150,49 @@ impl ClientCore {
             shared.prepared_second_factor = v.second_factor;
         }
         core
+    }
+
+    /// A core for the shell wire: every call becomes a `pvesh`/`pmgsh` command built by
+    /// `commands` ([`ClientCore::shell_call`]; the composite flows — tasks, logs, data calls —
+    /// run their calls that way too). No auth (the command runs as the node's user), no
+    /// retries (a command that failed on the way may have run). `host` names the node in
+    /// errors; `timeout` and `body_limit` bound every command (and its output).
+    pub fn shell(
+        service: crate::Service,
+        commands: crate::command::CommandBuilder,
+        host: &str,
+        timeout: std::time::Duration,
+        body_limit: u64,
+    ) -> Self {
+        let policy = Policy {
+            timeout: Some(timeout),
+            connect_timeout: timeout,
+            read_timeout: timeout,
+            body_limit,
+            max_attempts: 1,
+        };
+        let target = crate::Target::parse(service, host)
+            .or_else(|_| crate::Target::parse(service, "localhost"));
+        let rb = match target {
+            Ok(t) => RequestBuilder::new(t),
+            // "localhost" always parses.
+            Err(_) => RequestBuilder::new(crate::Target::parse(crate::Service::Pve, "localhost").unwrap_or_else(|_| unreachable!())),
+        };
+        let session = SessionManager::new(service, crate::session::Credentials::Node);
+        let mut core = Self::new(rb, session, policy);
+        if let Some(shared) = Arc::get_mut(&mut core.shared) {
+            shared.shell = Some(ShellWire {
+                commands,
+                host: host.to_owned(),
+            });
+        }
+        core
+    }
+
+    /// The flow of one call over the shell wire (see [`ClientCore::shell`]); ends with what
+    /// the command left, whatever its exit code.
+    pub fn shell_call(&self, call: Call, opts: &CallOptions) -> ShellCall {
+        ShellCall::new(self.shared.clone(), call, self.shared.policy.for_call(opts))
     }
 
     /// The flow of one API call: auth (login with TFA, renewal, re-login after a 401), the
@@ -262,7 +316,11 @@ impl ClientCore {
         call: Call,
         opts: &CallOptions,
     ) -> DataCall<T> {
-        DataCall::new(self.call(call, opts))
+        DataCall::new(SubCall::new(
+            self.shared.clone(),
+            call,
+            self.shared.policy.for_call(opts),
+        ))
     }
 
     /// The flow that looks for a checksum published next to `url` (see

@@ -1,13 +1,14 @@
 //! Flows built from API calls: a [`Machine`] (a task waiter, a log follower, a set of
 //! waiters, a log reader) decides which calls to make; [`MachineFlow`] runs each as an
-//! [`ApiCall`] sub-flow (auth, retries and deadline included), several at once when the
+//! API call on the client's wire ([`super::ApiCall`] over HTTP with auth, retries and
+//! deadline; [`super::ShellCall`] over `pvesh`), several at once when the
 //! machine asks for several, and hands the machine their answers.
 
-use super::api_call::ApiCall;
 use super::client::Shared;
 use super::exchange::ExchangeId;
 use super::options::Policy;
-use super::reply::{HttpReply, Reply};
+use super::reply::Reply;
+use super::sub_call::{Answer, SubCall};
 use super::step::{Event, Flow, Step};
 use super::time::{MonoTime, Now};
 use crate::auth::{AuthError, SecondFactor};
@@ -38,18 +39,18 @@ pub(crate) trait Machine: Send + 'static {
     fn next(&mut self, wall: Duration) -> MachineStep<Self::Output>;
     /// The outcome of the call made for `slot`: the answer (any status), or the error the
     /// call ended with (the sub-flow already retried what the retry rules allow).
-    fn feed(&mut self, slot: usize, wall: Duration, answer: Result<HttpReply, Error>);
+    fn feed(&mut self, slot: usize, wall: Duration, answer: Result<Answer, Error>);
 }
 
 /// Sub-flow exchange ids are made unique by their slot: `slot << 32 | id`.
 const SLOT_SHIFT: u32 = 32;
 
-/// A flow that runs a [`Machine`]'s calls as [`ApiCall`] sub-flows.
+/// A flow that runs a [`Machine`]'s calls as sub-flows on the client's wire.
 pub(crate) struct MachineFlow<M: Machine> {
     shared: Arc<Shared>,
     policy: Policy,
     machine: M,
-    calls: Vec<(usize, ApiCall)>,
+    calls: Vec<(usize, SubCall)>,
     /// The slot whose call asked for a second factor.
     asking: Option<usize>,
 }
@@ -75,7 +76,7 @@ impl<M: Machine> MachineFlow<M> {
 }
 
 /// A step of a sub-flow handed out as a step of the composite (never `Done`).
-fn pass<T>(step: Step<HttpReply>, slot: usize) -> Step<T> {
+fn pass<T>(step: Step<Answer>, slot: usize) -> Step<T> {
     match step {
         Step::Send(mut e) => {
             e.id = ExchangeId(((slot as u64) << SLOT_SHIFT) | e.id.0);
@@ -139,7 +140,7 @@ where
             // Then the machine.
             match self.machine.next(now.wall) {
                 MachineStep::Call { slot, call } => {
-                    let sub = ApiCall::new(self.shared.clone(), call, self.policy.clone());
+                    let sub = SubCall::new(self.shared.clone(), call, self.policy.clone());
                     self.calls.push((slot, sub));
                     continue;
                 }

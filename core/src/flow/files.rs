@@ -1,17 +1,16 @@
 //! File flows: checksum discovery next to a URL, `download-url` with it, and calls whose
 //! `data` is read as a value (the QEMU guest agent's `exec`).
 
-use super::api_call::ApiCall;
+use super::sub_call::{Answer, SubCall};
 use super::client::Shared;
 use super::exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
 use super::options::Policy;
-use super::reply::{HttpReply, Reply};
+use super::reply::Reply;
 use super::step::{Flow, Step};
 use super::time::Now;
 use crate::auth::{AuthError, SecondFactor};
 use crate::checksum::{Checksum, ChecksumDiscovery, DiscoveryOutcome, MAX_CHECKSUM_FILE_BYTES};
 use crate::error::Error;
-use crate::response::parse_data;
 use crate::upid::Upid;
 use crate::upload::{DownloadChecksum, DownloadUrl};
 use serde::de::DeserializeOwned;
@@ -144,9 +143,10 @@ impl Flow for DiscoverChecksum {
     }
 }
 
-/// An API call whose `data` is read as `T` (a UPID, the agent's answer, …).
+/// An API call whose `data` is read as `T` (a UPID, the agent's answer, …), on the client's
+/// wire (HTTP or `pvesh`).
 pub struct DataCall<T> {
-    call: ApiCall,
+    call: SubCall,
     _out: PhantomData<fn() -> T>,
 }
 
@@ -157,7 +157,7 @@ impl<T> std::fmt::Debug for DataCall<T> {
 }
 
 impl<T: DeserializeOwned + 'static> DataCall<T> {
-    pub(crate) fn new(call: ApiCall) -> Self {
+    pub(crate) fn new(call: SubCall) -> Self {
         Self {
             call,
             _out: PhantomData,
@@ -165,8 +165,8 @@ impl<T: DeserializeOwned + 'static> DataCall<T> {
     }
 }
 
-fn data<T: DeserializeOwned>(r: HttpReply) -> Result<T, Error> {
-    parse_data(r.status, r.reason.as_deref(), &r.body)
+fn data<T: DeserializeOwned>(a: Answer) -> Result<T, Error> {
+    a.data()
 }
 
 impl<T: DeserializeOwned + 'static> Flow for DataCall<T> {
@@ -254,7 +254,7 @@ impl DownloadUrlFlow {
             download = download.checksum(c);
         }
         let call = download.call(&self.node, &self.storage)?;
-        self.call = Some(DataCall::new(ApiCall::new(
+        self.call = Some(DataCall::new(SubCall::new(
             self.shared.clone(),
             call,
             self.policy.clone(),

@@ -2,10 +2,9 @@
 //! log — the core's task machines run on API-call sub-flows.
 
 use super::composite::{Machine, MachineStep, machine_flow};
-use super::reply::HttpReply;
+use super::sub_call::Answer;
 use super::step::Event;
 use crate::error::Error;
-use crate::response::parse_envelope;
 use crate::task::{
     Action, LogFollower, LogLine, LogPage, SetAction, TaskOutcome, TaskWaiter, WaitOptions,
     WaiterSet,
@@ -88,11 +87,15 @@ impl Machine for WaitOne {
         action_step(self.waiter.poll(wall))
     }
 
-    fn feed(&mut self, _slot: usize, wall: Duration, answer: Result<HttpReply, Error>) {
+    fn feed(&mut self, _slot: usize, wall: Duration, answer: Result<Answer, Error>) {
         match answer {
-            Ok(r) => self
+            Ok(Answer::Http(r)) => self
                 .waiter
                 .handle_response(wall, r.status, r.reason.as_deref(), &r.body),
+            Ok(shell) => match shell.data::<serde_json::Value>() {
+                Ok(d) => self.waiter.handle_data(wall, &d, None),
+                Err(e) => feed_error(&mut self.waiter, wall, e),
+            },
             Err(e) => feed_error(&mut self.waiter, wall, e),
         }
         if let Some(s) = self.waiter.last_status() {
@@ -126,11 +129,19 @@ impl Machine for FollowOne {
         action_step(self.follower.poll(wall))
     }
 
-    fn feed(&mut self, _slot: usize, wall: Duration, answer: Result<HttpReply, Error>) {
-        let new = match answer {
-            Ok(r) => self
+    fn feed(&mut self, _slot: usize, wall: Duration, answer: Result<Answer, Error>) {
+        let new = match answer.and_then(|a| match a {
+            Answer::Http(r) => Ok(self.follower.handle_response(
+                wall,
+                r.status,
+                r.reason.as_deref(),
+                &r.body,
+            )),
+            shell => Ok(self
                 .follower
-                .handle_response(wall, r.status, r.reason.as_deref(), &r.body),
+                .handle_data(wall, &shell.data::<serde_json::Value>()?, None)),
+        }) {
+            Ok(new) => new,
             Err(e) => {
                 feed_error(&mut self.follower, wall, e);
                 Vec::new()
@@ -194,11 +205,15 @@ impl Machine for WaitMany {
         }
     }
 
-    fn feed(&mut self, slot: usize, wall: Duration, answer: Result<HttpReply, Error>) {
+    fn feed(&mut self, slot: usize, wall: Duration, answer: Result<Answer, Error>) {
         match answer {
-            Ok(r) => self
+            Ok(Answer::Http(r)) => self
                 .set
                 .handle_response(slot, wall, r.status, r.reason.as_deref(), &r.body),
+            Ok(shell) => match shell.data::<serde_json::Value>() {
+                Ok(d) => self.set.handle_data(slot, wall, &d, None),
+                Err(e) => self.set.handle_error(slot, wall, e),
+            },
             Err(Error::Transport(t)) => {
                 let retryable = !t.failure.permanent;
                 self.set
@@ -264,10 +279,10 @@ impl Machine for ReadLog {
         }
     }
 
-    fn feed(&mut self, _slot: usize, _wall: Duration, answer: Result<HttpReply, Error>) {
-        let page = answer.and_then(|r| {
-            let env = parse_envelope::<serde_json::Value>(r.status, r.reason.as_deref(), &r.body)?;
-            Ok(LogPage::from_data(&env.data, env.total)?)
+    fn feed(&mut self, _slot: usize, _wall: Duration, answer: Result<Answer, Error>) {
+        let page = answer.and_then(|a| {
+            let (data, total) = a.envelope::<serde_json::Value>()?;
+            Ok(LogPage::from_data(&data, total)?)
         });
         let page = match page {
             Ok(p) => p,

@@ -148,14 +148,7 @@ async fn hostile_headers_then_stall_fires_the_read_timeout() {
     // A POST is never replayed: one request, and the error says it may have been sent.
     let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
     assert!(
-        matches!(
-            &e,
-            Error::Transport {
-                timeout: true,
-                may_have_been_sent: true,
-                ..
-            }
-        ),
+        (matches!(e, Error::Transport(_)) && e.is_timeout() && e.may_have_been_sent()),
         "{e:?}"
     );
     assert!(e.is_timeout());
@@ -186,14 +179,7 @@ async fn hostile_a_server_that_never_answers() {
         .unwrap();
     let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
     assert!(
-        matches!(
-            &e,
-            Error::Transport {
-                timeout: true,
-                may_have_been_sent: true,
-                ..
-            }
-        ),
+        (matches!(e, Error::Transport(_)) && e.is_timeout() && e.may_have_been_sent()),
         "{e:?}"
     );
     assert!(
