@@ -405,7 +405,10 @@ fn a_server_that_never_answers() {
             .unwrap();
         block_on(Backend::Surf, async {
             let e = c.post::<Value, _>("nodes", &()).await.unwrap_err();
-            assert!((matches!(e, Error::Transport(_)) && e.is_timeout()), "{e:?}");
+            assert!(
+                (matches!(e, Error::Transport(_)) && e.is_timeout()),
+                "{e:?}"
+            );
         });
     }
 }

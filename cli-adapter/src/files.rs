@@ -1,60 +1,15 @@
-//! Uploads (staged on the node, then completed with `pvesh create .../upload`), `download-url`
-//! and the QEMU guest agent's `exec`.
+//! Uploads: staged on the node, then completed with `pvesh create .../upload`.
 
 use crate::{CallOptions, Client, Error, random_bytes};
-use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
+use proxmox_proto::Upid;
+use proxmox_proto::checksum::StreamingDigest;
 use proxmox_proto::command::{ShellUpload, StagingPath, parse_data};
-use proxmox_proto::upload::{DownloadUrl, UploadContent};
-use proxmox_proto::{Call, Params, Upid};
+use proxmox_proto::upload::{ProgressReader, UploadContent};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-/// How an upload is checked by the node.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum UploadChecksum {
-    /// No checksum.
-    #[default]
-    None,
-    /// Send this checksum; the node verifies the staged file against it.
-    Given(Checksum),
-    /// Hash the local file first (one extra read, constant memory), then send that checksum.
-    Compute(ChecksumAlgorithm),
-}
-
-/// Upload progress: bytes of the file copied so far and the file's size.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
-
-struct ProgressReader<'a, R> {
-    inner: R,
-    sent: u64,
-    total: u64,
-    progress: Progress<'a>,
-}
-
-impl<R: Read> Read for ProgressReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sent += n as u64;
-        (self.progress)(self.sent, self.total);
-        Ok(n)
-    }
-}
-
-fn hash_file(path: &Path, alg: ChecksumAlgorithm) -> Result<Checksum, Error> {
-    let mut f = File::open(path)?;
-    let mut d = StreamingDigest::new(alg);
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        d.update(&buf[..n]);
-    }
-    Ok(d.finish())
-}
+pub use proxmox_proto::upload::{DownloadChecksum, Progress, UploadChecksum};
 
 impl Client {
     /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import): the file
@@ -97,7 +52,9 @@ impl Client {
         let checksum = match checksum {
             UploadChecksum::None => None,
             UploadChecksum::Given(c) => Some(c),
-            UploadChecksum::Compute(alg) => Some(hash_file(path, alg)?),
+            UploadChecksum::Compute(alg) => {
+                Some(StreamingDigest::of_reader(alg, File::open(path)?)?)
+            }
         };
         let staging = StagingPath::from_random(&random_bytes()?)?;
         let mut up = ShellUpload::new(node, storage, content, file_name, staging.clone())?;
@@ -106,17 +63,12 @@ impl Client {
         }
         // Build the completing command first: bad input fails before anything is copied.
         let complete = self.command_builder().upload(&up)?;
-        let mut reader = ProgressReader {
-            inner: file.take(len),
-            sent: 0,
-            total: len,
-            progress,
-        };
+        let mut reader = ProgressReader::new(file.take(len), len, progress);
         let result = self
             .transport()
             .stage(&mut reader, &staging, self.upload_limits())
             .and_then(|()| {
-                if reader.sent != len {
+                if reader.sent() != len {
                     return Err(Error::Io(io::Error::other(format!(
                         "{} changed size while it was copied",
                         path.display()
@@ -131,50 +83,5 @@ impl Client {
             let _ = self.run_command(&staging.cleanup_command(), &CallOptions::default());
         }
         result
-    }
-
-    /// Ask `node` to download `url` into `storage` (`download-url`), optionally verified with
-    /// a checksum. Returns the UPID of the download task.
-    pub fn download_url(
-        &self,
-        node: &str,
-        storage: &str,
-        content: UploadContent,
-        url: &str,
-        file_name: &str,
-        checksum: Option<Checksum>,
-    ) -> Result<Upid, Error> {
-        let mut d = DownloadUrl::new(url, content, file_name)?;
-        if let Some(c) = checksum {
-            d = d.checksum(c);
-        }
-        self.call(&d.call(node, storage)?)
-    }
-
-    /// Run a command in a guest through the QEMU guest agent. A single string is split the
-    /// way a POSIX shell would (quotes, escapes); returns the agent's answer (`{"pid": n}`).
-    pub fn agent_exec(
-        &self,
-        node: &str,
-        vmid: u32,
-        command: &str,
-    ) -> Result<serde_json::Value, Error> {
-        self.call(
-            &Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.param("command", command),
-        )
-    }
-
-    /// Like [`Client::agent_exec`] with the words given as a list (sent as given).
-    pub fn agent_exec_argv(
-        &self,
-        node: &str,
-        vmid: u32,
-        argv: &[&str],
-    ) -> Result<serde_json::Value, Error> {
-        let mut p = Params::new();
-        for w in argv {
-            p.push("command", *w);
-        }
-        self.call(&Call::post(("nodes", node, "qemu", vmid, "agent", "exec"))?.with_params(p))
     }
 }

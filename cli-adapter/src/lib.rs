@@ -61,9 +61,8 @@ mod process;
 mod remote;
 #[cfg(feature = "ssh2")]
 mod ssh2;
-mod tasks;
 
-pub use files::{Progress, UploadChecksum};
+pub use files::{DownloadChecksum, Progress, UploadChecksum};
 pub use local::LocalBuilder;
 pub use openssh::{HostKeyPolicy, OpenSshBuilder};
 #[cfg(feature = "ssh2")]
@@ -72,136 +71,74 @@ pub use ssh2::{Ssh2Auth, Ssh2Builder, Ssh2HostKey};
 pub use proxmox_proto as proto;
 
 use proxmox_proto::command::{CommandBuilder, CommandLine, Output, parse_data, parse_output};
+use proxmox_proto::flow::{
+    ClientCore, Event, Exchange, Flow, IoStep, MonoClock, Now, Payload, Reply, ShellReply,
+    TransportFailure, next_io,
+};
 use proxmox_proto::{Call, Service};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Errors of this client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The command failed with an API error (exit code and stderr status line), its output
-    /// did not parse, or the input was invalid: the core's typed error.
-    #[error(transparent)]
-    Proto(#[from] proxmox_proto::Error),
-    /// The command could not be run, or its outcome is unknown.
-    #[error("{transport} transport error ({}): {message}", if *.may_have_been_sent { "the command may have run" } else { "the command did not run" })]
-    Transport {
-        /// `local`, `openssh` or `ssh2`.
-        transport: &'static str,
-        /// What happened.
-        message: String,
-        /// Whether the command may have started (and acted) on the node.
-        may_have_been_sent: bool,
-        /// Whether the command ran out of time and was killed.
-        timeout: bool,
-    },
-    /// The server's host key is unknown or does not match: nothing was sent.
-    #[error("host key check failed for {host}: {message}")]
-    HostKey {
-        /// The host (and port).
-        host: String,
-        /// Why: unknown host, changed key, ...
-        message: String,
-    },
-    /// The client configuration is invalid.
-    #[error("invalid client configuration: {0}")]
-    Config(String),
-    /// A local file could not be read or written.
-    #[error("local I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
+/// Errors of this client: the core's [`proxmox_proto::ClientError`], the same type and accessors
+/// as every other adapter's. A command that could not be run, or was killed, is a
+/// [`Error::Transport`] (it says whether the command may have run); an unknown or changed host
+/// key is [`Error::HostKey`].
+pub use proxmox_proto::ClientError as Error;
 
-impl From<proxmox_proto::InputError> for Error {
-    fn from(e: proxmox_proto::InputError) -> Self {
-        Self::Proto(e.into())
+/// Per-call settings: the core's [`proxmox_proto::flow::CallOptions`]. The command-line
+/// adapter uses `timeout` (the command is killed when it is reached) and `body_limit` (the most
+/// the command may print on standard output, and on standard error; 0 is refused before
+/// anything runs); the connect and read timeouts and `max_attempts` do not apply (a command is
+/// never repeated: it may have run).
+pub use proxmox_proto::flow::CallOptions;
+
+/// The request label of a command run outside a call (a staged upload, [`Client::run_command`]):
+/// the program on the transport.
+fn command_label(transport: &'static str) -> proxmox_proto::RequestLabel {
+    proxmox_proto::RequestLabel {
+        method: proxmox_proto::Method::Post,
+        path: "(command)".into(),
+        host: transport.into(),
     }
 }
 
-impl Error {
-    /// The API error, if the command failed with one.
-    pub fn api(&self) -> Option<&proxmox_proto::ApiError> {
-        match self {
-            Self::Proto(e) => e.api(),
-            _ => None,
-        }
-    }
-
-    /// Whether the command ran out of time (and was killed).
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Transport { timeout: true, .. })
-    }
-
-    /// Whether the command may have run on the node (so a non-idempotent call must not be
-    /// repeated blindly). API errors and output that could not be used (too large, not
-    /// parseable) count as run; invalid input does not.
-    pub fn may_have_been_sent(&self) -> bool {
-        match self {
-            Self::Transport {
-                may_have_been_sent, ..
-            } => *may_have_been_sent,
-            Self::Proto(e) => matches!(
-                e,
-                proxmox_proto::Error::Api(_) | proxmox_proto::Error::Protocol(_)
-            ),
-            Self::HostKey { .. } | Self::Config(_) | Self::Io(_) => false,
-        }
-    }
-
-    pub(crate) fn transport(
-        transport: &'static str,
-        message: impl Into<String>,
-        may_have_been_sent: bool,
-    ) -> Self {
-        Self::Transport {
-            transport,
-            message: message.into(),
-            may_have_been_sent,
-            timeout: false,
-        }
-    }
-
-    pub(crate) fn timed_out(transport: &'static str, after: Duration) -> Self {
-        Self::Transport {
-            transport,
-            message: format!(
-                "the command did not finish within {:.1} s and was killed",
-                after.as_secs_f64()
-            ),
-            may_have_been_sent: true,
-            timeout: true,
-        }
-    }
+/// A command that could not be run, or whose outcome is unknown, on `transport`.
+pub(crate) fn transport_error(
+    transport: &'static str,
+    message: impl Into<String>,
+    may_have_been_sent: bool,
+) -> Error {
+    let message = format!("{transport}: {}", message.into());
+    let failure = if may_have_been_sent {
+        TransportFailure::maybe_sent(message)
+    } else {
+        TransportFailure::not_sent(message)
+    };
+    Error::Transport(Box::new(proxmox_proto::TransportError::new(
+        command_label(transport),
+        failure,
+        1,
+        Duration::ZERO,
+    )))
 }
 
-/// Per-call settings.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// Time limit for this call (overrides the client's). The command is killed when it is
-    /// reached.
-    pub timeout: Option<Duration>,
-    /// The most this call's command may print on standard output, and on standard error
-    /// (overrides the client's `body_limit`; 0 is refused before anything runs).
-    pub body_limit: Option<u64>,
-}
-
-impl CallOptions {
-    /// A time limit for this call.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
-
-    /// An output bound for this call, in bytes (see [`CallOptions::body_limit`]).
-    pub fn body_limit(mut self, bytes: u64) -> Self {
-        self.body_limit = Some(bytes);
-        self
-    }
+/// A command killed after `after`: it may have acted.
+pub(crate) fn timed_out(transport: &'static str, after: Duration) -> Error {
+    let failure = TransportFailure::maybe_sent(format!(
+        "{transport}: the command did not finish within {:.1} s and was killed",
+        after.as_secs_f64()
+    ))
+    .timed_out();
+    Error::Transport(Box::new(proxmox_proto::TransportError::new(
+        command_label(transport),
+        failure,
+        1,
+        after,
+    )))
 }
 
 /// What a finished command left: stdout, stderr and its exit code (`None` if it died from a
@@ -256,7 +193,7 @@ pub(crate) trait Transport: Send + Sync {
         if out.exit_code == Some(0) {
             Ok(())
         } else {
-            Err(Error::transport(
+            Err(crate::transport_error(
                 self.name(),
                 format!(
                     "staging the upload at {staging} failed (exit code {:?}): {}",
@@ -282,13 +219,11 @@ impl Limits {
     /// The typed error of a stream that went over [`Limits::output`]: at least one byte more
     /// than the limit arrived (the rest was never read).
     pub(crate) fn too_large(self) -> Error {
-        Error::Proto(
-            proxmox_proto::ProtocolError::BodyTooLarge {
-                size: self.output.saturating_add(1),
-                limit: self.output,
-            }
-            .into(),
-        )
+        proxmox_proto::ProtocolError::BodyTooLarge {
+            size: self.output.saturating_add(1),
+            limit: self.output,
+        }
+        .into()
     }
 }
 
@@ -389,9 +324,12 @@ macro_rules! common_setters {
 pub(crate) use common_setters;
 
 struct Inner {
+    /// Calls become commands, flows (tasks, logs, data calls) are composed: the core's.
+    core: ClientCore,
     commands: CommandBuilder,
     common: Common,
     transport: Box<dyn Transport>,
+    mono: MonoClock,
 }
 
 /// A client for one node. Cheap to clone; clones share the transport (and its SSH
@@ -435,14 +373,27 @@ impl Client {
         Ssh2Builder::new(host)
     }
 
-    pub(crate) fn from_parts(common: Common, transport: Box<dyn Transport>) -> Result<Self, Error> {
+    pub(crate) fn from_parts(
+        common: Common,
+        host: &str,
+        transport: Box<dyn Transport>,
+    ) -> Result<Self, Error> {
         check_body_limit(common.body_limit)?;
         let commands = common.command_builder()?;
+        let core = ClientCore::shell(
+            common.service,
+            commands.clone(),
+            host,
+            common.timeout,
+            common.body_limit,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
+                core,
                 commands,
                 common,
                 transport,
+                mono: MonoClock::starting_at(Instant::now()),
             }),
         })
     }
@@ -462,6 +413,85 @@ impl Client {
         &self.inner.commands
     }
 
+    /// The core's flows of this client (for driving one yourself).
+    pub fn core(&self) -> &ClientCore {
+        &self.inner.core
+    }
+
+    fn now(&self) -> Now {
+        Now::new(self.inner.mono.at(Instant::now()), now())
+    }
+
+    /// Perform one exchange of a flow: run its command. A failure of the transport is the
+    /// exchange's reply; a host-key or local error ends the flow.
+    fn perform(&self, exchange: Exchange) -> Result<Reply, Error> {
+        let Payload::Command(cmd) = exchange.payload else {
+            return Ok(Reply::Failed(
+                TransportFailure::not_sent("the command-line adapter runs commands only")
+                    .permanent(),
+            ));
+        };
+        let timeout = match exchange.deadline {
+            Some(d) => self.now().mono.until(d),
+            None => exchange.read_timeout,
+        };
+        let limits = Limits {
+            timeout: Some(timeout),
+            output: exchange.body_limit,
+        };
+        match self.inner.transport.run(&cmd, None, limits) {
+            Ok(raw) => Ok(Reply::Shell(ShellReply {
+                stdout: raw.stdout,
+                stderr: raw.stderr,
+                exit: raw.exit_code,
+            })),
+            Err(Error::Transport(t)) => Ok(Reply::Failed(t.failure)),
+            Err(Error::Proto(proxmox_proto::Error::Protocol(p))) => {
+                Ok(Reply::Failed(TransportFailure::refused(p)))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The driver loop: drives a flow of the core to its end, one command at a time; events
+    /// go to `on_event`. Every call runs through here.
+    fn run_with<F: Flow>(
+        &self,
+        mut flow: F,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<F::Output, Error> {
+        loop {
+            match next_io(&mut flow, self.now(), on_event) {
+                IoStep::Send(exchange) => {
+                    let id = exchange.id;
+                    let reply = self.perform(exchange)?;
+                    flow.handle(id, reply);
+                }
+                IoStep::SleepUntil(t) => {
+                    let wait = self.now().mono.until(t).max(Duration::from_millis(1));
+                    std::thread::sleep(wait);
+                }
+                // No logins on the shell wire; a flow that asks is answered with an error.
+                IoStep::SecondFactor(_) => flow.answer_second_factor(Err(
+                    proxmox_proto::auth::AuthError::SecondFactorRequired,
+                )),
+                IoStep::WaitForLogin { .. } | IoStep::AwaitReplies => {
+                    return Err(proxmox_proto::ProtocolError::Malformed {
+                        what: "flow",
+                        detail: "a shell flow waited for something that never comes".into(),
+                    }
+                    .into());
+                }
+                IoStep::Done(result) => return result.map_err(Error::from),
+            }
+        }
+    }
+
+    /// [`Client::run_with`] without events.
+    fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error> {
+        self.run_with(flow, &mut |_| {})
+    }
+
     fn limits(&self, opts: &CallOptions) -> Result<Limits, Error> {
         Ok(Limits {
             timeout: Some(opts.timeout.unwrap_or(self.inner.common.timeout)),
@@ -478,8 +508,13 @@ impl Client {
 
     /// Perform a call and return what the command printed and its exit code, unparsed.
     pub fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawOutput, Error> {
-        let cmd = self.inner.commands.build(call)?;
-        self.run_command(&cmd, opts)
+        self.limits(opts)?;
+        let out = self.run(self.inner.core.shell_call(call.clone(), opts))?;
+        Ok(RawOutput {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_code: out.exit,
+        })
     }
 
     /// Perform a call and return the parsed output: the JSON data, text printed before it,
@@ -495,8 +530,7 @@ impl Client {
         call: &Call,
         opts: &CallOptions,
     ) -> Result<T, Error> {
-        let raw = self.call_raw(call, opts)?;
-        Ok(parse_data(&raw.stdout, &raw.stderr, raw.exit_code)?)
+        self.call_owned_with(call.clone(), opts)
     }
 
     /// Perform a call and return its data as `T`.
@@ -504,12 +538,27 @@ impl Client {
         self.call_with(call, &CallOptions::default())
     }
 
+    fn call_owned_with<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        opts: &CallOptions,
+    ) -> Result<T, Error> {
+        self.limits(opts)?;
+        let out = self.run(self.inner.core.shell_call(call, opts))?;
+        Ok(parse_data(&out.stdout, &out.stderr, out.exit)?)
+    }
+
     /// [`Client::call`] with an owned call, for the verbs of `blocking_client_methods!`.
     fn call_owned<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
-        self.call(&call)
+        self.call_owned_with(call, &CallOptions::default())
     }
 
     proxmox_proto::blocking_client_methods!();
+    proxmox_proto::blocking_flow_methods!();
+
+    fn runtime(&self) -> proxmox_proto::capability::Runtime {
+        proxmox_proto::capability::Runtime::Shell
+    }
 
     pub(crate) fn transport(&self) -> &dyn Transport {
         self.inner.transport.as_ref()

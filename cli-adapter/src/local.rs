@@ -40,7 +40,7 @@ impl LocalBuilder {
 
     /// Check the settings and build the client (runs nothing).
     pub fn build(self) -> Result<Client, Error> {
-        Client::from_parts(self.common, Box::new(Local { env: self.env }))
+        Client::from_parts(self.common, "localhost", Box::new(Local { env: self.env }))
     }
 }
 

@@ -196,7 +196,7 @@ impl OpenSshBuilder {
             master: Mutex::new(()),
             dir,
         };
-        Client::from_parts(common, Box::new(t))
+        Client::from_parts(common, &self.host, Box::new(t))
     }
 
     fn base_args(&self) -> Vec<OsString> {
@@ -333,7 +333,7 @@ impl OpenSsh {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
         let mut child = c.spawn().map_err(|e| {
-            Error::transport(
+            crate::transport_error(
                 NAME,
                 format!("cannot run {}: {e}", self.program.display()),
                 false,
@@ -350,19 +350,19 @@ impl OpenSsh {
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(Error::transport(
+                    return Err(crate::transport_error(
                         NAME,
                         "the ControlMaster connection did not come up in time",
                         false,
                     ));
                 }
-                Err(e) => return Err(Error::transport(NAME, e.to_string(), false)),
+                Err(e) => return Err(crate::transport_error(NAME, e.to_string(), false)),
             }
         };
         let said = std::fs::read(&log).unwrap_or_default();
         if !status.success() {
             return Err(classify_failure(&self.host, &said)
-                .unwrap_or_else(|| Error::transport(NAME, describe(&said, &status), false)));
+                .unwrap_or_else(|| crate::transport_error(NAME, describe(&said, &status), false)));
         }
         Ok(())
     }
@@ -405,7 +405,7 @@ fn classify_failure(host: &str, stderr: &[u8]) -> Option<Error> {
         "Too many authentication failures",
     ];
     if NOT_SENT.iter().any(|s| text.contains(s)) {
-        return Some(Error::transport(
+        return Some(crate::transport_error(
             NAME,
             format!("ssh could not log in: {text}"),
             false,
@@ -438,7 +438,7 @@ impl Transport for OpenSsh {
         let out = process::run(NAME, c, stdin, limits)?;
         if out.exit_code == Some(255) && !proxmox_proto::command::has_status_line(&out.stderr) {
             let e = classify_failure(&self.host, &out.stderr).unwrap_or_else(|| {
-                Error::transport(
+                crate::transport_error(
                     NAME,
                     format!(
                         "ssh or the remote command failed with exit code 255: {}",

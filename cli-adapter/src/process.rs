@@ -200,14 +200,14 @@ pub(crate) fn run(
     let started = Instant::now();
     let mut child: Child = cmd.spawn().map_err(|e| {
         let program = cmd.get_program().to_string_lossy().into_owned();
-        Error::transport(transport, format!("cannot run {program}: {e}"), false)
+        crate::transport_error(transport, format!("cannot run {program}: {e}"), false)
     })?;
     let (tx, rx) = mpsc::channel();
     let pipes = (child.stdout.take(), child.stderr.take());
     let (Some(out), Some(err)) = pipes else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(Error::transport(transport, "no output pipes", false));
+        return Err(crate::transport_error(transport, "no output pipes", false));
     };
     let mut watchdog = match Watchdog::start(child.id(), limits.timeout).and_then(|w| {
         reader(out, tx.clone(), 0, limits.output, w.killer())?;
@@ -218,7 +218,7 @@ pub(crate) fn run(
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::transport(
+            return Err(crate::transport_error(
                 transport,
                 format!("cannot start a thread: {e}"),
                 true,
@@ -287,24 +287,24 @@ pub(crate) fn run(
         return Err(limits.too_large());
     }
     if fired {
-        return Err(Error::timed_out(transport, started.elapsed()));
+        return Err(crate::timed_out(transport, started.elapsed()));
     }
     if let Some(e) = feed_error {
-        return Err(Error::transport(
+        return Err(crate::transport_error(
             transport,
             format!("writing the command's input failed: {e}"),
             true,
         ));
     }
     if let Some(e) = read_error {
-        return Err(Error::transport(
+        return Err(crate::transport_error(
             transport,
             format!("reading the command's output failed: {e}"),
             true,
         ));
     }
     let status = status.map_err(|e| {
-        Error::transport(
+        crate::transport_error(
             transport,
             format!("waiting for the command failed: {e}"),
             true,

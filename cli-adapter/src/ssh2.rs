@@ -195,7 +195,7 @@ impl Ssh2Builder {
             kill_remote: self.kill_remote,
             conn: Mutex::new(None),
         };
-        Client::from_parts(self.common.clone(), Box::new(t))
+        Client::from_parts(self.common.clone(), &self.host, Box::new(t))
     }
 }
 
@@ -257,7 +257,7 @@ struct Ssh2 {
 }
 
 fn not_sent(message: impl Into<String>) -> Error {
-    Error::transport(NAME, message, false)
+    crate::transport_error(NAME, message, false)
 }
 
 impl Ssh2 {
@@ -518,7 +518,7 @@ impl Transport for Ssh2 {
         let keep = usize::try_from(limits.output.saturating_add(1)).unwrap_or(usize::MAX);
         let failure: Option<Error> = loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                break Some(Error::timed_out(NAME, started.elapsed()));
+                break Some(crate::timed_out(NAME, started.elapsed()));
             }
             let mut progressed = false;
             if !input_done && let Some(r) = input.as_deref_mut() {
@@ -531,7 +531,9 @@ impl Transport for Ssh2 {
                             match ch.send_eof() {
                                 Ok(()) => input_done = true,
                                 Err(e) if ssh_would_block(&e) => {}
-                                Err(e) => break Some(Error::transport(NAME, e.to_string(), true)),
+                                Err(e) => {
+                                    break Some(crate::transport_error(NAME, e.to_string(), true));
+                                }
                             }
                         }
                         Ok(n) => {
@@ -549,7 +551,7 @@ impl Transport for Ssh2 {
                         }
                         Err(e) if would_block(&e) => {}
                         Err(e) => {
-                            break Some(Error::transport(
+                            break Some(crate::transport_error(
                                 NAME,
                                 format!("sending the command's input failed: {e}"),
                                 true,
@@ -589,7 +591,7 @@ impl Transport for Ssh2 {
                 }
             }
             if let Some(e) = read_err {
-                break Some(Error::transport(
+                break Some(crate::transport_error(
                     NAME,
                     format!("reading the command's output failed: {e}"),
                     true,
@@ -627,7 +629,7 @@ impl Transport for Ssh2 {
             drop(ch);
             *slot = None;
             return Err(failure.unwrap_or_else(|| {
-                Error::transport(
+                crate::transport_error(
                     NAME,
                     format!("closing the channel failed: {close_error}"),
                     true,
@@ -639,7 +641,7 @@ impl Transport for Ssh2 {
             // A timeout or an output bound ends the command but leaves the session in step
             // (the channel closed cleanly): keep it for the next call. Anything else may have
             // left it out of step: start a fresh one.
-            let clean = matches!(e, Error::Transport { timeout: true, .. })
+            let clean = e.is_timeout()
                 || matches!(
                     &e,
                     Error::Proto(proxmox_proto::Error::Protocol(

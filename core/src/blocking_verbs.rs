@@ -100,3 +100,131 @@ macro_rules! blocking_client_methods {
         }
     };
 }
+
+/// The flow methods of a blocking client, written once for every blocking adapter
+/// (proxmox-ureq, proxmox-cli): tasks (`wait_task`, `wait_tasks`, `task_log`,
+/// `follow_task_log`, `cancel_task`), files (`discover_checksum`, `download_url`) and the
+/// guest agent (`agent_exec`, `agent_exec_argv`). Each is one run of the adapter's driver
+/// loop over a flow of its [`ClientCore`](crate::flow::ClientCore); what the runtime cannot do
+/// is refused from the [capability table](crate::capability). The adapter provides
+/// `fn core(&self) -> &ClientCore`, `fn runtime(&self) -> Runtime`,
+/// `fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error>` and
+/// `fn run_with<F: Flow>(&self, flow: F, on_event: &mut dyn FnMut(Event)) -> Result<F::Output, Error>`.
+#[macro_export]
+macro_rules! blocking_flow_methods {
+    () => {
+        /// Wait for a task to end. `progress` sees every status answer (e.g. to draw a
+        /// spinner). The outcome says `Ok`, `Warnings(n)` (a success), `Failed` with the log
+        /// tail, or `TimedOut`; request failures that the waiter gave up on end as
+        /// `TaskOutcome::Error`.
+        pub fn wait_task(
+            &self,
+            upid: &$crate::Upid,
+            options: $crate::task::WaitOptions,
+            mut progress: impl FnMut(&$crate::task::TaskStatus),
+        ) -> Result<$crate::task::TaskOutcome, Error> {
+            let flow = self.core().wait_task(upid.clone(), options);
+            self.run_with(flow, &mut |e| {
+                if let $crate::flow::Event::TaskStatus(s) = &e {
+                    progress(s);
+                }
+            })
+        }
+
+        /// Wait for many tasks at once (one loop); outcomes in input order.
+        pub fn wait_tasks(
+            &self,
+            upids: &[$crate::Upid],
+            options: $crate::task::WaitOptions,
+        ) -> Result<Vec<$crate::task::TaskOutcome>, Error> {
+            self.run(self.core().wait_tasks(upids, options))
+        }
+
+        /// The whole log of a task, page by page (500 lines a request).
+        pub fn task_log(&self, upid: &$crate::Upid) -> Result<Vec<$crate::task::LogLine>, Error> {
+            self.run(self.core().read_log(upid.clone(), None))
+        }
+
+        /// Follow a task's log while it runs: `on_lines` gets every new line once, in order.
+        /// Returns how the task ended.
+        pub fn follow_task_log(
+            &self,
+            upid: &$crate::Upid,
+            options: $crate::task::WaitOptions,
+            mut on_lines: impl FnMut(&[$crate::task::LogLine]),
+        ) -> Result<$crate::task::TaskOutcome, Error> {
+            let flow = self.core().follow_log(upid.clone(), options);
+            self.run_with(flow, &mut |e| {
+                if let $crate::flow::Event::LogLines(lines) = &e {
+                    on_lines(lines);
+                }
+            })
+        }
+
+        /// Ask the node to stop a running task.
+        pub fn cancel_task(&self, upid: &$crate::Upid) -> Result<(), Error> {
+            let _: $crate::__serde_json::Value = self.call(&upid.cancel_call()?)?;
+            Ok(())
+        }
+
+        /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...);
+        /// `file_name` is the name to look for besides the URL's own. Unreachable candidates
+        /// count as absent.
+        pub fn discover_checksum(
+            &self,
+            url: &str,
+            file_name: Option<&str>,
+        ) -> Result<Option<$crate::checksum::Checksum>, Error> {
+            $crate::capability::require(
+                self.runtime(),
+                $crate::capability::Capability::ChecksumDiscovery,
+            )?;
+            self.run(self.core().discover_checksum(url, file_name)?)
+        }
+
+        /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum
+        /// given, discovered next to the URL, or none. Returns the UPID of the download task.
+        pub fn download_url(
+            &self,
+            node: &str,
+            storage: &str,
+            content: $crate::upload::UploadContent,
+            url: &str,
+            file_name: &str,
+            checksum: $crate::upload::DownloadChecksum,
+        ) -> Result<$crate::Upid, Error> {
+            if checksum.wants_discovery() {
+                $crate::capability::require(
+                    self.runtime(),
+                    $crate::capability::Capability::ChecksumDiscovery,
+                )?;
+            }
+            let flow = self
+                .core()
+                .download_url(node, storage, content, url, file_name, checksum)?;
+            self.run(flow)
+        }
+
+        /// Run a command in a guest through the QEMU guest agent. A single string is split
+        /// the way a POSIX shell would (quotes, escapes); returns the agent's answer
+        /// (`{"pid": n}`).
+        pub fn agent_exec(
+            &self,
+            node: &str,
+            vmid: u32,
+            command: &str,
+        ) -> Result<$crate::__serde_json::Value, Error> {
+            self.run(self.core().agent_exec(node, vmid, command)?)
+        }
+
+        /// Like `agent_exec` with the words given as a list (sent as given).
+        pub fn agent_exec_argv(
+            &self,
+            node: &str,
+            vmid: u32,
+            argv: &[&str],
+        ) -> Result<$crate::__serde_json::Value, Error> {
+            self.run(self.core().agent_exec_argv(node, vmid, argv)?)
+        }
+    };
+}

@@ -325,18 +325,29 @@ mod tests {
     fn refusals_name_what_where_and_what_to_do() {
         let e = require(Runtime::Browser, Capability::CertificatePinning).unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with("certificate fingerprint pinning is not possible with proxmox-wasm: "));
+        assert!(
+            text.starts_with("certificate fingerprint pinning is not possible with proxmox-wasm: ")
+        );
         assert!(text.contains("trust store"), "{text}");
         assert!(require(Runtime::Blocking, Capability::CertificatePinning).is_ok());
-        assert!(require(Runtime::Browser, Capability::ChecksumDiscovery).is_ok(), "limited is allowed");
+        assert!(
+            require(Runtime::Browser, Capability::ChecksumDiscovery).is_ok(),
+            "limited is allowed"
+        );
         assert!(require(Runtime::Shell, Capability::ChecksumDiscovery).is_err());
     }
 
     #[test]
     fn the_table_has_a_row_per_capability_and_a_note_per_distinct_limit() {
         let t = markdown_table();
-        let rows = t.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| |")).count();
+        let rows = t
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| |"))
+            .count();
         assert_eq!(rows, Capability::ALL.len());
-        assert!(t.contains("| an HTTP proxy | yes | yes | yes | no ("), "{t}");
+        assert!(
+            t.contains("| an HTTP proxy | yes | yes | yes | no ("),
+            "{t}"
+        );
     }
 }

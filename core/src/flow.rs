@@ -87,8 +87,8 @@ mod options;
 mod reply;
 mod sequential;
 mod shell_call;
-mod sub_call;
 mod step;
+mod sub_call;
 mod tasks;
 mod time;
 

@@ -123,6 +123,8 @@ pub use params::Params;
 pub use path::{ApiPath, IntoApiPath, Lit};
 #[doc(hidden)]
 pub use serde as __serde;
+#[doc(hidden)]
+pub use serde_json as __serde_json;
 pub use service::{AuthKind, Service, TransportKind};
 pub use target::{Host, Target};
 pub use upid::Upid;

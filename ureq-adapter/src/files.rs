@@ -2,7 +2,7 @@
 //! discovery, and the QEMU guest agent's `exec`.
 
 use crate::{CallOptions, Client, Error};
-use proxmox_proto::checksum::{Checksum, StreamingDigest};
+use proxmox_proto::checksum::StreamingDigest;
 pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
 use proxmox_proto::upload::{ProgressReader, Upload, UploadContent};
 use proxmox_proto::{Method, Upid};
@@ -91,54 +91,5 @@ impl Client {
             raw.reason.as_deref(),
             &raw.body,
         )?)
-    }
-
-    /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...). The
-    /// candidate files are fetched through the same agent, without credentials.
-    pub fn discover_checksum(
-        &self,
-        url: &str,
-        file_name: Option<&str>,
-    ) -> Result<Option<Checksum>, Error> {
-        self.run(self.inner.core.discover_checksum(url, file_name)?)
-    }
-
-    /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
-    /// discovered next to the URL, or none. Returns the UPID of the download task.
-    pub fn download_url(
-        &self,
-        node: &str,
-        storage: &str,
-        content: UploadContent,
-        url: &str,
-        file_name: &str,
-        checksum: DownloadChecksum,
-    ) -> Result<Upid, Error> {
-        let flow = self
-            .inner
-            .core
-            .download_url(node, storage, content, url, file_name, checksum)?;
-        self.run(flow)
-    }
-
-    /// Run a command in a guest through the QEMU guest agent. A single string is split the
-    /// way a POSIX shell would (quotes, escapes); returns the agent's answer (`{"pid": n}`).
-    pub fn agent_exec(
-        &self,
-        node: &str,
-        vmid: u32,
-        command: &str,
-    ) -> Result<serde_json::Value, Error> {
-        self.run(self.inner.core.agent_exec(node, vmid, command)?)
-    }
-
-    /// Like [`Client::agent_exec`] with the words given as a list (sent as given).
-    pub fn agent_exec_argv(
-        &self,
-        node: &str,
-        vmid: u32,
-        argv: &[&str],
-    ) -> Result<serde_json::Value, Error> {
-        self.run(self.inner.core.agent_exec_argv(node, vmid, argv)?)
     }
 }

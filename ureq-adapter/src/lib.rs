@@ -35,7 +35,6 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod files;
-mod tasks;
 mod tls;
 
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
@@ -523,4 +522,14 @@ impl Client {
     }
 
     proxmox_proto::blocking_client_methods!();
+    proxmox_proto::blocking_flow_methods!();
+
+    /// The core's flows of this client (for driving one yourself).
+    pub fn core(&self) -> &ClientCore {
+        &self.inner.core
+    }
+
+    fn runtime(&self) -> proxmox_proto::capability::Runtime {
+        proxmox_proto::capability::Runtime::Blocking
+    }
 }

@@ -214,7 +214,10 @@ fn headers_then_stall_fires_the_read_timeout() {
     assert_eq!(server.seen().len(), 1);
     // A GET may be retried, a bounded number of times.
     let e = c.get::<Value>("nodes").unwrap_err();
-    assert!((matches!(e, Error::Transport(_)) && e.is_timeout()), "{e:?}");
+    assert!(
+        (matches!(e, Error::Transport(_)) && e.is_timeout()),
+        "{e:?}"
+    );
     let gets = server.seen().len() - 1;
     assert!(
         (1..=proxmox_proto::retry::DEFAULT_MAX_ATTEMPTS as usize).contains(&gets),
@@ -255,7 +258,10 @@ fn a_server_that_never_answers() {
         .build()
         .unwrap();
     let e = c.post::<Value, _>("nodes", &()).unwrap_err();
-    assert!((matches!(e, Error::Transport(_)) && e.is_timeout()), "{e:?}");
+    assert!(
+        (matches!(e, Error::Transport(_)) && e.is_timeout()),
+        "{e:?}"
+    );
     // Nothing was sent: the request bytes never left the TLS handshake.
     assert!(
         (matches!(e, Error::Transport(_)) && !e.may_have_been_sent()),

@@ -53,11 +53,11 @@ pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
 
 use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::capability::{self, Capability, Runtime};
 use proxmox_proto::flow::{
     Authenticate, CallOptions, ClientCore, Event, Exchange, ExchangeKind, Flow, HttpReply, IoStep,
     MonoTime, Now, Payload, Reply, TransportFailure, next_io,
 };
-use proxmox_proto::capability::{self, Capability, Runtime};
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
 use proxmox_proto::response::{Envelope, parse_envelope};
@@ -387,8 +387,12 @@ impl Client {
         )
         .await
         .map_err(|f| {
-            f.into_error(&parts.method, &parts.uri, sys::now().saturating_sub(started))
-                .into()
+            f.into_error(
+                &parts.method,
+                &parts.uri,
+                sys::now().saturating_sub(started),
+            )
+            .into()
         })
     }
 

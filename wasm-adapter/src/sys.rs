@@ -3,8 +3,8 @@
 //! so that the same code runs in a window, a worker and node.
 
 use crate::RawResponse;
-use proxmox_proto::flow::TransportFailure;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use proxmox_proto::flow::TransportFailure;
 use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
@@ -58,7 +58,11 @@ fn global_fn(name: &str) -> Result<Function, TransportFailure> {
     Reflect::get(&global(), &name.into())
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok())
-        .ok_or_else(|| TransportFailure::not_sent(format!("this JavaScript environment has no global {name}()")))
+        .ok_or_else(|| {
+            TransportFailure::not_sent(format!(
+                "this JavaScript environment has no global {name}()"
+            ))
+        })
 }
 
 /// Milliseconds since the Unix epoch from `Date.now()`.
@@ -159,7 +163,9 @@ impl Abort {
     fn new() -> Result<Self, TransportFailure> {
         let ctor = global_fn("AbortController")?;
         let controller: web_sys::AbortController = Reflect::construct(&ctor, &Array::new())
-            .map_err(|e| TransportFailure::not_sent(format!("new AbortController(): {}", js_message(&e))))?
+            .map_err(|e| {
+                TransportFailure::not_sent(format!("new AbortController(): {}", js_message(&e)))
+            })?
             .unchecked_into();
         let fired = Rc::new(Cell::new(false));
         let on_timer = {
@@ -272,7 +278,10 @@ pub(crate) async fn fetch(
     abort.disarm();
     // A rejected fetch does not say how far the request got.
     let resp = resp.map_err(|e| match timeouts.head {
-        Some(t) if abort.fired() => TransportFailure::maybe_sent(format!("no response head within {}", seconds(t))).timed_out(),
+        Some(t) if abort.fired() => {
+            TransportFailure::maybe_sent(format!("no response head within {}", seconds(t)))
+                .timed_out()
+        }
         _ => TransportFailure::maybe_sent(js_message(&e)),
     })?;
     let resp: web_sys::Response = resp.unchecked_into();
@@ -309,18 +318,25 @@ pub(crate) async fn fetch(
             abort.arm(timeouts.read);
             let next = JsFuture::from(reader.read()).await;
             abort.disarm();
-            let next = next.map_err(|e| { let f = TransportFailure::maybe_sent(if abort.fired() {
+            let next = next.map_err(|e| {
+                let f = TransportFailure::maybe_sent(if abort.fired() {
                     format!("no response body data within {}", seconds(timeouts.read))
                 } else {
                     format!("reading the response body: {}", js_message(&e))
-                }); if abort.fired() { f.timed_out() } else { f } })?;
+                });
+                if abort.fired() { f.timed_out() } else { f }
+            })?;
             if Reflect::get(&next, &"done".into()).is_ok_and(|d| d.is_truthy()) {
                 break;
             }
             let chunk: Uint8Array = Reflect::get(&next, &"value".into())
                 .ok()
                 .and_then(|v| v.dyn_into().ok())
-                .ok_or_else(|| TransportFailure::maybe_sent("the response body stream gave something else than bytes"))?;
+                .ok_or_else(|| {
+                    TransportFailure::maybe_sent(
+                        "the response body stream gave something else than bytes",
+                    )
+                })?;
             let size = bytes.len() as u64 + u64::from(chunk.length());
             if size > body_limit {
                 // Dropping `abort` unfinished aborts the download.
@@ -347,7 +363,9 @@ pub(crate) fn blob_of(parts: &[JsValue]) -> Result<web_sys::Blob, TransportFailu
     for p in parts {
         arr.push(p);
     }
-    web_sys::Blob::new_with_blob_sequence(&arr).map_err(|e| TransportFailure::not_sent(format!("building the upload body: {}", js_message(&e))))
+    web_sys::Blob::new_with_blob_sequence(&arr).map_err(|e| {
+        TransportFailure::not_sent(format!("building the upload body: {}", js_message(&e)))
+    })
 }
 
 /// The bytes of `blob[start..end]`.
@@ -356,7 +374,8 @@ pub(crate) async fn read_slice(
     start: f64,
     end: f64,
 ) -> Result<Vec<u8>, TransportFailure> {
-    let err = |e: JsValue| TransportFailure::not_sent(format!("reading the file: {}", js_message(&e)));
+    let err =
+        |e: JsValue| TransportFailure::not_sent(format!("reading the file: {}", js_message(&e)));
     let part = blob.slice_with_f64_and_f64(start, end).map_err(err)?;
     let buf = JsFuture::from(part.array_buffer()).await.map_err(err)?;
     Ok(Uint8Array::new(&buf).to_vec())

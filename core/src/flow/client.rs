@@ -176,7 +176,10 @@ impl ClientCore {
         let rb = match target {
             Ok(t) => RequestBuilder::new(t),
             // "localhost" always parses.
-            Err(_) => RequestBuilder::new(crate::Target::parse(crate::Service::Pve, "localhost").unwrap_or_else(|_| unreachable!())),
+            Err(_) => RequestBuilder::new(
+                crate::Target::parse(crate::Service::Pve, "localhost")
+                    .unwrap_or_else(|_| unreachable!()),
+            ),
         };
         let session = SessionManager::new(service, crate::session::Credentials::Node);
         let mut core = Self::new(rb, session, policy);

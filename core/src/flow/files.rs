@@ -1,12 +1,12 @@
 //! File flows: checksum discovery next to a URL, `download-url` with it, and calls whose
 //! `data` is read as a value (the QEMU guest agent's `exec`).
 
-use super::sub_call::{Answer, SubCall};
 use super::client::Shared;
 use super::exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
 use super::options::Policy;
 use super::reply::Reply;
 use super::step::{Flow, Step};
+use super::sub_call::{Answer, SubCall};
 use super::time::Now;
 use crate::auth::{AuthError, SecondFactor};
 use crate::checksum::{Checksum, ChecksumDiscovery, DiscoveryOutcome, MAX_CHECKSUM_FILE_BYTES};

@@ -37,11 +37,8 @@ impl Answer {
     pub(crate) fn envelope<T: DeserializeOwned>(&self) -> Result<(T, Option<u64>), Error> {
         match self {
             Answer::Http(r) => {
-                let env = crate::response::parse_envelope::<T>(
-                    r.status,
-                    r.reason.as_deref(),
-                    &r.body,
-                )?;
+                let env =
+                    crate::response::parse_envelope::<T>(r.status, r.reason.as_deref(), &r.body)?;
                 Ok((env.data, env.total))
             }
             Answer::Shell(_) => Ok((self.data()?, None)),

@@ -2,8 +2,8 @@
 //! log — the core's task machines run on API-call sub-flows.
 
 use super::composite::{Machine, MachineStep, machine_flow};
-use super::sub_call::Answer;
 use super::step::Event;
+use super::sub_call::Answer;
 use crate::error::Error;
 use crate::task::{
     Action, LogFollower, LogLine, LogPage, SetAction, TaskOutcome, TaskWaiter, WaitOptions,
@@ -89,9 +89,10 @@ impl Machine for WaitOne {
 
     fn feed(&mut self, _slot: usize, wall: Duration, answer: Result<Answer, Error>) {
         match answer {
-            Ok(Answer::Http(r)) => self
-                .waiter
-                .handle_response(wall, r.status, r.reason.as_deref(), &r.body),
+            Ok(Answer::Http(r)) => {
+                self.waiter
+                    .handle_response(wall, r.status, r.reason.as_deref(), &r.body)
+            }
             Ok(shell) => match shell.data::<serde_json::Value>() {
                 Ok(d) => self.waiter.handle_data(wall, &d, None),
                 Err(e) => feed_error(&mut self.waiter, wall, e),
@@ -131,12 +132,11 @@ impl Machine for FollowOne {
 
     fn feed(&mut self, _slot: usize, wall: Duration, answer: Result<Answer, Error>) {
         let new = match answer.and_then(|a| match a {
-            Answer::Http(r) => Ok(self.follower.handle_response(
-                wall,
-                r.status,
-                r.reason.as_deref(),
-                &r.body,
-            )),
+            Answer::Http(r) => {
+                Ok(self
+                    .follower
+                    .handle_response(wall, r.status, r.reason.as_deref(), &r.body))
+            }
             shell => Ok(self
                 .follower
                 .handle_data(wall, &shell.data::<serde_json::Value>()?, None)),
@@ -207,9 +207,10 @@ impl Machine for WaitMany {
 
     fn feed(&mut self, slot: usize, wall: Duration, answer: Result<Answer, Error>) {
         match answer {
-            Ok(Answer::Http(r)) => self
-                .set
-                .handle_response(slot, wall, r.status, r.reason.as_deref(), &r.body),
+            Ok(Answer::Http(r)) => {
+                self.set
+                    .handle_response(slot, wall, r.status, r.reason.as_deref(), &r.body)
+            }
             Ok(shell) => match shell.data::<serde_json::Value>() {
                 Ok(d) => self.set.handle_data(slot, wall, &d, None),
                 Err(e) => self.set.handle_error(slot, wall, e),
