@@ -128,16 +128,15 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::capability::Runtime;
 use proxmox_proto::flow::{
     ClientCore, Event, Exchange, Flow, HttpReply, IoStep, MonoClock, MonoTime, Now, Payload, Reply,
     next_io,
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
-use proxmox_proto::params::Params;
 use proxmox_proto::request::RequestBuilder;
 use proxmox_proto::response::{Envelope, parse_data, parse_envelope};
-use proxmox_proto::{Call, InputError, IntoApiPath, Method, Target, TransportKind};
-use serde::Serialize;
+use proxmox_proto::{Call, InputError, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::future::Future;
@@ -183,6 +182,20 @@ pub enum Backend {
     /// surf over async-std (feature `surf`).
     #[cfg(feature = "surf")]
     Surf,
+}
+
+impl Backend {
+    /// Its row of the capability table.
+    pub fn runtime(self) -> Runtime {
+        match self {
+            #[cfg(feature = "hyper")]
+            Backend::Hyper => Runtime::AsyncHyper,
+            #[cfg(feature = "reqwest")]
+            Backend::Reqwest => Runtime::AsyncReqwest,
+            #[cfg(feature = "surf")]
+            Backend::Surf => Runtime::AsyncSurf,
+        }
+    }
 }
 
 /// The transport used when [`ClientBuilder::backend`] is not called.
@@ -337,7 +350,7 @@ impl ClientBuilder {
             )
         })?;
         let transport = builtin_transport(backend, &c)?;
-        Ok(c.finish(transport))
+        Ok(c.finish(transport, backend.runtime()))
     }
 
     /// Build the client over a transport of your own (another runtime, a test double). The
@@ -350,7 +363,8 @@ impl ClientBuilder {
                 "TLS and proxy options are not used with a custom transport: configure the transport".into(),
             ));
         }
-        Ok(c.finish(transport))
+        // A transport of your own is held to the full HTTP row of the capability table.
+        Ok(c.finish(transport, Runtime::AsyncHyper))
     }
 }
 
@@ -395,7 +409,7 @@ fn builtin_transport(backend: Backend, c: &Checked) -> Result<Arc<dyn Transport>
 }
 
 impl Checked {
-    fn finish(self, transport: Arc<dyn Transport>) -> Client {
+    fn finish(self, transport: Arc<dyn Transport>, runtime: Runtime) -> Client {
         let user_agent = concat!("proxmox-async/", env!("CARGO_PKG_VERSION")).to_owned();
         let connect_timeout = self.v.connect_timeout;
         let core = ClientCore::from_options(self.v, |rb: RequestBuilder| {
@@ -404,6 +418,7 @@ impl Checked {
         Client {
             inner: Arc::new(Inner {
                 transport,
+                runtime,
                 core,
                 limiter: async_lock::Semaphore::new(self.max_in_flight),
                 max_in_flight: self.max_in_flight,
@@ -418,6 +433,8 @@ impl Checked {
 
 struct Inner {
     transport: Arc<dyn Transport>,
+    /// The row of the capability table this client is held to.
+    runtime: Runtime,
     /// Request building, the session with its login and renewal leases, the retry policy.
     core: ClientCore,
     /// Requests on the wire.
@@ -515,9 +532,16 @@ impl Client {
         self.inner.core.request_builder()
     }
 
-    pub(crate) fn inner_core(&self) -> &ClientCore {
+    /// The core's flows of this client (for driving one yourself).
+    pub fn core(&self) -> &ClientCore {
         &self.inner.core
     }
+
+    fn runtime(&self) -> Runtime {
+        self.inner.runtime
+    }
+
+    proxmox_proto::async_flow_methods!(Send);
 
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
@@ -842,81 +866,5 @@ impl Client {
         Ok(parse_data(raw.status, raw.reason.as_deref(), &raw.body)?)
     }
 
-    /// `GET path`.
-    pub fn get<T: DeserializeOwned>(
-        &self,
-        path: impl IntoApiPath,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        let call = Call::get(path).map_err(Error::from);
-        self.call_owned(call)
-    }
-
-    /// `GET path` with query parameters from a `Serialize` struct or map.
-    pub fn get_with<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        let call = Call::get(path).and_then(|c| c.params_from(params));
-        self.call_owned(call.map_err(Error::from))
-    }
-
-    /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
-    pub fn post<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        let call = Call::post(path).and_then(|c| c.params_from(params));
-        self.call_owned(call.map_err(Error::from))
-    }
-
-    /// `PUT path`.
-    pub fn put<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        let call = Call::put(path).and_then(|c| c.params_from(params));
-        self.call_owned(call.map_err(Error::from))
-    }
-
-    /// `DELETE path` with query parameters.
-    pub fn delete<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        let call = Call::delete(path).and_then(|c| c.params_from(params));
-        self.call_owned(call.map_err(Error::from))
-    }
-
-    /// Alias of [`Client::post`] (pvesh's verb).
-    pub fn create<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        self.post(path, params)
-    }
-
-    /// Alias of [`Client::put`] (pvesh's verb).
-    pub fn set<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        self.put(path, params)
-    }
-
-    /// A call with explicit parameters.
-    pub fn request<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: impl IntoApiPath,
-        params: Params,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        let call = Call::new(method, path).map(|c| c.with_params(params));
-        self.call_owned(call.map_err(Error::from))
-    }
+    proxmox_proto::async_client_methods!(Send);
 }

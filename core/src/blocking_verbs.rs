@@ -228,3 +228,221 @@ macro_rules! blocking_flow_methods {
         }
     };
 }
+
+/// The flow methods of an async client, written once for every async adapter
+/// (proxmox-async, proxmox-wasm; `async_flow_methods!(Send)` where callbacks must be `Send`): tasks (`wait_task`, `wait_tasks`, `task_log`,
+/// `follow_task_log`, `cancel_task`), files (`discover_checksum`, `download_url`) and the
+/// guest agent (`agent_exec`, `agent_exec_argv`). Each is one run of the adapter's driver
+/// loop over a flow of its [`ClientCore`](crate::flow::ClientCore); what the runtime cannot do
+/// is refused from the [capability table](crate::capability). The adapter provides
+/// `fn core(&self) -> &ClientCore`, `fn runtime(&self) -> Runtime`,
+/// `async fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error>` and
+/// `async fn run_with<F: Flow>(&self, flow: F, on_event: &mut dyn FnMut(Event)) -> Result<F::Output, Error>`.
+#[macro_export]
+macro_rules! async_flow_methods {
+    ($($send:ident)?) => {
+        /// Wait for a task to end. `progress` sees every status answer (e.g. to draw a
+        /// spinner). The outcome says `Ok`, `Warnings(n)` (a success), `Failed` with the log
+        /// tail, or `TimedOut`; request failures that the waiter gave up on end as
+        /// `TaskOutcome::Error`.
+        pub async fn wait_task(
+            &self,
+            upid: &$crate::Upid,
+            options: $crate::task::WaitOptions,
+            mut progress: impl FnMut(&$crate::task::TaskStatus) $(+ $send)?,
+        ) -> Result<$crate::task::TaskOutcome, Error> {
+            let flow = self.core().wait_task(upid.clone(), options);
+            self.run_with(flow, &mut |e| {
+                if let $crate::flow::Event::TaskStatus(s) = &e {
+                    progress(s);
+                }
+            })
+            .await
+        }
+
+        /// Wait for many tasks at once (one loop); outcomes in input order.
+        pub async fn wait_tasks(
+            &self,
+            upids: &[$crate::Upid],
+            options: $crate::task::WaitOptions,
+        ) -> Result<Vec<$crate::task::TaskOutcome>, Error> {
+            self.run(self.core().wait_tasks(upids, options)).await
+        }
+
+        /// The whole log of a task, page by page (500 lines a request).
+        pub async fn task_log(&self, upid: &$crate::Upid) -> Result<Vec<$crate::task::LogLine>, Error> {
+            self.run(self.core().read_log(upid.clone(), None)).await
+        }
+
+        /// Follow a task's log while it runs: `on_lines` gets every new line once, in order.
+        /// Returns how the task ended.
+        pub async fn follow_task_log(
+            &self,
+            upid: &$crate::Upid,
+            options: $crate::task::WaitOptions,
+            mut on_lines: impl FnMut(&[$crate::task::LogLine]) $(+ $send)?,
+        ) -> Result<$crate::task::TaskOutcome, Error> {
+            let flow = self.core().follow_log(upid.clone(), options);
+            self.run_with(flow, &mut |e| {
+                if let $crate::flow::Event::LogLines(lines) = &e {
+                    on_lines(lines);
+                }
+            })
+            .await
+        }
+
+        /// Ask the node to stop a running task.
+        pub async fn cancel_task(&self, upid: &$crate::Upid) -> Result<(), Error> {
+            let _: $crate::__serde_json::Value = self.call(&upid.cancel_call()?).await?;
+            Ok(())
+        }
+
+        /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...);
+        /// `file_name` is the name to look for besides the URL's own. Unreachable candidates
+        /// count as absent.
+        pub async fn discover_checksum(
+            &self,
+            url: &str,
+            file_name: Option<&str>,
+        ) -> Result<Option<$crate::checksum::Checksum>, Error> {
+            $crate::capability::require(
+                self.runtime(),
+                $crate::capability::Capability::ChecksumDiscovery,
+            )?;
+            self.run(self.core().discover_checksum(url, file_name)?).await
+        }
+
+        /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum
+        /// given, discovered next to the URL, or none. Returns the UPID of the download task.
+        pub async fn download_url(
+            &self,
+            node: &str,
+            storage: &str,
+            content: $crate::upload::UploadContent,
+            url: &str,
+            file_name: &str,
+            checksum: $crate::upload::DownloadChecksum,
+        ) -> Result<$crate::Upid, Error> {
+            if checksum.wants_discovery() {
+                $crate::capability::require(
+                    self.runtime(),
+                    $crate::capability::Capability::ChecksumDiscovery,
+                )?;
+            }
+            let flow = self
+                .core()
+                .download_url(node, storage, content, url, file_name, checksum)?;
+            self.run(flow).await
+        }
+
+        /// Run a command in a guest through the QEMU guest agent. A single string is split
+        /// the way a POSIX shell would (quotes, escapes); returns the agent's answer
+        /// (`{"pid": n}`).
+        pub async fn agent_exec(
+            &self,
+            node: &str,
+            vmid: u32,
+            command: &str,
+        ) -> Result<$crate::__serde_json::Value, Error> {
+            self.run(self.core().agent_exec(node, vmid, command)?).await
+        }
+
+        /// Like `agent_exec` with the words given as a list (sent as given).
+        pub async fn agent_exec_argv(
+            &self,
+            node: &str,
+            vmid: u32,
+            argv: &[&str],
+        ) -> Result<$crate::__serde_json::Value, Error> {
+            self.run(self.core().agent_exec_argv(node, vmid, argv)?).await
+        }
+    };
+}
+
+/// The convenience verbs of an async client, written once for every async adapter
+/// (proxmox-async with `async_client_methods!(Send)`, proxmox-wasm without): `get`, `get_with`,
+/// `post`, `put`, `delete`, `create`, `set` and `request`. Each builds its call at once (the
+/// parameters are not borrowed by the future) and hands it to the adapter's
+/// `async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error>`.
+#[macro_export]
+macro_rules! async_client_methods {
+    ($($send:ident)?) => {
+        /// `GET path`.
+        pub fn get<T: $crate::__serde::de::DeserializeOwned>(
+            &self,
+            path: impl $crate::IntoApiPath,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            let call = $crate::Call::get(path).map_err(Error::from);
+            self.call_owned(call)
+        }
+
+        /// `GET path` with query parameters from a `Serialize` struct or map.
+        pub fn get_with<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            let call = $crate::Call::get(path).and_then(|c| c.params_from(params));
+            self.call_owned(call.map_err(Error::from))
+        }
+
+        /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
+        pub fn post<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            let call = $crate::Call::post(path).and_then(|c| c.params_from(params));
+            self.call_owned(call.map_err(Error::from))
+        }
+
+        /// `PUT path`.
+        pub fn put<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            let call = $crate::Call::put(path).and_then(|c| c.params_from(params));
+            self.call_owned(call.map_err(Error::from))
+        }
+
+        /// `DELETE path` with query parameters.
+        pub fn delete<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            let call = $crate::Call::delete(path).and_then(|c| c.params_from(params));
+            self.call_owned(call.map_err(Error::from))
+        }
+
+        /// Alias of `post` (pvesh's verb).
+        pub fn create<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            self.post(path, params)
+        }
+
+        /// Alias of `put` (pvesh's verb).
+        pub fn set<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
+            &self,
+            path: impl $crate::IntoApiPath,
+            params: &P,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            self.put(path, params)
+        }
+
+        /// A call with explicit parameters.
+        pub fn request<T: $crate::__serde::de::DeserializeOwned>(
+            &self,
+            method: $crate::Method,
+            path: impl $crate::IntoApiPath,
+            params: $crate::Params,
+        ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
+            let call = $crate::Call::new(method, path).map(|c| c.with_params(params));
+            self.call_owned(call.map_err(Error::from))
+        }
+    };
+}

@@ -590,6 +590,53 @@ impl DownloadChecksum {
     }
 }
 
+/// Upload progress, called as the file is read: bytes read so far and the file's size.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// A file being sent, reporting [`Progress`] as it is read (the adapters put it between the
+/// multipart head and tail, or stream it to the node's staging file).
+pub struct ProgressReader<'a, R> {
+    inner: R,
+    sent: u64,
+    total: u64,
+    progress: Progress<'a>,
+}
+
+impl<'a, R> ProgressReader<'a, R> {
+    /// `inner` (of `total` bytes) reporting to `progress`.
+    pub fn new(inner: R, total: u64, progress: Progress<'a>) -> Self {
+        Self {
+            inner,
+            sent: 0,
+            total,
+            progress,
+        }
+    }
+
+    /// Bytes read so far (compare with the size to find a file that shrank while it was sent).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent += n as u64;
+        (self.progress)(self.sent, self.total);
+        Ok(n)
+    }
+}
+
+impl<R> std::fmt::Debug for ProgressReader<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressReader")
+            .field("sent", &self.sent)
+            .field("total", &self.total)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -732,52 +779,5 @@ mod tests {
         assert_eq!(m, UrlMetadata::default());
         let m: UrlMetadata = serde_json::from_str("{}").expect("ok");
         assert_eq!(m, UrlMetadata::default());
-    }
-}
-
-/// Upload progress, called as the file is read: bytes read so far and the file's size.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
-
-/// A file being sent, reporting [`Progress`] as it is read (the adapters put it between the
-/// multipart head and tail, or stream it to the node's staging file).
-pub struct ProgressReader<'a, R> {
-    inner: R,
-    sent: u64,
-    total: u64,
-    progress: Progress<'a>,
-}
-
-impl<'a, R> ProgressReader<'a, R> {
-    /// `inner` (of `total` bytes) reporting to `progress`.
-    pub fn new(inner: R, total: u64, progress: Progress<'a>) -> Self {
-        Self {
-            inner,
-            sent: 0,
-            total,
-            progress,
-        }
-    }
-
-    /// Bytes read so far (compare with the size to find a file that shrank while it was sent).
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sent += n as u64;
-        (self.progress)(self.sent, self.total);
-        Ok(n)
-    }
-}
-
-impl<R> std::fmt::Debug for ProgressReader<'_, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgressReader")
-            .field("sent", &self.sent)
-            .field("total", &self.total)
-            .finish_non_exhaustive()
     }
 }

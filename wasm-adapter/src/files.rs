@@ -1,5 +1,4 @@
-//! Files over the browser client: uploads from a `File`/`Blob` (streamed by the browser with the
-//! core's multipart framing) and `download-url` with checksum discovery.
+//! Uploads from a `File`/`Blob`, streamed by the browser with the core's multipart framing.
 
 use crate::{Client, Error, sys};
 use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
@@ -83,34 +82,5 @@ impl Client {
             raw.reason.as_deref(),
             &raw.body,
         )?)
-    }
-
-    /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...). The
-    /// candidates are fetched by the browser without credentials, so the other site must send
-    /// CORS headers; unreachable candidates count as absent.
-    pub async fn discover_checksum(
-        &self,
-        url: &str,
-        file_name: Option<&str>,
-    ) -> Result<Option<Checksum>, Error> {
-        self.run(self.core().discover_checksum(url, file_name)?)
-            .await
-    }
-
-    /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum given,
-    /// discovered next to the URL, or none. Returns the UPID of the download task.
-    pub async fn download_url(
-        &self,
-        node: &str,
-        storage: &str,
-        content: UploadContent,
-        url: &str,
-        file_name: &str,
-        checksum: DownloadChecksum,
-    ) -> Result<Upid, Error> {
-        let flow = self
-            .core()
-            .download_url(node, storage, content, url, file_name, checksum)?;
-        self.run(flow).await
     }
 }

@@ -15,7 +15,7 @@
 //! `auth`, `protocol`, `unsupported`, `config`), `status`, `statusText`, `errors` (the
 //! per-parameter messages), `class`, `mayHaveBeenSent` and (transport errors) `timeout`.
 
-use crate::{Client, DownloadChecksum, Error, LoginState, UploadChecksum};
+use crate::{CallOptions, Client, DownloadChecksum, Error, LoginState, UploadChecksum};
 use js_sys::{Function, Promise, Reflect};
 use proxmox_proto::auth::{SecondFactor, TfaChallenge};
 use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm};
@@ -536,7 +536,9 @@ impl ProxmoxClient {
         let call = method_of(&method)
             .and_then(|m| call_of(m, &path, &params.map(JsValue::from).unwrap_or_default()));
         promise(async move {
-            let env = c.call_envelope::<Value>(&call?).await?;
+            let env = c
+                .call_envelope::<Value>(&call?, &CallOptions::default())
+                .await?;
             let mut o = serde_json::Map::new();
             o.insert("data".into(), env.data);
             if let Some(t) = env.total {
@@ -568,7 +570,7 @@ impl ProxmoxClient {
         let call = method_of(&method)
             .and_then(|m| call_of(m, &path, &params.map(JsValue::from).unwrap_or_default()));
         promise(async move {
-            let r = c.call_raw(&call?).await?;
+            let r = c.call_raw(&call?, &CallOptions::default()).await?;
             Ok(from_json(&json!({
                 "status": r.status,
                 "statusText": r.reason.unwrap_or_default(),

@@ -47,7 +47,6 @@
 mod files;
 pub mod js;
 mod sys;
-mod tasks;
 
 pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
@@ -55,20 +54,22 @@ pub use proxmox_proto as proto;
 use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
 use proxmox_proto::capability::{self, Capability, Runtime};
 use proxmox_proto::flow::{
-    Authenticate, CallOptions, ClientCore, Event, Exchange, ExchangeKind, Flow, HttpReply, IoStep,
-    MonoTime, Now, Payload, Reply, TransportFailure, next_io,
+    Authenticate, ClientCore, Event, Exchange, ExchangeKind, Flow, HttpReply, IoStep, MonoTime,
+    Now, Payload, Reply, TransportFailure, next_io,
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
 use proxmox_proto::response::{Envelope, parse_envelope};
-use proxmox_proto::{Call, InputError, IntoApiPath, Method, Params, Target, TransportKind};
-use serde::Serialize;
+use proxmox_proto::{Call, InputError, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::time::Duration;
+
+/// Per-call settings (timeout, body limit, attempts): the core's, as on every adapter.
+pub use proxmox_proto::flow::CallOptions;
 
 /// Errors of this client: the core's [`proxmox_proto::ClientError`], the same type and accessors
 /// as every other adapter's. `fetch` does not say how far a failed request got, so a transport
@@ -341,7 +342,8 @@ impl Client {
         Now::new(MonoTime::from_duration(mono), self.now())
     }
 
-    pub(crate) fn core(&self) -> &ClientCore {
+    /// The core's flows of this client (for driving one yourself).
+    pub fn core(&self) -> &ClientCore {
         &self.inner.core
     }
 
@@ -440,7 +442,7 @@ impl Client {
 
     /// The driver loop: drives a flow of the core to its end over `fetch`, one exchange at a
     /// time, on the JavaScript event loop. Every API call runs through here.
-    pub(crate) async fn run_with<F: Flow>(
+    pub(crate) async fn drive<F: Flow>(
         &self,
         flow: &mut F,
         on_event: &mut dyn FnMut(Event),
@@ -479,12 +481,12 @@ impl Client {
     }
 
     /// A flow run to its end, its events to `on_event`.
-    pub(crate) async fn run_events<F: Flow>(
+    pub(crate) async fn run_with<F: Flow>(
         &self,
         mut flow: F,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<F::Output, Error> {
-        match self.run_with(&mut flow, on_event).await? {
+        match self.drive(&mut flow, on_event).await? {
             Driven::Done(out) => Ok(out),
             Driven::SecondFactor(_) => Err(proxmox_proto::Error::Auth(
                 proxmox_proto::auth::AuthError::SecondFactorRequired,
@@ -495,7 +497,7 @@ impl Client {
 
     /// [`Client::run_with`] to the end, the second factor from the builder.
     pub(crate) async fn run<F: Flow>(&self, flow: F) -> Result<F::Output, Error> {
-        self.run_events(flow, &mut |_| {}).await
+        self.run_with(flow, &mut |_| {}).await
     }
 
     /// Log in now (password credentials). With a second factor from the builder the whole
@@ -503,7 +505,7 @@ impl Client {
     /// with [`Client::complete_login`]. Token and saved-session clients are `LoggedIn` at once.
     pub async fn login(&self) -> Result<LoginState, Error> {
         let mut flow = self.inner.core.authenticate();
-        match self.run_with(&mut flow, &mut |_| {}).await? {
+        match self.drive(&mut flow, &mut |_| {}).await? {
             Driven::Done(_) => Ok(LoginState::LoggedIn),
             Driven::SecondFactor(challenge) => {
                 // The flow keeps the login lease while the person answers.
@@ -538,10 +540,8 @@ impl Client {
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`] (a failed GET is retried; a POST, PUT or DELETE that may have
     /// been sent never is).
-    pub async fn call_raw(&self, call: &Call) -> Result<RawResponse, Error> {
-        let r = self
-            .run(self.inner.core.call(call.clone(), &CallOptions::default()))
-            .await?;
+    pub async fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
+        let r = self.run(self.inner.core.call(call.clone(), opts)).await?;
         Ok(RawResponse {
             status: r.status,
             reason: r.reason,
@@ -553,8 +553,9 @@ impl Client {
     pub async fn call_envelope<T: DeserializeOwned>(
         &self,
         call: &Call,
+        opts: &CallOptions,
     ) -> Result<Envelope<T>, Error> {
-        let raw = self.call_raw(call).await?;
+        let raw = self.call_raw(call, opts).await?;
         Ok(parse_envelope(
             raw.status,
             raw.reason.as_deref(),
@@ -564,60 +565,28 @@ impl Client {
 
     /// Perform a call and return `data` as `T`.
     pub async fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
-        self.call_envelope(call).await.map(|e| e.data)
+        self.call_with(call, &CallOptions::default()).await
     }
 
-    /// `GET path`.
-    pub async fn get<T: DeserializeOwned>(&self, path: impl IntoApiPath) -> Result<T, Error> {
-        self.call(&Call::get(path)?).await
-    }
-
-    /// `GET path` with query parameters from a `Serialize` struct, map or list of pairs.
-    pub async fn get_with<T: DeserializeOwned, P: Serialize + ?Sized>(
+    /// Perform a call with options (timeout, body limit, attempts) and return `data` as `T`.
+    pub async fn call_with<T: DeserializeOwned>(
         &self,
-        path: impl IntoApiPath,
-        params: &P,
+        call: &Call,
+        opts: &CallOptions,
     ) -> Result<T, Error> {
-        self.call(&Call::get(path)?.params_from(params)?).await
+        self.call_envelope(call, opts).await.map(|e| e.data)
     }
 
-    /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
-    pub async fn post<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::post(path)?.params_from(params)?).await
+    async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error> {
+        self.call(&call?).await
     }
 
-    /// `PUT path`.
-    pub async fn put<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::put(path)?.params_from(params)?).await
+    fn runtime(&self) -> Runtime {
+        Runtime::Browser
     }
 
-    /// `DELETE path` with query parameters.
-    pub async fn delete<T: DeserializeOwned, P: Serialize + ?Sized>(
-        &self,
-        path: impl IntoApiPath,
-        params: &P,
-    ) -> Result<T, Error> {
-        self.call(&Call::delete(path)?.params_from(params)?).await
-    }
-
-    /// A call with explicit parameters.
-    pub async fn request<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: impl IntoApiPath,
-        params: Params,
-    ) -> Result<T, Error> {
-        self.call(&Call::new(method, path)?.with_params(params))
-            .await
-    }
+    proxmox_proto::async_client_methods!();
+    proxmox_proto::async_flow_methods!();
 }
 
 #[cfg(test)]

@@ -46,8 +46,9 @@ impl Answer {
     }
 }
 
-/// A call on the client's wire.
+/// A call on the client's wire. Not boxed: the HTTP variant, the large one, is the common one.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SubCall {
     Http(ApiCall),
     Shell(ShellCall),

@@ -58,7 +58,10 @@ async fn hostile_a_1_gib_body_stops_at_the_body_limit() {
     const LIMIT: u64 = 1 << 20;
     for case in ["huge", "huge-chunked", "gzip-bomb"] {
         let c = builder(case).body_limit(LIMIT).build().unwrap();
-        let e = c.call_raw(&Call::post("nodes").unwrap()).await.unwrap_err();
+        let e = c
+            .call_raw(&Call::post("nodes").unwrap(), &Default::default())
+            .await
+            .unwrap_err();
         let Some(ProtocolError::BodyTooLarge { size, limit }) = protocol(&e) else {
             panic!("{case}: {e:?}")
         };
