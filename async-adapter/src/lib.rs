@@ -854,9 +854,17 @@ impl Client {
 
     /// Perform a call and return `data` as `T`.
     pub async fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
-        self.call_envelope(call, &CallOptions::default())
-            .await
-            .map(|e| e.data)
+        self.call_with(call, &CallOptions::default()).await
+    }
+
+    /// Perform a call with options (deadline, timeouts, body limit, attempts) and return
+    /// `data` as `T`.
+    pub async fn call_with<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        opts: &CallOptions,
+    ) -> Result<T, Error> {
+        self.call_envelope(call, opts).await.map(|e| e.data)
     }
 
     async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error> {

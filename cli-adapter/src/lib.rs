@@ -560,6 +560,22 @@ impl Client {
         proxmox_proto::capability::Runtime::Shell
     }
 
+    /// There is no API login on the shell wire: `pvesh` runs as the node's (SSH or local)
+    /// user. Always [`Error::Unsupported`] (the capability table's password-login row), so
+    /// code written for every adapter can call it and learn why.
+    pub fn login(&self) -> Result<(), Error> {
+        proxmox_proto::capability::require(
+            self.runtime(),
+            proxmox_proto::capability::Capability::PasswordLogin,
+        )?;
+        Ok(())
+    }
+
+    /// No API session on the shell wire: always `None`.
+    pub fn session(&self) -> Option<proxmox_proto::auth::Session> {
+        None
+    }
+
     pub(crate) fn transport(&self) -> &dyn Transport {
         self.inner.transport.as_ref()
     }

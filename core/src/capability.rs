@@ -261,6 +261,9 @@ pub const SURFACE: &[&str] = &[
     "download_url",
     "agent_exec",
     "agent_exec_argv",
+    "request",
+    "upload",
+    "core",
 ];
 
 /// The accessors every adapter's `Error` has (it is [`crate::ClientError`] everywhere).

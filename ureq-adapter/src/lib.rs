@@ -511,8 +511,17 @@ impl Client {
 
     /// Perform a call and return `data` as `T`.
     pub fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
-        self.call_envelope(call, &CallOptions::default())
-            .map(|e| e.data)
+        self.call_with(call, &CallOptions::default())
+    }
+
+    /// Perform a call with options (deadline, timeouts, body limit, attempts) and return
+    /// `data` as `T`.
+    pub fn call_with<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        opts: &CallOptions,
+    ) -> Result<T, Error> {
+        self.call_envelope(call, opts).map(|e| e.data)
     }
 
     /// [`Client::call`] with an owned call (no copy of its parameters).

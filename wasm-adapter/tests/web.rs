@@ -512,6 +512,6 @@ async fn js_api_tfa_login_and_errors() {
         .message()
         .as_string()
         .unwrap();
-    assert!(msg.contains("not possible in a browser"), "{msg}");
+    assert!(msg.contains("is not possible with proxmox-wasm"), "{msg}");
     assert!(!msg.contains('x') || !msg.contains("tokenSecret"));
 }
