@@ -135,7 +135,7 @@ use proxmox_proto::flow::{
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::{Envelope, parse_data, parse_envelope};
+use proxmox_proto::response::parse_data;
 use proxmox_proto::{Call, InputError, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -278,30 +278,7 @@ impl ClientBuilder {
 
     proxmox_proto::client_builder_methods!(options);
 
-    /// A callback asked for the second factor when the server wants one (it sees what is
-    /// offered; returning `None` aborts the login). Needs a password login.
-    pub fn second_factor_callback(
-        mut self,
-        f: impl Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static,
-    ) -> Self {
-        self.second_factor_callback = Some(Arc::new(f));
-        self
-    }
-
-    /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
-    /// `/etc/pve/pve-root-ca.pem`). Read synchronously: call it before entering the runtime
-    /// or accept one small blocking read.
-    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
-        let pem = std::fs::read(path.as_ref())?;
-        Ok(self.ca_pem(&pem))
-    }
-
-    /// Where "now" comes from (default: the system clock). Tests pass a simulated clock.
-    /// Sleeping always uses the runtime's timer.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
+    proxmox_proto::native_builder_methods!();
 
     /// How many requests this client (and its clones) keeps on the wire at once (default 6;
     /// PVE serves API calls with about 3 workers per node). At least 1.
@@ -836,35 +813,6 @@ impl Client {
     /// answers, not errors.
     pub async fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
         self.run(self.inner.core.call(call.clone(), opts)).await
-    }
-
-    /// Perform a call and return the whole envelope (`data` plus `total` and friends).
-    pub async fn call_envelope<T: DeserializeOwned>(
-        &self,
-        call: &Call,
-        opts: &CallOptions,
-    ) -> Result<Envelope<T>, Error> {
-        let raw = self.call_raw(call, opts).await?;
-        Ok(parse_envelope(
-            raw.status,
-            raw.reason.as_deref(),
-            &raw.body,
-        )?)
-    }
-
-    /// Perform a call and return `data` as `T`.
-    pub async fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
-        self.call_with(call, &CallOptions::default()).await
-    }
-
-    /// Perform a call with options (deadline, timeouts, body limit, attempts) and return
-    /// `data` as `T`.
-    pub async fn call_with<T: DeserializeOwned>(
-        &self,
-        call: &Call,
-        opts: &CallOptions,
-    ) -> Result<T, Error> {
-        self.call_envelope(call, opts).await.map(|e| e.data)
     }
 
     async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error> {

@@ -12,29 +12,6 @@ use std::path::Path;
 pub use proxmox_proto::upload::{DownloadChecksum, Progress, UploadChecksum};
 
 impl Client {
-    /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import): the file
-    /// is copied to `/var/tmp/pveupload-<random hex>` on the node (locally a private copy;
-    /// over SSH streamed into a command that creates the file exclusively, mode 0600), then
-    /// `pvesh create /nodes/{node}/storage/{storage}/upload --tmpfilename ...` moves it into
-    /// the storage. Returns the UPID of the node's import task. If anything fails, the staged
-    /// file is removed.
-    pub fn upload(
-        &self,
-        node: &str,
-        storage: &str,
-        content: UploadContent,
-        path: impl AsRef<Path>,
-        checksum: UploadChecksum,
-        progress: Progress<'_>,
-    ) -> Result<Upid, Error> {
-        let path = path.as_ref();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Config(format!("{} has no usable file name", path.display())))?;
-        self.upload_as(node, storage, content, path, name, checksum, progress)
-    }
-
     /// Like [`Client::upload`], storing the file under another name.
     #[allow(clippy::too_many_arguments)]
     pub fn upload_as(

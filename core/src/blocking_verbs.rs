@@ -102,7 +102,7 @@ macro_rules! blocking_client_methods {
 }
 
 /// The flow methods of a blocking client, written once for every blocking adapter
-/// (proxmox-ureq, proxmox-cli): tasks (`wait_task`, `wait_tasks`, `task_log`,
+/// (proxmox-ureq, proxmox-cli): `upload` (over the adapter's `upload_as`), tasks (`wait_task`, `wait_tasks`, `task_log`,
 /// `follow_task_log`, `cancel_task`), files (`discover_checksum`, `download_url`) and the
 /// guest agent (`agent_exec`, `agent_exec_argv`). Each is one run of the adapter's driver
 /// loop over a flow of its [`ClientCore`](crate::flow::ClientCore); what the runtime cannot do
@@ -113,6 +113,25 @@ macro_rules! blocking_client_methods {
 #[macro_export]
 macro_rules! blocking_flow_methods {
     () => {
+        /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import),
+        /// stored under its own file name (see `upload_as` for how it travels). Returns the
+        /// UPID of the server's import task.
+        pub fn upload(
+            &self,
+            node: &str,
+            storage: &str,
+            content: $crate::upload::UploadContent,
+            path: impl AsRef<::std::path::Path>,
+            checksum: $crate::upload::UploadChecksum,
+            progress: $crate::upload::Progress<'_>,
+        ) -> Result<$crate::Upid, Error> {
+            let path = path.as_ref();
+            let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                Error::Config(format!("{} has no usable file name", path.display()))
+            })?;
+            self.upload_as(node, storage, content, path, name, checksum, progress)
+        }
+
         /// Wait for a task to end. `progress` sees every status answer (e.g. to draw a
         /// spinner). The outcome says `Ok`, `Warnings(n)` (a success), `Failed` with the log
         /// tail, or `TimedOut`; request failures that the waiter gave up on end as
@@ -360,13 +379,48 @@ macro_rules! async_flow_methods {
 }
 
 /// The convenience verbs of an async client, written once for every async adapter
-/// (proxmox-async with `async_client_methods!(Send)`, proxmox-wasm without): `get`, `get_with`,
-/// `post`, `put`, `delete`, `create`, `set` and `request`. Each builds its call at once (the
-/// parameters are not borrowed by the future) and hands it to the adapter's
+/// (proxmox-async with `async_client_methods!(Send)`, proxmox-wasm without): `call_envelope`,
+/// `call`, `call_with` over the adapter's `async fn call_raw(&self, call: &Call, opts:
+/// &CallOptions)` (an answer with `status`, `reason` and `body`), and `get`, `get_with`,
+/// `post`, `put`, `delete`, `create`, `set` and `request`, which build their call at once (the
+/// parameters are not borrowed by the future) and hand it to the adapter's
 /// `async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error>`.
 #[macro_export]
 macro_rules! async_client_methods {
     ($($send:ident)?) => {
+        /// Perform a call and return the whole envelope (`data` plus `total` and friends).
+        pub async fn call_envelope<T: $crate::__serde::de::DeserializeOwned>(
+            &self,
+            call: &$crate::Call,
+            opts: &$crate::flow::CallOptions,
+        ) -> Result<$crate::response::Envelope<T>, Error> {
+            let raw = self.call_raw(call, opts).await?;
+            Ok($crate::response::parse_envelope(
+                raw.status,
+                raw.reason.as_deref(),
+                &raw.body,
+            )?)
+        }
+
+        /// Perform a call and return `data` as `T`.
+        pub async fn call<T: $crate::__serde::de::DeserializeOwned>(
+            &self,
+            call: &$crate::Call,
+        ) -> Result<T, Error> {
+            self.call_with(call, &$crate::flow::CallOptions::default())
+                .await
+        }
+
+        /// Perform a call with options (deadline, timeouts, body limit, attempts) and return
+        /// `data` as `T`.
+        pub async fn call_with<T: $crate::__serde::de::DeserializeOwned>(
+            &self,
+            call: &$crate::Call,
+            opts: &$crate::flow::CallOptions,
+        ) -> Result<T, Error> {
+            self.call_envelope(call, opts).await.map(|e| e.data)
+        }
+
         /// `GET path`.
         pub fn get<T: $crate::__serde::de::DeserializeOwned>(
             &self,
@@ -443,6 +497,42 @@ macro_rules! async_client_methods {
         ) -> impl ::std::future::Future<Output = Result<T, Error>> $(+ $send)? {
             let call = $crate::Call::new(method, path).map(|c| c.with_params(params));
             self.call_owned(call.map_err(Error::from))
+        }
+    };
+}
+
+/// The builder methods of the native adapters (proxmox-ureq, proxmox-async) beyond the core's
+/// options: `second_factor_callback`, `ca_file` and `clock`, over the builder's fields
+/// `second_factor_callback: Option<SecondFactorCallback>` and `clock: Clock`.
+#[macro_export]
+macro_rules! native_builder_methods {
+    () => {
+        /// A callback asked for the second factor when the server wants one (it sees what is
+        /// offered; returning `None` aborts the login). Needs a password login.
+        pub fn second_factor_callback(
+            mut self,
+            f: impl Fn(&$crate::auth::TfaChallenge) -> Option<$crate::auth::SecondFactor>
+            + Send
+            + Sync
+            + 'static,
+        ) -> Self {
+            self.second_factor_callback = Some(::std::sync::Arc::new(f));
+            self
+        }
+
+        /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
+        /// `/etc/pve/pve-root-ca.pem`). Read at once, synchronously (in an async program:
+        /// before entering the runtime, or accept one small blocking read).
+        pub fn ca_file(self, path: impl AsRef<::std::path::Path>) -> Result<Self, Error> {
+            let pem = ::std::fs::read(path.as_ref())?;
+            Ok(self.ca_pem(&pem))
+        }
+
+        /// Where "now" comes from (default: the system clock). Tests pass a simulated clock;
+        /// sleeping always uses the real timer.
+        pub fn clock(mut self, clock: Clock) -> Self {
+            self.clock = clock;
+            self
         }
     };
 }

@@ -27,26 +27,6 @@ fn random_bytes() -> [u8; 16] {
 }
 
 impl Client {
-    /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import), streamed
-    /// with constant memory at any size. Returns the UPID of the server's import task.
-    /// A file that changes size while it is sent fails the upload.
-    pub fn upload(
-        &self,
-        node: &str,
-        storage: &str,
-        content: UploadContent,
-        path: impl AsRef<Path>,
-        checksum: UploadChecksum,
-        progress: Progress<'_>,
-    ) -> Result<Upid, Error> {
-        let path = path.as_ref();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Config(format!("{} has no usable file name", path.display())))?;
-        self.upload_as(node, storage, content, path, name, checksum, progress)
-    }
-
     /// Like [`Client::upload`], storing the file under another name.
     #[allow(clippy::too_many_arguments)]
     pub fn upload_as(

@@ -113,28 +113,7 @@ impl ClientBuilder {
 
     proxmox_proto::client_builder_methods!(options);
 
-    /// A callback asked for the second factor when the server wants one (it sees what is
-    /// offered; returning `None` aborts the login). Needs a password login.
-    pub fn second_factor_callback(
-        mut self,
-        f: impl Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static,
-    ) -> Self {
-        self.second_factor_callback = Some(Arc::new(f));
-        self
-    }
-
-    /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
-    /// `/etc/pve/pve-root-ca.pem`).
-    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
-        let pem = std::fs::read(path.as_ref())?;
-        Ok(self.ca_pem(&pem))
-    }
-
-    /// Where "now" comes from (default: the system clock). Tests pass a simulated clock.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
+    proxmox_proto::native_builder_methods!();
 
     /// Check everything and build the client. A password login happens lazily, on the first
     /// call (or explicitly with [`Client::login`]).

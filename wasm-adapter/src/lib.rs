@@ -59,7 +59,6 @@ use proxmox_proto::flow::{
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
-use proxmox_proto::response::{Envelope, parse_envelope};
 use proxmox_proto::{Call, InputError, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -547,34 +546,6 @@ impl Client {
             reason: r.reason,
             body: r.body,
         })
-    }
-
-    /// Perform a call and return the whole envelope (`data` plus `total` and friends).
-    pub async fn call_envelope<T: DeserializeOwned>(
-        &self,
-        call: &Call,
-        opts: &CallOptions,
-    ) -> Result<Envelope<T>, Error> {
-        let raw = self.call_raw(call, opts).await?;
-        Ok(parse_envelope(
-            raw.status,
-            raw.reason.as_deref(),
-            &raw.body,
-        )?)
-    }
-
-    /// Perform a call and return `data` as `T`.
-    pub async fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
-        self.call_with(call, &CallOptions::default()).await
-    }
-
-    /// Perform a call with options (timeout, body limit, attempts) and return `data` as `T`.
-    pub async fn call_with<T: DeserializeOwned>(
-        &self,
-        call: &Call,
-        opts: &CallOptions,
-    ) -> Result<T, Error> {
-        self.call_envelope(call, opts).await.map(|e| e.data)
     }
 
     async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error> {
