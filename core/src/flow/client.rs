@@ -258,6 +258,55 @@ impl ClientCore {
 
     /// The flow that waits for many tasks at once, every ready status request at once (ends as
     /// [`super::Event::TaskFinished`]); outcomes in input order.
+    ///
+    /// Driven on canned bytes: both status requests are handed out before any answer.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, Event, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::task::{TaskOutcome, WaitOptions};
+    /// use proxmox_proto::{TransportKind, Upid};
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let upids: Vec<Upid> = [
+    ///     "UPID:pve1:00000001:00000001:65000000:qmstart:100:root@pam:",
+    ///     "UPID:pve1:00000002:00000002:65000000:qmstart:101:root@pam:",
+    /// ].iter().map(|u| u.parse().unwrap()).collect();
+    /// let mut flow = core.wait_tasks(&upids, WaitOptions::default());
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let (mut sent, mut finished, mut rounds) = (Vec::new(), 0, 0);
+    /// let outcomes = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => sent.push(ex),
+    ///         Step::AwaitReplies => {
+    ///             rounds += 1;
+    ///             if rounds == 1 {
+    ///                 assert_eq!(sent.len(), 2, "both tasks asked at once");
+    ///             }
+    ///             for ex in sent.drain(..) {
+    ///                 let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///                 let path = req.uri().path();
+    ///                 let body = if path.ends_with("/log") {
+    ///                     r#"{"data":[{"n":1,"t":"some error"}],"total":1}"#.to_owned()
+    ///                 } else {
+    ///                     let exit = if path.contains("00000002") { "some error" } else { "OK" };
+    ///                     format!(r#"{{"data":{{"status":"stopped","exitstatus":"{exit}"}}}}"#)
+    ///                 };
+    ///                 flow.handle(ex.id, Reply::Http(HttpReply::new(200, None, body.into_bytes())));
+    ///             }
+    ///         }
+    ///         Step::Event(Event::TaskFinished { .. }) => finished += 1,
+    ///         Step::Done(outcomes) => break outcomes.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(finished, 2);
+    /// assert_eq!(outcomes[0], TaskOutcome::Ok);
+    /// assert!(matches!(outcomes[1], TaskOutcome::Failed { .. }), "{:?}", outcomes[1]);
+    /// ```
     pub fn wait_tasks(&self, upids: &[Upid], options: WaitOptions) -> WaitTasks {
         WaitTasks(MachineFlow::new(
             self.shared.clone(),
@@ -268,6 +317,45 @@ impl ClientCore {
 
     /// The flow that follows a running task's log (new lines as [`super::Event::LogLines`])
     /// and ends with the task's outcome.
+    ///
+    /// Driven on canned bytes: every request is answered from the path it asks for.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, Event, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::task::{TaskOutcome, WaitOptions};
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let upid = "UPID:pve1:00000001:00000001:65000000:vzdump:100:root@pam:".parse().unwrap();
+    /// let mut flow = core.follow_log(upid, WaitOptions::default());
+    /// let mut ms = 0u64;
+    /// let mut lines = Vec::new();
+    /// let outcome = loop {
+    ///     let now = Now::new(MonoTime::from_duration(Duration::from_millis(ms)),
+    ///                        Duration::from_secs(1_700_000_000) + Duration::from_millis(ms));
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///             let body: &[u8] = if req.uri().path().ends_with("/log") {
+    ///                 br#"{"data":[{"n":1,"t":"starting backup"},{"n":2,"t":"TASK OK"}],"total":2}"#
+    ///             } else {
+    ///                 br#"{"data":{"status":"stopped","exitstatus":"OK"}}"#
+    ///             };
+    ///             flow.handle(ex.id, Reply::Http(HttpReply::new(200, None, body.to_vec())));
+    ///         }
+    ///         Step::Event(Event::LogLines(new)) => lines.extend(new.into_iter().map(|l| l.t)),
+    ///         Step::SleepUntil(t) => ms = t.as_duration().as_millis() as u64,
+    ///         Step::Done(outcome) => break outcome.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(outcome, TaskOutcome::Ok);
+    /// assert_eq!(lines, ["starting backup", "TASK OK"], "each line once, in order");
+    /// ```
     pub fn follow_log(&self, upid: Upid, options: WaitOptions) -> FollowLog {
         FollowLog(MachineFlow::new(
             self.shared.clone(),
@@ -344,6 +432,51 @@ impl ClientCore {
     /// The flow of `download-url`: `node` downloads `url` into `storage` as `file_name`,
     /// with the checksum given, discovered next to the URL first, or none. Ends with the UPID
     /// of the download task.
+    ///
+    /// Driven on canned bytes: the mirror's `SHA256SUMS` is found, and its checksum goes with
+    /// the call.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, ExchangeKind, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::upload::{DownloadChecksum, UploadContent};
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let url = "https://mirror.example/iso/debian.iso";
+    /// let mut flow = core
+    ///     .download_url("pve1", "local", UploadContent::Iso, url, "debian.iso", DownloadChecksum::Discover)
+    ///     .unwrap();
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let sha = "b".repeat(64);
+    /// let upid = "UPID:pve1:00000003:00000003:65000000:download:debian.iso:root@pam:";
+    /// let done = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///             let reply = match (ex.kind, req.uri().path()) {
+    ///                 (ExchangeKind::Fetch, "/iso/SHA256SUMS") => format!("{sha}  debian.iso\n"),
+    ///                 (ExchangeKind::Fetch, _) => String::new(),
+    ///                 (_, path) => {
+    ///                     assert!(path.ends_with("/nodes/pve1/storage/local/download-url"));
+    ///                     let form = String::from_utf8(req.body().to_vec()).unwrap();
+    ///                     assert!(form.contains(&format!("checksum={sha}")), "{form}");
+    ///                     assert!(form.contains("checksum-algorithm=sha256"), "{form}");
+    ///                     format!(r#"{{"data":"{upid}"}}"#)
+    ///                 }
+    ///             };
+    ///             let status = if reply.is_empty() { 404 } else { 200 };
+    ///             flow.handle(ex.id, Reply::Http(HttpReply::new(status, None, reply.into_bytes())));
+    ///         }
+    ///         Step::Done(upid) => break upid.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(done.to_string(), upid);
+    /// ```
     pub fn download_url(
         &self,
         node: &str,
