@@ -92,7 +92,7 @@ mod sub_call;
 mod tasks;
 mod time;
 
-pub use api_call::{ApiCall, Authenticate};
+pub use api_call::{ApiCall, Authenticate, UploadFlow};
 pub use client::ClientCore;
 pub use exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
 pub use files::{DataCall, DiscoverChecksum, DownloadUrlFlow};

@@ -1,11 +1,11 @@
-//! Files over the blocking client: streamed uploads of any size, `download-url` with checksum
-//! discovery, and the QEMU guest agent's `exec`.
+//! Streamed uploads of any size over the blocking client: the core's upload flow, the body
+//! read from the file as it goes.
 
-use crate::{CallOptions, Client, Error};
+use crate::{Client, Error};
 use proxmox_proto::checksum::StreamingDigest;
 pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
 use proxmox_proto::upload::{ProgressReader, Upload, UploadContent};
-use proxmox_proto::{Method, Upid};
+use proxmox_proto::Upid;
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -49,27 +49,25 @@ impl Client {
                 upload = upload.with_checksum(StreamingDigest::of_reader(alg, File::open(path)?)?)
             }
         }
-        let frame = upload.frame(&proxmox_proto::upload::boundary_from_random(&random_bytes()))?;
-        let call = upload.call()?;
-        let auth = self.current_auth()?;
-        let head = self.request_builder().build_streaming(
-            Method::Post,
-            &call.path,
-            frame.content_type(),
-            frame.content_length(),
-            Some(&auth),
-        )?;
-        let mut body = io::Cursor::new(frame.head().to_vec())
-            .chain(ProgressReader::new(file.take(len), len, progress))
-            .chain(io::Cursor::new(frame.tail().to_vec()));
-        let (parts, ()) = head.into_parts();
-        let req = http::Request::from_parts(parts, ureq::SendBody::from_reader(&mut body));
-        // Never retried: the server may have stored the file.
-        let raw = self.send_http(req, &CallOptions::default())?;
-        Ok(proxmox_proto::response::parse_data(
-            raw.status,
-            raw.reason.as_deref(),
-            &raw.body,
-        )?)
+        let flow = self.core().upload(upload, &random_bytes())?;
+        let frame = flow.frame().clone();
+        let mut file = ProgressReader::new(file.take(len), len, progress);
+        let mut body = io::Cursor::new(frame.head())
+            .chain(&mut file)
+            .chain(io::Cursor::new(frame.tail()));
+        let result = self.run_io(
+            flow,
+            &mut |_| {},
+            &mut Some(ureq::SendBody::from_reader(&mut body)),
+        );
+        // ureq sends exactly Content-Length bytes: a file that shrank fails the exchange; one
+        // that grew would be cut, so say so.
+        if result.is_ok() && file.sent() != len {
+            return Err(Error::Io(io::Error::other(format!(
+                "{} changed size while it was sent",
+                path.display()
+            ))));
+        }
+        result
     }
 }

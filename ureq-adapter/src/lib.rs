@@ -283,10 +283,6 @@ impl Client {
         Now::new(self.inner.mono.at(Instant::now()), self.now())
     }
 
-    pub(crate) fn request_builder(&self) -> &RequestBuilder {
-        self.inner.core.request_builder()
-    }
-
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
     pub fn session(&self) -> Option<Session> {
@@ -313,15 +309,26 @@ impl Client {
     /// [`Client::run`], handing the flow's events to `on_event`.
     pub(crate) fn run_with<F: Flow>(
         &self,
+        flow: F,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<F::Output, Error> {
+        self.run_io(flow, on_event, &mut None)
+    }
+
+    /// The driver loop itself; `body` is the body of the flow's streamed exchange (an
+    /// upload), sent once.
+    pub(crate) fn run_io<F: Flow>(
+        &self,
         mut flow: F,
         on_event: &mut dyn FnMut(Event),
+        body: &mut Option<ureq::SendBody<'_>>,
     ) -> Result<F::Output, Error> {
         loop {
             let now = self.flow_now();
             match next_io(&mut flow, now, on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
-                    let reply = self.perform(exchange);
+                    let reply = self.perform(exchange, body);
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => std::thread::sleep(now.mono.until(t)),
@@ -352,7 +359,7 @@ impl Client {
     }
 
     /// Perform one exchange of a flow.
-    fn perform(&self, exchange: Exchange) -> Reply {
+    fn perform(&self, exchange: Exchange, body: &mut Option<ureq::SendBody<'_>>) -> Reply {
         let Exchange {
             payload,
             connect_timeout,
@@ -381,7 +388,25 @@ impl Client {
                     Err(f) => Reply::Failed(f),
                 }
             }
-            Payload::HttpStreaming { .. } | Payload::Command(_) => Reply::Failed(
+            // A streamed body goes once: the flow never asks twice, save after a 401.
+            Payload::HttpStreaming { head, .. } => match body.take() {
+                Some(b) => {
+                    let (parts, ()) = head.into_parts();
+                    let req = http::Request::from_parts(parts, b);
+                    match self.exchange(req, connect_timeout, read_timeout, body_limit) {
+                        Ok(r) => Reply::Http(r),
+                        Err(f) => Reply::Failed(f),
+                    }
+                }
+                None => Reply::Failed(
+                    TransportFailure::not_sent(
+                        "the upload's body was already sent once (the server refused the \
+                         ticket?): upload again",
+                    )
+                    .permanent(),
+                ),
+            },
+            Payload::Command(_) => Reply::Failed(
                 TransportFailure::not_sent("this exchange kind is not performed by this client")
                     .permanent(),
             ),
@@ -449,23 +474,6 @@ impl Client {
         })
     }
 
-    /// One exchange outside the API-call flow (streamed uploads, checksum files), sent once.
-    pub(crate) fn send_http<B: ureq::AsSendBody>(
-        &self,
-        req: http::Request<B>,
-        opts: &CallOptions,
-    ) -> Result<RawResponse, Error> {
-        let policy = self.inner.core.policy();
-        let (method, uri) = (req.method().clone(), req.uri().clone());
-        let started = Instant::now();
-        self.exchange(
-            req,
-            opts.connect_timeout.unwrap_or(policy.connect_timeout),
-            opts.read_timeout.unwrap_or(policy.read_timeout),
-            opts.body_limit.unwrap_or(policy.body_limit),
-        )
-        .map_err(|f| f.into_error(&method, &uri, started.elapsed()).into())
-    }
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are answers, not

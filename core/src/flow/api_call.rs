@@ -114,6 +114,54 @@ impl Flow for Authenticate {
     engine_flow_methods!();
 }
 
+/// The flow of a streamed upload, made by [`super::ClientCore::upload`]: auth as for any call,
+/// then one [`ExchangeKind::Upload`] exchange whose [`Payload::HttpStreaming`] body the adapter
+/// sends: [`UploadFlow::frame`]'s head, the file's bytes, its tail. Sent once (the body is
+/// read as it goes): a failure is never retried. Ends with the UPID of the server's import
+/// task.
+#[derive(Debug)]
+pub struct UploadFlow {
+    engine: Engine,
+    frame: crate::upload::MultipartFrame,
+}
+
+impl UploadFlow {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        call: Call,
+        frame: crate::upload::MultipartFrame,
+        mut policy: Policy,
+    ) -> Self {
+        // No deadline (a large file takes as long as it takes; the adapter bounds each wait
+        // for data), and one attempt: the body is a stream.
+        policy.timeout = None;
+        policy.max_attempts = 1;
+        let mut engine = Engine::new(shared, Some(call), policy);
+        engine.stream = Some((frame.content_type().to_owned(), frame.content_length()));
+        Self { engine, frame }
+    }
+
+    /// The bytes around the file: the adapter sends `head()`, the file, `tail()`.
+    pub fn frame(&self) -> &crate::upload::MultipartFrame {
+        &self.frame
+    }
+}
+
+impl Flow for UploadFlow {
+    type Output = crate::Upid;
+
+    fn poll(&mut self, now: Now) -> Step<crate::Upid> {
+        self.engine.poll(now).and_then_done(|o| match o {
+            Outcome::Reply(r) => {
+                crate::response::parse_data(r.status, r.reason.as_deref(), &r.body)
+            }
+            Outcome::Auth(_) => Err(wrong_outcome()),
+        })
+    }
+
+    engine_flow_methods!();
+}
+
 #[derive(Debug)]
 enum State {
     /// Decide the auth (use, renew, log in) and send.
@@ -150,6 +198,8 @@ enum State {
 struct Engine {
     shared: Arc<Shared>,
     call: Option<Call>,
+    /// The call's body is streamed by the adapter (an upload): `Content-Type` and length.
+    stream: Option<(String, u64)>,
     policy: Policy,
     /// 0 until this flow claims a lease.
     holder: LeaseHolder,
@@ -199,6 +249,7 @@ impl Engine {
         Self {
             shared,
             call,
+            stream: None,
             policy,
             holder: 0,
             started: None,
@@ -284,7 +335,16 @@ impl Engine {
         now: Now,
         req: Result<http::Request<crate::request::FormBody>, crate::InputError>,
     ) -> Result<(ExchangeId, Step<Outcome>), Error> {
-        let req = req?;
+        let payload = Payload::Http(req?);
+        self.send_payload(now, payload, ExchangeKind::Api)
+    }
+
+    fn send_payload(
+        &mut self,
+        now: Now,
+        payload: Payload,
+        kind: ExchangeKind,
+    ) -> Result<(ExchangeId, Step<Outcome>), Error> {
         let remaining = self.deadline.map(|d| now.mono.until(d));
         if remaining == Some(Duration::ZERO) {
             return Err(self.deadline_error(now));
@@ -296,9 +356,9 @@ impl Engine {
             id,
             Step::Send(Exchange {
                 id,
-                kind: ExchangeKind::Api,
+                kind,
                 endpoint: EndpointId::PRIMARY,
-                payload: Payload::Http(req),
+                payload,
                 connect_timeout: cut(self.policy.connect_timeout),
                 read_timeout: cut(self.policy.read_timeout),
                 deadline: self.deadline,
@@ -513,8 +573,32 @@ impl Engine {
         let Some(call) = &self.call else {
             return self.finish(Ok(Outcome::Auth(auth)));
         };
-        let req = self.shared.rb.build(call, Some(&auth));
-        match self.send(now, req) {
+        let sent = match &self.stream {
+            Some((content_type, len)) => {
+                let len = *len;
+                match self.shared.rb.build_streaming(
+                    call.method,
+                    &call.path,
+                    content_type,
+                    len,
+                    Some(&auth),
+                ) {
+                    Ok(head) => {
+                        let payload = Payload::HttpStreaming {
+                            head,
+                            body_len: len,
+                        };
+                        self.send_payload(now, payload, ExchangeKind::Upload)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            None => {
+                let req = self.shared.rb.build(call, Some(&auth));
+                self.send(now, req)
+            }
+        };
+        match sent {
             Ok((ex, step)) => {
                 self.attempts += 1;
                 self.state = State::Call { auth, ex };

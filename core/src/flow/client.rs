@@ -1,7 +1,7 @@
 //! [`ClientCore`]: what every flow of one client shares (request builder, session and leases,
 //! policy), and where flows are made.
 
-use super::api_call::{ApiCall, Authenticate};
+use super::api_call::{ApiCall, Authenticate, UploadFlow};
 use super::composite::MachineFlow;
 use super::files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 use super::options::{CallOptions, Policy};
@@ -202,6 +202,59 @@ impl ClientCore {
     /// request, retries with backoff, all within the call's deadline.
     pub fn call(&self, call: Call, opts: &CallOptions) -> ApiCall {
         ApiCall::new(self.shared.clone(), call, self.shared.policy.for_call(opts))
+    }
+
+    /// The flow of a streamed upload (see [`UploadFlow`]): `upload` with its checksum, and 16
+    /// random bytes for the multipart boundary (the core has no randomness). The adapter
+    /// sends the frame's head, the file and the frame's tail as the exchange's body.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, ExchangeKind, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::upload::{Upload, UploadContent};
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let upload = Upload::new("pve1", "local", UploadContent::Iso, "tiny.iso", 4).unwrap();
+    /// let mut flow = core.upload(upload, &[7; 16]).unwrap();
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let upid = "UPID:pve1:00000004:00000004:65000000:imgcopy::root@pam:";
+    /// let done = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             assert_eq!(ex.kind, ExchangeKind::Upload);
+    ///             let Payload::HttpStreaming { head, body_len } = &ex.payload else { unreachable!() };
+    ///             let frame = flow.frame();
+    ///             let mut body = frame.head().to_vec();
+    ///             body.extend_from_slice(b"DATA");
+    ///             body.extend_from_slice(frame.tail());
+    ///             assert_eq!(body.len() as u64, *body_len);
+    ///             assert_eq!(head.headers()["content-length"], body_len.to_string().as_str());
+    ///             let answer = format!(r#"{{"data":"{upid}"}}"#).into_bytes();
+    ///             flow.handle(ex.id, Reply::Http(HttpReply::new(200, None, answer)));
+    ///         }
+    ///         Step::Done(upid) => break upid.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(done.to_string(), upid);
+    /// ```
+    pub fn upload(
+        &self,
+        upload: crate::upload::Upload,
+        boundary_random: &[u8; 16],
+    ) -> Result<UploadFlow, crate::Error> {
+        let frame = upload.frame(&crate::upload::boundary_from_random(boundary_random))?;
+        let call = upload.call()?;
+        Ok(UploadFlow::new(
+            self.shared.clone(),
+            call,
+            frame,
+            self.shared.policy.clone(),
+        ))
     }
 
     /// The flow that makes sure the client is authenticated (logs in, or renews a ticket in its
