@@ -2,12 +2,12 @@
 //! discovery, and the QEMU guest agent's `exec`.
 
 use crate::transport::{RequestBody, UploadStream};
-use crate::{CallOptions, Client, Error};
+use crate::{Client, Error};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
-use proxmox_proto::upload::{Upload, UploadContent, boundary_from_random};
-use proxmox_proto::{Method, Upid};
+use proxmox_proto::upload::{Upload, UploadContent};
+use proxmox_proto::Upid;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
@@ -173,16 +173,8 @@ impl Client {
         if let Some(c) = checksum {
             upload = upload.with_checksum(c);
         }
-        let frame = upload.frame(&boundary_from_random(&random_bytes()))?;
-        let call = upload.call()?;
-        let auth = self.current_auth().await?;
-        let head = self.inner_rb().build_streaming(
-            Method::Post,
-            &call.path,
-            frame.content_type(),
-            frame.content_length(),
-            Some(&auth),
-        )?;
+        let flow = self.core().upload(upload, &random_bytes())?;
+        let frame = flow.frame();
         let body = Framed {
             part: Part::Head,
             head: Bytes::copy_from_slice(frame.head()),
@@ -192,19 +184,10 @@ impl Client {
             len: length,
             progress: Box::new(progress),
         };
-        let (parts, ()) = head.into_parts();
-        let req = http::Request::from_parts(
-            parts,
-            RequestBody::Stream {
-                stream: Box::pin(body),
-                length: frame.content_length(),
-            },
-        );
-        let raw = self.send_http(req, &CallOptions::default()).await?;
-        Ok(proxmox_proto::response::parse_data(
-            raw.status,
-            raw.reason.as_deref(),
-            &raw.body,
-        )?)
+        let body = RequestBody::Stream {
+            stream: Box::pin(body),
+            length: frame.content_length(),
+        };
+        self.run_io(flow, &mut |_| {}, Some(body)).await
     }
 }

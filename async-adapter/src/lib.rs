@@ -505,10 +505,6 @@ impl Client {
         &*self.inner.transport
     }
 
-    pub(crate) fn inner_rb(&self) -> &RequestBuilder {
-        self.inner.core.request_builder()
-    }
-
     /// The core's flows of this client (for driving one yourself).
     pub fn core(&self) -> &ClientCore {
         &self.inner.core
@@ -573,9 +569,22 @@ impl Client {
     /// client's in-flight limit; a lone exchange is performed in place.
     pub(crate) async fn run_with<F: Flow>(
         &self,
-        mut flow: F,
+        flow: F,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<F::Output, Error> {
+        self.run_io(flow, on_event, None).await
+    }
+
+    /// The driver loop itself; `body` is the body of the flow's streamed exchange (an
+    /// upload), sent once.
+    pub(crate) async fn run_io<F: Flow>(
+        &self,
+        mut flow: F,
+        on_event: &mut (dyn FnMut(Event) + Send),
+        body: Option<RequestBody>,
+    ) -> Result<F::Output, Error> {
+        let body = std::sync::Mutex::new(body);
+        let body = &body;
         // The first exchange handed out, and any handed out with it; the in-flight set is
         // made only when a flow has several at once (a lone exchange is performed in place).
         let mut first: Option<Exchange> = None;
@@ -613,7 +622,7 @@ impl Client {
                         ));
                     };
                     let id = exchange.id;
-                    let reply = self.perform(exchange).await;
+                    let reply = self.perform(exchange, body).await;
                     flow.handle(id, reply);
                     now = self.flow_now();
                     continue;
@@ -623,7 +632,7 @@ impl Client {
             let in_flight = in_flight.get_or_insert_with(FuturesUnordered::new);
             for exchange in first.take().into_iter().chain(more.drain(..)) {
                 let id = exchange.id;
-                in_flight.push(async move { (id, self.perform(exchange).await) });
+                in_flight.push(async move { (id, self.perform(exchange, body).await) });
             }
             let answered = match step {
                 IoStep::AwaitReplies => match in_flight.next().await {
@@ -670,7 +679,11 @@ impl Client {
     }
 
     /// Perform one exchange of a flow.
-    async fn perform(&self, exchange: Exchange) -> Reply {
+    async fn perform(
+        &self,
+        exchange: Exchange,
+        body: &std::sync::Mutex<Option<RequestBody>>,
+    ) -> Reply {
         let Exchange {
             payload,
             connect_timeout,
@@ -697,7 +710,34 @@ impl Client {
                     Err(f) => Reply::Failed(f),
                 }
             }
-            Payload::HttpStreaming { .. } | Payload::Command(_) => Reply::Failed(
+            // A streamed body goes once: the flow never asks twice, save after a 401.
+            Payload::HttpStreaming { head, .. } => {
+                let taken = body
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                let Some(b) = taken else {
+                    return Reply::Failed(
+                        TransportError::not_sent(
+                            "the upload's body was already sent once (the server refused the \
+                             ticket?): upload again",
+                        )
+                        .permanent(),
+                    );
+                };
+                let (parts, ()) = head.into_parts();
+                let limits = Limits {
+                    connect: Some(connect_timeout),
+                    read: read_timeout,
+                    body: body_limit,
+                    deadline,
+                };
+                match self.exchange(http::Request::from_parts(parts, b), limits).await {
+                    Ok(r) => Reply::Http(r),
+                    Err(f) => Reply::Failed(f),
+                }
+            }
+            Payload::Command(_) => Reply::Failed(
                 TransportError::not_sent("this exchange kind is not performed by this client")
                     .permanent(),
             ),
@@ -788,25 +828,6 @@ impl Client {
         })
     }
 
-    /// One exchange outside the API-call flow (streamed uploads, checksum files), sent once.
-    pub(crate) async fn send_http(
-        &self,
-        req: http::Request<RequestBody>,
-        opts: &CallOptions,
-    ) -> Result<RawResponse, Error> {
-        let policy = self.inner.core.policy();
-        let (method, uri) = (req.method().clone(), req.uri().clone());
-        let started = Instant::now();
-        let limits = Limits {
-            connect: opts.connect_timeout,
-            read: opts.read_timeout.unwrap_or(policy.read_timeout),
-            body: opts.body_limit.unwrap_or(policy.body_limit),
-            deadline: opts.timeout.map(|t| self.inner.mono.at(Instant::now()) + t),
-        };
-        self.exchange(req, limits)
-            .await
-            .map_err(|f| f.into_error(&method, &uri, started.elapsed()).into())
-    }
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are returned as
