@@ -732,7 +732,10 @@ impl Client {
                     body: body_limit,
                     deadline,
                 };
-                match self.exchange(http::Request::from_parts(parts, b), limits).await {
+                match self
+                    .exchange(http::Request::from_parts(parts, b), limits)
+                    .await
+                {
                     Ok(r) => Reply::Http(r),
                     Err(f) => Reply::Failed(f),
                 }
@@ -827,7 +830,6 @@ impl Client {
             peer_fingerprint: None,
         })
     }
-
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are returned as

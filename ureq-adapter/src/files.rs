@@ -2,10 +2,10 @@
 //! read from the file as it goes.
 
 use crate::{Client, Error};
+use proxmox_proto::Upid;
 use proxmox_proto::checksum::StreamingDigest;
 pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
 use proxmox_proto::upload::{ProgressReader, Upload, UploadContent};
-use proxmox_proto::Upid;
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};

@@ -474,7 +474,6 @@ impl Client {
         })
     }
 
-
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are answers, not
     /// errors.

@@ -1,9 +1,9 @@
 //! Uploads from a `File`/`Blob`, streamed by the browser with the core's multipart framing.
 
 use crate::{Client, Error, sys};
+use proxmox_proto::Upid;
 use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm, StreamingDigest};
-use proxmox_proto::upload::{Upload, UploadContent, boundary_from_random};
-use proxmox_proto::{Method, Upid};
+use proxmox_proto::upload::{Upload, UploadContent};
 use wasm_bindgen::JsValue;
 
 pub use proxmox_proto::upload::{DownloadChecksum, UploadChecksum};
@@ -52,16 +52,8 @@ impl Client {
                 upload = upload.with_checksum(hash_blob(file, alg).await?)
             }
         }
-        let frame = upload.frame(&boundary_from_random(&sys::random16()))?;
-        let call = upload.call()?;
-        let auth = self.current_auth().await?;
-        let head = self.core().request_builder().build_streaming(
-            Method::Post,
-            &call.path,
-            frame.content_type(),
-            frame.content_length(),
-            Some(&auth),
-        )?;
+        let flow = self.core().upload(upload, &sys::random16())?;
+        let frame = flow.frame();
         let body = sys::blob_of(&[
             js_sys::Uint8Array::from(frame.head()).into(),
             file.clone().into(),
@@ -73,14 +65,7 @@ impl Client {
                 "the upload body does not have the size the frame was built for".into(),
             ));
         }
-        let (parts, ()) = head.into_parts();
-        let raw = self
-            .send_http(&parts, Some(&JsValue::from(body)), true)
-            .await?;
-        Ok(proxmox_proto::response::parse_data(
-            raw.status,
-            raw.reason.as_deref(),
-            &raw.body,
-        )?)
+        self.run_streamed(flow, &mut |_| {}, &JsValue::from(body))
+            .await
     }
 }

@@ -51,7 +51,7 @@ mod sys;
 pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
 
-use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::auth::{SecondFactor, Session, TfaChallenge};
 use proxmox_proto::capability::{self, Capability, Runtime};
 use proxmox_proto::flow::{
     Authenticate, ClientCore, Event, Exchange, ExchangeKind, Flow, HttpReply, IoStep, MonoTime,
@@ -85,6 +85,16 @@ pub struct RawResponse {
     pub reason: Option<String>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+/// The waits of one exchange: connecting plus the answer's head, then each piece of the body.
+/// `upload`: the wait for the head includes sending the file, which fetch does not report, so
+/// it is not bounded.
+fn timeouts(connect: Duration, read: Duration, upload: bool) -> sys::Timeouts {
+    sys::Timeouts {
+        head: (!upload).then(|| connect.saturating_add(read)),
+        read,
+    }
 }
 
 /// How a run of the driver loop ended.
@@ -359,46 +369,8 @@ impl Client {
         format!("{}{pq}", self.inner.origin)
     }
 
-    /// The client's timeouts; `upload`: the wait for the head is not bounded.
-    pub(crate) fn timeouts(&self, upload: bool) -> sys::Timeouts {
-        let p = self.inner.core.policy();
-        sys::Timeouts {
-            head: (!upload).then(|| p.connect_timeout.saturating_add(p.read_timeout)),
-            read: p.read_timeout,
-        }
-    }
-
-    /// Send one request through `fetch`. Never retried here.
-    pub(crate) async fn send_http(
-        &self,
-        parts: &http::request::Parts,
-        body: Option<&wasm_bindgen::JsValue>,
-        upload: bool,
-    ) -> Result<RawResponse, Error> {
-        let url = self.url_of(&parts.uri);
-        let limit = self.inner.core.policy().body_limit;
-        let started = sys::now();
-        sys::fetch(
-            parts.method.as_str(),
-            &url,
-            &parts.headers,
-            body,
-            limit,
-            self.timeouts(upload),
-        )
-        .await
-        .map_err(|f| {
-            f.into_error(
-                &parts.method,
-                &parts.uri,
-                sys::now().saturating_sub(started),
-            )
-            .into()
-        })
-    }
-
     /// Perform one exchange of a flow.
-    async fn perform(&self, exchange: Exchange) -> Reply {
+    async fn perform(&self, exchange: Exchange, streamed: Option<&wasm_bindgen::JsValue>) -> Reply {
         let Exchange {
             kind,
             payload,
@@ -407,17 +379,31 @@ impl Client {
             body_limit,
             ..
         } = exchange;
-        let Payload::Http(req) = payload else {
-            return Reply::Failed(
-                TransportFailure::not_sent("this exchange kind is not performed in a browser")
-                    .permanent(),
-            );
-        };
-        let (parts, body) = req.into_parts();
-        let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_slice()).into());
-        let timeouts = sys::Timeouts {
-            head: Some(connect_timeout.saturating_add(read_timeout)),
-            read: read_timeout,
+        let (parts, body, timeouts) = match payload {
+            Payload::Http(req) => {
+                let (parts, body) = req.into_parts();
+                let body =
+                    (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_slice()).into());
+                (parts, body, timeouts(connect_timeout, read_timeout, false))
+            }
+            // An upload: the Blob of [head, file, tail], which the browser streams (and can
+            // stream again). The wait for the answer's head includes sending the file, which
+            // fetch does not report: it is not bounded.
+            Payload::HttpStreaming { head, .. } => {
+                let Some(body) = streamed else {
+                    return Reply::Failed(
+                        TransportFailure::not_sent("an upload exchange without a body").permanent(),
+                    );
+                };
+                let t = timeouts(connect_timeout, read_timeout, true);
+                (head.into_parts().0, Some(body.clone()), t)
+            }
+            Payload::Command(_) => {
+                return Reply::Failed(
+                    TransportFailure::not_sent("this exchange kind is not performed in a browser")
+                        .permanent(),
+                );
+            }
         };
         // A plain fetch goes where it says (a mirror); an API call to this client's origin.
         let url = match kind {
@@ -445,13 +431,14 @@ impl Client {
         &self,
         flow: &mut F,
         on_event: &mut dyn FnMut(Event),
+        streamed: Option<&wasm_bindgen::JsValue>,
     ) -> Result<Driven<F::Output>, Error> {
         loop {
             let now = self.flow_now();
             match next_io(flow, now, on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
-                    let reply = self.perform(exchange).await;
+                    let reply = self.perform(exchange, streamed).await;
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => sys::sleep(now.mono.until(t)).await,
@@ -485,7 +472,23 @@ impl Client {
         mut flow: F,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<F::Output, Error> {
-        match self.drive(&mut flow, on_event).await? {
+        match self.drive(&mut flow, on_event, None).await? {
+            Driven::Done(out) => Ok(out),
+            Driven::SecondFactor(_) => Err(proxmox_proto::Error::Auth(
+                proxmox_proto::auth::AuthError::SecondFactorRequired,
+            )
+            .into()),
+        }
+    }
+
+    /// [`Client::run_with`] for a flow whose streamed exchange (an upload) sends `streamed`.
+    pub(crate) async fn run_streamed<F: Flow>(
+        &self,
+        mut flow: F,
+        on_event: &mut dyn FnMut(Event),
+        streamed: &wasm_bindgen::JsValue,
+    ) -> Result<F::Output, Error> {
+        match self.drive(&mut flow, on_event, Some(streamed)).await? {
             Driven::Done(out) => Ok(out),
             Driven::SecondFactor(_) => Err(proxmox_proto::Error::Auth(
                 proxmox_proto::auth::AuthError::SecondFactorRequired,
@@ -504,7 +507,7 @@ impl Client {
     /// with [`Client::complete_login`]. Token and saved-session clients are `LoggedIn` at once.
     pub async fn login(&self) -> Result<LoginState, Error> {
         let mut flow = self.inner.core.authenticate();
-        match self.drive(&mut flow, &mut |_| {}).await? {
+        match self.drive(&mut flow, &mut |_| {}, None).await? {
             Driven::Done(_) => Ok(LoginState::LoggedIn),
             Driven::SecondFactor(challenge) => {
                 // The flow keeps the login lease while the person answers.
@@ -528,12 +531,6 @@ impl Client {
         };
         flow.answer_second_factor(Ok(factor));
         self.run(flow).await.map(|_| ())
-    }
-
-    /// The auth to use now: logs in lazily or after expiry (once, other calls wait), renews
-    /// in the last hour (one call renews, the others use the still-valid ticket meanwhile).
-    pub(crate) async fn current_auth(&self) -> Result<Auth, Error> {
-        self.run(self.inner.core.authenticate()).await
     }
 
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
@@ -613,19 +610,25 @@ mod tests {
             .read_timeout(Duration::from_millis(300))
             .build()
             .unwrap();
-        let t = c.timeouts(false);
+        let of = |c: &Client, upload: bool| {
+            let p = c.core().policy();
+            timeouts(p.connect_timeout, p.read_timeout, upload)
+        };
+        let t = of(&c, false);
         assert_eq!(t.head, Some(Duration::from_millis(2300)));
         assert_eq!(t.read, Duration::from_millis(300));
         assert_eq!(
-            c.timeouts(true).head,
+            of(&c, true).head,
             None,
             "an upload's head wait is unbounded"
         );
-        let d = Client::builder("")
-            .api_token("a@pve!t", "s")
-            .build()
-            .unwrap()
-            .timeouts(false);
+        let d = of(
+            &Client::builder("")
+                .api_token("a@pve!t", "s")
+                .build()
+                .unwrap(),
+            false,
+        );
         assert_eq!(
             d.head,
             Some(
