@@ -740,7 +740,7 @@ impl Client {
                     Err(f) => Reply::Failed(f),
                 }
             }
-            Payload::Command(_) => Reply::Failed(
+            Payload::Command(_) | Payload::CommandInput { .. } => Reply::Failed(
                 TransportError::not_sent("this exchange kind is not performed by this client")
                     .permanent(),
             ),

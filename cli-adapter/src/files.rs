@@ -1,12 +1,12 @@
 //! Uploads: staged on the node, then completed with `pvesh create .../upload`.
 
-use crate::{CallOptions, Client, Error, random_bytes};
+use crate::{Client, Error, random_bytes};
 use proxmox_proto::Upid;
 use proxmox_proto::checksum::StreamingDigest;
-use proxmox_proto::command::{ShellUpload, StagingPath, parse_data};
+use proxmox_proto::command::{ShellUpload, StagingPath};
 use proxmox_proto::upload::{ProgressReader, UploadContent};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::Path;
 
 pub use proxmox_proto::upload::{DownloadChecksum, Progress, UploadChecksum};
@@ -34,31 +34,14 @@ impl Client {
             }
         };
         let staging = StagingPath::from_random(&random_bytes()?)?;
-        let mut up = ShellUpload::new(node, storage, content, file_name, staging.clone())?;
+        let mut up = ShellUpload::new(node, storage, content, file_name, staging)?;
         if let Some(c) = checksum {
             up = up.checksum(c);
         }
-        // Build the completing command first: bad input fails before anything is copied.
-        let complete = self.command_builder().upload(&up)?;
+        let flow = self
+            .core()
+            .shell_upload(up, len, self.upload_limits().timeout)?;
         let mut reader = ProgressReader::new(file.take(len), len, progress);
-        let result = self
-            .transport()
-            .stage(&mut reader, &staging, self.upload_limits())
-            .and_then(|()| {
-                if reader.sent() != len {
-                    return Err(Error::Io(io::Error::other(format!(
-                        "{} changed size while it was copied",
-                        path.display()
-                    ))));
-                }
-                // Never retried: the node may have taken the file.
-                let raw = self.run_command(&complete, &CallOptions::default())?;
-                Ok(parse_data(&raw.stdout, &raw.stderr, raw.exit_code)?)
-            });
-        if result.is_err() {
-            // Best effort: the error that matters is the one above.
-            let _ = self.run_command(&staging.cleanup_command(), &CallOptions::default());
-        }
-        result
+        self.run_io(flow, &mut |_| {}, &mut Some(&mut reader))
     }
 }

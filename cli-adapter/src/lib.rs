@@ -141,6 +141,10 @@ pub(crate) fn timed_out(transport: &'static str, after: Duration) -> Error {
     )))
 }
 
+/// The file of an upload as it is staged: read once, counting.
+pub(crate) type Staged<'a> =
+    &'a mut proxmox_proto::upload::ProgressReader<'a, std::io::Take<std::fs::File>>;
+
 /// What a finished command left: stdout, stderr and its exit code (`None` if it died from a
 /// signal).
 #[derive(Clone, PartialEq, Eq)]
@@ -180,30 +184,6 @@ pub(crate) trait Transport: Send + Sync {
         input: Option<&mut dyn Read>,
         limits: Limits,
     ) -> Result<RawOutput, Error>;
-
-    /// Put the local file at `staging` on the node. The default streams it into
-    /// [`proxmox_proto::command::StagingPath::stage_command`].
-    fn stage(
-        &self,
-        file: &mut dyn Read,
-        staging: &proxmox_proto::command::StagingPath,
-        limits: Limits,
-    ) -> Result<(), Error> {
-        let out = self.run(&staging.stage_command(), Some(file), limits)?;
-        if out.exit_code == Some(0) {
-            Ok(())
-        } else {
-            Err(crate::transport_error(
-                self.name(),
-                format!(
-                    "staging the upload at {staging} failed (exit code {:?}): {}",
-                    out.exit_code,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-                true,
-            ))
-        }
-    }
 }
 
 /// The bounds of one command run.
@@ -424,22 +404,49 @@ impl Client {
 
     /// Perform one exchange of a flow: run its command. A failure of the transport is the
     /// exchange's reply; a host-key or local error ends the flow.
-    fn perform(&self, exchange: Exchange) -> Result<Reply, Error> {
-        let Payload::Command(cmd) = exchange.payload else {
-            return Ok(Reply::Failed(
-                TransportFailure::not_sent("the command-line adapter runs commands only")
-                    .permanent(),
-            ));
-        };
+    fn perform(&self, exchange: Exchange, input: &mut Option<Staged<'_>>) -> Result<Reply, Error> {
         let timeout = match exchange.deadline {
-            Some(d) => self.now().mono.until(d),
-            None => exchange.read_timeout,
+            Some(d) => Some(self.now().mono.until(d)),
+            None if exchange.read_timeout == Duration::MAX => None,
+            None => Some(exchange.read_timeout),
         };
         let limits = Limits {
-            timeout: Some(timeout),
+            timeout,
             output: exchange.body_limit,
         };
-        match self.inner.transport.run(&cmd, None, limits) {
+        let ran = match exchange.payload {
+            Payload::Command(cmd) => self.inner.transport.run(&cmd, None, limits),
+            // Staging an upload: the file on standard input, once.
+            Payload::CommandInput { command, input_len } => {
+                let Some(reader) = input.take() else {
+                    return Ok(Reply::Failed(
+                        TransportFailure::not_sent("an upload's file can be staged once")
+                            .permanent(),
+                    ));
+                };
+                let ran = self
+                    .inner
+                    .transport
+                    .run(&command, Some(&mut *reader), limits);
+                if ran.is_ok() && reader.sent() != input_len {
+                    return Ok(Reply::Failed(
+                        TransportFailure::maybe_sent(format!(
+                            "the file changed size while it was copied ({} of {input_len} bytes)",
+                            reader.sent()
+                        ))
+                        .permanent(),
+                    ));
+                }
+                ran
+            }
+            Payload::Http(_) | Payload::HttpStreaming { .. } => {
+                return Ok(Reply::Failed(
+                    TransportFailure::not_sent("the command-line adapter runs commands only")
+                        .permanent(),
+                ));
+            }
+        };
+        match ran {
             Ok(raw) => Ok(Reply::Shell(ShellReply {
                 stdout: raw.stdout,
                 stderr: raw.stderr,
@@ -457,14 +464,25 @@ impl Client {
     /// go to `on_event`. Every call runs through here.
     fn run_with<F: Flow>(
         &self,
+        flow: F,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<F::Output, Error> {
+        self.run_io(flow, on_event, &mut None)
+    }
+
+    /// The driver loop itself; `input` is the file a [`Payload::CommandInput`] exchange (an
+    /// upload's staging) sends.
+    pub(crate) fn run_io<F: Flow>(
+        &self,
         mut flow: F,
         on_event: &mut dyn FnMut(Event),
+        input: &mut Option<Staged<'_>>,
     ) -> Result<F::Output, Error> {
         loop {
             match next_io(&mut flow, self.now(), on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
-                    let reply = self.perform(exchange)?;
+                    let reply = self.perform(exchange, input)?;
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => {
@@ -574,10 +592,6 @@ impl Client {
     /// No API session on the shell wire: always `None`.
     pub fn session(&self) -> Option<proxmox_proto::auth::Session> {
         None
-    }
-
-    pub(crate) fn transport(&self) -> &dyn Transport {
-        self.inner.transport.as_ref()
     }
 
     /// The limits for staging an upload: the upload time limit, the client's output bound.

@@ -2,9 +2,9 @@
 
 use crate::process::{self, Stdin};
 use crate::{Client, Common, Error, Limits, RawOutput, Transport, common_setters};
-use proxmox_proto::command::{CommandLine, StagingPath};
+use proxmox_proto::command::CommandLine;
 use std::ffi::OsString;
-use std::io::{self, Read};
+use std::io::Read;
 use std::process::Command;
 
 const NAME: &str = "local";
@@ -72,29 +72,5 @@ impl Transport for Local {
             None => Stdin::Null,
         };
         process::run(NAME, c, stdin, limits)
-    }
-
-    /// A private copy: created exclusively (never through an existing file or symlink), mode
-    /// 0600.
-    fn stage(
-        &self,
-        file: &mut dyn Read,
-        staging: &StagingPath,
-        _limits: Limits,
-    ) -> Result<(), Error> {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600);
-        }
-        let mut out = o.open(staging.as_str())?;
-        let copied = io::copy(file, &mut out).and_then(|_| out.sync_all());
-        if let Err(e) = copied {
-            let _ = std::fs::remove_file(staging.as_str());
-            return Err(e.into());
-        }
-        Ok(())
     }
 }

@@ -87,6 +87,7 @@ mod options;
 mod reply;
 mod sequential;
 mod shell_call;
+mod shell_upload;
 mod step;
 mod sub_call;
 mod tasks;
@@ -100,6 +101,7 @@ pub use options::{CallOptions, Policy};
 pub use reply::{HttpReply, Reply, ShellReply, TransportFailure};
 pub use sequential::{IoStep, next_io};
 pub use shell_call::ShellCall;
+pub use shell_upload::ShellUploadFlow;
 pub use step::{Event, Flow, Step};
 pub use tasks::{FollowLog, LOG_PAGE, ReadTaskLog, WaitTask, WaitTasks};
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]

@@ -406,7 +406,7 @@ impl Client {
                     .permanent(),
                 ),
             },
-            Payload::Command(_) => Reply::Failed(
+            Payload::Command(_) | Payload::CommandInput { .. } => Reply::Failed(
                 TransportFailure::not_sent("this exchange kind is not performed by this client")
                     .permanent(),
             ),

@@ -398,7 +398,7 @@ impl Client {
                 let t = timeouts(connect_timeout, read_timeout, true);
                 (head.into_parts().0, Some(body.clone()), t)
             }
-            Payload::Command(_) => {
+            Payload::Command(_) | Payload::CommandInput { .. } => {
                 return Reply::Failed(
                     TransportFailure::not_sent("this exchange kind is not performed in a browser")
                         .permanent(),

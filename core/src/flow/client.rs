@@ -198,6 +198,17 @@ impl ClientCore {
         ShellCall::new(self.shared.clone(), call, self.shared.policy.for_call(opts))
     }
 
+    /// The upload flow of the shell wire (see [`super::ShellUploadFlow`]): stage `len` bytes
+    /// at the upload's staging path (within `upload_timeout`), complete, clean up on failure.
+    pub fn shell_upload(
+        &self,
+        upload: crate::command::ShellUpload,
+        len: u64,
+        upload_timeout: Option<std::time::Duration>,
+    ) -> Result<super::ShellUploadFlow, crate::Error> {
+        super::ShellUploadFlow::new(self.shared.clone(), upload, len, upload_timeout)
+    }
+
     /// The flow of one API call: auth (login with TFA, renewal, re-login after a 401), the
     /// request, retries with backoff, all within the call's deadline.
     pub fn call(&self, call: Call, opts: &CallOptions) -> ApiCall {

@@ -51,6 +51,14 @@ pub enum Payload {
     },
     /// A command line to run (`pvesh`/`pmgsh`, locally or over SSH).
     Command(CommandLine),
+    /// A command line to run with the upload's bytes, exactly `input_len` of them, on its
+    /// standard input (staging an upload on the node).
+    CommandInput {
+        /// The command.
+        command: CommandLine,
+        /// How many bytes go to its standard input.
+        input_len: u64,
+    },
 }
 
 /// One exchange a flow asks the adapter to perform, with the limits that apply to it.
@@ -90,6 +98,9 @@ impl fmt::Debug for Exchange {
                 )
             }
             Payload::Command(c) => format!("command {}", c.program()),
+            Payload::CommandInput { command, input_len } => {
+                format!("command {} ({input_len} bytes on stdin)", command.program())
+            }
         };
         f.debug_struct("Exchange")
             .field("id", &self.id)
