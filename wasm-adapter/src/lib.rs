@@ -34,7 +34,7 @@
 //!   response head (a browser does not report connecting separately); the read timeout bounds
 //!   every wait for a chunk of the body. An upload's wait for the head is not bounded: it
 //!   includes sending the file, which `fetch` does not report. A timeout is
-//!   [`Error::Transport`] with `timeout: true`.
+//!   [`Error::Transport`] whose `is_timeout()` is true.
 //! * Bodies are read as a stream and counted: past the body limit the download is aborted
 //!   and the call fails with the core's `BodyTooLarge`, without buffering the rest.
 //! * Redirects are never followed (`redirect: "manual"`): the API does not redirect, and the
