@@ -21,6 +21,17 @@ fn run(name: &str, make: impl FnOnce(&Peers) -> Client) {
     // The identities pvesh cannot take (wrong password, limited user) are the only skips;
     // fakepve has no TFA and answers unknown paths with 404.
     assert!(report.passed() >= 13, "{report}");
+    // Every surface method the catalogue calls ran through pvesh.
+    for name in [
+        "the common surface: tasks, logs, options, PUT",
+        "download-url through the surface",
+    ] {
+        let r = report.results.iter().find(|r| r.name == name);
+        assert!(
+            r.is_some_and(|r| matches!(r.outcome, proxmox_testbed::catalogue::Outcome::Passed)),
+            "{name} did not pass: {report}"
+        );
+    }
     let calls = peers.sshd.pvesh_calls();
     assert!(
         calls

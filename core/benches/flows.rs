@@ -60,7 +60,13 @@ fn http_api_call(bencher: Bencher<'_, '_>) {
 #[divan::bench]
 fn shell_call(bencher: Bencher<'_, '_>) {
     let commands = CommandBuilder::new(Service::Pve).expect("pvesh");
-    let core = ClientCore::shell(Service::Pve, commands, "pve1", Duration::from_secs(60), 1 << 28);
+    let core = ClientCore::shell(
+        Service::Pve,
+        commands,
+        "pve1",
+        Duration::from_secs(60),
+        1 << 28,
+    );
     bencher.bench_local(|| {
         let call = Call::get("version").expect("valid path");
         let out = drive(core.shell_call(call, &CallOptions::default()), || {

@@ -4,14 +4,15 @@
 
 use proxmox_proto::Call;
 use proxmox_proto::auth::SecondFactor;
+use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm};
 use proxmox_proto::task::{TaskOutcome, WaitOptions};
-use proxmox_proto::upload::UploadContent;
-use proxmox_testbed::catalogue::Outcome;
+use proxmox_proto::upload::{DownloadChecksum, UploadContent};
+use proxmox_testbed::catalogue::{Outcome, SurfaceOp, outcome_text};
 use proxmox_testbed::{
     ApiErrorShape, Driver, DriverError, FakePve, require_peer, run_catalogue, start_simulator,
 };
-use proxmox_ureq::{Client, ClientBuilder, Error, UploadChecksum};
-use serde_json::Value;
+use proxmox_ureq::{CallOptions, Client, ClientBuilder, Error, UploadChecksum};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 struct UreqDriver {
@@ -75,7 +76,75 @@ fn map_err(e: Error) -> DriverError {
     }
 }
 
+fn parse_upid(u: &str) -> Result<proxmox_proto::Upid, DriverError> {
+    u.parse()
+        .map_err(|e| DriverError::Transport(format!("{u}: {e}")))
+}
+
+fn bad(e: impl std::fmt::Display) -> DriverError {
+    DriverError::Transport(e.to_string())
+}
+
 impl Driver for UreqDriver {
+    fn surface(&mut self, node: &str, op: &SurfaceOp) -> Result<Value, DriverError> {
+        let c = self.client()?;
+        let wait = WaitOptions::default().with_timeout(Duration::from_secs(30));
+        match op {
+            SurfaceOp::GetWith { path, params } => c
+                .get_with::<Value, _>(path.as_str(), params)
+                .map_err(map_err),
+            SurfaceOp::Set { path, params } => {
+                c.set::<Value, _>(path.as_str(), params).map_err(map_err)
+            }
+            SurfaceOp::CallWith { path, timeout } => {
+                let call = Call::get(path.as_str()).map_err(bad)?;
+                c.call_with::<Value>(&call, &CallOptions::default().timeout(*timeout))
+                    .map_err(map_err)
+            }
+            SurfaceOp::WaitTasks { upids } => {
+                let upids = upids
+                    .iter()
+                    .map(|u| parse_upid(u))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let outcomes = c.wait_tasks(&upids, wait).map_err(map_err)?;
+                Ok(json!(outcomes.iter().map(outcome_text).collect::<Vec<_>>()))
+            }
+            SurfaceOp::TaskLog { upid } => {
+                let lines = c.task_log(&parse_upid(upid)?).map_err(map_err)?;
+                Ok(json!(lines.into_iter().map(|l| l.t).collect::<Vec<_>>()))
+            }
+            SurfaceOp::FollowTaskLog { upid } => {
+                let mut lines = Vec::new();
+                let outcome = c
+                    .follow_task_log(&parse_upid(upid)?, wait, |new| {
+                        lines.extend(new.iter().map(|l| l.t.clone()))
+                    })
+                    .map_err(map_err)?;
+                Ok(json!({"outcome": outcome_text(&outcome), "lines": lines}))
+            }
+            SurfaceOp::DownloadUrl {
+                storage,
+                url,
+                file_name,
+                sha256,
+            } => {
+                let sum = Checksum::new(ChecksumAlgorithm::Sha256, sha256).map_err(bad)?;
+                let upid = c
+                    .download_url(
+                        node,
+                        storage,
+                        UploadContent::Iso,
+                        url,
+                        file_name,
+                        DownloadChecksum::Given(sum),
+                    )
+                    .map_err(map_err)?;
+                Ok(Value::String(upid.to_string()))
+            }
+            other => Err(DriverError::Unsupported(other.method().into())),
+        }
+    }
+
     fn login_token(&mut self, token_id: &str, secret: &str) -> Result<(), DriverError> {
         let b = self.builder().api_token(token_id, secret);
         self.install(b)

@@ -3,13 +3,15 @@
 #![allow(dead_code, unreachable_pub)]
 
 use proxmox_cli::proto::Call;
+use proxmox_cli::proto::checksum::{Checksum, ChecksumAlgorithm};
 use proxmox_cli::proto::task::WaitOptions;
 use proxmox_cli::proto::upload::UploadContent;
-use proxmox_cli::{Client, Error, UploadChecksum};
+use proxmox_cli::{CallOptions, Client, DownloadChecksum, Error, UploadChecksum};
+use proxmox_testbed::catalogue::{SurfaceOp, outcome_text};
 use proxmox_testbed::{
     ApiErrorShape, Driver, DriverError, FakePve, PveshTarget, Sshd, require_peer,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -125,7 +127,77 @@ pub fn driver_error(e: Error) -> DriverError {
     }
 }
 
+fn parse_upid(u: &str) -> Result<proxmox_cli::proto::Upid, DriverError> {
+    u.parse()
+        .map_err(|e| DriverError::Transport(format!("{u}: {e}")))
+}
+
+fn bad(e: impl std::fmt::Display) -> DriverError {
+    DriverError::Transport(e.to_string())
+}
+
 impl Driver for CliDriver {
+    fn surface(&mut self, node: &str, op: &SurfaceOp) -> Result<Value, DriverError> {
+        let c = &self.client;
+        let wait = WaitOptions::new()
+            .with_intervals(Duration::from_millis(20), Duration::from_millis(500))
+            .with_timeout(Duration::from_secs(30));
+        match op {
+            SurfaceOp::GetWith { path, params } => c
+                .get_with::<Value, _>(path.as_str(), params)
+                .map_err(driver_error),
+            SurfaceOp::Set { path, params } => c
+                .set::<Value, _>(path.as_str(), params)
+                .map_err(driver_error),
+            SurfaceOp::CallWith { path, timeout } => {
+                let call = Call::get(path.as_str()).map_err(bad)?;
+                c.call_with::<Value>(&call, &CallOptions::default().timeout(*timeout))
+                    .map_err(driver_error)
+            }
+            SurfaceOp::WaitTasks { upids } => {
+                let upids = upids
+                    .iter()
+                    .map(|u| parse_upid(u))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let outcomes = c.wait_tasks(&upids, wait).map_err(driver_error)?;
+                Ok(json!(outcomes.iter().map(outcome_text).collect::<Vec<_>>()))
+            }
+            SurfaceOp::TaskLog { upid } => {
+                let lines = c.task_log(&parse_upid(upid)?).map_err(driver_error)?;
+                Ok(json!(lines.into_iter().map(|l| l.t).collect::<Vec<_>>()))
+            }
+            SurfaceOp::FollowTaskLog { upid } => {
+                let mut lines = Vec::new();
+                let outcome = c
+                    .follow_task_log(&parse_upid(upid)?, wait, |new| {
+                        lines.extend(new.iter().map(|l| l.t.clone()))
+                    })
+                    .map_err(driver_error)?;
+                Ok(json!({"outcome": outcome_text(&outcome), "lines": lines}))
+            }
+            SurfaceOp::DownloadUrl {
+                storage,
+                url,
+                file_name,
+                sha256,
+            } => {
+                let sum = Checksum::new(ChecksumAlgorithm::Sha256, sha256).map_err(bad)?;
+                let upid = c
+                    .download_url(
+                        node,
+                        storage,
+                        UploadContent::Iso,
+                        url,
+                        file_name,
+                        DownloadChecksum::Given(sum),
+                    )
+                    .map_err(driver_error)?;
+                Ok(Value::String(upid.to_string()))
+            }
+            other => Err(DriverError::Unsupported(other.method().into())),
+        }
+    }
+
     fn login_token(&mut self, _token_id: &str, _secret: &str) -> Result<(), DriverError> {
         Ok(())
     }

@@ -201,6 +201,128 @@ impl From<proxmox_proto::ApiError> for DriverError {
     }
 }
 
+/// A method of the adapters' common surface beyond `call` (see
+/// `proxmox_proto::capability::SURFACE`). In the catalogue its strings are templates; the
+/// driver gets them filled in. Each adapter's driver calls its client's method of that name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SurfaceOp {
+    /// `get_with(path, params)`: `data`.
+    GetWith {
+        /// The path.
+        path: String,
+        /// Query parameters.
+        params: BTreeMap<String, String>,
+    },
+    /// `set(path, params)` (a PUT): `data`.
+    Set {
+        /// The path.
+        path: String,
+        /// Form parameters.
+        params: BTreeMap<String, String>,
+    },
+    /// `call_with(GET path, CallOptions` with this timeout`)`: `data`.
+    CallWith {
+        /// The path.
+        path: String,
+        /// The call's timeout.
+        timeout: Duration,
+    },
+    /// `wait_tasks(upids)`: the outcomes as [`outcome_text`], in input order.
+    WaitTasks {
+        /// The UPIDs.
+        upids: Vec<String>,
+    },
+    /// `task_log(upid)`: the lines' texts.
+    TaskLog {
+        /// The UPID.
+        upid: String,
+    },
+    /// `follow_task_log(upid)`: `{"outcome": outcome_text, "lines": [texts]}`.
+    FollowTaskLog {
+        /// The UPID.
+        upid: String,
+    },
+    /// `download_url(node, storage, iso, url, file_name, DownloadChecksum::Given(sha256))`:
+    /// the UPID.
+    DownloadUrl {
+        /// The storage.
+        storage: String,
+        /// The URL.
+        url: String,
+        /// The file name.
+        file_name: String,
+        /// The SHA-256 the node checks.
+        sha256: String,
+    },
+}
+
+impl SurfaceOp {
+    /// The surface method's name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            SurfaceOp::GetWith { .. } => "get_with",
+            SurfaceOp::Set { .. } => "set",
+            SurfaceOp::CallWith { .. } => "call_with",
+            SurfaceOp::WaitTasks { .. } => "wait_tasks",
+            SurfaceOp::TaskLog { .. } => "task_log",
+            SurfaceOp::FollowTaskLog { .. } => "follow_task_log",
+            SurfaceOp::DownloadUrl { .. } => "download_url",
+        }
+    }
+
+    /// This op with every template filled by `fill`.
+    fn filled(&self, fill: &dyn Fn(&str) -> Result<String, String>) -> Result<Self, String> {
+        let pairs = |ps: &BTreeMap<String, String>| -> Result<BTreeMap<String, String>, String> {
+            ps.iter().map(|(k, v)| Ok((k.clone(), fill(v)?))).collect()
+        };
+        Ok(match self {
+            SurfaceOp::GetWith { path, params } => SurfaceOp::GetWith {
+                path: fill(path)?,
+                params: pairs(params)?,
+            },
+            SurfaceOp::Set { path, params } => SurfaceOp::Set {
+                path: fill(path)?,
+                params: pairs(params)?,
+            },
+            SurfaceOp::CallWith { path, timeout } => SurfaceOp::CallWith {
+                path: fill(path)?,
+                timeout: *timeout,
+            },
+            SurfaceOp::WaitTasks { upids } => SurfaceOp::WaitTasks {
+                upids: upids.iter().map(|u| fill(u)).collect::<Result<_, _>>()?,
+            },
+            SurfaceOp::TaskLog { upid } => SurfaceOp::TaskLog { upid: fill(upid)? },
+            SurfaceOp::FollowTaskLog { upid } => SurfaceOp::FollowTaskLog { upid: fill(upid)? },
+            SurfaceOp::DownloadUrl {
+                storage,
+                url,
+                file_name,
+                sha256,
+            } => SurfaceOp::DownloadUrl {
+                storage: fill(storage)?,
+                url: fill(url)?,
+                file_name: fill(file_name)?,
+                sha256: fill(sha256)?,
+            },
+        })
+    }
+}
+
+/// A task outcome as the catalogue compares it: `OK`, `WARNINGS: n`, the exit status of a
+/// failed task, `timed out`, or `error: ...`.
+pub fn outcome_text(o: &proxmox_proto::task::TaskOutcome) -> String {
+    use proxmox_proto::task::TaskOutcome;
+    match o {
+        TaskOutcome::Ok => "OK".into(),
+        TaskOutcome::Warnings(n) => format!("WARNINGS: {n}"),
+        TaskOutcome::Failed { message, .. } => message.clone(),
+        TaskOutcome::TimedOut => "timed out".into(),
+        TaskOutcome::Error(e) => format!("error: {e}"),
+        other => format!("{other:?}"),
+    }
+}
+
 /// What an adapter implements to run the catalogue. Keep one login (the last successful one)
 /// and use it for every call. Secrets must not appear in errors.
 pub trait Driver {
@@ -242,6 +364,17 @@ pub trait Driver {
     ) -> Result<Value, DriverError> {
         let _ = (node, storage, content, filename, data);
         Err(DriverError::Unsupported("upload".into()))
+    }
+
+    /// A method of the common surface (each adapter calls its client's method of that name).
+    /// Drivers without a client surface (the raw test-bed drivers) keep this default, and the
+    /// scenarios that need it are reported as skipped.
+    fn surface(&mut self, node: &str, op: &SurfaceOp) -> Result<Value, DriverError> {
+        let _ = node;
+        Err(DriverError::Unsupported(format!(
+            "the surface method {}",
+            op.method()
+        )))
     }
 
     /// Wait until the task has stopped; returns its final `status` object (with `exitstatus`).
@@ -380,6 +513,15 @@ pub enum Step {
         /// How long to wait.
         timeout: Duration,
     },
+    /// A method of the common surface through the driver's client.
+    Surface {
+        /// The method and its arguments (templates).
+        op: SurfaceOp,
+        /// The outcome.
+        expect: Expect,
+        /// Variables to set from the answer.
+        save: Vec<(&'static str, &'static str)>,
+    },
     /// Inject a fault into the peer.
     Inject {
         /// The method.
@@ -411,14 +553,20 @@ impl Step {
     }
 
     fn ok(mut self, checks: &[Check]) -> Self {
-        if let Step::Call { expect, .. } | Step::Upload { expect, .. } = &mut self {
+        if let Step::Call { expect, .. }
+        | Step::Upload { expect, .. }
+        | Step::Surface { expect, .. } = &mut self
+        {
             *expect = Expect::Ok(checks.to_vec());
         }
         self
     }
 
     fn err(mut self, status: u16, contains: &'static str, params: &[&'static str]) -> Self {
-        if let Step::Call { expect, .. } | Step::Upload { expect, .. } = &mut self {
+        if let Step::Call { expect, .. }
+        | Step::Upload { expect, .. }
+        | Step::Surface { expect, .. } = &mut self
+        {
             *expect = Expect::Error {
                 status,
                 contains,
@@ -429,7 +577,9 @@ impl Step {
     }
 
     fn save(mut self, var: &'static str, pointer: &'static str) -> Self {
-        if let Step::Call { save, .. } | Step::Upload { save, .. } = &mut self {
+        if let Step::Call { save, .. } | Step::Upload { save, .. } | Step::Surface { save, .. } =
+            &mut self
+        {
             save.push((var, pointer));
         }
         self
@@ -439,6 +589,14 @@ impl Step {
         Step::Login {
             who,
             expect: Expect::Ok(Vec::new()),
+        }
+    }
+
+    fn surface(op: SurfaceOp) -> Self {
+        Step::Surface {
+            op,
+            expect: Expect::Ok(Vec::new()),
+            save: Vec::new(),
         }
     }
 
@@ -467,6 +625,7 @@ impl Step {
                 storage, filename, ..
             } => format!("upload {filename} to {storage}"),
             Step::WaitTask { upid, end, .. } => format!("wait for task {{{upid}}} to end {end:?}"),
+            Step::Surface { op, .. } => format!("surface {} {op:?}", op.method()),
             Step::Inject {
                 method,
                 path,
@@ -768,6 +927,58 @@ pub fn catalogue() -> Vec<Scenario> {
                 Step::wait("dl_upid", TaskEnd::Ok),
                 Step::get("/nodes/{node}/storage/{iso_storage}/content")
                     .ok(&[AnyElement("volid", "{iso_storage}:iso/{dl_name}")]),
+            ],
+        ),
+        scenario(
+            "the common surface: tasks, logs, options, PUT",
+            &[],
+            vec![
+                Step::login(Who::Password),
+                Step::surface(SurfaceOp::Set {
+                    path: "/nodes/{node}/qemu/{vmid}/config".into(),
+                    params: [("description".into(), "through the surface".into())].into(),
+                })
+                .ok(&[Null]),
+                Step::surface(SurfaceOp::GetWith {
+                    path: "/nodes/{node}/qemu/{vmid}/config".into(),
+                    params: BTreeMap::new(),
+                })
+                .ok(&[Equals("/description", "through the surface")]),
+                Step::surface(SurfaceOp::CallWith {
+                    path: "/version".into(),
+                    timeout: Duration::from_secs(20),
+                })
+                .ok(&[Type("/version", JsonType::String)]),
+                Step::surface(SurfaceOp::WaitTasks {
+                    upids: vec!["{create_upid}".into(), "{start_upid}".into()],
+                })
+                .ok(&[Equals("/0", "OK"), Equals("/1", "OK")]),
+                Step::surface(SurfaceOp::TaskLog {
+                    upid: "{start_upid}".into(),
+                })
+                .ok(&[NonEmpty]),
+                Step::surface(SurfaceOp::FollowTaskLog {
+                    upid: "{start_upid}".into(),
+                })
+                .ok(&[Equals("/outcome", "OK"), Type("/lines", JsonType::Array)]),
+            ],
+        ),
+        scenario(
+            "download-url through the surface",
+            &[DownloadUrl],
+            vec![
+                Step::login(Who::Token),
+                Step::surface(SurfaceOp::DownloadUrl {
+                    storage: "{iso_storage}".into(),
+                    url: "https://example.invalid/surface-{dl_name}".into(),
+                    file_name: "surface-{dl_name}".into(),
+                    sha256: "{dl_sha256}".into(),
+                })
+                .ok(&[Upid])
+                .save("surface_dl_upid", ""),
+                Step::wait("surface_dl_upid", TaskEnd::Ok),
+                Step::get("/nodes/{node}/storage/{iso_storage}/content")
+                    .ok(&[AnyElement("volid", "{iso_storage}:iso/surface-{dl_name}")]),
             ],
         ),
         scenario(
@@ -1098,6 +1309,11 @@ impl<'p> Run<'p> {
                         }
                     }
                 }
+            }
+            Step::Surface { op, expect, save } => {
+                let op = op.filled(&|t| self.fill(t))?;
+                let data = self.check(expect, driver.surface(&self.profile.node, &op))?;
+                self.save(save, data.as_ref())
             }
             Step::Inject {
                 method,
@@ -1481,8 +1697,19 @@ mod tests {
                     }
                     _ => {}
                 }
-                for t in texts {
-                    let mut rest = t;
+                let mut texts: Vec<String> = texts.into_iter().map(str::to_owned).collect();
+                if let Step::Surface { op, save, .. } = step {
+                    let seen = std::cell::RefCell::new(Vec::new());
+                    op.filled(&|t| {
+                        seen.borrow_mut().push(t.to_owned());
+                        Ok(t.to_owned())
+                    })
+                    .expect("filling never fails here");
+                    texts.extend(seen.into_inner());
+                    known.extend(save.iter().map(|(n, _)| (*n).to_owned()));
+                }
+                for t in &texts {
+                    let mut rest: &str = t;
                     while let Some(o) = rest.find('{') {
                         let c = rest[o..].find('}').expect("closed") + o;
                         let name = &rest[o + 1..c];

@@ -41,7 +41,7 @@ mod sshd;
 
 pub use catalogue::{
     ApiErrorShape, Driver, DriverError, Feature, PeerControl, PeerKind, PeerProfile, Report,
-    Scenario, Step, catalogue, run_catalogue, run_scenarios,
+    Scenario, Step, SurfaceOp, catalogue, outcome_text, run_catalogue, run_scenarios,
 };
 pub use fakepve::{FakePve, FakePveOptions};
 pub use peer::{PeerError, ensure_setup, is_ci, peers_dir, repo_root, require_peer};
