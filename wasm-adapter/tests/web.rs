@@ -247,6 +247,103 @@ async fn create_start_wait_and_read_the_log() {
     assert_eq!(status["status"], "running");
 }
 
+/// The methods of the common surface that the other tests do not call, each against the
+/// simulator: `create`, `set`, `get_with`, `call_with`, `request`, `wait_tasks`,
+/// `follow_task_log`, `cancel_task`, `download_url`, `discover_checksum`, `agent_exec`.
+#[wasm_bindgen_test]
+async fn the_common_surface() {
+    use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm as Alg};
+    use proxmox_proto::upload::DownloadChecksum;
+    use proxmox_wasm::CallOptions;
+    let c = token_client();
+    let vmid = if origin().is_empty() { 9102 } else { 9002 };
+    let create: String = c
+        .create(
+            ("nodes", "pve1", "qemu"),
+            &json!({"vmid": vmid, "name": "surface", "memory": 512}),
+        )
+        .await
+        .unwrap();
+    let start: String = c
+        .request(
+            proxmox_proto::Method::Post,
+            ("nodes", "pve1", "qemu", vmid, "status", "start"),
+            proxmox_proto::Params::new(),
+        )
+        .await
+        .unwrap();
+    let upids: Vec<Upid> = [create, start].iter().map(|u| u.parse().unwrap()).collect();
+    let outcomes = c.wait_tasks(&upids, quick()).await.unwrap();
+    assert_eq!(outcomes, [TaskOutcome::Ok, TaskOutcome::Ok]);
+    let mut lines = Vec::new();
+    let followed = c
+        .follow_task_log(&upids[1], quick(), |new| {
+            lines.extend(new.iter().map(|l| l.t.clone()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(followed, TaskOutcome::Ok);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("TASK OK"),
+        "{lines:?}"
+    );
+    // Cancelling a task that has ended is accepted by the simulator, as by PVE.
+    c.cancel_task(&upids[1]).await.unwrap();
+    let _: Value = c
+        .set(
+            ("nodes", "pve1", "qemu", vmid, "config"),
+            &json!({"description": "set through the surface"}),
+        )
+        .await
+        .unwrap();
+    let config: Value = c
+        .get_with(("nodes", "pve1", "qemu", vmid, "config"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(config["description"], "set through the surface");
+    let version: Value = c
+        .call_with(
+            &proxmox_proto::Call::get("version").unwrap(),
+            &CallOptions::default().timeout(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap();
+    assert!(version["version"].is_string(), "{version}");
+    let sha = "c".repeat(64);
+    let upid = c
+        .download_url(
+            "pve1",
+            "local",
+            UploadContent::Iso,
+            "https://example.invalid/surface.iso",
+            &format!("surface-{vmid}.iso"),
+            DownloadChecksum::Given(Checksum::new(Alg::Sha256, &sha).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait_task(&upid, quick(), |_| {}).await.unwrap(),
+        TaskOutcome::Ok
+    );
+    // No checksum file next to this URL: nothing found (each candidate fetched, none there).
+    let page = if origin().is_empty() {
+        get(&get(&js_sys::global().into(), "location"), "origin")
+            .as_string()
+            .unwrap()
+    } else {
+        origin()
+    };
+    let found = c
+        .discover_checksum(&format!("{page}/dashboard/none.iso"), None)
+        .await
+        .unwrap();
+    assert_eq!(found, None);
+    // The simulator has no guest agent: the call reaches it and comes back as an API error.
+    let e = c.agent_exec("pve1", vmid, "uname -a").await.unwrap_err();
+    assert!(e.api().is_some(), "{e}");
+}
+
 #[wasm_bindgen_test]
 async fn errors_400_with_parameter_map_501_and_403() {
     let c = token_client();
