@@ -132,15 +132,26 @@ macro_rules! blocking_flow_methods {
             self.upload_as(node, storage, content, path, name, checksum, progress)
         }
 
+        $crate::__flow_methods!(;);
+    };
+}
+
+/// The flow methods of every client, blocking or async (see [`blocking_flow_methods!`] and
+/// [`async_flow_methods!`]): `async fn` and `.await` when given `async await`, the callbacks
+/// `+ Send` when given `Send`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flow_methods {
+    ($($async:ident $await:ident)?; $($send:ident)?) => {
         /// Wait for a task to end. `progress` sees every status answer (e.g. to draw a
         /// spinner). The outcome says `Ok`, `Warnings(n)` (a success), `Failed` with the log
         /// tail, or `TimedOut`; request failures that the waiter gave up on end as
         /// `TaskOutcome::Error`.
-        pub fn wait_task(
+        pub $($async)? fn wait_task(
             &self,
             upid: &$crate::Upid,
             options: $crate::task::WaitOptions,
-            mut progress: impl FnMut(&$crate::task::TaskStatus),
+            mut progress: impl FnMut(&$crate::task::TaskStatus) $(+ $send)?,
         ) -> Result<$crate::task::TaskOutcome, Error> {
             let flow = self.core().wait_task(upid.clone(), options);
             self.run_with(flow, &mut |e| {
@@ -148,29 +159,30 @@ macro_rules! blocking_flow_methods {
                     progress(s);
                 }
             })
+            $(.$await)?
         }
 
         /// Wait for many tasks at once (one loop); outcomes in input order.
-        pub fn wait_tasks(
+        pub $($async)? fn wait_tasks(
             &self,
             upids: &[$crate::Upid],
             options: $crate::task::WaitOptions,
         ) -> Result<Vec<$crate::task::TaskOutcome>, Error> {
-            self.run(self.core().wait_tasks(upids, options))
+            self.run(self.core().wait_tasks(upids, options))$(.$await)?
         }
 
         /// The whole log of a task, page by page (500 lines a request).
-        pub fn task_log(&self, upid: &$crate::Upid) -> Result<Vec<$crate::task::LogLine>, Error> {
-            self.run(self.core().read_log(upid.clone(), None))
+        pub $($async)? fn task_log(&self, upid: &$crate::Upid) -> Result<Vec<$crate::task::LogLine>, Error> {
+            self.run(self.core().read_log(upid.clone(), None))$(.$await)?
         }
 
         /// Follow a task's log while it runs: `on_lines` gets every new line once, in order.
         /// Returns how the task ended.
-        pub fn follow_task_log(
+        pub $($async)? fn follow_task_log(
             &self,
             upid: &$crate::Upid,
             options: $crate::task::WaitOptions,
-            mut on_lines: impl FnMut(&[$crate::task::LogLine]),
+            mut on_lines: impl FnMut(&[$crate::task::LogLine]) $(+ $send)?,
         ) -> Result<$crate::task::TaskOutcome, Error> {
             let flow = self.core().follow_log(upid.clone(), options);
             self.run_with(flow, &mut |e| {
@@ -178,18 +190,19 @@ macro_rules! blocking_flow_methods {
                     on_lines(lines);
                 }
             })
+            $(.$await)?
         }
 
         /// Ask the node to stop a running task.
-        pub fn cancel_task(&self, upid: &$crate::Upid) -> Result<(), Error> {
-            let _: $crate::__serde_json::Value = self.call(&upid.cancel_call()?)?;
+        pub $($async)? fn cancel_task(&self, upid: &$crate::Upid) -> Result<(), Error> {
+            let _: $crate::__serde_json::Value = self.call(&upid.cancel_call()?)$(.$await)??;
             Ok(())
         }
 
         /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...);
         /// `file_name` is the name to look for besides the URL's own. Unreachable candidates
         /// count as absent.
-        pub fn discover_checksum(
+        pub $($async)? fn discover_checksum(
             &self,
             url: &str,
             file_name: Option<&str>,
@@ -198,12 +211,12 @@ macro_rules! blocking_flow_methods {
                 self.runtime(),
                 $crate::capability::Capability::ChecksumDiscovery,
             )?;
-            self.run(self.core().discover_checksum(url, file_name)?)
+            self.run(self.core().discover_checksum(url, file_name)?)$(.$await)?
         }
 
         /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum
         /// given, discovered next to the URL, or none. Returns the UPID of the download task.
-        pub fn download_url(
+        pub $($async)? fn download_url(
             &self,
             node: &str,
             storage: &str,
@@ -221,29 +234,29 @@ macro_rules! blocking_flow_methods {
             let flow = self
                 .core()
                 .download_url(node, storage, content, url, file_name, checksum)?;
-            self.run(flow)
+            self.run(flow)$(.$await)?
         }
 
         /// Run a command in a guest through the QEMU guest agent. A single string is split
         /// the way a POSIX shell would (quotes, escapes); returns the agent's answer
         /// (`{"pid": n}`).
-        pub fn agent_exec(
+        pub $($async)? fn agent_exec(
             &self,
             node: &str,
             vmid: u32,
             command: &str,
         ) -> Result<$crate::__serde_json::Value, Error> {
-            self.run(self.core().agent_exec(node, vmid, command)?)
+            self.run(self.core().agent_exec(node, vmid, command)?)$(.$await)?
         }
 
         /// Like `agent_exec` with the words given as a list (sent as given).
-        pub fn agent_exec_argv(
+        pub $($async)? fn agent_exec_argv(
             &self,
             node: &str,
             vmid: u32,
             argv: &[&str],
         ) -> Result<$crate::__serde_json::Value, Error> {
-            self.run(self.core().agent_exec_argv(node, vmid, argv)?)
+            self.run(self.core().agent_exec_argv(node, vmid, argv)?)$(.$await)?
         }
     };
 }
@@ -260,121 +273,7 @@ macro_rules! blocking_flow_methods {
 #[macro_export]
 macro_rules! async_flow_methods {
     ($($send:ident)?) => {
-        /// Wait for a task to end. `progress` sees every status answer (e.g. to draw a
-        /// spinner). The outcome says `Ok`, `Warnings(n)` (a success), `Failed` with the log
-        /// tail, or `TimedOut`; request failures that the waiter gave up on end as
-        /// `TaskOutcome::Error`.
-        pub async fn wait_task(
-            &self,
-            upid: &$crate::Upid,
-            options: $crate::task::WaitOptions,
-            mut progress: impl FnMut(&$crate::task::TaskStatus) $(+ $send)?,
-        ) -> Result<$crate::task::TaskOutcome, Error> {
-            let flow = self.core().wait_task(upid.clone(), options);
-            self.run_with(flow, &mut |e| {
-                if let $crate::flow::Event::TaskStatus(s) = &e {
-                    progress(s);
-                }
-            })
-            .await
-        }
-
-        /// Wait for many tasks at once (one loop); outcomes in input order.
-        pub async fn wait_tasks(
-            &self,
-            upids: &[$crate::Upid],
-            options: $crate::task::WaitOptions,
-        ) -> Result<Vec<$crate::task::TaskOutcome>, Error> {
-            self.run(self.core().wait_tasks(upids, options)).await
-        }
-
-        /// The whole log of a task, page by page (500 lines a request).
-        pub async fn task_log(&self, upid: &$crate::Upid) -> Result<Vec<$crate::task::LogLine>, Error> {
-            self.run(self.core().read_log(upid.clone(), None)).await
-        }
-
-        /// Follow a task's log while it runs: `on_lines` gets every new line once, in order.
-        /// Returns how the task ended.
-        pub async fn follow_task_log(
-            &self,
-            upid: &$crate::Upid,
-            options: $crate::task::WaitOptions,
-            mut on_lines: impl FnMut(&[$crate::task::LogLine]) $(+ $send)?,
-        ) -> Result<$crate::task::TaskOutcome, Error> {
-            let flow = self.core().follow_log(upid.clone(), options);
-            self.run_with(flow, &mut |e| {
-                if let $crate::flow::Event::LogLines(lines) = &e {
-                    on_lines(lines);
-                }
-            })
-            .await
-        }
-
-        /// Ask the node to stop a running task.
-        pub async fn cancel_task(&self, upid: &$crate::Upid) -> Result<(), Error> {
-            let _: $crate::__serde_json::Value = self.call(&upid.cancel_call()?).await?;
-            Ok(())
-        }
-
-        /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...);
-        /// `file_name` is the name to look for besides the URL's own. Unreachable candidates
-        /// count as absent.
-        pub async fn discover_checksum(
-            &self,
-            url: &str,
-            file_name: Option<&str>,
-        ) -> Result<Option<$crate::checksum::Checksum>, Error> {
-            $crate::capability::require(
-                self.runtime(),
-                $crate::capability::Capability::ChecksumDiscovery,
-            )?;
-            self.run(self.core().discover_checksum(url, file_name)?).await
-        }
-
-        /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum
-        /// given, discovered next to the URL, or none. Returns the UPID of the download task.
-        pub async fn download_url(
-            &self,
-            node: &str,
-            storage: &str,
-            content: $crate::upload::UploadContent,
-            url: &str,
-            file_name: &str,
-            checksum: $crate::upload::DownloadChecksum,
-        ) -> Result<$crate::Upid, Error> {
-            if checksum.wants_discovery() {
-                $crate::capability::require(
-                    self.runtime(),
-                    $crate::capability::Capability::ChecksumDiscovery,
-                )?;
-            }
-            let flow = self
-                .core()
-                .download_url(node, storage, content, url, file_name, checksum)?;
-            self.run(flow).await
-        }
-
-        /// Run a command in a guest through the QEMU guest agent. A single string is split
-        /// the way a POSIX shell would (quotes, escapes); returns the agent's answer
-        /// (`{"pid": n}`).
-        pub async fn agent_exec(
-            &self,
-            node: &str,
-            vmid: u32,
-            command: &str,
-        ) -> Result<$crate::__serde_json::Value, Error> {
-            self.run(self.core().agent_exec(node, vmid, command)?).await
-        }
-
-        /// Like `agent_exec` with the words given as a list (sent as given).
-        pub async fn agent_exec_argv(
-            &self,
-            node: &str,
-            vmid: u32,
-            argv: &[&str],
-        ) -> Result<$crate::__serde_json::Value, Error> {
-            self.run(self.core().agent_exec_argv(node, vmid, argv)?).await
-        }
+        $crate::__flow_methods!(async await; $($send)?);
     };
 }
 

@@ -27,7 +27,8 @@ fn pub_fns(text: &str) -> BTreeSet<String> {
         let l = line.trim_start();
         let rest = l
             .strip_prefix("pub async fn ")
-            .or_else(|| l.strip_prefix("pub fn "));
+            .or_else(|| l.strip_prefix("pub fn "))
+            .or_else(|| l.strip_prefix("pub $($async)? fn "));
         if let Some(rest) = rest {
             let name: String = rest
                 .chars()
@@ -39,19 +40,30 @@ fn pub_fns(text: &str) -> BTreeSet<String> {
     names
 }
 
-/// The methods each of the core's method macros brings in.
+/// The methods each of the core's method macros brings in (with those of the macros it
+/// invokes).
 fn macro_methods() -> Vec<(String, BTreeSet<String>)> {
     let text = std::fs::read_to_string(root().join("core/src/blocking_verbs.rs")).unwrap();
-    let mut out = Vec::new();
+    let mut own = Vec::new();
     for part in text.split("macro_rules! ").skip(1) {
         let name: String = part
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        out.push((name, pub_fns(part)));
+        own.push((name, part.to_owned()));
     }
-    assert!(out.len() >= 4, "the method macros were not found: {out:?}");
-    out
+    assert!(own.len() >= 4, "the method macros were not found");
+    own.iter()
+        .map(|(name, body)| {
+            let mut methods = pub_fns(body);
+            for (other, other_body) in &own {
+                if body.contains(&format!("$crate::{other}!(")) {
+                    methods.extend(pub_fns(other_body));
+                }
+            }
+            (name.clone(), methods)
+        })
+        .collect()
 }
 
 fn surface_of(adapter: &str) -> BTreeSet<String> {
