@@ -566,6 +566,36 @@ impl ClientCore {
     /// The flow of the QEMU guest agent's `exec` in guest `vmid` on `node`: one command
     /// string is split the way a POSIX shell would; ends with the agent's answer
     /// (`{"pid": n}`).
+    ///
+    /// Driven on canned bytes: the words go as repeated `command` parameters.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let mut flow = core.agent_exec("pve1", 100, "ls -l '/var/log'").unwrap();
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let answer = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///             assert!(req.uri().path().ends_with("/nodes/pve1/qemu/100/agent/exec"));
+    ///             let form = String::from_utf8(req.body().to_vec()).unwrap();
+    ///             assert_eq!(form, "command=ls&command=-l&command=%2Fvar%2Flog");
+    ///             let body = br#"{"data":{"pid":4242}}"#.to_vec();
+    ///             flow.handle(ex.id, Reply::Http(HttpReply::new(200, None, body)));
+    ///         }
+    ///         Step::Done(answer) => break answer.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(answer["pid"], 4242);
+    /// ```
     pub fn agent_exec(
         &self,
         node: &str,
