@@ -1,10 +1,11 @@
 //! # proxmox-cli: Proxmox VE and PMG over `pvesh`/`pmgsh`, locally or over SSH
 //!
 //! The same calls as the HTTP adapters (`get`, `post`, `put`, `delete`, `wait_task`, task logs,
-//! uploads, QEMU agent exec), carried by the node's own API shell instead of HTTPS. Everything
-//! protocol-shaped comes from [`proxmox_proto::command`] (argv, quoting, output parsing, upload
-//! staging) and [`proxmox_proto::task`] (waiting, logs); this crate runs processes and moves
-//! bytes over one of three transports:
+//! uploads, QEMU agent exec), carried by the node's own API shell instead of HTTPS. Every call
+//! is a flow of the core's shell wire ([`proxmox_proto::flow::ClientCore::shell`]: a call is a
+//! `ShellCall`, tasks and logs are the same composites as over HTTP, an upload is a
+//! `ShellUploadFlow`), with argv, quoting and output parsing from [`proxmox_proto::command`];
+//! this crate runs the commands in one driver loop over one of three transports:
 //!
 //! | transport | builder | how |
 //! |---|---|---|
