@@ -280,6 +280,14 @@ impl ClientBuilder {
 
     proxmox_proto::native_builder_methods!();
 
+    /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
+    /// `/etc/pve/pve-root-ca.pem`). Read synchronously: call it before entering the runtime
+    /// or accept one small blocking read.
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let pem = std::fs::read(path.as_ref())?;
+        Ok(self.ca_pem(&pem))
+    }
+
     /// How many requests this client (and its clones) keeps on the wire at once (default 6;
     /// PVE serves API calls with about 3 workers per node). At least 1.
     pub fn max_in_flight(mut self, n: usize) -> Self {

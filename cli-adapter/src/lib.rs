@@ -311,6 +311,8 @@ struct Inner {
     common: Common,
     transport: Box<dyn Transport>,
     mono: MonoClock,
+    /// The node, for errors of commands run outside a call.
+    host: String,
 }
 
 /// A client for one node. Cheap to clone; clones share the transport (and its SSH
@@ -375,6 +377,7 @@ impl Client {
                 common,
                 transport,
                 mono: MonoClock::starting_at(Instant::now()),
+                host: host.to_owned(),
             }),
         })
     }
@@ -520,9 +523,20 @@ impl Client {
 
     /// Run any command on the node (program first, no shell locally; quoted for the remote
     /// shell over SSH) with the client's time and output limit rules.
+    /// A failure names the program and the node.
     pub fn run_command(&self, cmd: &CommandLine, opts: &CallOptions) -> Result<RawOutput, Error> {
         let limits = self.limits(opts)?;
-        self.inner.transport.run(cmd, None, limits)
+        self.inner
+            .transport
+            .run(cmd, None, limits)
+            .map_err(|e| match e {
+                Error::Transport(mut t) => {
+                    t.request.path = format!("(command {})", cmd.program());
+                    t.request.host.clone_from(&self.inner.host);
+                    Error::Transport(t)
+                }
+                other => other,
+            })
     }
 
     /// Perform a call and return what the command printed and its exit code, unparsed.

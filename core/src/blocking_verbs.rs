@@ -401,7 +401,8 @@ macro_rules! async_client_methods {
 }
 
 /// The builder methods of the native adapters (proxmox-ureq, proxmox-async) beyond the core's
-/// options: `second_factor_callback`, `ca_file` and `clock`, over the builder's fields
+/// options: `second_factor_callback` and `clock` (each adapter reads its `ca_file` itself: the
+/// core touches no file), over the builder's fields
 /// `second_factor_callback: Option<SecondFactorCallback>` and `clock: Clock`.
 #[macro_export]
 macro_rules! native_builder_methods {
@@ -417,14 +418,6 @@ macro_rules! native_builder_methods {
         ) -> Self {
             self.second_factor_callback = Some(::std::sync::Arc::new(f));
             self
-        }
-
-        /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
-        /// `/etc/pve/pve-root-ca.pem`). Read at once, synchronously (in an async program:
-        /// before entering the runtime, or accept one small blocking read).
-        pub fn ca_file(self, path: impl AsRef<::std::path::Path>) -> Result<Self, Error> {
-            let pem = ::std::fs::read(path.as_ref())?;
-            Ok(self.ca_pem(&pem))
         }
 
         /// Where "now" comes from (default: the system clock). Tests pass a simulated clock;

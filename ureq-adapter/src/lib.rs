@@ -115,6 +115,13 @@ impl ClientBuilder {
 
     proxmox_proto::native_builder_methods!();
 
+    /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
+    /// `/etc/pve/pve-root-ca.pem`).
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let pem = std::fs::read(path.as_ref())?;
+        Ok(self.ca_pem(&pem))
+    }
+
     /// Check everything and build the client. A password login happens lazily, on the first
     /// call (or explicitly with [`Client::login`]).
     pub fn build(self) -> Result<Client, Error> {
