@@ -16,7 +16,7 @@
 //! use std::time::Duration;
 //! let pve = proxmox_async::Client::builder("pve1.example.com")
 //!     .api_token("automation@pve!ci", "8b1c…")
-//!     .ca_file("pve-root-ca.pem")?            // or .fingerprint("AB:CD:…")
+//!     .ca_file("pve-root-ca.pem")             // or .fingerprint("AB:CD:…")
 //!     .timeout(Duration::from_secs(30))
 //!     .max_in_flight(6)                       // PVE serves about 3 workers per node
 //!     .build()?;
@@ -135,7 +135,6 @@ use proxmox_proto::flow::{
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::parse_data;
 use proxmox_proto::{Call, InputError, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -281,11 +280,13 @@ impl ClientBuilder {
     proxmox_proto::native_builder_methods!();
 
     /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
-    /// `/etc/pve/pve-root-ca.pem`). Read synchronously: call it before entering the runtime
+    /// `/etc/pve/pve-root-ca.pem`). A file that cannot be read is reported by `build()`, with
+    /// its path. Read synchronously: call it before entering the runtime
     /// or accept one small blocking read.
-    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
-        let pem = std::fs::read(path.as_ref())?;
-        Ok(self.ca_pem(&pem))
+    pub fn ca_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        let path = path.as_ref();
+        self.options.add_ca_file(path, std::fs::read(path));
+        self
     }
 
     /// How many requests this client (and its clones) keeps on the wire at once (default 6;
@@ -847,10 +848,12 @@ impl Client {
     }
 
     async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error> {
+        let call = call?;
+        let (method, path) = (call.method, call.path.clone());
         let raw = self
-            .run(self.inner.core.call(call?, &CallOptions::default()))
+            .run(self.inner.core.call(call, &CallOptions::default()))
             .await?;
-        Ok(parse_data(raw.status, raw.reason.as_deref(), &raw.body)?)
+        Ok(self.inner.core.data(method, &path, &raw)?)
     }
 
     proxmox_proto::async_client_methods!(Send);

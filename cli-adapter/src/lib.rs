@@ -554,7 +554,8 @@ impl Client {
     /// and warnings from stderr.
     pub fn call_output(&self, call: &Call, opts: &CallOptions) -> Result<Output, Error> {
         let raw = self.call_raw(call, opts)?;
-        Ok(parse_output(&raw.stdout, &raw.stderr, raw.exit_code)?)
+        Ok(parse_output(&raw.stdout, &raw.stderr, raw.exit_code)
+            .map_err(|e| e.with_request(self.core().label(call)))?)
     }
 
     /// Perform a call with options and return its data as `T`.
@@ -577,8 +578,10 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<T, Error> {
         self.limits(opts)?;
+        let (method, path) = (call.method, call.path.clone());
         let out = self.run(self.inner.core.shell_call(call, opts))?;
-        Ok(parse_data(&out.stdout, &out.stderr, out.exit)?)
+        Ok(parse_data(&out.stdout, &out.stderr, out.exit)
+            .map_err(|e| e.with_request(self.inner.core.label_of(method, &path)))?)
     }
 
     /// [`Client::call`] with an owned call, for the verbs of `blocking_client_methods!`.

@@ -162,6 +162,19 @@ macro_rules! __flow_methods {
             $(.$await)?
         }
 
+        /// Wait for a task to end and make its outcome a `Result`: `Ok(warnings)` (0 for `OK`,
+        /// n for `WARNINGS: n`), or `Error::Task` naming the task with its exit status and
+        /// log tail when it failed, or when it was still running as `options`' timeout passed
+        /// (it keeps running then).
+        pub $($async)? fn wait_task_ok(
+            &self,
+            upid: &$crate::Upid,
+            options: $crate::task::WaitOptions,
+        ) -> Result<u64, Error> {
+            let flow = self.core().wait_task(upid.clone(), options);
+            Ok(self.run(flow)$(.$await)??.into_result(upid)?)
+        }
+
         /// Wait for many tasks at once (one loop); outcomes in input order.
         pub $($async)? fn wait_tasks(
             &self,
@@ -174,6 +187,17 @@ macro_rules! __flow_methods {
         /// The whole log of a task, page by page (500 lines a request).
         pub $($async)? fn task_log(&self, upid: &$crate::Upid) -> Result<Vec<$crate::task::LogLine>, Error> {
             self.run(self.core().read_log(upid.clone(), None))$(.$await)?
+        }
+
+        /// A window of a task's log: `limit` lines from line `start` (0-based), in one
+        /// request, as the node's `start`/`limit` parameters; fewer at the end of the log.
+        pub $($async)? fn task_log_window(
+            &self,
+            upid: &$crate::Upid,
+            start: u64,
+            limit: u64,
+        ) -> Result<Vec<$crate::task::LogLine>, Error> {
+            self.run(self.core().read_log(upid.clone(), Some((start, limit))))$(.$await)?
         }
 
         /// Follow a task's log while it runs: `on_lines` gets every new line once, in order.
@@ -294,11 +318,9 @@ macro_rules! async_client_methods {
             opts: &$crate::flow::CallOptions,
         ) -> Result<$crate::response::Envelope<T>, Error> {
             let raw = self.call_raw(call, opts).await?;
-            Ok($crate::response::parse_envelope(
-                raw.status,
-                raw.reason.as_deref(),
-                &raw.body,
-            )?)
+            Ok(self
+                .core()
+                .envelope(call, raw.status, raw.reason.as_deref(), &raw.body)?)
         }
 
         /// Perform a call and return `data` as `T`.

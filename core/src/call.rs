@@ -58,7 +58,7 @@ impl Method {
 
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_http().as_str())
+        f.pad(self.as_http().as_str())
     }
 }
 

@@ -52,7 +52,7 @@ impl Runtime {
 
 impl fmt::Display for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -120,7 +120,7 @@ impl Capability {
 
 impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -253,8 +253,10 @@ pub const SURFACE: &[&str] = &[
     "login",
     "session",
     "wait_task",
+    "wait_task_ok",
     "wait_tasks",
     "task_log",
+    "task_log_window",
     "follow_task_log",
     "cancel_task",
     "discover_checksum",
@@ -274,6 +276,7 @@ pub const ERROR_SURFACE: &[&str] = &[
     "may_have_been_sent",
     "is_timeout",
     "attempts",
+    "task",
 ];
 
 /// The capability table as Markdown (rows: capabilities; columns: runtimes; cells: yes,

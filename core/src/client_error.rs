@@ -47,6 +47,16 @@ pub enum ClientError {
     /// A local file could not be read or written.
     #[error("local I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A task failed, was still running when the wait gave up, or could not be followed
+    /// (`wait_task_ok`); its log tail and UPID are in the [`TaskError`](crate::task::TaskError).
+    #[error(transparent)]
+    Task(Box<crate::task::TaskError>),
+}
+
+impl From<crate::task::TaskError> for ClientError {
+    fn from(e: crate::task::TaskError) -> Self {
+        Self::Task(Box::new(e))
+    }
 }
 
 impl From<Error> for ClientError {
@@ -107,12 +117,27 @@ impl ClientError {
             Self::Transport(t) => t.failure.may_have_been_sent,
             Self::Proto(e) => matches!(e, Error::Api(_) | Error::Protocol(_)),
             Self::HostKey { .. } | Self::Unsupported(_) | Self::Config(_) | Self::Io(_) => false,
+            // The task was started: its request was sent.
+            Self::Task(_) => true,
         }
     }
 
-    /// Whether a timeout (of an attempt, or the call's deadline) ended the call.
+    /// Whether a timeout (of an attempt, or the call's deadline, or a task wait's deadline)
+    /// ended the call.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Transport(t) if t.failure.timeout)
+        match self {
+            Self::Transport(t) => t.failure.timeout,
+            Self::Task(t) => matches!(**t, crate::task::TaskError::TimedOut { .. }),
+            _ => false,
+        }
+    }
+
+    /// The task error, if a task failed or its wait gave up (`wait_task_ok`).
+    pub fn task(&self) -> Option<&crate::task::TaskError> {
+        match self {
+            Self::Task(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// How many attempts a transport error took (0 for other errors).

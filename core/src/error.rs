@@ -32,6 +32,11 @@ pub enum ErrorClass {
     /// 595–599: the node that received the request could not reach the node that owns the
     /// resource (pveproxy's upstream errors).
     UpstreamUnreachable,
+    /// 500 `hostname lookup 'pve9' failed - ...` or `no such cluster node 'pve9'`: the node
+    /// in the path is not a node of this cluster (pveproxy resolves the node name to forward
+    /// the call: pve-cluster `src/PVE/Cluster.pm` `remote_node_ip`, `check_node_exists`).
+    /// Check the name against `GET /nodes`.
+    NoSuchNode,
     /// Any other 5xx.
     ServerError,
     /// Any other status that is not a success (3xx, other 4xx).
@@ -51,6 +56,12 @@ impl ErrorClass {
             500..=594 if lower.contains("can't lock file") || lower.contains("got timeout") => {
                 Self::LockTimeout
             }
+            500..=594
+                if (lower.contains("hostname lookup '") && lower.contains("failed"))
+                    || lower.contains("no such cluster node") =>
+            {
+                Self::NoSuchNode
+            }
             500..=594 if lower.contains("does not exist") || lower.contains("no such ") => {
                 Self::NotFound
             }
@@ -62,13 +73,14 @@ impl ErrorClass {
 
 impl fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::BadRequest => "bad request",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not found or not implemented",
             Self::LockTimeout => "lock timeout",
             Self::UpstreamUnreachable => "upstream node unreachable",
+            Self::NoSuchNode => "no such node",
             Self::ServerError => "server error",
             Self::Unexpected => "unexpected status",
         })
@@ -82,9 +94,11 @@ pub struct ApiError {
     /// The HTTP status code (or the code on pvesh's status line).
     pub status: u16,
     /// The server's reason phrase. PVE puts its real error message here
-    /// (`500 unable to find configuration file for VM 100`). Control characters are replaced.
+    /// (`500 unable to find configuration file for VM 100`). Its first line, control
+    /// characters escaped.
     pub reason: String,
-    /// The body's `message` field (pve-http-server 5.2+, PBS, PMG), if any.
+    /// The body's `message` field (pve-http-server 5.2+, PBS, PMG), if any; every line kept,
+    /// control characters (line breaks included) escaped as `\n`, `\t`, `\u{1b}`.
     pub message: Option<String>,
     /// Per-parameter errors from the body's `errors` object (`{"vmid": "property is missing"}`).
     pub param_errors: BTreeMap<String, String>,
@@ -96,6 +110,9 @@ pub struct ApiError {
     pub exit_code: Option<i32>,
     /// What kind of error this is.
     pub class: ErrorClass,
+    /// The request that got this answer (method, path without the query, host:port), when
+    /// the client knows it (every client call sets it).
+    pub request: Option<RequestLabel>,
 }
 
 impl ApiError {
@@ -103,7 +120,7 @@ impl ApiError {
     /// derived from them.
     pub fn new(status: u16, reason: impl Into<String>, message: Option<String>) -> Self {
         let reason = sanitize_text(&reason.into());
-        let message = message.map(|m| sanitize_text(&m));
+        let message = message.map(|m| server_text(&m));
         let class = ErrorClass::from_status(
             status,
             &format!("{reason} {}", message.as_deref().unwrap_or("")),
@@ -117,6 +134,7 @@ impl ApiError {
             raw_body: None,
             exit_code: None,
             class,
+            request: None,
         }
     }
 
@@ -136,12 +154,16 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.reason)?;
-        if let Some(m) = &self.message
-            && !m.is_empty()
-            && *m != self.reason
-        {
-            write!(f, ": {m}")?;
+        if let Some(r) = &self.request {
+            write!(f, "{r}: ")?;
+        }
+        match &self.message {
+            // PVE puts the message's first line in the reason phrase: say it once.
+            Some(m) if !m.is_empty() && m.starts_with(&self.reason) && !self.reason.is_empty() => {
+                write!(f, "{} {m}", self.status)?;
+            }
+            Some(m) if !m.is_empty() => write!(f, "{} {}: {m}", self.status, self.reason)?,
+            _ => write!(f, "{} {}", self.status, self.reason)?,
         }
         if !self.param_errors.is_empty() {
             f.write_str(" (")?;
@@ -407,6 +429,20 @@ impl From<ApiError> for Error {
 }
 
 impl Error {
+    /// This error with the request that caused it, when it is an API error that does not name
+    /// one yet (the clients call this for every call, so that the message says which).
+    pub fn with_request(self, request: RequestLabel) -> Self {
+        match self {
+            Self::Api(mut e) => {
+                if e.request.is_none() {
+                    e.request = Some(request);
+                }
+                Self::Api(e)
+            }
+            other => other,
+        }
+    }
+
     /// The API error inside, if this is one.
     pub fn api(&self) -> Option<&ApiError> {
         match self {
@@ -427,18 +463,32 @@ impl Error {
 /// Replace control characters (a hostile reason phrase could carry terminal escapes) and cut a
 /// multi-line text to its first line, as PVE does for reason phrases.
 pub(crate) fn sanitize_text(s: &str) -> String {
-    let first = s.lines().next().unwrap_or("");
-    first
-        .chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
+    escape_controls(s.lines().next().unwrap_or(""))
 }
 
-/// Control characters replaced, all lines kept (for texts from the server shown in `Display`).
+/// A server text shown to people: trailing white space dropped, every line kept, control
+/// characters (line breaks included) written as escapes (`\n`, `\t`, `\u{1b}`) so that they
+/// stay readable and cannot move a terminal's cursor.
+pub(crate) fn server_text(s: &str) -> String {
+    escape_controls(s.trim_end())
+}
+
+/// Control characters replaced by their escapes, everything else kept.
+fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Control characters escaped, all lines kept (for texts from the server shown in `Display`).
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
+    escape_controls(s)
 }
 
 /// A short, printable prefix of a body for error messages.
@@ -498,6 +548,22 @@ mod tests {
             ErrorClass::from_status(500, "boom"),
             ErrorClass::ServerError
         );
+        // pve-cluster src/PVE/Cluster.pm: remote_node_ip, check_node_exists.
+        assert_eq!(
+            ErrorClass::from_status(
+                500,
+                "hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or \
+                 service not known"
+            ),
+            ErrorClass::NoSuchNode
+        );
+        assert_eq!(
+            ErrorClass::from_status(500, "no such cluster node 'pve9'"),
+            ErrorClass::NoSuchNode
+        );
+        assert_eq!(ErrorClass::NoSuchNode.to_string(), "no such node");
+        assert_eq!(format!("[{:<10}]", ErrorClass::Forbidden), "[forbidden ]");
+        assert_eq!(format!("[{:>10}]", ErrorClass::Forbidden), "[ forbidden]");
         assert_eq!(ErrorClass::from_status(304, ""), ErrorClass::Unexpected);
         assert_eq!(ErrorClass::from_status(499, ""), ErrorClass::Unexpected);
     }
@@ -505,8 +571,18 @@ mod tests {
     #[test]
     fn reason_is_sanitized_and_first_line_only() {
         let e = ApiError::new(500, "bad\x1b[31m thing\nsecond line", None);
-        assert_eq!(e.reason, "bad\u{FFFD}[31m thing");
+        assert_eq!(e.reason, "bad\\u{1b}[31m thing");
         assert!(!e.to_string().contains('\x1b'));
+        // A body message keeps its lines, readable.
+        let e = ApiError::new(
+            500,
+            "Internal Server Error",
+            Some("command failed\nexit code 1\tdetail\n".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "500 Internal Server Error: command failed\\nexit code 1\\tdetail"
+        );
     }
 
     #[test]

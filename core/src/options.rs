@@ -246,14 +246,30 @@ impl ClientOptions {
     /// Authenticate with an API token.
     pub fn set_api_token(&mut self, token_id: &str, secret: Secret) {
         if let Some(c) = self.record(Credentials::token(token_id, secret)) {
-            self.credentials = Some(c);
+            self.set_credentials(c);
         }
     }
     /// Authenticate with a password.
     pub fn set_password(&mut self, user: &str, password: Secret) {
         if let Some(c) = self.record(Credentials::password(user, password)) {
-            self.credentials = Some(c);
+            self.set_credentials(c);
         }
+    }
+    /// An API token and a password both given is a mistake (one would silently win): it is
+    /// reported by [`ClientOptions::validate`]. Giving the same kind again replaces it.
+    fn set_credentials(&mut self, c: Credentials) {
+        let token = |c: &Credentials| matches!(c, Credentials::Token(_));
+        let password = |c: &Credentials| matches!(c, Credentials::Password { .. });
+        if let Some(old) = &self.credentials
+            && ((token(old) && password(&c)) || (password(old) && token(&c)))
+        {
+            self.errors.push(
+                "both an API token and a password were given: use one (a token needs no login \
+                 and no renewal)"
+                    .into(),
+            );
+        }
+        self.credentials = Some(c);
     }
     /// Resume a saved session.
     pub fn set_session(&mut self, session: Session) {
@@ -337,6 +353,20 @@ impl ClientOptions {
     pub fn set_body_limit(&mut self, bytes: u64) {
         self.body_limit = bytes;
     }
+    /// Trust the CA certificates of the PEM file at `path`, whose contents the adapter read
+    /// (`read`: the core reads no file). A file that could not be read is reported by
+    /// [`ClientOptions::validate`], with its path and what to do.
+    pub fn add_ca_file(&mut self, path: &std::path::Path, read: std::io::Result<Vec<u8>>) {
+        match read {
+            Ok(pem) => self.add_ca_pem(&pem),
+            Err(e) => self.add_error(format!(
+                "cannot read the CA file {}: {e} (give the cluster's pve-root-ca.pem, or pin \
+                 the certificate with .fingerprint())",
+                path.display()
+            )),
+        }
+    }
+
     /// Record an error found by the adapter (e.g. an unreadable CA file), reported by
     /// [`ClientOptions::validate`].
     pub fn add_error(&mut self, error: impl Into<String>) {
@@ -593,6 +623,42 @@ mod tests {
             f(&mut o);
             assert!(v(o).is_err(), "{what} must be refused");
         }
+    }
+
+    #[test]
+    fn credential_mistakes_are_named_before_anything_is_sent() {
+        let refusal = |f: &dyn Fn(&mut ClientOptions)| {
+            let mut o = ClientOptions::new("h");
+            f(&mut o);
+            v(o).expect_err("refused").to_string()
+        };
+        assert_eq!(
+            refusal(&|o| o.set_password("root", Secret::new("pw"))),
+            "invalid client option: invalid credentials: user id \"root\" has no realm: write \
+             user@realm (did you mean \"root@pam\"? pam is the node's Linux users, pve the \
+             Proxmox VE users, pbs the Backup Server's)"
+        );
+        let both = "invalid client option: both an API token and a password were given: use \
+                    one (a token needs no login and no renewal)";
+        assert_eq!(
+            refusal(&|o| {
+                o.set_api_token("a@pve!t", Secret::new("s"));
+                o.set_password("a@pve", Secret::new("pw"));
+            }),
+            both
+        );
+        assert_eq!(
+            refusal(&|o| {
+                o.set_password("a@pve", Secret::new("pw"));
+                o.set_api_token("a@pve!t", Secret::new("s"));
+            }),
+            both
+        );
+        // The same kind twice: the last one wins.
+        let mut o = ClientOptions::new("h");
+        o.set_password("a@pve", Secret::new("pw"));
+        o.set_password("b@pve", Secret::new("pw"));
+        assert!(v(o).is_ok());
     }
 
     #[test]

@@ -33,8 +33,10 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Ordered request parameters.
+/// Ordered request parameters. As serde data they are a list of `(key, value)` pairs, so a
+/// `Params` can be given wherever parameters are taken (`get_with(path, &params)`).
 #[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Params {
     pairs: Vec<(String, String)>,
 }
@@ -315,7 +317,8 @@ fn unsupported(what: &str) -> SerError {
     }
 }
 
-/// Serializes the top level: a struct, a map, or nothing.
+/// Serializes the top level: a struct, a map, a list of `(key, value)` pairs (kept in order;
+/// a key may repeat), or nothing.
 struct TopSerializer<'a> {
     out: &'a mut Vec<(String, String)>,
 }
@@ -331,8 +334,8 @@ macro_rules! top_unsupported {
 impl<'a> ser::Serializer for TopSerializer<'a> {
     type Ok = ();
     type Error = SerError;
-    type SerializeSeq = ser::Impossible<(), SerError>;
-    type SerializeTuple = ser::Impossible<(), SerError>;
+    type SerializeSeq = TopPairs<'a>;
+    type SerializeTuple = TopPairs<'a>;
     type SerializeTupleStruct = ser::Impossible<(), SerError>;
     type SerializeTupleVariant = ser::Impossible<(), SerError>;
     type SerializeMap = TopMap<'a>;
@@ -386,10 +389,16 @@ impl<'a> ser::Serializer for TopSerializer<'a> {
         Err(unsupported("an enum variant with data"))
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, SerError> {
-        Err(unsupported("a list at the top level"))
+        Ok(TopPairs(TopMap {
+            out: self.out,
+            key: None,
+        }))
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, SerError> {
-        Err(unsupported("a tuple at the top level"))
+        Ok(TopPairs(TopMap {
+            out: self.out,
+            key: None,
+        }))
     }
     fn serialize_tuple_struct(
         self,
@@ -431,6 +440,200 @@ impl<'a> ser::Serializer for TopSerializer<'a> {
         _: usize,
     ) -> Result<Self::SerializeStructVariant, SerError> {
         Err(unsupported("an enum variant with data"))
+    }
+}
+
+/// A top-level list: each element is a `(key, value)` pair (a 2-tuple or a 2-element list).
+struct TopPairs<'a>(TopMap<'a>);
+
+impl TopPairs<'_> {
+    fn pair<T: ?Sized + Serialize>(&mut self, element: &T) -> Result<(), SerError> {
+        element.serialize(PairSerializer { map: &mut self.0 })
+    }
+}
+
+impl ser::SerializeSeq for TopPairs<'_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
+        self.pair(value)
+    }
+    fn end(self) -> Result<(), SerError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for TopPairs<'_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
+        self.pair(value)
+    }
+    fn end(self) -> Result<(), SerError> {
+        Ok(())
+    }
+}
+
+fn not_a_pair() -> SerError {
+    unsupported("a list element that is not a (key, value) pair")
+}
+
+/// One element of a top-level list: a 2-tuple or a 2-element list, key first.
+struct PairSerializer<'m, 'a> {
+    map: &'m mut TopMap<'a>,
+}
+
+macro_rules! pair_unsupported {
+    ($($f:ident($($t:ty),*)),* $(,)?) => {$(
+        fn $f(self $(, _: $t)*) -> Result<(), SerError> {
+            Err(not_a_pair())
+        }
+    )*};
+}
+
+impl<'m, 'a> ser::Serializer for PairSerializer<'m, 'a> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = PairParts<'m, 'a>;
+    type SerializeTuple = PairParts<'m, 'a>;
+    type SerializeTupleStruct = ser::Impossible<(), SerError>;
+    type SerializeTupleVariant = ser::Impossible<(), SerError>;
+    type SerializeMap = ser::Impossible<(), SerError>;
+    type SerializeStruct = ser::Impossible<(), SerError>;
+    type SerializeStructVariant = ser::Impossible<(), SerError>;
+
+    pair_unsupported!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_str(&str),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str),
+        serialize_unit_variant(&'static str, u32, &'static str),
+    );
+
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), SerError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), SerError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), SerError> {
+        Err(not_a_pair())
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, SerError> {
+        match len {
+            Some(2) | None => Ok(PairParts {
+                map: self.map,
+                seen: 0,
+            }),
+            Some(_) => Err(not_a_pair()),
+        }
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, SerError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, SerError> {
+        Err(not_a_pair())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, SerError> {
+        Err(not_a_pair())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, SerError> {
+        Err(not_a_pair())
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, SerError> {
+        Err(not_a_pair())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, SerError> {
+        Err(not_a_pair())
+    }
+}
+
+/// The key, then the value, of one pair.
+struct PairParts<'m, 'a> {
+    map: &'m mut TopMap<'a>,
+    seen: u8,
+}
+
+impl PairParts<'_, '_> {
+    fn part<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
+        self.seen += 1;
+        match self.seen {
+            1 => ser::SerializeMap::serialize_key(&mut *self.map, value),
+            2 => ser::SerializeMap::serialize_value(&mut *self.map, value),
+            _ => Err(not_a_pair()),
+        }
+    }
+    fn done(self) -> Result<(), SerError> {
+        if self.seen == 2 {
+            Ok(())
+        } else {
+            Err(not_a_pair())
+        }
+    }
+}
+
+impl ser::SerializeSeq for PairParts<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
+        self.part(value)
+    }
+    fn end(self) -> Result<(), SerError> {
+        self.done()
+    }
+}
+
+impl ser::SerializeTuple for PairParts<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
+        self.part(value)
+    }
+    fn end(self) -> Result<(), SerError> {
+        self.done()
     }
 }
 
@@ -679,6 +882,64 @@ mod tests {
             .with("s", "a b&c=ü")
             .with("empty", "");
         assert_eq!(p.to_form(), "full=1&n=1&l=a&l=b&s=a+b%26c%3D%C3%BC&empty=");
+    }
+
+    #[test]
+    fn lists_of_pairs_and_params_themselves_are_parameters() {
+        let form = |v: &dyn erased::Ser| v.form();
+        assert_eq!(
+            form(&[("type", "vm"), ("full", "1")]),
+            Ok("type=vm&full=1".into())
+        );
+        assert_eq!(form(&vec![("k", 1), ("k", 2)]), Ok("k=1&k=2".into()));
+        assert_eq!(form(&[["a", "b"]]), Ok("a=b".into()));
+        assert_eq!(
+            form(&[("command", vec!["ls", "-l"])]),
+            Ok("command=ls&command=-l".into())
+        );
+        let p = Params::new().with("b", 2).with("a", "x");
+        assert_eq!(form(&p), Ok("b=2&a=x".into()));
+        assert_eq!(form(&&p), Ok("b=2&a=x".into()));
+        assert_eq!(form(&serde_json::json!({"full": 1})), Ok("full=1".into()));
+        // Params as serde data: the list of pairs, both ways.
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(text, r#"[["b","2"],["a","x"]]"#);
+        assert_eq!(serde_json::from_str::<Params>(&text).unwrap(), p);
+        for (bad, what) in [
+            (
+                form(&[("a", "b", "c")]),
+                "a list element that is not a (key, value) pair",
+            ),
+            (
+                form(&["lone"]),
+                "a list element that is not a (key, value) pair",
+            ),
+            (
+                form(&[["a"]]),
+                "a list element that is not a (key, value) pair",
+            ),
+        ] {
+            assert_eq!(
+                bad,
+                Err(format!(
+                    "invalid parameter \"\": {what} cannot be a request parameter"
+                ))
+            );
+        }
+    }
+
+    /// `Params::from_serialize` over `dyn`-friendly values, for the table above.
+    mod erased {
+        pub(super) trait Ser {
+            fn form(&self) -> Result<String, String>;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn form(&self) -> Result<String, String> {
+                super::Params::from_serialize(self)
+                    .map(|p| p.to_form())
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 
     #[test]

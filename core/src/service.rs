@@ -136,7 +136,7 @@ impl Service {
 
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.ticket_prefix())
+        f.pad(self.ticket_prefix())
     }
 }
 

@@ -102,11 +102,20 @@ impl Credentials {
         ApiToken::new(token_id, secret).map(Self::Token)
     }
 
-    /// A password login.
+    /// A password login. The user id must name its realm (`root@pam`, `alice@pve`): the
+    /// server answers for `user@realm`, so a bare name is refused here, before anything is
+    /// sent, with the likely id in the message.
     pub fn password(user: &str, password: impl Into<Secret>) -> Result<Self, InputError> {
         let password = password.into();
         // Validates the user and password the same way the login will.
         Login::new(Service::Pve, user, password.clone())?;
+        if !user.contains('@') {
+            return Err(InputError::InvalidCredentials(format!(
+                "user id {user:?} has no realm: write user@realm (did you mean \"{user}@pam\"? \
+                 pam is the node's Linux users, pve the Proxmox VE users, pbs the Backup \
+                 Server's)"
+            )));
+        }
         Ok(Self::Password {
             user: user.to_owned(),
             password,

@@ -106,8 +106,24 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parse `host`, `host:port`, an IPv4 address, a bare IPv6 address, `[v6]` or `[v6]:port`.
-    /// Without a port, the service's default port is used.
+    /// Parse `host`, `host:port`, an IPv4 address, a bare IPv6 address, `[v6]` or `[v6]:port`,
+    /// or a URL: `https://host[:port][/prefix]`, where a path ending in `/api2/json` is the API
+    /// root (Terraform's form, what a browser's address bar shows) and what comes before it is
+    /// the reverse-proxy prefix. The scheme may be left out (`host:port/prefix`). Without a
+    /// port, the service's default port is used.
+    ///
+    /// `http://` is refused (the Proxmox APIs answer HTTPS only), and so are a query, a
+    /// fragment, credentials in the URL and a path below the API root.
+    ///
+    /// ```
+    /// use proxmox_proto::{Service, Target};
+    /// let t = Target::parse(Service::Pve, "https://pve1.example.com:8006/api2/json").unwrap();
+    /// assert_eq!(t.base_url(), "https://pve1.example.com:8006/api2/json");
+    /// let t = Target::parse(Service::Pbs, "https://proxy.example.com/pbs/").unwrap();
+    /// assert_eq!(t.base_url(), "https://proxy.example.com:8007/pbs/api2/json");
+    /// let e = Target::parse(Service::Pve, "http://pve1:8006").unwrap_err();
+    /// assert!(e.to_string().contains("HTTPS only"), "{e}");
+    /// ```
     pub fn parse(service: Service, input: &str) -> Result<Self, InputError> {
         let bad = |reason: &str| InputError::InvalidTarget {
             input: shown(input),
@@ -117,8 +133,23 @@ impl Target {
         if input_trimmed.is_empty() {
             return Err(bad("the host is empty"));
         }
-        if input_trimmed.contains("://") {
-            return Err(bad("give a host (and port), not a URL"));
+        if let Some((scheme, rest)) = input_trimmed.split_once("://") {
+            if scheme.eq_ignore_ascii_case("http") {
+                return Err(bad(&format!(
+                    "plain http:// is not supported: the Proxmox APIs answer HTTPS only \
+                     (write https://; {service} listens on {} by default)",
+                    service.default_port()
+                )));
+            }
+            if !scheme.eq_ignore_ascii_case("https") {
+                return Err(bad(&format!(
+                    "the scheme {scheme:?} is not supported: write https://host:port"
+                )));
+            }
+            return Self::parse_url(service, input, rest);
+        }
+        if input_trimmed.contains('/') {
+            return Self::parse_url(service, input, input_trimmed);
         }
         let (host_part, port_part) = if let Some(rest) = input_trimmed.strip_prefix('[') {
             let Some(end) = rest.find(']') else {
@@ -161,6 +192,52 @@ impl Target {
             port_inline,
             prefix: None,
         })
+    }
+
+    /// `host[:port][/path]` of a URL (`rest`, after the scheme): the authority is parsed as a
+    /// plain target, the path gives the prefix.
+    fn parse_url(service: Service, input: &str, rest: &str) -> Result<Self, InputError> {
+        let bad = |reason: &str| InputError::InvalidTarget {
+            input: shown(input),
+            reason: reason.to_owned(),
+        };
+        if rest.contains(['?', '#']) {
+            return Err(bad(
+                "a query or fragment is not part of an API address: give https://host:port[/prefix]",
+            ));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err(bad(
+                "credentials do not belong in the address: use the builder's api_token() or password()",
+            ));
+        }
+        if authority.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        let mut target = Self::parse(service, authority)?;
+        let path = path.trim_end_matches('/');
+        let prefix = match path.find("/api2/json") {
+            Some(i) if path[i..] == *"/api2/json" => &path[..i],
+            Some(_) => {
+                return Err(bad(
+                    "the path goes below the API root /api2/json: give the address only, and the API path to each call",
+                ));
+            }
+            None if path.ends_with("/api2") || path.contains("/api2/") => {
+                return Err(bad(
+                    "the API root is /api2/json: give https://host:port[/prefix] or .../api2/json",
+                ));
+            }
+            None => path,
+        };
+        if !prefix.is_empty() {
+            target = target.with_path_prefix(prefix)?;
+        }
+        Ok(target)
     }
 
     /// Set the port. A port written in the host string (`host:port`) takes precedence, as in
@@ -316,8 +393,6 @@ mod tests {
             "[nothost]",
             "[::1]x",
             "a b",
-            "h/x",
-            "https://h",
             "h?x",
             "h#x",
             "-h",
@@ -327,6 +402,96 @@ mod tests {
             assert!(base(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(base("h:65535").unwrap(), "https://h:65535/api2/json");
+    }
+
+    /// The error text for `input`.
+    fn refusal(input: &str) -> String {
+        Target::parse(Service::Pve, input)
+            .expect_err(input)
+            .to_string()
+    }
+
+    #[test]
+    fn urls_as_people_paste_them() {
+        for (input, want) in [
+            ("https://pve1:8006", "https://pve1:8006/api2/json"),
+            ("https://pve1:8006/", "https://pve1:8006/api2/json"),
+            ("HTTPS://pve1", "https://pve1:8006/api2/json"),
+            (
+                "https://127.0.0.1:32997/api2/json",
+                "https://127.0.0.1:32997/api2/json",
+            ),
+            (
+                "https://127.0.0.1:32997/api2/json/",
+                "https://127.0.0.1:32997/api2/json",
+            ),
+            (
+                "127.0.0.1:32997/api2/json",
+                "https://127.0.0.1:32997/api2/json",
+            ),
+            ("https://proxy/pve", "https://proxy:8006/pve/api2/json"),
+            (
+                "https://proxy/a/b/api2/json",
+                "https://proxy:8006/a/b/api2/json",
+            ),
+            ("proxy:443/pve/", "https://proxy:443/pve/api2/json"),
+            (
+                "https://[::1]:8006/api2/json",
+                "https://[::1]:8006/api2/json",
+            ),
+        ] {
+            assert_eq!(base(input).unwrap(), want, "{input}");
+        }
+        // A port in the URL is the port (as a port in host:port is).
+        let t = Target::parse(Service::Pve, "https://h:1234")
+            .unwrap()
+            .with_port(8006)
+            .unwrap();
+        assert_eq!(t.port(), 1234);
+    }
+
+    #[test]
+    fn urls_that_cannot_be_an_api_address_say_why() {
+        assert_eq!(
+            refusal("http://127.0.0.1:8006"),
+            "invalid target \"http://127.0.0.1:8006\": plain http:// is not supported: the \
+             Proxmox APIs answer HTTPS only (write https://; PVE listens on 8006 by default)"
+        );
+        assert_eq!(
+            refusal("ftp://h"),
+            "invalid target \"ftp://h\": the scheme \"ftp\" is not supported: write \
+             https://host:port"
+        );
+        assert_eq!(
+            refusal("https://h:8006/api2/json/nodes"),
+            "invalid target \"https://h:8006/api2/json/nodes\": the path goes below the API \
+             root /api2/json: give the address only, and the API path to each call"
+        );
+        assert_eq!(
+            refusal("https://h/api2/extjs"),
+            "invalid target \"https://h/api2/extjs\": the API root is /api2/json: give \
+             https://host:port[/prefix] or .../api2/json"
+        );
+        assert_eq!(
+            refusal("https://h/?x=1"),
+            "invalid target \"https://h/?x=1\": a query or fragment is not part of an API \
+             address: give https://host:port[/prefix]"
+        );
+        // Credentials are refused, and not repeated in the message.
+        let e = refusal("https://root:hunter2@h");
+        assert!(
+            e.contains("use the builder's api_token() or password()"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(
+            refusal("https://"),
+            "invalid target \"https://\": the host is empty"
+        );
+        assert_eq!(
+            refusal("127.0.0.1:abc/x"),
+            "invalid target \"127.0.0.1:abc\": the port is not a number"
+        );
     }
 
     #[test]

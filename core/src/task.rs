@@ -18,15 +18,18 @@
 //! wait ended. Time is passed in as `now`, a [`Duration`] since the Unix epoch.
 //!
 //! Cancelling a task is one request: [`Upid::cancel_call`](crate::Upid::cancel_call).
+//! [`TaskOutcome::into_result`] turns an outcome into `Result<u64, TaskError>` for `?`.
 
 use crate::call::Call;
 use std::time::Duration;
 
+mod error;
 pub mod follow;
 pub mod log;
 pub mod status;
 pub mod waiter;
 
+pub use error::TaskError;
 pub use follow::LogFollower;
 pub use log::{LogLine, LogPage};
 pub use status::{ExitStatus, RunState, TaskStatus};
@@ -162,9 +165,11 @@ pub enum Action {
     Done(TaskOutcome),
 }
 
-/// How waiting for a task ended.
+/// How waiting for a task ended. A failed task is an outcome, not an error: check it, or turn
+/// it into a `Result` with [`TaskOutcome::into_result`] (what the clients' `wait_task_ok` does).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "a failed or timed-out task is an outcome, not an error: check it, or use into_result"]
 pub enum TaskOutcome {
     /// The task stopped with `OK`.
     Ok,

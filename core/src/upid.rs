@@ -86,7 +86,7 @@ pub enum UpidField {
 
 impl fmt::Display for UpidField {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Prefix => "prefix",
             Self::Node => "node",
             Self::Pid => "pid",

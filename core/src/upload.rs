@@ -95,7 +95,7 @@ impl UploadContent {
 
 impl fmt::Display for UploadContent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

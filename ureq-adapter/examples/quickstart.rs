@@ -135,7 +135,8 @@ fn main() -> Fallible<()> {
             description: None,
         },
     )?;
-    wait(&client, "create", &upid)?;
+    // A task that failed is an outcome, not an error: into_result makes it one.
+    wait(&client, "create", &upid)?.into_result(&upid)?;
 
     let upid: Upid = client.post(("nodes", &node, "qemu", vmid, "status", "start"), &())?;
     let outcome = wait(&client, "start", &upid)?;
@@ -159,9 +160,9 @@ fn main() -> Fallible<()> {
     }
 
     let upid: Upid = client.post(("nodes", &node, "qemu", vmid, "status", "stop"), &())?;
-    wait(&client, "stop", &upid)?;
+    wait(&client, "stop", &upid)?.into_result(&upid)?;
     let upid: Upid = client.delete(("nodes", &node, "qemu", vmid), &())?;
-    wait(&client, "delete", &upid)?;
+    wait(&client, "delete", &upid)?.into_result(&upid)?;
     println!(
         "cleaned up; tour done in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -29,7 +29,7 @@ fn main() -> Fallible<()> {
                 b = b.fingerprint(&fp);
             }
             if let Some(ca) = env("PROXMOX_CA_FILE") {
-                b = b.ca_file(ca)?;
+                b = b.ca_file(ca);
             }
             (b.build()?, None)
         }

@@ -8,7 +8,7 @@
 //! # fn main() -> Result<(), proxmox_ureq::Error> {
 //! let pve = proxmox_ureq::Client::builder("pve1.example.com")
 //!     .api_token("automation@pve!ci", "8b1c…")
-//!     .ca_file("pve-root-ca.pem")?            // or .fingerprint("AB:CD:…")
+//!     .ca_file("pve-root-ca.pem")             // or .fingerprint("AB:CD:…")
 //!     .timeout(Duration::from_secs(30))
 //!     .build()?;
 //! let nodes: Vec<serde_json::Value> = pve.get("nodes")?;
@@ -46,7 +46,7 @@ use proxmox_proto::flow::{
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption};
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::response::{Envelope, parse_data, parse_envelope};
+use proxmox_proto::response::Envelope;
 use proxmox_proto::{Call, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -116,10 +116,12 @@ impl ClientBuilder {
     proxmox_proto::native_builder_methods!();
 
     /// Trust the CA certificates in this PEM file in addition to the web PKI roots (e.g.
-    /// `/etc/pve/pve-root-ca.pem`).
-    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
-        let pem = std::fs::read(path.as_ref())?;
-        Ok(self.ca_pem(&pem))
+    /// `/etc/pve/pve-root-ca.pem`). A file that cannot be read is reported by `build()`, with
+    /// its path.
+    pub fn ca_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        let path = path.as_ref();
+        self.options.add_ca_file(path, std::fs::read(path));
+        self
     }
 
     /// Check everything and build the client. A password login happens lazily, on the first
@@ -495,11 +497,9 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<Envelope<T>, Error> {
         let raw = self.call_raw(call, opts)?;
-        Ok(parse_envelope(
-            raw.status,
-            raw.reason.as_deref(),
-            &raw.body,
-        )?)
+        Ok(self
+            .core()
+            .envelope(call, raw.status, raw.reason.as_deref(), &raw.body)?)
     }
 
     /// Perform a call and return `data` as `T`.
@@ -519,8 +519,9 @@ impl Client {
 
     /// [`Client::call`] with an owned call (no copy of its parameters).
     fn call_owned<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
+        let (method, path) = (call.method, call.path.clone());
         let raw = self.run(self.inner.core.call(call, &CallOptions::default()))?;
-        Ok(parse_data(raw.status, raw.reason.as_deref(), &raw.body)?)
+        Ok(self.inner.core.data(method, &path, &raw)?)
     }
 
     proxmox_proto::blocking_client_methods!();

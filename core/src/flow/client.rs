@@ -627,6 +627,50 @@ impl ClientCore {
         self.shared.rb.target()
     }
 
+    /// How errors name `call`: method, path (never the query) and the host it went to (the
+    /// SSH host on the shell wire).
+    pub fn label(&self, call: &Call) -> crate::RequestLabel {
+        self.label_of(call.method, &call.path)
+    }
+
+    /// [`ClientCore::label`] of a call given by method and path.
+    pub fn label_of(&self, method: crate::Method, path: &crate::ApiPath) -> crate::RequestLabel {
+        let host = match &self.shared.shell {
+            Some(wire) => wire.host.clone(),
+            None => format!("{}:{}", self.target().host(), self.target().port()),
+        };
+        crate::RequestLabel {
+            method,
+            path: path.to_string(),
+            host,
+        }
+    }
+
+    /// The `data` of an HTTP answer to the call `method path` as `T`; an error answer names
+    /// the call.
+    pub fn data<T: serde::de::DeserializeOwned>(
+        &self,
+        method: crate::Method,
+        path: &crate::ApiPath,
+        reply: &super::HttpReply,
+    ) -> Result<T, crate::Error> {
+        crate::response::parse_data(reply.status, reply.reason.as_deref(), &reply.body)
+            .map_err(|e| e.with_request(self.label_of(method, path)))
+    }
+
+    /// The envelope of an HTTP answer to `call` (status, reason phrase, body); an error
+    /// answer names the call.
+    pub fn envelope<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &Call,
+        status: u16,
+        reason: Option<&str>,
+        body: &[u8],
+    ) -> Result<crate::response::Envelope<T>, crate::Error> {
+        crate::response::parse_envelope(status, reason, body)
+            .map_err(|e| e.with_request(self.label(call)))
+    }
+
     /// The request builder.
     pub fn request_builder(&self) -> &RequestBuilder {
         &self.shared.rb

@@ -27,7 +27,7 @@ pub(crate) fn connect_with(
     if let Some(host) = env("PROXMOX_HOST") {
         let mut b = Client::builder(&host).timeout(Duration::from_secs(30));
         if let Some(ca) = env("PROXMOX_CA_FILE") {
-            b = b.ca_file(ca)?;
+            b = b.ca_file(ca);
         }
         if let Some(fp) = env("PROXMOX_FINGERPRINT") {
             b = b.fingerprint(&fp);
