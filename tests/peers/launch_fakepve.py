@@ -89,10 +89,12 @@ async def serve(a):
         pve.users[user] = password
     for user, path, privs in a.grant:
         pve.grant(user, path, *privs)
-    pve.add_vm(100, 'web1', status='running',
-               config={'memory': 2048, 'cores': 2, 'scsi0': 'local-lvm:vm-100-disk-0,size=32G',
-                       'net0': 'virtio=BC:24:11:00:00:01,bridge=vmbr0'})
-    slow = pve.add_vm(101, 'slowvm', status='stopped', config={'memory': 1024})
+    web = pve.add_vm(100, 'web1', status='running',
+                     config={'memory': 2048, 'cores': 2, 'scsi0': 'local-lvm:vm-100-disk-0,size=32G',
+                             'net0': 'virtio=BC:24:11:00:00:01,bridge=vmbr0', 'agent': '1'})
+    # The guest agent answers (fakepve's defaults: exec hands out pids, nothing runs).
+    web.agent = {}
+    slow = pve.add_vm(101, 'slowvm', status='stopped', config={'memory': 1024, 'agent': '1'})
     slow.start_secs = 5
     slow.shutdown_secs = 8
     pve.add_ct(200, 'ct1', status='running', config={'memory': 512, 'rootfs': 'local-lvm:vm-200-disk-0,size=8G'})

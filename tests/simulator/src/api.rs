@@ -1271,7 +1271,8 @@ fn guests(ctx: &mut Ctx<'_>, node: &str, kind: GuestKind, rest: &[&str]) -> ApiR
                     if let Some(o) = v.as_object_mut() {
                         o.insert("ha".into(), json!({"managed": 0}));
                         if kind == GuestKind::Qemu {
-                            o.insert("agent".into(), json!(0));
+                            // qemu-server: `agent` is 1 when the config enables the agent.
+                            o.insert("agent".into(), json!(u8::from(agent_enabled(&g))));
                         }
                     }
                     Out::data(v)
@@ -1315,11 +1316,74 @@ fn guests(ctx: &mut Ctx<'_>, node: &str, kind: GuestKind, rest: &[&str]) -> ApiR
                     }
                     Out::data(json!(upid))
                 }
+                (m, ["agent", command]) if kind == GuestKind::Qemu => agent(ctx, &g, m, command),
                 _ => Err(ctx.nyi()),
             }
         }
         _ => Err(ctx.nyi()),
     }
+}
+
+/// The guest agent of a VM: `exec` (POST, `command` repeated: one word each) and
+/// `exec-status` (GET, `pid`); other commands answer `ping`-like empty results. Nothing runs.
+///
+/// The checks and their order are qemu-server's `PVE/QemuServer/Agent.pm` `agent_available`:
+/// no `agent` in the config, then the VM not running; the agent itself always answers here.
+/// The exec answer `{"pid": n}` and the status fields are qemu-server's
+/// `PVE/API2/Qemu/Agent.pm` (`exec`, `exec-status`).
+fn agent(ctx: &mut Ctx<'_>, g: &crate::state::Guest, method: &str, command: &str) -> ApiResult {
+    let vmid = g.vmid;
+    if !agent_enabled(g) {
+        return Err(ApiErr::new(500, "No QEMU guest agent configured"));
+    }
+    if !g.running {
+        return Err(ApiErr::new(500, format!("VM {vmid} is not running")));
+    }
+    match (method, command) {
+        ("POST", "exec") => {
+            let argv: Vec<String> = ctx
+                .params
+                .iter()
+                .filter(|(k, _)| k == "command")
+                .map(|(_, v)| v.clone())
+                .collect();
+            if argv.is_empty() {
+                return Err(ApiErr::params([(
+                    "command",
+                    "property is missing and it is not optional",
+                )]));
+            }
+            let pid = ctx.st.next_pid;
+            ctx.st.next_pid += 1;
+            ctx.st.agent_execs.push((vmid, pid, argv));
+            Out::data(json!({ "pid": pid }))
+        }
+        ("GET", "exec-status") => {
+            let pid = ctx.int_param("pid")?.unwrap_or(-1);
+            if !ctx
+                .st
+                .agent_execs
+                .iter()
+                .any(|(v, p, _)| *v == vmid && i64::from(*p) == pid)
+            {
+                return Err(ApiErr::new(500, "Agent error: Invalid parameter 'pid'"));
+            }
+            Out::data(json!({"exited": 1, "exitcode": 0, "out-data": ""}))
+        }
+        ("POST", "ping") => Out::data(json!({"result": {}})),
+        _ => Err(ctx.nyi()),
+    }
+}
+
+/// Whether the VM's `agent` option enables the agent (`1`, `enabled=1,...`, `1,fstrim...`).
+fn agent_enabled(g: &crate::state::Guest) -> bool {
+    g.config.get("agent").is_some_and(|a| {
+        let first = a.split(',').next().unwrap_or("");
+        matches!(
+            first.strip_prefix("enabled=").unwrap_or(first),
+            "1" | "on" | "yes" | "true"
+        )
+    })
 }
 
 fn storage_entry(s: &crate::state::Storage) -> Value {

@@ -241,6 +241,11 @@ impl Simulator {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// The directory served at `/dashboard/` ([`Config::static_dir`]), if any.
+    pub fn static_dir(&self) -> Option<&std::path::Path> {
+        self.shared.config.static_dir.as_deref()
+    }
+
     /// `base_url()` + `/api2/json`.
     pub fn api_url(&self) -> String {
         format!("{}/api2/json", self.base_url())

@@ -449,6 +449,8 @@ pub(crate) struct State {
     pub(crate) datastores: Vec<String>,
     pub(crate) tasks: Vec<Task>,
     pub(crate) next_pid: u32,
+    /// Guest-agent `exec` requests: (vmid, pid, argv).
+    pub(crate) agent_execs: Vec<(u32, u32, Vec<String>)>,
     pub(crate) task_plans: VecDeque<TaskPlan>,
     pub(crate) task_duration: Duration,
     pub(crate) faults: Vec<Fault>,
@@ -545,6 +547,7 @@ impl Shared {
                         ("cores", "2"),
                         ("scsi0", "local-lvm:vm-100-disk-0,size=32G"),
                         ("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+                        ("agent", "1"),
                     ],
                 ),
             );
@@ -554,7 +557,7 @@ impl Shared {
                     101,
                     GuestKind::Qemu,
                     false,
-                    &[("name", "slowvm"), ("memory", "1024")],
+                    &[("name", "slowvm"), ("memory", "1024"), ("agent", "1")],
                 ),
             );
             guests.insert(
@@ -619,6 +622,7 @@ impl Shared {
             datastores: vec!["store1".into(), "store2".into()],
             tasks: Vec::new(),
             next_pid: 1000,
+            agent_execs: Vec::new(),
             task_plans: VecDeque::new(),
             task_duration: config.task_duration,
             faults: Vec::new(),
