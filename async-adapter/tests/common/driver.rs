@@ -4,12 +4,9 @@
 use super::host;
 use proxmox_async::{Backend, CallOptions, Client, ClientBuilder, Error};
 use proxmox_proto::Call;
-use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm};
-use proxmox_proto::task::WaitOptions;
-use proxmox_proto::upload::{DownloadChecksum, UploadContent};
-use proxmox_testbed::catalogue::{SurfaceOp, outcome_text};
+use proxmox_testbed::catalogue::SurfaceOp;
 use proxmox_testbed::{ApiErrorShape, Driver, DriverError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
 
@@ -97,77 +94,22 @@ fn to_driver(e: Error) -> DriverError {
     }
 }
 
-fn parse_upid(u: &str) -> Result<proxmox_proto::Upid, DriverError> {
-    u.parse()
-        .map_err(|e| DriverError::Transport(format!("{u}: {e}")))
-}
-
-fn bad(e: impl std::fmt::Display) -> DriverError {
-    DriverError::Transport(e.to_string())
-}
-
 impl Driver for AsyncDriver {
     fn surface(&mut self, node: &str, op: &SurfaceOp) -> Result<Value, DriverError> {
         let c = self.client()?;
-        let wait = WaitOptions::default().with_timeout(Duration::from_secs(30));
         let rt = &self.rt;
-        match op {
-            SurfaceOp::GetWith { path, params } => rt
-                .block_on(c.get_with::<Value, _>(path.as_str(), params))
-                .map_err(to_driver),
-            SurfaceOp::Set { path, params } => rt
-                .block_on(c.set::<Value, _>(path.as_str(), params))
-                .map_err(to_driver),
-            SurfaceOp::CallWith { path, timeout } => {
-                let call = Call::get(path.as_str()).map_err(bad)?;
-                let opts = CallOptions::default().timeout(*timeout);
-                rt.block_on(c.call_with::<Value>(&call, &opts))
-                    .map_err(to_driver)
-            }
-            SurfaceOp::WaitTasks { upids } => {
-                let upids = upids
-                    .iter()
-                    .map(|u| parse_upid(u))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let outcomes = rt.block_on(c.wait_tasks(&upids, wait)).map_err(to_driver)?;
-                Ok(json!(outcomes.iter().map(outcome_text).collect::<Vec<_>>()))
-            }
-            SurfaceOp::TaskLog { upid } => {
-                let upid = parse_upid(upid)?;
-                let lines = rt.block_on(c.task_log(&upid)).map_err(to_driver)?;
-                Ok(json!(lines.into_iter().map(|l| l.t).collect::<Vec<_>>()))
-            }
-            SurfaceOp::FollowTaskLog { upid } => {
-                let upid = parse_upid(upid)?;
-                let mut lines = Vec::new();
-                let outcome = rt
-                    .block_on(c.follow_task_log(&upid, wait, |new| {
-                        lines.extend(new.iter().map(|l| l.t.clone()))
-                    }))
-                    .map_err(to_driver)?;
-                Ok(json!({"outcome": outcome_text(&outcome), "lines": lines}))
-            }
-            SurfaceOp::DownloadUrl {
-                storage,
-                url,
-                file_name,
-                sha256,
-            } => {
-                let sum = Checksum::new(ChecksumAlgorithm::Sha256, sha256).map_err(bad)?;
-                let upid = rt
-                    .block_on(c.download_url(
-                        node,
-                        storage,
-                        UploadContent::Iso,
-                        url,
-                        file_name,
-                        DownloadChecksum::Given(sum),
-                    ))
-                    .map_err(to_driver)?;
-                Ok(Value::String(upid.to_string()))
-            }
-            other => Err(DriverError::Unsupported(other.method().into())),
-        }
+        let scratch = std::env::temp_dir().join(format!(
+            "proxmox-async-catalogue-{}-{}",
+            std::process::id(),
+            self.host.replace([':', '[', ']'], "_")
+        ));
+        proxmox_testbed::surface_calls!(
+            client: c, node: node, op: op, scratch: &scratch,
+            err: to_driver,
+            progress: |_, _| {},
+            raw: |r| proxmox_testbed::surface::http_data(r.status, &r.body),
+            run: |f| rt.block_on(f),
+        )
     }
 
     fn login_token(&mut self, token_id: &str, secret: &str) -> Result<(), DriverError> {

@@ -3,15 +3,14 @@
 #![allow(dead_code, unreachable_pub)]
 
 use proxmox_cli::proto::Call;
-use proxmox_cli::proto::checksum::{Checksum, ChecksumAlgorithm};
 use proxmox_cli::proto::task::WaitOptions;
 use proxmox_cli::proto::upload::UploadContent;
-use proxmox_cli::{CallOptions, Client, DownloadChecksum, Error, UploadChecksum};
-use proxmox_testbed::catalogue::{SurfaceOp, outcome_text};
+use proxmox_cli::{Client, Error, UploadChecksum};
+use proxmox_testbed::catalogue::SurfaceOp;
 use proxmox_testbed::{
     ApiErrorShape, Driver, DriverError, FakePve, PveshTarget, Sshd, require_peer,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,35 +20,43 @@ pub struct Peers {
     pub sshd: Sshd,
 }
 
+/// sshd whose `pvesh` forwards to `target`, with the upload wrapper in front of the shim.
+pub fn shim(target: &PveshTarget) -> Option<Sshd> {
+    let sshd = require_peer("sshd", Sshd::start(target))?;
+    let bin = sshd.bin_dir();
+    std::fs::rename(bin.join("pvesh"), bin.join("pvesh-shim")).unwrap();
+    let wrapper =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/pvesh-upload-wrapper.py");
+    std::fs::copy(wrapper, bin.join("pvesh")).unwrap();
+    chmod(&bin.join("pvesh"), 0o755);
+    Some(sshd)
+}
+
+/// A local-transport client whose `pvesh` is `sshd`'s shim.
+pub fn local_client(sshd: &Sshd) -> Client {
+    let mut b = Client::local()
+        .program(sshd.bin_dir().join("pvesh").display().to_string())
+        // The remote side's PATH (the system python3, not a pyenv shim).
+        .env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", sshd.bin_dir().display()),
+        )
+        .timeout(Duration::from_secs(60));
+    for (k, v) in sshd.pvesh_env() {
+        b = b.env(k, v);
+    }
+    b.build().unwrap()
+}
+
 impl Peers {
     pub fn start() -> Option<Self> {
         let pve = require_peer("fakepve", FakePve::start())?;
-        let sshd = require_peer("sshd", Sshd::start(&PveshTarget::fakepve(&pve)))?;
-        let bin = sshd.bin_dir();
-        std::fs::rename(bin.join("pvesh"), bin.join("pvesh-shim")).unwrap();
-        let wrapper =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/pvesh-upload-wrapper.py");
-        std::fs::copy(wrapper, bin.join("pvesh")).unwrap();
-        chmod(&bin.join("pvesh"), 0o755);
+        let sshd = shim(&PveshTarget::fakepve(&pve))?;
         Some(Self { pve, sshd })
     }
 
     pub fn local(&self) -> Client {
-        let mut b = Client::local()
-            .program(self.sshd.bin_dir().join("pvesh").display().to_string())
-            // The remote side's PATH (the system python3, not a pyenv shim).
-            .env(
-                "PATH",
-                format!(
-                    "{}:/usr/local/bin:/usr/bin:/bin",
-                    self.sshd.bin_dir().display()
-                ),
-            )
-            .timeout(Duration::from_secs(60));
-        for (k, v) in self.sshd.pvesh_env() {
-            b = b.env(k, v);
-        }
-        b.build().unwrap()
+        local_client(&self.sshd)
     }
 
     pub fn openssh(&self, control_master: bool) -> Client {
@@ -127,75 +134,15 @@ pub fn driver_error(e: Error) -> DriverError {
     }
 }
 
-fn parse_upid(u: &str) -> Result<proxmox_cli::proto::Upid, DriverError> {
-    u.parse()
-        .map_err(|e| DriverError::Transport(format!("{u}: {e}")))
-}
-
-fn bad(e: impl std::fmt::Display) -> DriverError {
-    DriverError::Transport(e.to_string())
-}
-
 impl Driver for CliDriver {
     fn surface(&mut self, node: &str, op: &SurfaceOp) -> Result<Value, DriverError> {
-        let c = &self.client;
-        let wait = WaitOptions::new()
-            .with_intervals(Duration::from_millis(20), Duration::from_millis(500))
-            .with_timeout(Duration::from_secs(30));
-        match op {
-            SurfaceOp::GetWith { path, params } => c
-                .get_with::<Value, _>(path.as_str(), params)
-                .map_err(driver_error),
-            SurfaceOp::Set { path, params } => c
-                .set::<Value, _>(path.as_str(), params)
-                .map_err(driver_error),
-            SurfaceOp::CallWith { path, timeout } => {
-                let call = Call::get(path.as_str()).map_err(bad)?;
-                c.call_with::<Value>(&call, &CallOptions::default().timeout(*timeout))
-                    .map_err(driver_error)
-            }
-            SurfaceOp::WaitTasks { upids } => {
-                let upids = upids
-                    .iter()
-                    .map(|u| parse_upid(u))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let outcomes = c.wait_tasks(&upids, wait).map_err(driver_error)?;
-                Ok(json!(outcomes.iter().map(outcome_text).collect::<Vec<_>>()))
-            }
-            SurfaceOp::TaskLog { upid } => {
-                let lines = c.task_log(&parse_upid(upid)?).map_err(driver_error)?;
-                Ok(json!(lines.into_iter().map(|l| l.t).collect::<Vec<_>>()))
-            }
-            SurfaceOp::FollowTaskLog { upid } => {
-                let mut lines = Vec::new();
-                let outcome = c
-                    .follow_task_log(&parse_upid(upid)?, wait, |new| {
-                        lines.extend(new.iter().map(|l| l.t.clone()))
-                    })
-                    .map_err(driver_error)?;
-                Ok(json!({"outcome": outcome_text(&outcome), "lines": lines}))
-            }
-            SurfaceOp::DownloadUrl {
-                storage,
-                url,
-                file_name,
-                sha256,
-            } => {
-                let sum = Checksum::new(ChecksumAlgorithm::Sha256, sha256).map_err(bad)?;
-                let upid = c
-                    .download_url(
-                        node,
-                        storage,
-                        UploadContent::Iso,
-                        url,
-                        file_name,
-                        DownloadChecksum::Given(sum),
-                    )
-                    .map_err(driver_error)?;
-                Ok(Value::String(upid.to_string()))
-            }
-            other => Err(DriverError::Unsupported(other.method().into())),
-        }
+        proxmox_testbed::surface_calls!(
+            client: &self.client, node: node, op: op, scratch: &self.dir,
+            err: driver_error,
+            progress: &mut |_, _| {},
+            raw: |r| proxmox_testbed::surface::shell_data(r.exit_code, &r.stdout),
+            run: |f| f,
+        )
     }
 
     fn login_token(&mut self, _token_id: &str, _secret: &str) -> Result<(), DriverError> {
@@ -256,7 +203,9 @@ impl Driver for CliDriver {
         let options = WaitOptions::new()
             .with_intervals(Duration::from_millis(20), Duration::from_millis(500))
             .with_timeout(timeout);
-        self.client
+        // The outcome is read from the final status below, as the catalogue compares it.
+        let _outcome = self
+            .client
             .wait_task(&parsed, options, |_| {})
             .map_err(driver_error)?;
         let call = Call::get(("nodes", node, "tasks", upid, "status"))

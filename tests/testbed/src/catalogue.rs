@@ -7,16 +7,17 @@
 //!   on top of its own client, and gets a peer: the simulator or [`crate::FakePve`], either of
 //!   which implements [`PeerControl`] (the accounts in a [`PeerProfile`], fault injection).
 //! - [`run_catalogue`] runs every [`Scenario`] of [`catalogue()`] in order, skips those needing
-//!   a [`Feature`] the peer lacks (fakepve has no TFA second step and answers unknown paths
-//!   with 404 instead of 501), and panics with the [`Report`] if any step did not give its
+//!   a [`Feature`] the peer lacks (fakepve has no TFA second step, answers unknown paths
+//!   with 404 instead of 501, cannot cancel a task and serves no checksum mirror), and panics with the [`Report`] if any step did not give its
 //!   expected outcome. A driver that cannot do something (an SSH adapter and uploads) returns
 //!   [`DriverError::Unsupported`]: the scenario is reported as skipped, never as passed.
 //! - Scenarios share variables in one run (`{vmid}` from `/cluster/nextid` is used by the later
 //!   VM scenarios), so run them in catalogue order on a fresh peer. Paths, parameter values and
 //!   expected texts are templates: `{name}` is replaced by a variable. Variables set at the
-//!   start: `node`, `running_vmid` (100, running), `forbidden_vmid` (101, which the limited user
-//!   may not read), `missing_vmid` (999), `iso_storage` (`local`), `disk_storage`
-//!   (`local-lvm`), `iso_name`, `dl_name` and `dl_sha256`.
+//!   start: `node`, `running_vmid` (100, running, guest agent configured and answering),
+//!   `forbidden_vmid` (101, stopped, agent configured, which the limited user may not read),
+//!   `missing_vmid` (999), `iso_storage` (`local`), `disk_storage` (`local-lvm`), `iso_name`,
+//!   `dl_name`, `dl_sha256`, and `mirror` when the peer has a [`Feature::ChecksumMirror`].
 //! - Every scenario logs in first; the driver keeps the last login for its calls.
 //!
 //! ```no_run
@@ -74,6 +75,11 @@ pub enum Feature {
     Upload,
     /// `download-url` to a storage.
     DownloadUrl,
+    /// `DELETE /nodes/{node}/tasks/{upid}` stops a running task, and
+    /// [`PeerControl::plan_long_task`] works (fakepve: no task cancel).
+    TaskCancel,
+    /// [`PeerProfile::mirror`] serves a `SHA256SUMS` listing `mirror.iso` with `{dl_sha256}`.
+    ChecksumMirror,
 }
 
 /// A TFA account: the password and a TOTP code the peer accepts.
@@ -108,7 +114,18 @@ pub struct PeerProfile {
     pub tfa: Option<TfaAccount>,
     /// What the peer offers.
     pub features: Vec<Feature>,
+    /// A URL directory (`https://host:port/dir`, no trailing slash) that serves a
+    /// `SHA256SUMS` file listing `mirror.iso` with the catalogue's `{dl_sha256}`
+    /// ([`MIRROR_SHA256SUMS`]); the template variable `{mirror}`.
+    pub mirror: Option<String>,
 }
+
+/// What a [`Feature::ChecksumMirror`] serves as `SHA256SUMS`: `mirror.iso` with the
+/// catalogue's `{dl_sha256}`, and another file.
+pub const MIRROR_SHA256SUMS: &str = "\
+1111111111111111111111111111111111111111111111111111111111111111  other.iso
+9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 *mirror.iso
+";
 
 impl fmt::Debug for PeerProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,6 +137,7 @@ impl fmt::Debug for PeerProfile {
             .field("limited_user", &self.limited_user.as_ref().map(|(u, _)| u))
             .field("tfa_user", &self.tfa.as_ref().map(|t| &t.user))
             .field("features", &self.features)
+            .field("mirror", &self.mirror)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +163,10 @@ pub trait PeerControl {
     fn profile(&self) -> PeerProfile;
     /// Answer the next [`Fault::times`] matching requests with the fault.
     fn inject(&mut self, fault: &Fault) -> Result<(), String>;
+    /// Make the next task run until it is stopped (for [`Feature::TaskCancel`]).
+    fn plan_long_task(&mut self) -> Result<(), String> {
+        Err("this peer cannot plan a long task".into())
+    }
 }
 
 /// An API error as the catalogue compares it.
@@ -201,12 +223,18 @@ impl From<proxmox_proto::ApiError> for DriverError {
     }
 }
 
-/// A method of the adapters' common surface beyond `call` (see
-/// `proxmox_proto::capability::SURFACE`). In the catalogue its strings are templates; the
-/// driver gets them filled in. Each adapter's driver calls its client's method of that name.
+/// A method of the adapters' common surface (see `proxmox_proto::capability::SURFACE`). In the
+/// catalogue its strings are templates; the driver gets them filled in. Each adapter's driver
+/// calls its client's method of that name, through [`surface_calls!`](crate::surface_calls),
+/// and answers with the value described here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SurfaceOp {
+    /// `get(path)`: `data`.
+    Get {
+        /// The path.
+        path: String,
+    },
     /// `get_with(path, params)`: `data`.
     GetWith {
         /// The path.
@@ -214,12 +242,47 @@ pub enum SurfaceOp {
         /// Query parameters.
         params: BTreeMap<String, String>,
     },
-    /// `set(path, params)` (a PUT): `data`.
+    /// `post(path, params)`: `data`.
+    Post {
+        /// The path.
+        path: String,
+        /// Form parameters.
+        params: BTreeMap<String, String>,
+    },
+    /// `create(path, params)` (pvesh's name for a POST): `data`.
+    Create {
+        /// The path.
+        path: String,
+        /// Form parameters.
+        params: BTreeMap<String, String>,
+    },
+    /// `put(path, params)`: `data`.
+    Put {
+        /// The path.
+        path: String,
+        /// Form parameters.
+        params: BTreeMap<String, String>,
+    },
+    /// `set(path, params)` (pvesh's name for a PUT): `data`.
     Set {
         /// The path.
         path: String,
         /// Form parameters.
         params: BTreeMap<String, String>,
+    },
+    /// `delete(path, &[])`: `data`.
+    Delete {
+        /// The path.
+        path: String,
+    },
+    /// `request(method, path, params)`: `data`.
+    Request {
+        /// The method.
+        method: Method,
+        /// The path.
+        path: String,
+        /// Parameters, in order.
+        params: Vec<(String, String)>,
     },
     /// `call_with(GET path, CallOptions` with this timeout`)`: `data`.
     CallWith {
@@ -227,6 +290,18 @@ pub enum SurfaceOp {
         path: String,
         /// The call's timeout.
         timeout: Duration,
+    },
+    /// `call_raw(GET path, CallOptions::default())`, the raw answer read by the driver: `data`.
+    CallRaw {
+        /// The path.
+        path: String,
+    },
+    /// `session()` and `core()`: `{"session": bool, "host": the core's target host}`.
+    Accessors,
+    /// `wait_task_ok(upid, options)`: the number of warnings (an error for a failed task).
+    WaitTaskOk {
+        /// The UPID.
+        upid: String,
     },
     /// `wait_tasks(upids)`: the outcomes as [`outcome_text`], in input order.
     WaitTasks {
@@ -238,13 +313,43 @@ pub enum SurfaceOp {
         /// The UPID.
         upid: String,
     },
+    /// `task_log_window(upid, start, limit)`: the lines' texts.
+    TaskLogWindow {
+        /// The UPID.
+        upid: String,
+        /// The first line (0-based).
+        start: u64,
+        /// How many lines.
+        limit: u64,
+    },
     /// `follow_task_log(upid)`: `{"outcome": outcome_text, "lines": [texts]}`.
     FollowTaskLog {
         /// The UPID.
         upid: String,
     },
-    /// `download_url(node, storage, iso, url, file_name, DownloadChecksum::Given(sha256))`:
-    /// the UPID.
+    /// `cancel_task(upid)`: null.
+    CancelTask {
+        /// The UPID.
+        upid: String,
+    },
+    /// `upload(node, storage, iso, path, UploadChecksum::None, progress)` of `size` generated
+    /// bytes written to a file named `file_name`: the UPID.
+    Upload {
+        /// The storage.
+        storage: String,
+        /// The file name.
+        file_name: String,
+        /// Its size in bytes.
+        size: usize,
+    },
+    /// `discover_checksum(url, None)`: the hex digest found, or null.
+    DiscoverChecksum {
+        /// The URL of the file whose checksum is looked for.
+        url: String,
+    },
+    /// `download_url(node, storage, iso, url, file_name, checksum)`: the UPID. The checksum is
+    /// `DownloadChecksum::Given(sha256)`, or `DownloadChecksum::Discover` when `sha256` is
+    /// `None`.
     DownloadUrl {
         /// The storage.
         storage: String,
@@ -252,8 +357,22 @@ pub enum SurfaceOp {
         url: String,
         /// The file name.
         file_name: String,
-        /// The SHA-256 the node checks.
-        sha256: String,
+        /// The SHA-256 the node checks; `None`: discover it next to the URL.
+        sha256: Option<String>,
+    },
+    /// `agent_exec(node, vmid, command)`: the agent's answer (`{"pid": n}`).
+    AgentExec {
+        /// The guest.
+        vmid: String,
+        /// The command line (split like a POSIX shell would).
+        command: String,
+    },
+    /// `agent_exec_argv(node, vmid, argv)`: the agent's answer (`{"pid": n}`).
+    AgentExecArgv {
+        /// The guest.
+        vmid: String,
+        /// The words, sent as given.
+        argv: Vec<String>,
     },
 }
 
@@ -261,39 +380,101 @@ impl SurfaceOp {
     /// The surface method's name.
     pub fn method(&self) -> &'static str {
         match self {
+            SurfaceOp::Get { .. } => "get",
             SurfaceOp::GetWith { .. } => "get_with",
+            SurfaceOp::Post { .. } => "post",
+            SurfaceOp::Create { .. } => "create",
+            SurfaceOp::Put { .. } => "put",
             SurfaceOp::Set { .. } => "set",
+            SurfaceOp::Delete { .. } => "delete",
+            SurfaceOp::Request { .. } => "request",
             SurfaceOp::CallWith { .. } => "call_with",
+            SurfaceOp::CallRaw { .. } => "call_raw",
+            SurfaceOp::Accessors => "session",
+            SurfaceOp::WaitTaskOk { .. } => "wait_task_ok",
             SurfaceOp::WaitTasks { .. } => "wait_tasks",
             SurfaceOp::TaskLog { .. } => "task_log",
+            SurfaceOp::TaskLogWindow { .. } => "task_log_window",
             SurfaceOp::FollowTaskLog { .. } => "follow_task_log",
+            SurfaceOp::CancelTask { .. } => "cancel_task",
+            SurfaceOp::Upload { .. } => "upload",
+            SurfaceOp::DiscoverChecksum { .. } => "discover_checksum",
             SurfaceOp::DownloadUrl { .. } => "download_url",
+            SurfaceOp::AgentExec { .. } => "agent_exec",
+            SurfaceOp::AgentExecArgv { .. } => "agent_exec_argv",
         }
     }
 
     /// This op with every template filled by `fill`.
     fn filled(&self, fill: &dyn Fn(&str) -> Result<String, String>) -> Result<Self, String> {
-        let pairs = |ps: &BTreeMap<String, String>| -> Result<BTreeMap<String, String>, String> {
+        let map = |ps: &BTreeMap<String, String>| -> Result<BTreeMap<String, String>, String> {
             ps.iter().map(|(k, v)| Ok((k.clone(), fill(v)?))).collect()
         };
+        let list =
+            |vs: &[String]| -> Result<Vec<String>, String> { vs.iter().map(|v| fill(v)).collect() };
         Ok(match self {
+            SurfaceOp::Get { path } => SurfaceOp::Get { path: fill(path)? },
             SurfaceOp::GetWith { path, params } => SurfaceOp::GetWith {
                 path: fill(path)?,
-                params: pairs(params)?,
+                params: map(params)?,
+            },
+            SurfaceOp::Post { path, params } => SurfaceOp::Post {
+                path: fill(path)?,
+                params: map(params)?,
+            },
+            SurfaceOp::Create { path, params } => SurfaceOp::Create {
+                path: fill(path)?,
+                params: map(params)?,
+            },
+            SurfaceOp::Put { path, params } => SurfaceOp::Put {
+                path: fill(path)?,
+                params: map(params)?,
             },
             SurfaceOp::Set { path, params } => SurfaceOp::Set {
                 path: fill(path)?,
-                params: pairs(params)?,
+                params: map(params)?,
+            },
+            SurfaceOp::Delete { path } => SurfaceOp::Delete { path: fill(path)? },
+            SurfaceOp::Request {
+                method,
+                path,
+                params,
+            } => SurfaceOp::Request {
+                method: *method,
+                path: fill(path)?,
+                params: params
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), fill(v)?)))
+                    .collect::<Result<_, String>>()?,
             },
             SurfaceOp::CallWith { path, timeout } => SurfaceOp::CallWith {
                 path: fill(path)?,
                 timeout: *timeout,
             },
+            SurfaceOp::CallRaw { path } => SurfaceOp::CallRaw { path: fill(path)? },
+            SurfaceOp::Accessors => SurfaceOp::Accessors,
             SurfaceOp::WaitTasks { upids } => SurfaceOp::WaitTasks {
-                upids: upids.iter().map(|u| fill(u)).collect::<Result<_, _>>()?,
+                upids: list(upids)?,
             },
+            SurfaceOp::WaitTaskOk { upid } => SurfaceOp::WaitTaskOk { upid: fill(upid)? },
             SurfaceOp::TaskLog { upid } => SurfaceOp::TaskLog { upid: fill(upid)? },
+            SurfaceOp::TaskLogWindow { upid, start, limit } => SurfaceOp::TaskLogWindow {
+                upid: fill(upid)?,
+                start: *start,
+                limit: *limit,
+            },
             SurfaceOp::FollowTaskLog { upid } => SurfaceOp::FollowTaskLog { upid: fill(upid)? },
+            SurfaceOp::CancelTask { upid } => SurfaceOp::CancelTask { upid: fill(upid)? },
+            SurfaceOp::Upload {
+                storage,
+                file_name,
+                size,
+            } => SurfaceOp::Upload {
+                storage: fill(storage)?,
+                file_name: fill(file_name)?,
+                size: *size,
+            },
+            SurfaceOp::DiscoverChecksum { url } => SurfaceOp::DiscoverChecksum { url: fill(url)? },
             SurfaceOp::DownloadUrl {
                 storage,
                 url,
@@ -303,7 +484,15 @@ impl SurfaceOp {
                 storage: fill(storage)?,
                 url: fill(url)?,
                 file_name: fill(file_name)?,
-                sha256: fill(sha256)?,
+                sha256: sha256.as_deref().map(fill).transpose()?,
+            },
+            SurfaceOp::AgentExec { vmid, command } => SurfaceOp::AgentExec {
+                vmid: fill(vmid)?,
+                command: fill(command)?,
+            },
+            SurfaceOp::AgentExecArgv { vmid, argv } => SurfaceOp::AgentExecArgv {
+                vmid: fill(vmid)?,
+                argv: list(argv)?,
             },
         })
     }
@@ -366,9 +555,10 @@ pub trait Driver {
         Err(DriverError::Unsupported("upload".into()))
     }
 
-    /// A method of the common surface (each adapter calls its client's method of that name).
-    /// Drivers without a client surface (the raw test-bed drivers) keep this default, and the
-    /// scenarios that need it are reported as skipped.
+    /// A method of the common surface (each adapter calls its client's method of that name,
+    /// with [`surface_calls!`](crate::surface_calls)). Drivers without a client surface (the
+    /// raw test-bed drivers) keep this default, and the scenarios that need it
+    /// ([`Scenario::uses_surface`]) are reported as skipped.
     fn surface(&mut self, node: &str, op: &SurfaceOp) -> Result<Value, DriverError> {
         let _ = node;
         Err(DriverError::Unsupported(format!(
@@ -432,12 +622,16 @@ pub enum Check {
     Type(&'static str, JsonType),
     /// The value at the pointer, as text (strings bare, numbers printed), equals the text.
     Equals(&'static str, &'static str),
+    /// The value at the pointer, as text, contains the text.
+    Contains(&'static str, &'static str),
     /// `data` is an array with an element whose `key`, as text, equals the text.
     AnyElement(&'static str, &'static str),
     /// `data` is an array with an element whose `key` is a string containing the text.
     AnyElementContains(&'static str, &'static str),
     /// `data` is a non-empty array.
     NonEmpty,
+    /// `data` is an array of this length.
+    Len(usize),
 }
 
 /// The expected outcome of a step.
@@ -522,6 +716,8 @@ pub enum Step {
         /// Variables to set from the answer.
         save: Vec<(&'static str, &'static str)>,
     },
+    /// Make the peer's next task run until it is stopped ([`PeerControl::plan_long_task`]).
+    LongNextTask,
     /// Inject a fault into the peer.
     Inject {
         /// The method.
@@ -626,6 +822,7 @@ impl Step {
             } => format!("upload {filename} to {storage}"),
             Step::WaitTask { upid, end, .. } => format!("wait for task {{{upid}}} to end {end:?}"),
             Step::Surface { op, .. } => format!("surface {} {op:?}", op.method()),
+            Step::LongNextTask => "the next task runs until stopped".into(),
             Step::Inject {
                 method,
                 path,
@@ -645,6 +842,31 @@ pub struct Scenario {
     pub needs: Vec<Feature>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+}
+
+/// The scenarios of [`catalogue()`] that `profile`'s peer cannot run (a [`Feature`] it lacks),
+/// in catalogue order: what a driver that can do everything sees skipped, and nothing else.
+pub fn lacking(profile: &PeerProfile) -> Vec<&'static str> {
+    catalogue()
+        .into_iter()
+        .filter(|s| s.needs.iter().any(|f| !profile.features.contains(f)))
+        .map(|s| s.name)
+        .collect()
+}
+
+impl Scenario {
+    /// Whether a step calls a method of the clients' common surface ([`Step::Surface`]):
+    /// drivers without a client (the raw test-bed drivers) skip such scenarios.
+    pub fn uses_surface(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s, Step::Surface { .. }))
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn scenario(name: &'static str, needs: &[Feature], steps: Vec<Step>) -> Scenario {
@@ -953,10 +1175,20 @@ pub fn catalogue() -> Vec<Scenario> {
                     upids: vec!["{create_upid}".into(), "{start_upid}".into()],
                 })
                 .ok(&[Equals("/0", "OK"), Equals("/1", "OK")]),
+                Step::surface(SurfaceOp::WaitTaskOk {
+                    upid: "{create_upid}".into(),
+                })
+                .ok(&[Equals("", "0")]),
                 Step::surface(SurfaceOp::TaskLog {
                     upid: "{start_upid}".into(),
                 })
                 .ok(&[NonEmpty]),
+                Step::surface(SurfaceOp::TaskLogWindow {
+                    upid: "{start_upid}".into(),
+                    start: 0,
+                    limit: 1,
+                })
+                .ok(&[Len(1)]),
                 Step::surface(SurfaceOp::FollowTaskLog {
                     upid: "{start_upid}".into(),
                 })
@@ -972,13 +1204,172 @@ pub fn catalogue() -> Vec<Scenario> {
                     storage: "{iso_storage}".into(),
                     url: "https://example.invalid/surface-{dl_name}".into(),
                     file_name: "surface-{dl_name}".into(),
-                    sha256: "{dl_sha256}".into(),
+                    sha256: Some("{dl_sha256}".into()),
                 })
                 .ok(&[Upid])
                 .save("surface_dl_upid", ""),
                 Step::wait("surface_dl_upid", TaskEnd::Ok),
                 Step::get("/nodes/{node}/storage/{iso_storage}/content")
                     .ok(&[AnyElement("volid", "{iso_storage}:iso/surface-{dl_name}")]),
+            ],
+        ),
+        scenario(
+            "the verbs through the surface: get, create, put, request, post, call_raw, delete",
+            &[],
+            vec![
+                Step::login(Who::Password),
+                Step::surface(SurfaceOp::Accessors).ok(&[
+                    Type("/host", JsonType::String),
+                    Type("/session", JsonType::Bool),
+                ]),
+                Step::surface(SurfaceOp::Get {
+                    path: "/cluster/nextid".into(),
+                })
+                .save("vmid2", ""),
+                Step::surface(SurfaceOp::Create {
+                    path: "/nodes/{node}/qemu".into(),
+                    params: form(&[
+                        ("vmid", "{vmid2}"),
+                        ("name", "surface-vm"),
+                        ("memory", "256"),
+                    ]),
+                })
+                .ok(&[Upid])
+                .save("create2_upid", ""),
+                Step::wait("create2_upid", TaskEnd::Ok),
+                Step::surface(SurfaceOp::Put {
+                    path: "/nodes/{node}/qemu/{vmid2}/config".into(),
+                    params: form(&[("description", "put through the surface")]),
+                })
+                .ok(&[Null]),
+                Step::surface(SurfaceOp::Request {
+                    method: Method::Get,
+                    path: "/nodes/{node}/qemu/{vmid2}/config".into(),
+                    params: Vec::new(),
+                })
+                .ok(&[
+                    Equals("/name", "surface-vm"),
+                    Equals("/description", "put through the surface"),
+                ]),
+                // A POST through `post`: the task fails, the call does not.
+                Step::surface(SurfaceOp::Post {
+                    path: "/nodes/{node}/qemu/{running_vmid}/status/start".into(),
+                    params: BTreeMap::new(),
+                })
+                .ok(&[Upid])
+                .save("post_upid", ""),
+                Step::wait("post_upid", TaskEnd::ErrorContaining("already running")),
+                Step::surface(SurfaceOp::CallRaw {
+                    path: "/version".into(),
+                })
+                .ok(&[Type("/version", JsonType::String)]),
+                Step::surface(SurfaceOp::Delete {
+                    path: "/nodes/{node}/qemu/{vmid2}".into(),
+                })
+                .ok(&[Upid])
+                .save("delete2_upid", ""),
+                Step::wait("delete2_upid", TaskEnd::Ok),
+                Step::surface(SurfaceOp::Get {
+                    path: "/nodes/{node}/qemu/{vmid2}/config".into(),
+                })
+                .err(500, "does not exist", &[]),
+            ],
+        ),
+        scenario(
+            "the guest agent through the surface",
+            &[],
+            vec![
+                Step::login(Who::Password),
+                Step::surface(SurfaceOp::AgentExec {
+                    vmid: "{running_vmid}".into(),
+                    command: "ls -l '/tmp/a b'".into(),
+                })
+                .ok(&[Type("/pid", JsonType::Number)]),
+                Step::surface(SurfaceOp::AgentExecArgv {
+                    vmid: "{running_vmid}".into(),
+                    argv: vec!["uname".into(), "-a".into()],
+                })
+                .ok(&[Type("/pid", JsonType::Number)]),
+                // VM 101 has the agent configured but is stopped: PVE says "VM 101 is not
+                // running" (qemu-server PVE/QemuServer/Agent.pm, agent_available), fakepve
+                // "QEMU guest agent is not running".
+                Step::surface(SurfaceOp::AgentExec {
+                    vmid: "{forbidden_vmid}".into(),
+                    command: "true".into(),
+                })
+                .err(500, "not running", &[]),
+            ],
+        ),
+        scenario(
+            "upload through the surface",
+            &[Upload],
+            vec![
+                Step::login(Who::Token),
+                Step::surface(SurfaceOp::Upload {
+                    storage: "{iso_storage}".into(),
+                    file_name: "surface-{iso_name}".into(),
+                    size: 2048,
+                })
+                .ok(&[Upid])
+                .save("surface_upload_upid", ""),
+                Step::wait("surface_upload_upid", TaskEnd::Ok),
+                Step::get("/nodes/{node}/storage/{iso_storage}/content")
+                    .ok(&[AnyElement("volid", "{iso_storage}:iso/surface-{iso_name}")]),
+            ],
+        ),
+        scenario(
+            "cancel a task through the surface",
+            &[TaskCancel],
+            vec![
+                Step::login(Who::Password),
+                Step::LongNextTask,
+                Step::call(
+                    Post,
+                    "/nodes/{node}/qemu/{forbidden_vmid}/status/start",
+                    &[],
+                )
+                .ok(&[Upid])
+                .save("long_upid", ""),
+                Step::surface(SurfaceOp::CancelTask {
+                    upid: "{long_upid}".into(),
+                })
+                .ok(&[Null]),
+                // pve-manager PVE/API2/Tasks.pm stop_task: the worker is killed; its status
+                // then ends in an error (the simulator: "interrupted by signal").
+                Step::surface(SurfaceOp::WaitTasks {
+                    upids: vec!["{long_upid}".into()],
+                })
+                .ok(&[Contains("/0", "interrupted")]),
+                Step::get("/nodes/{node}/qemu/{forbidden_vmid}/status/current")
+                    .ok(&[Equals("/status", "stopped")]),
+            ],
+        ),
+        scenario(
+            "checksum discovery through the surface",
+            &[ChecksumMirror, DownloadUrl],
+            vec![
+                Step::login(Who::Token),
+                Step::surface(SurfaceOp::DiscoverChecksum {
+                    url: "{mirror}/mirror.iso".into(),
+                })
+                .ok(&[Equals("", "{dl_sha256}")]),
+                Step::surface(SurfaceOp::DiscoverChecksum {
+                    url: "{mirror}/not-listed.iso".into(),
+                })
+                .ok(&[Null]),
+                Step::surface(SurfaceOp::DownloadUrl {
+                    storage: "{iso_storage}".into(),
+                    url: "{mirror}/mirror.iso".into(),
+                    file_name: "discovered-{dl_name}".into(),
+                    sha256: None,
+                })
+                .ok(&[Upid])
+                .save("discovered_dl_upid", ""),
+                Step::wait("discovered_dl_upid", TaskEnd::Ok),
+                Step::get("/nodes/{node}/storage/{iso_storage}/content").ok(&[AnyElement(
+                    "volid",
+                    "{iso_storage}:iso/discovered-{dl_name}",
+                )]),
             ],
         ),
         scenario(
@@ -1177,6 +1568,9 @@ impl<'p> Run<'p> {
             "dl_sha256",
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
         );
+        if let Some(m) = &profile.mirror {
+            set("mirror", m.clone());
+        }
         Self { profile, vars }
     }
 
@@ -1315,6 +1709,9 @@ impl<'p> Run<'p> {
                 let data = self.check(expect, driver.surface(&self.profile.node, &op))?;
                 self.save(save, data.as_ref())
             }
+            Step::LongNextTask => peer
+                .plan_long_task()
+                .map_err(|e| StepError::Failed(format!("cannot plan a long task: {e}"))),
             Step::Inject {
                 method,
                 path,
@@ -1463,6 +1860,22 @@ impl<'p> Run<'p> {
                     Err(format!("{ptr:?} is {got:?}, expected {want:?}"))
                 }
             }
+            Check::Len(n) => match data.as_array() {
+                Some(items) if items.len() == *n => Ok(()),
+                Some(items) => Err(format!("{} elements, expected {n}", items.len())),
+                None => Err("expected an array".into()),
+            },
+            Check::Contains(ptr, want) => {
+                let want = self.fill(want)?;
+                let got = as_text(at(ptr)?);
+                if got.contains(&want) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{ptr:?} is {got:?}, expected it to contain {want:?}"
+                    ))
+                }
+            }
             Check::AnyElement(key, want) => {
                 let want = self.fill(want)?;
                 let items = data.as_array().ok_or("expected an array")?;
@@ -1542,7 +1955,7 @@ fn short(v: &Value) -> String {
 }
 
 /// A deterministic payload of `size` bytes for the upload step (no peer inspects it).
-fn iso_bytes(size: usize) -> Vec<u8> {
+pub(crate) fn iso_bytes(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i % 251) as u8).collect()
 }
 
@@ -1561,6 +1974,7 @@ mod tests {
             limited_user: None,
             tfa: None,
             features: vec![],
+            mirror: Some("https://mirror.invalid/dir".into()),
         }
     }
 

@@ -36,8 +36,8 @@ impl Default for FakePveOptions {
 
 /// A running fakepve 0.5.0 on `127.0.0.1` and a free port, killed on drop.
 ///
-/// Guests: VM 100 `web1` (running), VM 101 `slowvm` (stopped; 5 s start, 8 s shutdown at time
-/// scale 1), CT 200 `ct1` (running); node `pve1`; storages `local` (iso, vztmpl, backup) and
+/// Guests: VM 100 `web1` (running, guest agent configured and answering), VM 101 `slowvm`
+/// (stopped, agent configured; 5 s start, 8 s shutdown at time scale 1), CT 200 `ct1` (running); node `pve1`; storages `local` (iso, vztmpl, backup) and
 /// `local-lvm`. Accounts: `root@pam` / `secret`, the API token `root@pam!ci`, and
 /// `alice@pve` / `alicepw` holding `VM.Audit` on `/vms/100` only.
 pub struct FakePve {
@@ -262,6 +262,8 @@ impl FakePve {
                 Feature::Upload,
                 Feature::DownloadUrl,
             ],
+            // fakepve serves the API only.
+            mirror: None,
         }
     }
 

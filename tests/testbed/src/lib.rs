@@ -38,6 +38,7 @@ pub mod shape;
 #[cfg(feature = "sim")]
 mod sim;
 mod sshd;
+pub mod surface;
 
 pub use catalogue::{
     ApiErrorShape, Driver, DriverError, Feature, PeerControl, PeerKind, PeerProfile, Report,
@@ -50,3 +51,8 @@ pub use proxmox_sim;
 #[cfg(feature = "sim")]
 pub use sim::start_simulator;
 pub use sshd::{PveshTarget, Sshd};
+
+#[doc(hidden)]
+pub use proxmox_proto as __proto;
+#[doc(hidden)]
+pub use serde_json as __json;
