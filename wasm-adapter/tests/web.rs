@@ -249,7 +249,8 @@ async fn create_start_wait_and_read_the_log() {
 
 /// The methods of the common surface that the other tests do not call, each against the
 /// simulator: `create`, `set`, `get_with`, `call_with`, `request`, `wait_tasks`,
-/// `follow_task_log`, `cancel_task`, `download_url`, `discover_checksum`, `agent_exec`.
+/// `follow_task_log`, `cancel_task`, `download_url`, `discover_checksum`, `agent_exec`,
+/// `agent_exec_argv`, `wait_task_ok`, `task_log_window`.
 #[wasm_bindgen_test]
 async fn the_common_surface() {
     use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm as Alg};
@@ -275,6 +276,9 @@ async fn the_common_surface() {
     let upids: Vec<Upid> = [create, start].iter().map(|u| u.parse().unwrap()).collect();
     let outcomes = c.wait_tasks(&upids, quick()).await.unwrap();
     assert_eq!(outcomes, [TaskOutcome::Ok, TaskOutcome::Ok]);
+    assert_eq!(c.wait_task_ok(&upids[0], quick()).await.unwrap(), 0);
+    let first = c.task_log_window(&upids[1], 0, 1).await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
     let mut lines = Vec::new();
     let followed = c
         .follow_task_log(&upids[1], quick(), |new| {
@@ -339,9 +343,33 @@ async fn the_common_surface() {
         .await
         .unwrap();
     assert_eq!(found, None);
-    // The simulator has no guest agent: the call reaches it and comes back as an API error.
+    // VM 100 has the guest agent; the new VM has none configured, which is an API error.
+    let pid = c.agent_exec("pve1", 100, "uname -a").await.unwrap();
+    assert!(pid["pid"].is_u64(), "{pid}");
+    let pid = c.agent_exec_argv("pve1", 100, &["ls", "/"]).await.unwrap();
+    assert!(pid["pid"].is_u64(), "{pid}");
     let e = c.agent_exec("pve1", vmid, "uname -a").await.unwrap_err();
-    assert!(e.api().is_some(), "{e}");
+    assert!(
+        e.api()
+            .is_some_and(|a| a.summary().contains("No QEMU guest agent configured")),
+        "{e}"
+    );
+    // A task that failed stops at `?` through wait_task_ok: starting VM 100 (running) again.
+    let again: String = c
+        .post(
+            ("nodes", "pve1", "qemu", 100, "status", "start"),
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    let e = c
+        .wait_task_ok(&again.parse().unwrap(), quick())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "task qmstart 100 on pve1 failed: VM 100 already running"
+    );
 }
 
 #[wasm_bindgen_test]

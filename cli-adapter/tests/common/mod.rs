@@ -150,6 +150,16 @@ impl Driver for CliDriver {
     }
 
     fn login_password(&mut self, user: &str, password: &str) -> Result<(), DriverError> {
+        // The shell wire has no API login: the capability table refuses it, and calls run as
+        // the node's user.
+        match self.client.login() {
+            Err(Error::Unsupported(_)) => {}
+            other => {
+                return Err(DriverError::Transport(format!(
+                    "login over pvesh must be refused as unsupported, got {other:?}"
+                )));
+            }
+        }
         if user == self.root_user && password == self.root_password {
             Ok(())
         } else {

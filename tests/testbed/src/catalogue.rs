@@ -2081,6 +2081,29 @@ mod tests {
         assert_eq!(report.skipped(), report.results.len());
     }
 
+    /// The catalogue calls every method of the common surface: through a surface step, or
+    /// through the [`Driver`] methods every adapter implements with its client's method of the
+    /// same name (`call`, `login`, `wait_task`); `core` is read by the accessors step.
+    #[test]
+    fn every_surface_method_is_called() {
+        let mut called: Vec<&str> = vec!["call", "login", "wait_task", "core"];
+        for sc in catalogue() {
+            for step in &sc.steps {
+                if let Step::Surface { op, .. } = step {
+                    called.push(op.method());
+                }
+            }
+        }
+        let missing: Vec<&&str> = proxmox_proto::capability::SURFACE
+            .iter()
+            .filter(|m| !called.contains(m))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not called by the catalogue: {missing:?}"
+        );
+    }
+
     #[test]
     fn every_template_variable_is_defined_or_saved_earlier() {
         let p = profile();
