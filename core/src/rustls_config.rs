@@ -60,7 +60,15 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
                         .map_err(|e| format!("the CA certificate is not usable: {e}"))?;
                 }
             }
-            builder.with_root_certificates(roots)
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                self::provider(),
+            )
+            .build()
+            .map_err(|e| format!("TLS setup failed: {e}"))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NamingVerifier(webpki)))
         }
     };
     let config = match &opts.client_identity {
@@ -94,6 +102,79 @@ impl std::fmt::Display for PinMismatch {
 
 impl std::error::Error for PinMismatch {}
 
+/// The server's certificate is signed by no CA the client trusts: says its fingerprint, so
+/// that the user can check it on the node and pin it, or trust the cluster's CA.
+#[derive(Debug)]
+struct UnknownIssuer {
+    got: Fingerprint,
+}
+
+impl std::fmt::Display for UnknownIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server's certificate is not signed by a trusted CA (its SHA-256 fingerprint is \
+             {fp}); trust the cluster's CA with .ca_file(\"pve-root-ca.pem\") (from \
+             /etc/pve/pve-root-ca.pem on a node), or pin this certificate with \
+             .fingerprint(\"{fp}\") after checking it on the node (pvenode cert info)",
+            fp = self.got
+        )
+    }
+}
+
+impl std::error::Error for UnknownIssuer {}
+
+/// Web PKI verification (the roots plus the CAs given) that names the server's certificate
+/// when its issuer is unknown; everything else is the webpki verifier's.
+#[derive(Debug)]
+struct NamingVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for NamingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map_err(|e| match e {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                        rustls::OtherError(Arc::new(UnknownIssuer {
+                            got: Fingerprint::of_der(end_entity),
+                        })),
+                    ))
+                }
+                other => other,
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
 /// The rustls error somewhere in `e`'s source chain (an `io::Error` wrapping one included).
 pub fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut cur = Some(e);
@@ -125,10 +206,21 @@ pub fn is_permanent_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
 /// mismatch prints as `Other(OtherError(..))` there).
 pub fn tls_failure_text(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     match find_tls_error(e)? {
-        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => other
-            .0
-            .downcast_ref::<PinMismatch>()
-            .map(|p| format!("invalid peer certificate: {p}")),
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            let o = &other.0;
+            o.downcast_ref::<PinMismatch>()
+                .map(|p| format!("invalid peer certificate: {p}"))
+                .or_else(|| {
+                    o.downcast_ref::<UnknownIssuer>()
+                        .map(|u| format!("invalid peer certificate: {u}"))
+                })
+        }
+        // HTTPS to a port that answers plain HTTP: rustls reads "HTTP/1.1 400 ..." as a record.
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => Some(
+            "the server did not answer TLS (is this a plain-HTTP port? The Proxmox APIs \
+             answer HTTPS on 8006, PBS on 8007)"
+                .into(),
+        ),
         _ => None,
     }
 }
@@ -233,6 +325,36 @@ mod tests {
         );
         assert!(is_permanent_tls_failure(&unknown));
         assert!(tls_failure_text(&unknown).is_none());
+        // As the client's verifier reports it: with the fingerprint and what to do.
+        let named = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(UnknownIssuer {
+                    got: Fingerprint::of_der(b"a"),
+                }),
+            ))),
+        );
+        assert!(is_permanent_tls_failure(&named));
+        let fp = Fingerprint::of_der(b"a").to_string();
+        assert_eq!(
+            tls_failure_text(&named).unwrap(),
+            format!(
+                "invalid peer certificate: the server's certificate is not signed by a trusted \
+                 CA (its SHA-256 fingerprint is {fp}); trust the cluster's CA with \
+                 .ca_file(\"pve-root-ca.pem\") (from /etc/pve/pve-root-ca.pem on a node), or \
+                 pin this certificate with .fingerprint(\"{fp}\") after checking it on the \
+                 node (pvenode cert info)"
+            )
+        );
+        let plain = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert_eq!(
+            tls_failure_text(&plain).unwrap(),
+            "the server did not answer TLS (is this a plain-HTTP port? The Proxmox APIs answer \
+             HTTPS on 8006, PBS on 8007)"
+        );
         // A handshake that broke off, or no TLS at all: worth another try.
         let broken = io::Error::new(
             io::ErrorKind::InvalidData,

@@ -245,6 +245,14 @@ fn transport_failure(e: ureq::Error) -> TransportFailure {
             true,
         ),
         U::BadUri(_) | U::InvalidProxyUrl | U::RequireHttpsOnly(_) => (true, false),
+        // Nothing is written before the handshake has succeeded.
+        U::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<tls::HandshakeFailed>()) =>
+        {
+            (true, false)
+        }
         // A TLS failure (certificate refused, handshake) happens before the request is
         // written, and so do these I/O errors: they only come from connecting.
         U::Io(io)

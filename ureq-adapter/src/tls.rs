@@ -55,7 +55,13 @@ impl<In: Transport> Connector<In> for TlsConnector {
         let mut conn = ClientConnection::new(self.config.clone(), name)?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
-        conn.complete_io(&mut sock)?;
+        conn.complete_io(&mut sock).map_err(|e| {
+            // A timeout stays ureq's own (a connect timeout: nothing was sent).
+            match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+                Some(ureq::Error::Timeout(t)) => ureq::Error::Timeout(*t),
+                _ => ureq::Error::Io(std::io::Error::other(HandshakeFailed(e))),
+            }
+        })?;
         Ok(Some(Either::B(TlsTransport {
             buffers: LazyBuffers::new(
                 details.config.input_buffer_size(),
@@ -63,6 +69,30 @@ impl<In: Transport> Connector<In> for TlsConnector {
             ),
             stream: StreamOwned { conn, sock },
         })))
+    }
+}
+
+/// The TLS handshake failed: the request was not sent. The I/O error is its source (and a
+/// rustls error inside it stays findable by `rustls_config::find_tls_error`).
+#[derive(Debug)]
+pub(crate) struct HandshakeFailed(pub(crate) std::io::Error);
+
+impl fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.kind() == std::io::ErrorKind::UnexpectedEof {
+            f.write_str(
+                "TLS handshake failed: the server closed the connection (is this port serving \
+                 HTTPS? The Proxmox APIs answer HTTPS on 8006, PBS on 8007)",
+            )
+        } else {
+            write!(f, "TLS handshake failed: {}", self.0)
+        }
+    }
+}
+
+impl std::error::Error for HandshakeFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }
 

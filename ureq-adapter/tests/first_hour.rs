@@ -146,3 +146,74 @@ fn a_failed_task_stops_at_the_question_mark() {
         "{last:?}"
     );
 }
+
+#[test]
+fn tls_failures_say_what_to_do() {
+    let sim = sim();
+    // No CA given: the simulator's certificate is self-signed.
+    let e = Client::builder(&sim.base_url())
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .unwrap()
+        .get::<Value>("version")
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(!e.may_have_been_sent(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "its SHA-256 fingerprint is {}",
+            sim.fingerprint_sha256()
+        )) && text.contains(".ca_file(")
+            && text.contains(".fingerprint("),
+        "{text}"
+    );
+    assert_eq!(
+        e.attempts(),
+        1,
+        "a refused certificate is not retried: {text}"
+    );
+    // A server that closes the connection on a TLS hello.
+    let port = scripted_server(b"");
+    let e = plain_client(port).get::<Value>("version").unwrap_err();
+    assert!(!e.may_have_been_sent(), "{e}");
+    assert!(
+        e.to_string().contains(
+            "TLS handshake failed: the server closed the connection (is this port serving HTTPS?"
+        ),
+        "{e}"
+    );
+    // HTTPS to a port that answers plain HTTP (as a web server does to a TLS hello).
+    let port = scripted_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    let e = plain_client(port).get::<Value>("version").unwrap_err();
+    assert!(!e.may_have_been_sent(), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the server did not answer TLS (is this a plain-HTTP port?"),
+        "{e}"
+    );
+}
+
+fn plain_client(port: u16) -> Client {
+    Client::builder(&format!("127.0.0.1:{port}"))
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// A server on loopback that reads what comes first, answers `reply` and closes, for each of
+/// the first 3 connections.
+fn scripted_server(reply: &'static [u8]) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in listener.incoming().take(3) {
+            let Ok(mut conn) = conn else { continue };
+            let mut hello = [0u8; 512];
+            let _ = conn.read(&mut hello);
+            let _ = conn.write_all(reply);
+        }
+    });
+    port
+}
