@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p proxmox-async --features surf --example async_std_start_vms        # embedded simulator
-//! PROXMOX_HOST=... PROXMOX_NODE=pve1 PROXMOX_VMIDS=100,101,102 ... \
+//! PROXMOX_URL=... PROXMOX_NODE=pve1 PROXMOX_VMIDS=100,101,102 ... \
 //!   cargo run -p proxmox-async --features surf --example async_std_start_vms
 //! ```
 

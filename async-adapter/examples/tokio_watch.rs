@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run -p proxmox-async --example tokio_watch            # embedded simulator
-//! PROXMOX_HOST=pve1.example.com PROXMOX_TOKEN_ID='root@pam!ci' PROXMOX_TOKEN_SECRET=... \
+//! PROXMOX_URL=https://pve1.example.com:8006 PROXMOX_TOKEN_ID='root@pam!ci' PROXMOX_TOKEN_SECRET=... \
 //!   PROXMOX_CA_FILE=pve-root-ca.pem cargo run -p proxmox-async --example tokio_watch
 //! ```
 //!

@@ -113,6 +113,8 @@ pub struct ApiError {
     /// The request that got this answer (method, path without the query, host:port), when
     /// the client knows it (every client call sets it).
     pub request: Option<RequestLabel>,
+    /// What the client knows that the server did not say (which credentials a 401 refused).
+    pub note: Option<String>,
 }
 
 impl ApiError {
@@ -135,6 +137,7 @@ impl ApiError {
             exit_code: None,
             class,
             request: None,
+            note: None,
         }
     }
 
@@ -180,6 +183,9 @@ impl fmt::Display for ApiError {
         }
         if let Some(code) = self.exit_code {
             write!(f, " [exit code {code}]")?;
+        }
+        if let Some(note) = &self.note {
+            write!(f, "; {note}")?;
         }
         Ok(())
     }
@@ -259,6 +265,14 @@ pub enum InputError {
         input: String,
         /// Why it is refused.
         reason: String,
+    },
+    /// A string path that would not reach the endpoint it seems to name.
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path given.
+        path: String,
+        /// Why it is refused, and what to write instead.
+        reason: &'static str,
     },
     /// A path value that cannot be a single safe segment.
     #[error("invalid path segment {segment:?}: {reason}")]
@@ -437,6 +451,17 @@ impl Error {
                 if e.request.is_none() {
                     e.request = Some(request);
                 }
+                Self::Api(e)
+            }
+            other => other,
+        }
+    }
+
+    /// This error with a note, when it is an API error answered with `status` that has none.
+    pub fn with_note(self, status: u16, note: impl FnOnce() -> String) -> Self {
+        match self {
+            Self::Api(mut e) if e.status == status && e.note.is_none() => {
+                e.note = Some(note());
                 Self::Api(e)
             }
             other => other,

@@ -91,6 +91,7 @@ pub mod capability;
 pub mod checksum;
 mod client_error;
 pub mod command;
+pub mod env;
 pub mod error;
 pub mod flow;
 pub mod json;

@@ -51,7 +51,32 @@ impl ApiPath {
     }
 
     /// A literal path: split on `/`, empty pieces ignored.
+    ///
+    /// A string path is taken as written, so what would silently reach another endpoint is
+    /// refused: white space around it, an empty piece inside (`nodes//qemu`, from
+    /// `format!("nodes/{node}/qemu")` with an empty `node`) and a leading `/api2/json` (the
+    /// client adds it). One `/` at either end is fine.
     pub fn parse(literal: &str) -> Result<Self, InputError> {
+        let bad = |reason| InputError::InvalidPath {
+            path: literal.to_owned(),
+            reason,
+        };
+        if literal.trim() != literal {
+            return Err(bad("white space around the path"));
+        }
+        let inner = literal.strip_prefix('/').unwrap_or(literal);
+        let inner = inner.strip_suffix('/').unwrap_or(inner);
+        if inner.split('/').any(str::is_empty) && !inner.is_empty() {
+            return Err(bad(
+                "an empty piece inside the path (an empty value in format!(\"nodes/{node}/...\")?); \
+                 give values as tuple elements, (\"nodes\", node, \"qemu\"), which refuse an empty one",
+            ));
+        }
+        if inner == "api2/json" || inner.starts_with("api2/json/") {
+            return Err(bad(
+                "the path starts with /api2/json, which the client adds: give the path below it (\"nodes\")",
+            ));
+        }
         Self::root().literal(literal)
     }
 
@@ -267,12 +292,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn literals_split_and_skip_empty() {
+    fn string_paths_are_taken_as_written() {
         assert_eq!(ApiPath::parse("").unwrap().to_string(), "/");
         assert_eq!(ApiPath::parse("/nodes/").unwrap().to_string(), "/nodes");
+        assert_eq!(ApiPath::parse("/").unwrap().to_string(), "/");
         assert_eq!(
-            ApiPath::parse("nodes//pve").unwrap().segments(),
-            ["nodes", "pve"]
+            ApiPath::parse("nodes/pve1").unwrap().to_string(),
+            "/nodes/pve1"
+        );
+        for (path, reason) in [
+            ("nodes//qemu", "an empty piece inside the path"),
+            ("/nodes/pve1//", "an empty piece inside the path"),
+            (" nodes", "white space around the path"),
+            ("nodes\n", "white space around the path"),
+            ("/api2/json/nodes", "the path starts with /api2/json"),
+            ("api2/json", "the path starts with /api2/json"),
+        ] {
+            let e = ApiPath::parse(path).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("invalid path {path:?}: {reason}")),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            ApiPath::parse("nodes//qemu").unwrap_err().to_string(),
+            "invalid path \"nodes//qemu\": an empty piece inside the path (an empty value in \
+             format!(\"nodes/{node}/...\")?); give values as tuple elements, (\"nodes\", node, \
+             \"qemu\"), which refuse an empty one"
         );
         assert!(ApiPath::parse("nodes/../x").is_err());
         assert!(ApiPath::parse("nodes/\n").is_err());

@@ -297,14 +297,8 @@ pub fn parse_envelope<T: DeserializeOwned>(
         Ok(w) => w,
         Err(e) if e.is_data() => {
             // Valid JSON of the wrong shape: tell which.
-            match serde_json::from_slice::<serde::de::IgnoredAny>(body_ref) {
-                Ok(_) => {
-                    return Err(ProtocolError::Deserialize {
-                        type_name: std::any::type_name::<T>(),
-                        detail: sanitize_text(&e.to_string()),
-                    }
-                    .into());
-                }
+            match serde_json::from_slice::<WireEnvelope<Value>>(body_ref) {
+                Ok(loose) => return string_scalar_fallback(loose, &e),
                 Err(e2) => return Err(invalid_json(&e2, body).into()),
             }
         }
@@ -316,6 +310,48 @@ pub fn parse_envelope<T: DeserializeOwned>(
             type_name: std::any::type_name::<T>(),
             detail: format!("no data in the response ({e})"),
         })?,
+    };
+    Ok(Envelope {
+        data,
+        total: wire.total,
+        changes: wire.changes,
+        message: wire.message,
+        success: wire.success,
+    })
+}
+
+/// `data` did not read as `T`. PVE sends many numbers and booleans as strings (`nextid` is
+/// `"102"`): a string that holds a number or a boolean is read as that, once, here on the
+/// error path; otherwise the error says so and names [`crate::loose::Loose`].
+fn string_scalar_fallback<T: DeserializeOwned>(
+    wire: WireEnvelope<Value>,
+    first: &serde_json::Error,
+) -> Result<Envelope<T>, Error> {
+    let as_scalar = match &wire.data {
+        Some(Value::String(s)) => match s.trim() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            t => serde_json::from_str::<serde_json::Number>(t)
+                .ok()
+                .map(Value::Number),
+        },
+        _ => None,
+    };
+    let data = match as_scalar.map(T::deserialize) {
+        Some(Ok(data)) => data,
+        other => {
+            let hint = if other.is_some() || matches!(wire.data, Some(Value::String(_))) {
+                " (PVE sends some numbers and booleans as strings: \
+                 proxmox_proto::loose::Loose<T> reads both)"
+            } else {
+                ""
+            };
+            return Err(ProtocolError::Deserialize {
+                type_name: std::any::type_name::<T>(),
+                detail: format!("{}{hint}", sanitize_text(&first.to_string())),
+            }
+            .into());
+        }
     };
     Ok(Envelope {
         data,
@@ -338,6 +374,32 @@ pub fn parse_data<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_and_booleans_sent_as_strings_read_as_such() {
+        assert_eq!(
+            parse_data::<u32>(200, None, br#"{"data":"102"}"#).unwrap(),
+            102
+        );
+        assert_eq!(
+            parse_data::<f64>(200, None, br#"{"data":"0.5"}"#).unwrap(),
+            0.5
+        );
+        assert!(parse_data::<bool>(200, None, br#"{"data":"true"}"#).unwrap());
+        assert_eq!(
+            parse_data::<String>(200, None, br#"{"data":"102"}"#).unwrap(),
+            "102"
+        );
+        let e = parse_data::<u32>(200, None, br#"{"data":"abc"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "protocol error: cannot read response data as u32: invalid type: string \"abc\", \
+             expected u32 at line 1 column 13 (PVE sends some numbers and booleans as strings: \
+             proxmox_proto::loose::Loose<T> reads both)"
+        );
+        let e = parse_data::<u32>(200, None, br#"{"data":[1]}"#).unwrap_err();
+        assert!(!e.to_string().contains("Loose"), "{e}");
+    }
     use crate::ErrorClass;
 
     #[test]

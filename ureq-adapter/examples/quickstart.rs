@@ -1,9 +1,9 @@
 //! A tour of the blocking client.
 //!
-//! Against a real server when `PROXMOX_HOST` is set:
+//! Against a real server when `PROXMOX_URL` (or `PROXMOX_HOST`) is set:
 //!
 //! ```sh
-//! PROXMOX_HOST=pve1.example.com PROXMOX_TOKEN_ID='root@pam!ci' PROXMOX_TOKEN_SECRET=... \
+//! PROXMOX_URL=https://pve1.example.com:8006 PROXMOX_TOKEN_ID='root@pam!ci' PROXMOX_TOKEN_SECRET=... \
 //!   PROXMOX_CA_FILE=pve-root-ca.pem cargo run -p proxmox-ureq --example quickstart
 //! ```
 //!

@@ -4,7 +4,7 @@
 //! cargo run -p proxmox-ureq --example upload_iso -- path/to/debian.iso [storage]
 //! ```
 //!
-//! Against `PROXMOX_HOST` (see the quickstart for the variables) or the embedded simulator.
+//! Against `PROXMOX_URL` (see the quickstart for the variables) or the embedded simulator.
 //! Without a path it uploads a generated 64 MiB file. Memory stays constant at any file size.
 
 mod common;

@@ -4,7 +4,7 @@
 //! cargo run -p proxmox-ureq --example watch_resources -- [seconds]
 //! ```
 //!
-//! Against `PROXMOX_HOST` or the embedded simulator (where the example itself starts and stops
+//! Against `PROXMOX_URL` or the embedded simulator (where the example itself starts and stops
 //! a guest so there is something to see). Uses the typed, lenient `ClusterResource` model.
 
 mod common;

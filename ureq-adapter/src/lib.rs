@@ -111,6 +111,33 @@ impl ClientBuilder {
         }
     }
 
+    /// A builder set up from the environment: `PROXMOX_URL` (or `PROXMOX_HOST` and
+    /// `PROXMOX_PORT`), `PROXMOX_SERVICE`, an API token (`PROXMOX_TOKEN_ID`,
+    /// `PROXMOX_TOKEN_SECRET` or `_FILE`) or a password (`PROXMOX_USER`, `PROXMOX_PASSWORD` or
+    /// `_FILE`, `PROXMOX_OTP`), `PROXMOX_CA_FILE`, `PROXMOX_FINGERPRINT`, `PROXMOX_INSECURE=1`
+    /// and the usual proxy variables: the table is in [`proxmox_proto::env`]. Missing or
+    /// contradicting variables are reported by `build()`, naming them (never a secret);
+    /// `PROXMOX_INSECURE=1` prints a warning to standard error. Other options can still be
+    /// chained.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), proxmox_ureq::Error> {
+    /// // PROXMOX_URL=https://pve1:8006 PROXMOX_TOKEN_ID=ci@pve!ci PROXMOX_TOKEN_SECRET=... ./app
+    /// let client = proxmox_ureq::ClientBuilder::from_env().build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_env() -> Self {
+        let (options, warnings) =
+            ClientOptions::from_env(&|k| std::env::var(k).ok(), &|p| std::fs::read(p));
+        for w in warnings {
+            eprintln!("proxmox-ureq: warning: {w}");
+        }
+        Self {
+            options,
+            ..Self::new("")
+        }
+    }
+
     proxmox_proto::client_builder_methods!(options);
 
     proxmox_proto::native_builder_methods!();

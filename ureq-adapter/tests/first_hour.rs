@@ -112,6 +112,77 @@ fn api_errors_name_the_request() {
 }
 
 #[test]
+fn refused_credentials_are_named() {
+    let sim = sim();
+    let host = format!("127.0.0.1:{}", sim.addr().port());
+    let e = trusting(Client::builder(&sim.base_url()), &sim)
+        .api_token(proxmox_sim::TOKEN_ID, "not-the-secret")
+        .build()
+        .unwrap()
+        .get::<Value>("nodes")
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "API error: GET /nodes on {host}: 401 authentication failure; the API token {} was \
+             refused (wrong token id or secret, the token or its user expired or disabled)",
+            proxmox_sim::TOKEN_ID
+        )
+    );
+    assert!(!e.to_string().contains("not-the-secret"));
+    let e = trusting(Client::builder(&sim.base_url()), &sim)
+        .password("root@pam", "wrong-password")
+        .build()
+        .unwrap()
+        .login()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "API error: 401 authentication failure; the password login as root@pam was refused \
+         (wrong user, realm or password, or the account is disabled or expired)"
+    );
+    assert!(!e.to_string().contains("wrong-password"));
+}
+
+#[test]
+fn numbers_sent_as_strings_and_paths_as_people_write_them() {
+    let sim = sim();
+    let c = trusting(Client::builder(&sim.base_url()), &sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .unwrap();
+    // PVE answers nextid as a string.
+    let id: u32 = c.get(("cluster", "nextid")).unwrap();
+    assert!(id >= 100, "{id}");
+    let node = "";
+    let e = c
+        .get::<Value>(format!("nodes/{node}/qemu").as_str())
+        .unwrap_err();
+    assert!(!e.may_have_been_sent(), "{e}");
+    assert!(
+        e.to_string().starts_with(
+            "invalid input: invalid path \"nodes//qemu\": an empty piece inside the path"
+        ),
+        "{e}"
+    );
+    let e = c.get::<Value>("/api2/json/nodes").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the path starts with /api2/json, which the client adds"),
+        "{e}"
+    );
+    // Parameters as pairs, and as the core's own Params.
+    let p = proxmox_proto::Params::new().with("type", "vm");
+    let a: Vec<Value> = c.get_with("cluster/resources", &p).unwrap();
+    let b: Vec<Value> = c.get_with("cluster/resources", &[("type", "vm")]).unwrap();
+    assert_eq!(a, b);
+    assert!(
+        a.iter().all(|r| r["type"] == "qemu" || r["type"] == "lxc"),
+        "{a:?}"
+    );
+}
+
+#[test]
 fn a_failed_task_stops_at_the_question_mark() {
     let sim = sim();
     let c = trusting(Client::builder(&sim.base_url()), &sim)
@@ -216,4 +287,84 @@ fn scripted_server(reply: &'static [u8]) -> u16 {
         }
     });
     port
+}
+
+/// `ClientBuilder::from_env()` in a child process (this test binary, running
+/// `child_from_env`) with the variables set, as a user's program would have them.
+#[test]
+fn from_env_reaches_the_simulator() {
+    let sim = sim();
+    let dir = std::env::temp_dir().join(format!("proxmox-ureq-from-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("token");
+    std::fs::write(&secret_file, format!("{}\n", proxmox_sim::TOKEN_SECRET)).unwrap();
+    let run = |expect: &str, vars: &[(&str, String)]| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--ignored", "--exact", "child_from_env", "--nocapture"]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PROXMOX_") || k.to_ascii_uppercase().ends_with("_PROXY") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("FIRST_HOUR_EXPECT", expect);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    };
+    run(
+        "version",
+        &[
+            ("PROXMOX_URL", sim.api_url()),
+            ("PROXMOX_TOKEN_ID", proxmox_sim::TOKEN_ID.into()),
+            (
+                "PROXMOX_TOKEN_SECRET_FILE",
+                secret_file.display().to_string(),
+            ),
+            ("PROXMOX_FINGERPRINT", sim.fingerprint_sha256().into()),
+        ],
+    );
+    run(
+        "version",
+        &[
+            ("PROXMOX_HOST", "127.0.0.1".into()),
+            ("PROXMOX_PORT", sim.addr().port().to_string()),
+            ("PROXMOX_USER", proxmox_sim::ROOT_USER.into()),
+            ("PROXMOX_PASSWORD", proxmox_sim::ROOT_PASSWORD.into()),
+            ("PROXMOX_INSECURE", "1".into()),
+        ],
+    );
+    run("no address", &[]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+#[ignore = "run by from_env_reaches_the_simulator, in a child process with the variables set"]
+fn child_from_env() {
+    match std::env::var("FIRST_HOUR_EXPECT").as_deref() {
+        Ok("version") => {
+            let c = ClientBuilder::from_env()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            let v: Value = c.get("version").unwrap();
+            assert!(v["version"].is_string(), "{v}");
+        }
+        Ok("no address") => {
+            let e = ClientBuilder::from_env().build().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "invalid input: invalid client option: neither PROXMOX_URL nor PROXMOX_HOST is \
+                 set: export PROXMOX_URL=https://pve1.example.com:8006 (or \
+                 PROXMOX_HOST=pve1.example.com)"
+            );
+        }
+        other => panic!("FIRST_HOUR_EXPECT={other:?}: run by from_env_reaches_the_simulator"),
+    }
 }

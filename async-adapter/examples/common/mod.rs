@@ -1,11 +1,10 @@
-//! Shared by the examples, and runtime-agnostic like the client: connect to `PROXMOX_HOST`
-//! from the environment or start the embedded simulator, watch `cluster/resources`, start many
+//! Shared by the examples, and runtime-agnostic like the client: connect to the server the
+//! environment names (`ClientBuilder::from_env()`) or start the embedded simulator, watch `cluster/resources`, start many
 //! VMs and wait for them with a live progress line. Each example only picks the runtime.
 #![allow(dead_code)]
 
-use proxmox_async::{Backend, Client};
+use proxmox_async::{Backend, Client, ClientBuilder};
 use proxmox_proto::Upid;
-use proxmox_proto::auth::SecondFactor;
 use proxmox_proto::task::{TaskOutcome, WaitOptions};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -20,47 +19,25 @@ pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// A client for `PROXMOX_HOST` (`PROXMOX_TOKEN_ID`/`PROXMOX_TOKEN_SECRET` or
-/// `PROXMOX_USER`/`PROXMOX_PASSWORD` [+ `PROXMOX_OTP`], `PROXMOX_CA_FILE`,
-/// `PROXMOX_FINGERPRINT`, `PROXMOX_INSECURE=1`), or for a simulator started here (kept alive
-/// by the returned handle; tasks take 1.5 s of real time).
+/// A client for the server the environment names (`PROXMOX_URL` or `PROXMOX_HOST`, a token or
+/// a password, certificate settings: the table is in `proxmox_proto::env`), or for a simulator
+/// started here (kept alive by the returned handle; tasks take 1.5 s of real time).
 pub(crate) fn connect(backend: Backend) -> Fallible<(Client, Option<proxmox_sim::Simulator>)> {
-    if let Some(host) = env("PROXMOX_HOST") {
-        let mut b = Client::builder(&host)
+    if env("PROXMOX_URL").or_else(|| env("PROXMOX_HOST")).is_some() {
+        // Every PROXMOX_* variable is read by the library (see proxmox_proto::env).
+        let client = ClientBuilder::from_env()
             .backend(backend)
-            .timeout(Duration::from_secs(30));
-        if let Some(ca) = env("PROXMOX_CA_FILE") {
-            b = b.ca_file(ca);
-        }
-        if let Some(fp) = env("PROXMOX_FINGERPRINT") {
-            b = b.fingerprint(&fp);
-        }
-        if env("PROXMOX_INSECURE").as_deref() == Some("1") {
-            b = b.danger_accept_invalid_certs();
-        }
-        b = match (env("PROXMOX_TOKEN_ID"), env("PROXMOX_TOKEN_SECRET")) {
-            (Some(id), Some(secret)) => b.api_token(&id, secret),
-            _ => {
-                let user = env("PROXMOX_USER").ok_or(
-                    "set PROXMOX_TOKEN_ID/PROXMOX_TOKEN_SECRET or PROXMOX_USER/PROXMOX_PASSWORD",
-                )?;
-                let pw = env("PROXMOX_PASSWORD").ok_or("PROXMOX_PASSWORD is not set")?;
-                let b = b.password(&user, pw);
-                match env("PROXMOX_OTP") {
-                    Some(code) => b.second_factor(SecondFactor::totp(code)),
-                    None => b,
-                }
-            }
-        };
-        println!("connecting to {host}");
-        return Ok((b.build()?, None));
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        println!("connecting to {}", client.core().target().origin_url());
+        return Ok((client, None));
     }
     let mut cfg = proxmox_sim::Config::new(proxmox_sim::Service::Pve);
     cfg.clock = proxmox_sim::ClockMode::Realtime;
     cfg.task_duration = Duration::from_millis(1500);
     let sim = proxmox_sim::Simulator::start(cfg)?;
     println!(
-        "PROXMOX_HOST is not set: using the embedded simulator at {}",
+        "PROXMOX_URL and PROXMOX_HOST are not set: using the embedded simulator at {}",
         sim.base_url()
     );
     // surf (rustls 0.18) cannot do TLS to an IP address: use the name.

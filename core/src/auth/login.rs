@@ -92,7 +92,15 @@ impl Login {
         reason: Option<&str>,
         body: &[u8],
     ) -> Result<LoginOutcome, Error> {
-        let data: TicketData = parse_data(status, reason, body)?;
+        let data: TicketData = parse_data(status, reason, body).map_err(|e| {
+            e.with_note(401, || {
+                format!(
+                    "the password login as {} was refused (wrong user, realm or password, or \
+                     the account is disabled or expired)",
+                    self.username
+                )
+            })
+        })?;
         let need_tfa = match &data.need_tfa {
             Some(Value::Bool(b)) => *b,
             Some(Value::Number(n)) => n.as_u64().unwrap_or(0) != 0,

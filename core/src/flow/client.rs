@@ -646,6 +646,34 @@ impl ClientCore {
         }
     }
 
+    /// `e` naming the call `method path`, and for a 401 to an API token, which token.
+    fn explain(
+        &self,
+        e: crate::Error,
+        method: crate::Method,
+        path: &crate::ApiPath,
+    ) -> crate::Error {
+        let e = e.with_request(self.label_of(method, path));
+        if self.shared.auth_kind != AuthKind::Token {
+            return e;
+        }
+        e.with_note(401, || {
+            let st = self
+                .shared
+                .auth
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let id = match st.manager.credentials() {
+                crate::session::Credentials::Token(t) => t.token_id(),
+                _ => "given".into(),
+            };
+            format!(
+                "the API token {id} was refused (wrong token id or secret, the token or its \
+                 user expired or disabled)"
+            )
+        })
+    }
+
     /// The `data` of an HTTP answer to the call `method path` as `T`; an error answer names
     /// the call.
     pub fn data<T: serde::de::DeserializeOwned>(
@@ -655,7 +683,7 @@ impl ClientCore {
         reply: &super::HttpReply,
     ) -> Result<T, crate::Error> {
         crate::response::parse_data(reply.status, reply.reason.as_deref(), &reply.body)
-            .map_err(|e| e.with_request(self.label_of(method, path)))
+            .map_err(|e| self.explain(e, method, path))
     }
 
     /// The envelope of an HTTP answer to `call` (status, reason phrase, body); an error
@@ -668,7 +696,7 @@ impl ClientCore {
         body: &[u8],
     ) -> Result<crate::response::Envelope<T>, crate::Error> {
         crate::response::parse_envelope(status, reason, body)
-            .map_err(|e| e.with_request(self.label(call)))
+            .map_err(|e| self.explain(e, call.method, &call.path))
     }
 
     /// The request builder.
