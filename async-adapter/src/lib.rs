@@ -135,7 +135,7 @@ use proxmox_proto::flow::{
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions, ValidatedOptions};
 use proxmox_proto::request::RequestBuilder;
-use proxmox_proto::{Call, InputError, Target, TransportKind};
+use proxmox_proto::{InputError, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::future::Future;
@@ -167,6 +167,8 @@ pub type SecondFactorCallback =
     Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static>;
 
 pub use proxmox_proto::flow::CallOptions;
+// What users touch, so that this crate alone is enough to depend on.
+proxmox_proto::user_reexports!();
 
 /// Which built-in transport a client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

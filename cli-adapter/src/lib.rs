@@ -76,7 +76,6 @@ use proxmox_proto::flow::{
     ClientCore, Event, Exchange, Flow, IoStep, MonoClock, Now, Payload, Reply, ShellReply,
     TransportFailure, next_io,
 };
-use proxmox_proto::{Call, Service};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::io::Read;
@@ -96,6 +95,8 @@ pub use proxmox_proto::ClientError as Error;
 /// anything runs); the connect and read timeouts and `max_attempts` do not apply (a command is
 /// never repeated: it may have run).
 pub use proxmox_proto::flow::CallOptions;
+// What users touch, so that this crate alone is enough to depend on.
+proxmox_proto::user_reexports!();
 
 /// The request label of a command run outside a call (a staged upload, [`Client::run_command`]):
 /// the program on the transport.

@@ -450,3 +450,18 @@ macro_rules! native_builder_methods {
         }
     };
 }
+
+/// What a user of an adapter touches, re-exported by every adapter so that depending on the
+/// adapter alone is enough: `Upid`, `Params`, `Call`, `Method`, `ErrorClass`, `ApiError`,
+/// `Service`, `Lit`, the task types (`WaitOptions`, `TaskOutcome`, `TaskError`, `TaskStatus`,
+/// `LogLine`), `UploadContent`, the `models`, `loose` and `json` modules, and `serde_json`.
+#[macro_export]
+macro_rules! user_reexports {
+    () => {
+        pub use $crate::__serde_json as serde_json;
+        pub use $crate::task::{LogLine, TaskError, TaskOutcome, TaskStatus, WaitOptions};
+        pub use $crate::upload::UploadContent;
+        pub use $crate::{ApiError, Call, ErrorClass, Lit, Method, Params, Service, Upid};
+        pub use $crate::{json, loose, models};
+    };
+}

@@ -47,7 +47,7 @@ use proxmox_proto::flow::{
 use proxmox_proto::options::{ClientOptions, ProxyOption};
 use proxmox_proto::request::RequestBuilder;
 use proxmox_proto::response::Envelope;
-use proxmox_proto::{Call, Target, TransportKind};
+use proxmox_proto::{Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
@@ -81,6 +81,8 @@ pub type SecondFactorCallback =
     Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static>;
 
 pub use proxmox_proto::flow::CallOptions;
+// What users touch, so that this crate alone is enough to depend on.
+proxmox_proto::user_reexports!();
 
 /// Builds a [`Client`]. Every option is checked in [`ClientBuilder::build`], before any
 /// request is sent; the option methods are the core's

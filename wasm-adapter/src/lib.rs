@@ -59,7 +59,7 @@ use proxmox_proto::flow::{
 };
 use proxmox_proto::options::{ClientOptions, ProxyOption, TlsOptions};
 use proxmox_proto::request::{RequestBuilder, TicketPlacement};
-use proxmox_proto::{Call, InputError, Target, TransportKind};
+use proxmox_proto::{InputError, Target, TransportKind};
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::fmt;
@@ -69,6 +69,8 @@ use std::time::Duration;
 
 /// Per-call settings (timeout, body limit, attempts): the core's, as on every adapter.
 pub use proxmox_proto::flow::CallOptions;
+// What users touch, so that this crate alone is enough to depend on.
+proxmox_proto::user_reexports!();
 
 /// Errors of this client: the core's [`proxmox_proto::ClientError`], the same type and accessors
 /// as every other adapter's. `fetch` does not say how far a failed request got, so a transport
