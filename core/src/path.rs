@@ -2,8 +2,11 @@
 //!
 //! Three ways to write a path, all producing an [`ApiPath`]:
 //!
-//! * A whole string is a **literal**: `"/nodes/pve1/qemu"` splits on `/`; empty pieces add
-//!   nothing; a leading `/` is relative to the API root.
+//! * A whole string is a **literal**: `"/nodes/pve1/qemu"` splits on `/`; a leading or
+//!   trailing `/` is fine. It is taken as written, so what would silently reach another
+//!   endpoint is refused: white space around it, an empty piece inside (`nodes//qemu`, what
+//!   `format!("nodes/{node}/qemu")` gives for an empty `node`) and a leading `/api2/json`.
+//!   A string is for fixed paths; put values (node names, vmids, storage ids) in a tuple.
 //! * A tuple, array, slice or `Vec` is a list of **values**: each element is exactly one segment,
 //!   percent-encoded where needed, so no value can reach another endpoint.
 //!   `("nodes", node, "qemu", vmid)` is the everyday form. Wrap a multi-segment literal in
@@ -202,7 +205,23 @@ impl PathSegment for &crate::upid::Upid {
     }
 }
 
-/// Anything that names an API path.
+/// Anything that names an API path: a string (a literal path, taken as written) or a tuple,
+/// array, slice or `Vec` (each element one segment, percent-encoded: the form for values). See
+/// the [module docs](self) for why values belong in tuples.
+///
+/// ```
+/// use proxmox_proto::IntoApiPath;
+/// let vmid = 100;
+/// let node = "pve1";
+/// // Fixed path: a string. Values: a tuple, one element per segment.
+/// assert_eq!("cluster/resources".into_api_path().unwrap().to_string(), "/cluster/resources");
+/// assert_eq!(("nodes", node, "qemu", vmid).into_api_path().unwrap().to_string(), "/nodes/pve1/qemu/100");
+/// // A value that contains '/' stays one segment in a tuple...
+/// assert_eq!(("nodes", "a/b").into_api_path().unwrap().to_string(), "/nodes/a%2Fb");
+/// // ...and an empty one is refused instead of silently reaching "/nodes/qemu".
+/// assert!(("nodes", "", "qemu").into_api_path().is_err());
+/// assert!(format!("nodes/{}/qemu", "").as_str().into_api_path().is_err());
+/// ```
 pub trait IntoApiPath {
     /// Convert into a path.
     fn into_api_path(self) -> Result<ApiPath, InputError>;

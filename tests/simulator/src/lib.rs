@@ -19,10 +19,25 @@
 //!
 //! Time: a [`SimClock`] that tests advance, so a 2-hour ticket expiry takes milliseconds.
 //!
+//! # Testing your own code against it
+//!
+//! Two lines give a client its address and its certificate: [`Simulator::url`] is accepted by
+//! every client builder as the address, [`Simulator::fingerprint`] by `.fingerprint()`. The
+//! accounts are [`ROOT_USER`] / [`Config::root_password`] and the token [`TOKEN_ID`] /
+//! [`Config::token_secret`].
+//!
+//! Tasks and the clock: a task ends when [`Config::task_duration`] (default 0: at once) of
+//! *simulated* time has passed. With the default [`ClockMode::Manual`] the simulated time only
+//! moves when the test calls [`SimClock::advance`], so with a non-zero `task_duration` a task
+//! never ends unless the test advances the clock; [`ClockMode::Realtime`] lets simulated time
+//! follow the real clock (what the examples use, with tasks of 1.5 s).
+//!
 //! ```no_run
 //! use proxmox_sim::{Config, Service, Simulator};
 //! let sim = Simulator::start(Config::new(Service::Pve)).expect("start");
-//! println!("{} trusts {}", sim.base_url(), sim.fingerprint_sha256());
+//! // let client = proxmox_ureq::Client::builder(&sim.url()).fingerprint(sim.fingerprint())
+//! //     .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET).build()?;
+//! println!("{} trusts {}", sim.url(), sim.fingerprint());
 //! sim.clock().advance(std::time::Duration::from_secs(7200));
 //! ```
 
@@ -244,6 +259,17 @@ impl Simulator {
     /// The directory served at `/dashboard/` ([`Config::static_dir`]), if any.
     pub fn static_dir(&self) -> Option<&std::path::Path> {
         self.shared.config.static_dir.as_deref()
+    }
+
+    /// The address to give a client builder: [`Simulator::base_url`].
+    pub fn url(&self) -> String {
+        self.base_url()
+    }
+
+    /// The certificate's SHA-256 fingerprint, for a client builder's `.fingerprint()`:
+    /// [`Simulator::fingerprint_sha256`].
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint_sha256()
     }
 
     /// `base_url()` + `/api2/json`.
