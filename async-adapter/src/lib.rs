@@ -552,7 +552,7 @@ impl Client {
         self.inner.runtime
     }
 
-    proxmox_proto::async_flow_methods!(Send);
+    proxmox_proto::async_flow_methods!("proxmox_async", Send);
 
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
@@ -885,5 +885,5 @@ impl Client {
         Ok(self.inner.core.data(method, &path, &raw)?)
     }
 
-    proxmox_proto::async_client_methods!(Send);
+    proxmox_proto::async_client_methods!("proxmox_async", Send);
 }

@@ -590,8 +590,8 @@ impl Client {
         self.call_owned_with(call, &CallOptions::default())
     }
 
-    proxmox_proto::blocking_client_methods!();
-    proxmox_proto::blocking_flow_methods!();
+    proxmox_proto::blocking_client_methods!("proxmox_cli");
+    proxmox_proto::blocking_flow_methods!("proxmox_cli");
 
     fn runtime(&self) -> proxmox_proto::capability::Runtime {
         proxmox_proto::capability::Runtime::Shell

@@ -8,8 +8,9 @@
 /// the adapter's `Error` implements `From<InputError>`. Use inside `impl Client { ... }`.
 #[macro_export]
 macro_rules! blocking_client_methods {
-    () => {
+    ($krate:literal) => {
         /// `GET path`.
+        #[doc = $crate::__example!($krate, blocking, "let nodes: Vec<serde_json::Value> = client.get(\"nodes\")" AWAIT "?;")]
         pub fn get<T: $crate::__serde::de::DeserializeOwned>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -18,6 +19,7 @@ macro_rules! blocking_client_methods {
         }
 
         /// `GET path` with query parameters from a `Serialize` struct or map.
+        #[doc = $crate::__example!($krate, blocking, "let vms: Vec<models::ClusterResource> =\n    client.get_with(\"cluster/resources\", &[(\"type\", \"vm\")])" AWAIT "?;")]
         pub fn get_with<
             T: $crate::__serde::de::DeserializeOwned,
             P: $crate::__serde::Serialize + ?Sized,
@@ -30,6 +32,7 @@ macro_rules! blocking_client_methods {
         }
 
         /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
+        #[doc = $crate::__example!($krate, blocking, "let upid: Upid = client.post((\"nodes\", \"pve1\", \"qemu\", 100, \"status\", \"start\"), &())" AWAIT "?;")]
         pub fn post<
             T: $crate::__serde::de::DeserializeOwned,
             P: $crate::__serde::Serialize + ?Sized,
@@ -42,6 +45,7 @@ macro_rules! blocking_client_methods {
         }
 
         /// `PUT path`.
+        #[doc = $crate::__example!($krate, blocking, "let _: serde_json::Value = client\n    .put((\"nodes\", \"pve1\", \"qemu\", 100, \"config\"), &[(\"description\", \"web\")])" AWAIT "?;")]
         pub fn put<
             T: $crate::__serde::de::DeserializeOwned,
             P: $crate::__serde::Serialize + ?Sized,
@@ -54,6 +58,7 @@ macro_rules! blocking_client_methods {
         }
 
         /// `DELETE path` with query parameters.
+        #[doc = $crate::__example!($krate, blocking, "let upid: Upid = client.delete((\"nodes\", \"pve1\", \"qemu\", 100), &[(\"purge\", 1)])" AWAIT "?;")]
         pub fn delete<
             T: $crate::__serde::de::DeserializeOwned,
             P: $crate::__serde::Serialize + ?Sized,
@@ -66,6 +71,7 @@ macro_rules! blocking_client_methods {
         }
 
         /// Alias of `post` (pvesh's verb).
+        #[doc = $crate::__example!($krate, blocking, "let upid: Upid = client\n    .create((\"nodes\", \"pve1\", \"qemu\"), &serde_json::json!({\"vmid\": 200, \"memory\": 512}))" AWAIT "?;")]
         pub fn create<
             T: $crate::__serde::de::DeserializeOwned,
             P: $crate::__serde::Serialize + ?Sized,
@@ -78,6 +84,7 @@ macro_rules! blocking_client_methods {
         }
 
         /// Alias of `put` (pvesh's verb).
+        #[doc = $crate::__example!($krate, blocking, "let _: serde_json::Value = client\n    .set((\"nodes\", \"pve1\", \"qemu\", 100, \"config\"), &[(\"onboot\", 1)])" AWAIT "?;")]
         pub fn set<
             T: $crate::__serde::de::DeserializeOwned,
             P: $crate::__serde::Serialize + ?Sized,
@@ -90,6 +97,7 @@ macro_rules! blocking_client_methods {
         }
 
         /// A call with explicit parameters.
+        #[doc = $crate::__example!($krate, blocking, "let params = Params::new().with(\"type\", \"vm\");\nlet all: serde_json::Value = client.request(Method::Get, \"cluster/resources\", params)" AWAIT "?;")]
         pub fn request<T: $crate::__serde::de::DeserializeOwned>(
             &self,
             method: $crate::Method,
@@ -112,10 +120,11 @@ macro_rules! blocking_client_methods {
 /// `fn run_with<F: Flow>(&self, flow: F, on_event: &mut dyn FnMut(Event)) -> Result<F::Output, Error>`.
 #[macro_export]
 macro_rules! blocking_flow_methods {
-    () => {
+    ($krate:literal) => {
         /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import),
         /// stored under its own file name (see `upload_as` for how it travels). Returns the
         /// UPID of the server's import task.
+        #[doc = $crate::__example!($krate, blocking, "let upid = client.upload(\"pve1\", \"local\", UploadContent::Iso, \"debian.iso\",\n    UploadChecksum::None, &mut |sent, total| eprintln!(\"{sent}/{total}\"))?;\nclient.wait_task_ok(&upid, WaitOptions::default())?;")]
         pub fn upload(
             &self,
             node: &str,
@@ -132,7 +141,7 @@ macro_rules! blocking_flow_methods {
             self.upload_as(node, storage, content, path, name, checksum, progress)
         }
 
-        $crate::__flow_methods!(;);
+        $crate::__flow_methods!($krate, blocking; ;);
     };
 }
 
@@ -142,11 +151,12 @@ macro_rules! blocking_flow_methods {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __flow_methods {
-    ($($async:ident $await:ident)?; $($send:ident)?) => {
+    ($krate:literal, $mode:ident; $($async:ident $await:ident)?; $($send:ident)?) => {
         /// Wait for a task to end. `progress` sees every status answer (e.g. to draw a
         /// spinner). The outcome says `Ok`, `Warnings(n)` (a success), `Failed` with the log
         /// tail, or `TimedOut`; request failures that the waiter gave up on end as
         /// `TaskOutcome::Error`.
+        #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcome = client.wait_task(&upid, WaitOptions::default(), |status| eprintln!(\"{status:?}\"))" AWAIT "?;\nif !outcome.is_success() {\n    eprintln!(\"{outcome:?}\");\n}")]
         pub $($async)? fn wait_task(
             &self,
             upid: &$crate::Upid,
@@ -166,6 +176,7 @@ macro_rules! __flow_methods {
         /// n for `WARNINGS: n`), or `Error::Task` naming the task with its exit status and
         /// log tail when it failed, or when it was still running as `options`' timeout passed
         /// (it keeps running then).
+        #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let warnings = client.wait_task_ok(&upid, WaitOptions::default())" AWAIT "?;")]
         pub $($async)? fn wait_task_ok(
             &self,
             upid: &$crate::Upid,
@@ -176,6 +187,7 @@ macro_rules! __flow_methods {
         }
 
         /// Wait for many tasks at once (one loop); outcomes in input order.
+        #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcomes = client.wait_tasks(&[upid], WaitOptions::default())" AWAIT "?;")]
         pub $($async)? fn wait_tasks(
             &self,
             upids: &[$crate::Upid],
@@ -185,12 +197,14 @@ macro_rules! __flow_methods {
         }
 
         /// The whole log of a task, page by page (500 lines a request).
+        #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "for line in client.task_log(&upid)" AWAIT "? {\n    println!(\"{:>4} {}\", line.n, line.t);\n}")]
         pub $($async)? fn task_log(&self, upid: &$crate::Upid) -> Result<Vec<$crate::task::LogLine>, Error> {
             self.run(self.core().read_log(upid.clone(), None))$(.$await)?
         }
 
         /// A window of a task's log: `limit` lines from line `start` (0-based), in one
         /// request, as the node's `start`/`limit` parameters; fewer at the end of the log.
+        #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let first_ten = client.task_log_window(&upid, 0, 10)" AWAIT "?;")]
         pub $($async)? fn task_log_window(
             &self,
             upid: &$crate::Upid,
@@ -202,6 +216,7 @@ macro_rules! __flow_methods {
 
         /// Follow a task's log while it runs: `on_lines` gets every new line once, in order.
         /// Returns how the task ended.
+        #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcome = client\n    .follow_task_log(&upid, WaitOptions::default(), |lines| lines.iter().for_each(|l| println!(\"{}\", l.t)))" AWAIT "?;")]
         pub $($async)? fn follow_task_log(
             &self,
             upid: &$crate::Upid,
@@ -218,6 +233,7 @@ macro_rules! __flow_methods {
         }
 
         /// Ask the node to stop a running task.
+        #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "client.cancel_task(&upid)" AWAIT "?;")]
         pub $($async)? fn cancel_task(&self, upid: &$crate::Upid) -> Result<(), Error> {
             let _: $crate::__serde_json::Value = self.call(&upid.cancel_call()?)$(.$await)??;
             Ok(())
@@ -226,6 +242,7 @@ macro_rules! __flow_methods {
         /// Find the checksum published next to `url` (`SHA512SUMS`, `url.sha256`, ...);
         /// `file_name` is the name to look for besides the URL's own. Unreachable candidates
         /// count as absent.
+        #[doc = $crate::__example!($krate, $mode, "let sum = client.discover_checksum(\"https://example.org/isos/debian.iso\", None)" AWAIT "?;")]
         pub $($async)? fn discover_checksum(
             &self,
             url: &str,
@@ -240,6 +257,7 @@ macro_rules! __flow_methods {
 
         /// Ask `node` to download `url` into `storage` (`download-url`), with a checksum
         /// given, discovered next to the URL, or none. Returns the UPID of the download task.
+        #[doc = $crate::__example!($krate, $mode, "let upid = client.download_url(\"pve1\", \"local\", UploadContent::Iso,\n    \"https://example.org/isos/debian.iso\", \"debian.iso\", DownloadChecksum::Discover)" AWAIT "?;")]
         pub $($async)? fn download_url(
             &self,
             node: &str,
@@ -264,6 +282,7 @@ macro_rules! __flow_methods {
         /// Run a command in a guest through the QEMU guest agent. A single string is split
         /// the way a POSIX shell would (quotes, escapes); returns the agent's answer
         /// (`{"pid": n}`).
+        #[doc = $crate::__example!($krate, $mode, "let pid = client.agent_exec(\"pve1\", 100, \"systemctl restart nginx\")" AWAIT "?;")]
         pub $($async)? fn agent_exec(
             &self,
             node: &str,
@@ -274,6 +293,7 @@ macro_rules! __flow_methods {
         }
 
         /// Like `agent_exec` with the words given as a list (sent as given).
+        #[doc = $crate::__example!($krate, $mode, "let pid = client.agent_exec_argv(\"pve1\", 100, &[\"ls\", \"/tmp/a b\"])" AWAIT "?;")]
         pub $($async)? fn agent_exec_argv(
             &self,
             node: &str,
@@ -296,8 +316,8 @@ macro_rules! __flow_methods {
 /// `async fn run_with<F: Flow>(&self, flow: F, on_event: &mut dyn FnMut(Event)) -> Result<F::Output, Error>`.
 #[macro_export]
 macro_rules! async_flow_methods {
-    ($($send:ident)?) => {
-        $crate::__flow_methods!(async await; $($send)?);
+    ($krate:literal $(, $send:ident)?) => {
+        $crate::__flow_methods!($krate, asynchronous; async await; $($send)?);
     };
 }
 
@@ -310,8 +330,9 @@ macro_rules! async_flow_methods {
 /// `async fn call_owned<T: DeserializeOwned>(&self, call: Result<Call, Error>) -> Result<T, Error>`.
 #[macro_export]
 macro_rules! async_client_methods {
-    ($($send:ident)?) => {
+    ($krate:literal $(, $send:ident)?) => {
         /// Perform a call and return the whole envelope (`data` plus `total` and friends).
+        #[doc = $crate::__example!($krate, asynchronous, "let env: proto::response::Envelope<serde_json::Value> =\n    client.call_envelope(&Call::get(\"cluster/tasks\")?, &CallOptions::default())" AWAIT "?;\nprintln!(\"{:?} tasks\", env.total);")]
         pub async fn call_envelope<T: $crate::__serde::de::DeserializeOwned>(
             &self,
             call: &$crate::Call,
@@ -324,6 +345,7 @@ macro_rules! async_client_methods {
         }
 
         /// Perform a call and return `data` as `T`.
+        #[doc = $crate::__example!($krate, asynchronous, "let version: serde_json::Value = client.call(&Call::get(\"version\")?)" AWAIT "?;")]
         pub async fn call<T: $crate::__serde::de::DeserializeOwned>(
             &self,
             call: &$crate::Call,
@@ -334,6 +356,7 @@ macro_rules! async_client_methods {
 
         /// Perform a call with options (deadline, timeouts, body limit, attempts) and return
         /// `data` as `T`.
+        #[doc = $crate::__example!($krate, asynchronous, "let opts = CallOptions::default().timeout(std::time::Duration::from_secs(5));\nlet version: serde_json::Value = client.call_with(&Call::get(\"version\")?, &opts)" AWAIT "?;")]
         pub async fn call_with<T: $crate::__serde::de::DeserializeOwned>(
             &self,
             call: &$crate::Call,
@@ -343,6 +366,7 @@ macro_rules! async_client_methods {
         }
 
         /// `GET path`.
+        #[doc = $crate::__example!($krate, asynchronous, "let nodes: Vec<serde_json::Value> = client.get(\"nodes\")" AWAIT "?;")]
         pub fn get<T: $crate::__serde::de::DeserializeOwned>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -352,6 +376,7 @@ macro_rules! async_client_methods {
         }
 
         /// `GET path` with query parameters from a `Serialize` struct or map.
+        #[doc = $crate::__example!($krate, asynchronous, "let vms: Vec<models::ClusterResource> =\n    client.get_with(\"cluster/resources\", &[(\"type\", \"vm\")])" AWAIT "?;")]
         pub fn get_with<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -362,6 +387,7 @@ macro_rules! async_client_methods {
         }
 
         /// `POST path` with form parameters (unset `Option`s dropped, booleans 1/0).
+        #[doc = $crate::__example!($krate, asynchronous, "let upid: Upid = client.post((\"nodes\", \"pve1\", \"qemu\", 100, \"status\", \"start\"), &())" AWAIT "?;")]
         pub fn post<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -372,6 +398,7 @@ macro_rules! async_client_methods {
         }
 
         /// `PUT path`.
+        #[doc = $crate::__example!($krate, asynchronous, "let _: serde_json::Value = client\n    .put((\"nodes\", \"pve1\", \"qemu\", 100, \"config\"), &[(\"description\", \"web\")])" AWAIT "?;")]
         pub fn put<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -382,6 +409,7 @@ macro_rules! async_client_methods {
         }
 
         /// `DELETE path` with query parameters.
+        #[doc = $crate::__example!($krate, asynchronous, "let upid: Upid = client.delete((\"nodes\", \"pve1\", \"qemu\", 100), &[(\"purge\", 1)])" AWAIT "?;")]
         pub fn delete<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -392,6 +420,7 @@ macro_rules! async_client_methods {
         }
 
         /// Alias of `post` (pvesh's verb).
+        #[doc = $crate::__example!($krate, asynchronous, "let upid: Upid = client\n    .create((\"nodes\", \"pve1\", \"qemu\"), &serde_json::json!({\"vmid\": 200, \"memory\": 512}))" AWAIT "?;")]
         pub fn create<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -401,6 +430,7 @@ macro_rules! async_client_methods {
         }
 
         /// Alias of `put` (pvesh's verb).
+        #[doc = $crate::__example!($krate, asynchronous, "let _: serde_json::Value = client\n    .set((\"nodes\", \"pve1\", \"qemu\", 100, \"config\"), &[(\"onboot\", 1)])" AWAIT "?;")]
         pub fn set<T: $crate::__serde::de::DeserializeOwned, P: $crate::__serde::Serialize + ?Sized>(
             &self,
             path: impl $crate::IntoApiPath,
@@ -410,6 +440,7 @@ macro_rules! async_client_methods {
         }
 
         /// A call with explicit parameters.
+        #[doc = $crate::__example!($krate, asynchronous, "let params = Params::new().with(\"type\", \"vm\");\nlet all: serde_json::Value = client.request(Method::Get, \"cluster/resources\", params)" AWAIT "?;")]
         pub fn request<T: $crate::__serde::de::DeserializeOwned>(
             &self,
             method: $crate::Method,
@@ -463,5 +494,42 @@ macro_rules! user_reexports {
         pub use $crate::upload::UploadContent;
         pub use $crate::{ApiError, Call, ErrorClass, Lit, Method, Params, Service, Upid};
         pub use $crate::{json, loose, models};
+    };
+}
+
+/// A doc example for a client method, for the adapter `$krate` (`blocking`: a plain function;
+/// `asynchronous`: an `async fn`, where each `AWAIT` becomes `.await`). The pieces are joined;
+/// `# ` lines are hidden, as in any doc example.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __example {
+    ($krate:literal, blocking, $($code:tt)*) => {
+        $crate::__example!(@b $krate [] $($code)*)
+    };
+    ($krate:literal, asynchronous, $($code:tt)*) => {
+        $crate::__example!(@a $krate [] $($code)*)
+    };
+    (@b $krate:literal [$($acc:literal)*] AWAIT $($rest:tt)*) => {
+        $crate::__example!(@b $krate [$($acc)*] $($rest)*)
+    };
+    (@a $krate:literal [$($acc:literal)*] AWAIT $($rest:tt)*) => {
+        $crate::__example!(@a $krate [$($acc)* ".await"] $($rest)*)
+    };
+    (@$m:ident $krate:literal [$($acc:literal)*] $lit:literal $($rest:tt)*) => {
+        $crate::__example!(@$m $krate [$($acc)* $lit] $($rest)*)
+    };
+    (@b $krate:literal [$($acc:literal)*]) => {
+        concat!(
+            "\n\n```no_run\n# use ", $krate, "::*;\n",
+            "# fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {\n",
+            $($acc,)* "\n# Ok(()) }\n```"
+        )
+    };
+    (@a $krate:literal [$($acc:literal)*]) => {
+        concat!(
+            "\n\n```no_run\n# use ", $krate, "::*;\n",
+            "# async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {\n",
+            $($acc,)* "\n# Ok(()) }\n```"
+        )
     };
 }

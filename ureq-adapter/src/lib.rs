@@ -561,8 +561,8 @@ impl Client {
         Ok(self.inner.core.data(method, &path, &raw)?)
     }
 
-    proxmox_proto::blocking_client_methods!();
-    proxmox_proto::blocking_flow_methods!();
+    proxmox_proto::blocking_client_methods!("proxmox_ureq");
+    proxmox_proto::blocking_flow_methods!("proxmox_ureq");
 
     /// The core's flows of this client (for driving one yourself).
     pub fn core(&self) -> &ClientCore {

@@ -555,8 +555,8 @@ impl Client {
         Runtime::Browser
     }
 
-    proxmox_proto::async_client_methods!();
-    proxmox_proto::async_flow_methods!();
+    proxmox_proto::async_client_methods!("proxmox_wasm");
+    proxmox_proto::async_flow_methods!("proxmox_wasm");
 }
 
 #[cfg(test)]
