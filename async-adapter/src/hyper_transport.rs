@@ -28,6 +28,7 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use proxmox_proto::flow::{FailureKind, Phase};
 use proxmox_proto::options::ProxyOption;
 use std::path::Path;
 use std::pin::Pin;
@@ -233,12 +234,17 @@ impl Stream for IncomingStream {
                     }
                 }
                 Some(Err(e)) => {
-                    return Poll::Ready(Some(Err(crate::transport::failure(
+                    let timeout = has_timeout(&e);
+                    let mut f = crate::transport::failure(
                         format!("reading the response body: {}", chain(&e)),
                         true,
-                        has_timeout(&e),
+                        timeout,
                         false,
-                    ))));
+                    );
+                    if timeout {
+                        f = f.with_kind(FailureKind::Timeout(Phase::Body));
+                    }
+                    return Poll::Ready(Some(Err(f.with_source(e))));
                 }
             }
         }
@@ -337,15 +343,26 @@ fn has_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn classify(e: &hyper_util::client::legacy::Error) -> TransportError {
-    crate::transport::failure(
-        proxmox_proto::rustls_config::tls_failure_text(e).unwrap_or_else(|| chain(e)),
+fn classify(e: hyper_util::client::legacy::Error) -> TransportError {
+    let timeout = has_timeout(&e);
+    let mut f = crate::transport::failure(
+        proxmox_proto::rustls_config::tls_failure_text(&e).unwrap_or_else(|| chain(&e)),
         // Connecting (TCP, proxy tunnel, TLS) failed: nothing was written. hyper-util itself
         // retries a request whose pooled connection closed before it was written.
         !e.is_connect(),
-        has_timeout(e),
-        proxmox_proto::rustls_config::is_permanent_tls_failure(e),
-    )
+        timeout,
+        proxmox_proto::rustls_config::is_permanent_tls_failure(&e),
+    );
+    if e.is_connect() {
+        f = f.with_kind(match FailureKind::of_error(&e) {
+            _ if timeout => FailureKind::Timeout(Phase::Connect),
+            Some(k @ (FailureKind::Dns | FailureKind::Tls)) => k,
+            _ => FailureKind::Connect,
+        });
+    } else if timeout {
+        f = f.with_kind(FailureKind::Timeout(Phase::Response));
+    }
+    f.with_source(e)
 }
 
 impl Transport for HyperTransport {
@@ -397,7 +414,7 @@ impl Transport for HyperTransport {
         };
         let response = self.client.request(http::Request::from_parts(parts, body));
         Box::pin(async move {
-            let resp = response.await.map_err(|e| classify(&e))?;
+            let resp = response.await.map_err(classify)?;
             let (parts, body) = resp.into_parts();
             // hyper keeps a non-canonical reason phrase (PVE's error message) in an extension;
             // a canonical one is not stored, and is the standard text.

@@ -722,6 +722,18 @@ impl Client {
         exchange: Exchange,
         body: &std::sync::Mutex<Option<RequestBody>>,
     ) -> Reply {
+        let traced = proxmox_proto::trace::exchange(&exchange);
+        let started = Instant::now();
+        let reply = self.perform_untraced(exchange, body).await;
+        traced.answered(&reply, started.elapsed());
+        reply
+    }
+
+    async fn perform_untraced(
+        &self,
+        exchange: Exchange,
+        body: &std::sync::Mutex<Option<RequestBody>>,
+    ) -> Reply {
         let Exchange {
             payload,
             connect_timeout,

@@ -45,21 +45,36 @@ impl ReqwestTransport {
     }
 }
 
-fn classify(e: &reqwest::Error) -> TransportError {
+fn classify(e: reqwest::Error) -> TransportError {
+    use proxmox_proto::flow::{FailureKind, Phase};
     // The message chain (reqwest's top-level text hides the TLS or I/O cause).
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         message.push_str(": ");
         message.push_str(&s.to_string());
         source = s.source();
     }
-    crate::transport::failure(
-        proxmox_proto::rustls_config::tls_failure_text(e).unwrap_or(message),
+    let mut f = crate::transport::failure(
+        proxmox_proto::rustls_config::tls_failure_text(&e).unwrap_or(message),
         !(e.is_connect() || e.is_builder()),
         e.is_timeout(),
-        proxmox_proto::rustls_config::is_permanent_tls_failure(e),
-    )
+        proxmox_proto::rustls_config::is_permanent_tls_failure(&e),
+    );
+    if e.is_connect() {
+        f = f.with_kind(match FailureKind::of_error(&e) {
+            _ if e.is_timeout() => FailureKind::Timeout(Phase::Connect),
+            Some(k @ (FailureKind::Dns | FailureKind::Tls)) => k,
+            _ => FailureKind::Connect,
+        });
+    } else if e.is_timeout() {
+        f = f.with_kind(FailureKind::Timeout(if e.is_body() {
+            Phase::Body
+        } else {
+            Phase::Response
+        }));
+    }
+    f.with_source(e)
 }
 
 impl Transport for ReqwestTransport {
@@ -81,7 +96,7 @@ impl Transport for ReqwestTransport {
         let client = self.client.clone();
         Box::pin(async move {
             let req = req.map_err(|e| TransportError::not_sent(format!("bad request: {e}")))?;
-            let mut resp = client.execute(req).await.map_err(|e| classify(&e))?;
+            let mut resp = client.execute(req).await.map_err(classify)?;
             let status = resp.status();
             // hyper keeps a non-canonical reason phrase (PVE's error message) in an extension;
             // a canonical one is not stored, and is the standard text.
@@ -93,7 +108,7 @@ impl Transport for ReqwestTransport {
             let body = resp
                 .bytes_stream()
                 .map_err(|e| {
-                    let mut t = classify(&e);
+                    let mut t = classify(e);
                     t.may_have_been_sent = true;
                     t
                 })

@@ -170,7 +170,26 @@ fn classify(e: &surf::Error) -> TransportError {
     let timeout = e
         .downcast_ref::<std::io::Error>()
         .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
-    crate::transport::failure(message, !not_sent, timeout, permanent)
+    use proxmox_proto::flow::{FailureKind, Phase};
+    let kind = if permanent || message.contains("InvalidCertificate") {
+        Some(FailureKind::Tls)
+    } else if timeout {
+        Some(FailureKind::Timeout(if not_sent {
+            Phase::Connect
+        } else {
+            Phase::Unknown
+        }))
+    } else {
+        // surf's error is no std error: read the kind from the I/O error inside, if any.
+        e.downcast_ref::<std::io::Error>()
+            .and_then(|io| FailureKind::of_error(io))
+            .or(not_sent.then_some(FailureKind::Connect))
+    };
+    let f = crate::transport::failure(message, !not_sent, timeout, permanent);
+    match kind {
+        Some(k) => f.with_kind(k),
+        None => f,
+    }
 }
 
 struct AsyncStdFile(async_std::fs::File);

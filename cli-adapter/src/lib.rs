@@ -487,7 +487,10 @@ impl Client {
             match next_io(&mut flow, self.now(), on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
+                    let traced = proxmox_proto::trace::exchange(&exchange);
+                    let started = std::time::Instant::now();
                     let reply = self.perform(exchange, input)?;
+                    traced.answered(&reply, started.elapsed());
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => {

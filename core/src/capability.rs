@@ -277,6 +277,7 @@ pub const ERROR_SURFACE: &[&str] = &[
     "is_timeout",
     "attempts",
     "task",
+    "transport_kind",
 ];
 
 /// The capability table as Markdown (rows: capabilities; columns: runtimes; cells: yes,

@@ -150,6 +150,12 @@ impl ClientError {
         self.transport().map(|t| t.elapsed)
     }
 
+    /// The kind of a transport error (name resolution, connect, TLS, a timeout and its phase,
+    /// a closed connection), as far as the runtime can tell.
+    pub fn transport_kind(&self) -> Option<crate::flow::FailureKind> {
+        self.transport().map(|t| t.failure.kind)
+    }
+
     /// What happened on the wire, without the "sent or not" part (transport errors only).
     pub fn transport_message(&self) -> Option<&str> {
         self.transport().map(|t| t.failure.message.as_str())

@@ -434,7 +434,15 @@ impl fmt::Display for TransportError {
     }
 }
 
-impl std::error::Error for TransportError {}
+impl std::error::Error for TransportError {
+    /// The HTTP stack's own error, when the adapter kept it.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failure
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<ApiError> for Error {
     fn from(e: ApiError) -> Self {

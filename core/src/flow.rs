@@ -98,7 +98,7 @@ pub use client::ClientCore;
 pub use exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
 pub use files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 pub use options::{CallOptions, Policy};
-pub use reply::{HttpReply, Reply, ShellReply, TransportFailure};
+pub use reply::{FailureKind, HttpReply, Phase, Reply, ShellReply, TransportFailure};
 pub use sequential::{IoStep, next_io};
 pub use shell_call::ShellCall;
 pub use shell_upload::ShellUploadFlow;

@@ -111,6 +111,7 @@ pub mod shell;
 pub mod target;
 pub mod task;
 pub mod tls;
+pub mod trace;
 pub mod upid;
 pub mod upload;
 

@@ -300,6 +300,32 @@ fn transport_failure(e: ureq::Error) -> TransportFailure {
         }
         _ => (false, false),
     };
+    use proxmox_proto::flow::{FailureKind as K, Phase};
+    let kind = match &e {
+        U::HostNotFound => Some(K::Dns),
+        U::ConnectionFailed | U::ConnectProxyFailed(_) => Some(K::Connect),
+        U::Tls(_) | U::Rustls(_) => Some(K::Tls),
+        U::Timeout(t) => Some(K::Timeout(match t {
+            ureq::Timeout::Resolve | ureq::Timeout::Connect => Phase::Connect,
+            ureq::Timeout::SendRequest | ureq::Timeout::SendBody => Phase::Send,
+            ureq::Timeout::Await100 | ureq::Timeout::RecvResponse => Phase::Response,
+            ureq::Timeout::RecvBody => Phase::Body,
+            _ => Phase::Unknown,
+        })),
+        U::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<tls::HandshakeFailed>()) =>
+        {
+            Some(K::Tls)
+        }
+        // ureq's Error does not expose its I/O error as a source: read the kind from it here.
+        U::Io(io) => K::of_error(io).filter(|k| !matches!(k, K::Timeout(_)) || timeout),
+        _ => None,
+    };
+    // A name that did not resolve or a connection that was not made: nothing was sent, in
+    // whatever form ureq reports it (a DNS failure comes as an I/O error).
+    let not_sent = not_sent || matches!(kind, Some(K::Dns | K::Connect));
     let mut f = if not_sent {
         TransportFailure::not_sent(message)
     } else {
@@ -307,7 +333,10 @@ fn transport_failure(e: ureq::Error) -> TransportFailure {
     };
     f.timeout = timeout;
     f.permanent = permanent;
-    f
+    if let Some(k) = kind {
+        f = f.with_kind(k);
+    }
+    f.with_source(e)
 }
 
 impl Client {
@@ -406,6 +435,14 @@ impl Client {
 
     /// Perform one exchange of a flow.
     fn perform(&self, exchange: Exchange, body: &mut Option<ureq::SendBody<'_>>) -> Reply {
+        let traced = proxmox_proto::trace::exchange(&exchange);
+        let started = Instant::now();
+        let reply = self.perform_untraced(exchange, body);
+        traced.answered(&reply, started.elapsed());
+        reply
+    }
+
+    fn perform_untraced(&self, exchange: Exchange, body: &mut Option<ureq::SendBody<'_>>) -> Reply {
         let Exchange {
             payload,
             connect_timeout,

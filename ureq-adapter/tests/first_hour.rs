@@ -2,6 +2,7 @@
 //! mistakes refused at `build()` with what to do, API errors that name the request, and a
 //! failed task that `?` stops at.
 
+use proxmox_proto::flow::{FailureKind, Phase};
 use proxmox_proto::task::WaitOptions;
 use proxmox_sim::{Config, Service as SimService, Simulator};
 use proxmox_ureq::{Client, ClientBuilder, Error};
@@ -243,6 +244,8 @@ fn tls_failures_say_what_to_do() {
         1,
         "a refused certificate is not retried: {text}"
     );
+    assert_eq!(e.transport_kind(), Some(FailureKind::Tls), "{text}");
+    assert!(std::error::Error::source(&e).is_some(), "{text}");
     // A server that closes the connection on a TLS hello.
     let port = scripted_server(b"");
     let e = plain_client(port).get::<Value>("version").unwrap_err();
@@ -367,4 +370,58 @@ fn child_from_env() {
         }
         other => panic!("FIRST_HOUR_EXPECT={other:?}: run by from_env_reaches_the_simulator"),
     }
+}
+
+#[test]
+fn transport_errors_have_a_kind_and_say_whether_they_were_sent() {
+    // Refused: nothing listens on the port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = plain_client(port).get::<Value>("version").unwrap_err();
+    assert_eq!(e.transport_kind(), Some(FailureKind::Connect), "{e}");
+    assert!(!e.may_have_been_sent(), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "transport error (the request was not sent): GET /version on 127.0.0.1:{port}: "
+        )) && text.contains("attempts in "),
+        "{text}"
+    );
+    // A name that does not resolve (.invalid never does).
+    let e = Client::builder("no-such-node.invalid")
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .max_attempts(1)
+        .build()
+        .unwrap()
+        .get::<Value>("version")
+        .unwrap_err();
+    assert_eq!(e.transport_kind(), Some(FailureKind::Dns), "{e}");
+    assert!(!e.may_have_been_sent(), "{e}");
+    // A server that accepts the connection and never answers the TLS hello.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(2));
+        drop(conns);
+    });
+    let e = Client::builder(&format!("127.0.0.1:{port}"))
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .connect_timeout(Duration::from_millis(300))
+        .max_attempts(1)
+        .build()
+        .unwrap()
+        .get::<Value>("version")
+        .unwrap_err();
+    assert_eq!(
+        e.transport_kind(),
+        Some(FailureKind::Timeout(Phase::Connect)),
+        "{e}"
+    );
+    assert!(e.is_timeout() && !e.may_have_been_sent(), "{e}");
+    assert_eq!(e.attempts(), 1, "{e}");
+    held.join().unwrap();
 }

@@ -401,6 +401,11 @@ pub fn permanent_tls_failures_are_not_retried(backend: Backend) {
                 "{e:?}"
             );
             assert!(e.to_string().contains("GET /version on "), "{e}");
+            assert_eq!(
+                e.transport_kind(),
+                Some(proxmox_proto::flow::FailureKind::Tls),
+                "{e}"
+            );
             // No CA given: the error names the server's certificate and what to do (the
             // core's verifier; surf verifies with its own rustls).
             if i == 1 && knows_all_status_codes(backend) {
@@ -433,6 +438,11 @@ pub fn permanent_tls_failures_are_not_retried(backend: Backend) {
         "{e:?}"
     );
     assert!(e.to_string().contains("2 attempts in"), "{e}");
+    assert_eq!(
+        e.transport_kind(),
+        Some(proxmox_proto::flow::FailureKind::Connect),
+        "{e:?}"
+    );
 }
 
 /// CA, wrong CA, fingerprint, wrong fingerprint, no CA, insecure.

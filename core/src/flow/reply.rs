@@ -74,8 +74,108 @@ pub struct ShellReply {
     pub exit: Option<i32>,
 }
 
+/// What kind of failure on the wire: for a program that branches on it, and for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The host name did not resolve.
+    Dns,
+    /// No connection: refused, unreachable, no route.
+    Connect,
+    /// The TLS handshake failed (a refused certificate, a server that does not speak TLS).
+    Tls,
+    /// A time limit passed, in this phase.
+    Timeout(Phase),
+    /// The connection was closed or reset by the other side.
+    Closed,
+    /// Anything else (or the runtime cannot tell, as in a browser).
+    Other,
+}
+
+/// When a timeout struck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Resolving the name, connecting or the TLS handshake: nothing was sent.
+    Connect,
+    /// Sending the request.
+    Send,
+    /// Waiting for the answer's head.
+    Response,
+    /// Reading the answer's body.
+    Body,
+    /// The phase is not known.
+    Unknown,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Dns => "name resolution",
+            Self::Connect => "connect",
+            Self::Tls => "TLS",
+            Self::Timeout(Phase::Connect) => "timeout while connecting",
+            Self::Timeout(Phase::Send) => "timeout while sending",
+            Self::Timeout(Phase::Response) => "timeout waiting for the answer",
+            Self::Timeout(Phase::Body) => "timeout reading the answer",
+            Self::Timeout(Phase::Unknown) => "timeout",
+            Self::Closed => "connection closed",
+            Self::Other => "transport",
+        })
+    }
+}
+
+impl FailureKind {
+    /// The kind an error chain shows, as far as it can be told from the standard error types
+    /// and texts the HTTP stacks use: a rustls error is TLS; I/O error kinds tell connect,
+    /// closed and timeout; DNS failures only show as text (`failed to lookup address`,
+    /// `Name or service not known`, `dns error`). `None` when nothing tells.
+    pub fn of_error(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        use std::io::ErrorKind as K;
+        let mut found = None;
+        let mut cur = Some(e);
+        while let Some(e) = cur {
+            let text = e.to_string().to_ascii_lowercase();
+            if text.contains("failed to lookup address")
+                || text.contains("name or service not known")
+                || text.contains("dns error")
+                || text.contains("nodename nor servname")
+                || text.contains("no address associated")
+            {
+                return Some(Self::Dns);
+            }
+            #[cfg(feature = "rustls")]
+            if e.downcast_ref::<rustls::Error>().is_some() {
+                return Some(Self::Tls);
+            }
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                let kind = match io.kind() {
+                    K::ConnectionRefused
+                    | K::AddrNotAvailable
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable => Some(Self::Connect),
+                    K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::BrokenPipe
+                    | K::UnexpectedEof => Some(Self::Closed),
+                    K::TimedOut | K::WouldBlock => Some(Self::Timeout(Phase::Unknown)),
+                    _ => None,
+                };
+                found = found.or(kind);
+                // An io::Error's source() skips the error it wraps.
+                if let Some(inner) = io.get_ref() {
+                    cur = Some(inner as &(dyn std::error::Error + 'static));
+                    continue;
+                }
+            }
+            cur = e.source();
+        }
+        found
+    }
+}
+
 /// An exchange that failed on the wire, with what retrying needs to know.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct TransportFailure {
     /// What happened (never contains credentials).
@@ -90,7 +190,24 @@ pub struct TransportFailure {
     /// The adapter refused the answer for a protocol reason (a body over the limit): the call
     /// ends with this error. Never retried.
     pub refused: Option<crate::ProtocolError>,
+    /// What kind of failure, as far as the adapter can tell.
+    pub kind: FailureKind,
+    /// The HTTP stack's own error, for `source()` (not compared).
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for TransportFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+            && self.may_have_been_sent == other.may_have_been_sent
+            && self.timeout == other.timeout
+            && self.permanent == other.permanent
+            && self.refused == other.refused
+            && self.kind == other.kind
+    }
+}
+
+impl Eq for TransportFailure {}
 
 impl TransportFailure {
     /// The adapter refused the answer (a body over the limit): permanent, and it may have been
@@ -102,6 +219,8 @@ impl TransportFailure {
             timeout: false,
             permanent: true,
             refused: Some(error),
+            kind: FailureKind::Other,
+            source: None,
         }
     }
 
@@ -113,6 +232,8 @@ impl TransportFailure {
             timeout: false,
             permanent: false,
             refused: None,
+            kind: FailureKind::Other,
+            source: None,
         }
     }
 
@@ -124,6 +245,8 @@ impl TransportFailure {
             timeout: false,
             permanent: false,
             refused: None,
+            kind: FailureKind::Other,
+            source: None,
         }
     }
 
@@ -164,6 +287,37 @@ impl TransportFailure {
     /// Mark it a timeout.
     pub fn timed_out(mut self) -> Self {
         self.timeout = true;
+        if !matches!(self.kind, FailureKind::Timeout(_)) {
+            self.kind = FailureKind::Timeout(Phase::Unknown);
+        }
+        self
+    }
+
+    /// Say what kind of failure it is.
+    pub fn with_kind(mut self, kind: FailureKind) -> Self {
+        self.kind = kind;
+        if matches!(kind, FailureKind::Timeout(_)) {
+            self.timeout = true;
+        }
+        self
+    }
+
+    /// Keep the HTTP stack's error as the source; the kind is read from it when not known yet
+    /// ([`FailureKind::of_error`]).
+    pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if self.kind == FailureKind::Other
+            && let Some(k) = FailureKind::of_error(&e)
+        {
+            self.kind = match k {
+                // The flag knows better whether it was a timeout at all.
+                FailureKind::Timeout(_) if !self.timeout => FailureKind::Other,
+                k => k,
+            };
+        }
+        if self.timeout && !matches!(self.kind, FailureKind::Timeout(_)) {
+            self.kind = FailureKind::Timeout(Phase::Unknown);
+        }
+        self.source = Some(std::sync::Arc::new(e));
         self
     }
 
@@ -181,6 +335,7 @@ impl fmt::Debug for TransportFailure {
             .field("may_have_been_sent", &self.may_have_been_sent)
             .field("timeout", &self.timeout)
             .field("permanent", &self.permanent)
+            .field("kind", &self.kind)
             .finish()
     }
 }

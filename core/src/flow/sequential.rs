@@ -45,7 +45,10 @@ pub fn next_io<F: Flow>(
             Step::WaitForLogin { until } => return IoStep::WaitForLogin { until },
             Step::Done(result) => return IoStep::Done(result),
             Step::SecondFactor(challenge) => return IoStep::SecondFactor(challenge),
-            Step::Event(event) => on_event(event),
+            Step::Event(event) => {
+                crate::trace::event(&event);
+                on_event(event)
+            }
             Step::AwaitReplies => return IoStep::AwaitReplies,
             Step::Upgrade(_) => return IoStep::Done(Err(unsupported("a connection upgrade"))),
         }

@@ -512,6 +512,7 @@ fn pve(ctx: &mut Ctx<'_>, segs: &[&str]) -> ApiResult {
                 .collect();
             Out::data(Value::Array(nodes))
         }
+        ["access", "users", userid, "token", name] if m == "POST" => new_token(ctx, userid, name),
         ["cluster", "resources"] if m == "GET" => cluster_resources(ctx),
         ["cluster", "nextid"] if m == "GET" => nextid(ctx),
         ["cluster", "status"] if m == "GET" => {
@@ -552,6 +553,51 @@ fn pve_node(ctx: &mut Ctx<'_>, node: &str, rest: &[&str]) -> ApiResult {
         ["storage", tail @ ..] => storage(ctx, node, tail),
         _ => Err(ctx.nyi()),
     }
+}
+
+/// `POST /access/users/{userid}/token/{tokenid}`: a new API token, usable at once; the answer
+/// carries its secret once, as `value` (pve-access-control `src/PVE/API2/User.pm`,
+/// generate_token: `full-tokenid`, `info`, `value`). Only for the caller's own user, or root.
+fn new_token(ctx: &mut Ctx<'_>, userid: &str, name: &str) -> ApiResult {
+    let userid = crate::util::percent_decode(userid, false);
+    if ctx.caller.userid != userid && ctx.caller.userid != crate::ROOT_USER {
+        return Err(ApiErr::new(
+            403,
+            format!("Permission check failed (/access/users/{userid}, User.Modify)"),
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        || name.is_empty()
+    {
+        return Err(ApiErr::params([(
+            "tokenid",
+            "invalid format - invalid token name",
+        )]));
+    }
+    let full = format!("{userid}!{name}");
+    if ctx.st.tokens.contains_key(&full) {
+        return Err(ApiErr::new(500, "Token already exists."));
+    }
+    // A UUID-shaped secret, derived from the simulator's key (no randomness needed).
+    let h = crate::auth::token_secret_for(ctx.shared, &full);
+    let value = format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    ctx.st.tokens.insert(full.clone(), value.clone());
+    let privsep = ctx.param("privsep") != Some("0");
+    let comment = ctx.param("comment").unwrap_or("").to_owned();
+    Out::data(json!({
+        "full-tokenid": full,
+        "info": {"privsep": u8::from(privsep), "expire": 0, "comment": comment},
+        "value": value,
+    }))
 }
 
 fn acl_vm(ctx: &Ctx<'_>, vmid: u32) -> Result<(), ApiErr> {

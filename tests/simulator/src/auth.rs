@@ -24,6 +24,11 @@ pub(crate) struct Caller {
     pub(crate) ticket: bool,
 }
 
+/// The secret of a new API token `full` (hex), derived from the simulator's key.
+pub(crate) fn token_secret_for(shared: &Shared, full: &str) -> String {
+    crate::util::hex(&keyed_hash(&shared.secret, &[b"token", full.as_bytes()]))
+}
+
 fn signing_key(shared: &Shared, epoch: u64) -> [u8; 32] {
     keyed_hash(&shared.secret, &[b"epoch", &epoch.to_be_bytes()])
 }
