@@ -425,7 +425,9 @@ fn builtin_transport(backend: Backend, c: &Checked) -> Result<Arc<dyn Transport>
 
 impl Checked {
     fn finish(self, transport: Arc<dyn Transport>, runtime: Runtime) -> Client {
-        let user_agent = concat!("proxmox-async/", env!("CARGO_PKG_VERSION")).to_owned();
+        let user_agent = self
+            .v
+            .user_agent(concat!("proxmox-async/", env!("CARGO_PKG_VERSION")));
         let connect_timeout = self.v.connect_timeout;
         let core = ClientCore::from_options(self.v, |rb: RequestBuilder| {
             rb.user_agent(Some(user_agent)).accept_gzip(false)

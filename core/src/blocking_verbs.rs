@@ -460,6 +460,15 @@ macro_rules! async_client_methods {
 #[macro_export]
 macro_rules! native_builder_methods {
     () => {
+        /// A suffix for the `User-Agent` header, after the client's own
+        /// (`proxmox-ureq/0.1.0 backup-script/2`), so that an admin finds this program in
+        /// pveproxy's access log. At most 100 characters: letters, digits, space and
+        /// `-._/()+;:,=`; anything else is refused by `build()`.
+        pub fn user_agent_suffix(mut self, suffix: &str) -> Self {
+            self.options.set_user_agent_suffix(suffix);
+            self
+        }
+
         /// A callback asked for the second factor when the server wants one (it sees what is
         /// offered; returning `None` aborts the login). Needs a password login.
         pub fn second_factor_callback(

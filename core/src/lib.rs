@@ -1,9 +1,34 @@
 //! # proxmox-proto: the sans-IO core of a Proxmox VE, PMG and PBS API client
 //!
+//! ## Using the client
+//!
+//! To call a Proxmox API, depend on an adapter, not on this crate: `proxmox-ureq` (blocking),
+//! `proxmox-async` (tokio or async-std), `proxmox-wasm` (browser, worker, node) or
+//! `proxmox-cli` (`pvesh` over SSH). Each has the same methods and re-exports what you touch
+//! from here (and this whole crate as `proto`):
+//!
+//! ```ignore
+//! use proxmox_ureq::{ClientBuilder, Upid, WaitOptions, models};
+//! // PROXMOX_URL=https://pve1:8006 PROXMOX_TOKEN_ID=ci@pve!ci PROXMOX_TOKEN_SECRET=... (see `env`)
+//! let pve = ClientBuilder::from_env().build()?;
+//! let guests: Vec<models::ClusterResource> = pve.get_with("cluster/resources", &[("type", "vm")])?;
+//! let upid: Upid = pve.post(("nodes", "pve1", "qemu", 100, "status", "start"), &())?;
+//! pve.wait_task_ok(&upid, WaitOptions::default())?;   // a failed task is an Err with its log
+//! ```
+//!
+//! What you meet from this crate as a user: paths ([`IntoApiPath`]: a string for fixed paths,
+//! a tuple for values), parameters ([`Params`], or any `Serialize` struct, map or list of
+//! pairs), the typed [`models`] and the lenient [`loose`] readers, [`json::Document`] for big
+//! untyped listings, [`Upid`] and the [`task`] types, the errors ([`ClientError`] with `api()`,
+//! `class()`, `transport_kind()`, `task()`, and [`ErrorClass`]), the environment variables of
+//! `from_env()` ([`env`](mod@env)) and what each runtime can do ([`capability`]).
+//!
+//! ## What this crate is
+//!
 //! This crate never touches a socket, a file, a process, the clock, the environment or
 //! randomness. Calls become [`http::Request`] values or `pvesh` argv vectors; response bytes
 //! become values or typed errors. Adapters (blocking, async, browser, command line) move the
-//! bytes and call back in.
+//! bytes and call back in. The rest of this page is for adapter authors.
 //!
 //! Map of the crate:
 //!
@@ -28,6 +53,9 @@
 //! | [`shell`], [`command`] | POSIX splitting and quoting, pvesh argv and output |
 //! | [`loose`], [`models`] | Perl-loose JSON helpers and typed models of common endpoints |
 //! | [`json`] | [`json::Document`]: a cheap owned untyped JSON value (flat tape, one string arena) |
+//! | [`env`](mod@env) | the environment variables of the adapters' `ClientBuilder::from_env()` |
+//! | [`trace`] | (feature `tracing`) spans per exchange and events per flow decision |
+//! | [`capability`] | what each runtime can do; the common surface |
 //!
 //! ## Driving the core
 //!

@@ -111,6 +111,7 @@ pub struct ClientOptions {
     max_attempts: u32,
     proxy: ProxyOption,
     body_limit: u64,
+    user_agent_suffix: Option<String>,
     errors: Vec<String>,
 }
 
@@ -151,6 +152,18 @@ pub struct ValidatedOptions {
     pub proxy: ProxyOption,
     /// Largest response body accepted.
     pub body_limit: u64,
+    /// Appended to the adapter's `User-Agent` (after a space), if given.
+    pub user_agent_suffix: Option<String>,
+}
+
+impl ValidatedOptions {
+    /// The `User-Agent` value: the adapter's `base` (`proxmox-ureq/0.1.0`) and the suffix.
+    pub fn user_agent(&self, base: &str) -> String {
+        match &self.user_agent_suffix {
+            Some(s) => format!("{base} {s}"),
+            None => base.to_owned(),
+        }
+    }
 }
 
 impl fmt::Debug for ProxyOption {
@@ -217,6 +230,7 @@ impl ClientOptions {
             max_attempts: crate::retry::DEFAULT_MAX_ATTEMPTS,
             proxy: ProxyOption::None,
             body_limit: crate::response::DEFAULT_BODY_LIMIT,
+            user_agent_suffix: None,
             errors: Vec::new(),
         }
     }
@@ -349,6 +363,24 @@ impl ClientOptions {
     pub fn set_proxy_from_env(&mut self) {
         self.proxy = ProxyOption::FromEnv;
     }
+    /// A suffix for the `User-Agent` header (`backup-script/2 (host01)`), so that an admin
+    /// finds the program in pveproxy's access log. At most 100 characters: letters, digits,
+    /// space and `-._/()+;:,=`.
+    pub fn set_user_agent_suffix(&mut self, suffix: &str) {
+        let ok = !suffix.trim().is_empty()
+            && suffix.len() <= 100
+            && suffix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " -._/()+;:,=".contains(c));
+        if ok {
+            self.user_agent_suffix = Some(suffix.trim().to_owned());
+        } else {
+            self.errors.push(format!(
+                "user agent suffix {suffix:?}: at most 100 characters, letters, digits, space \
+                 and -._/()+;:,= (e.g. \"backup-script/2\")"
+            ));
+        }
+    }
     /// Largest response body accepted.
     pub fn set_body_limit(&mut self, bytes: u64) {
         self.body_limit = bytes;
@@ -455,6 +487,7 @@ impl ClientOptions {
             max_attempts: self.max_attempts,
             proxy: self.proxy,
             body_limit: self.body_limit,
+            user_agent_suffix: self.user_agent_suffix,
         })
     }
 }

@@ -56,21 +56,76 @@ impl fmt::Debug for Params {
     }
 }
 
-/// Whether a parameter key carries a secret that must never be printed.
+/// The one list of secret names, matched as parts of parameter names (case-insensitive):
+/// `password` (also `cipassword`, console passwords), `tfa-challenge` and `otp` (TFA answers),
+/// `secret` (token secrets, webhook `secret`), `ticket` (also `vncticket`), `token` (CSRF
+/// tokens, metrics-server `token`), `key` (`encryption-key`, `keyring`, `eab-hmac-key`,
+/// `corosync_authkey`), `recovery` (TFA recovery keys). Whatever prints parameters (their
+/// `Debug`, command lines in errors) redacts these values.
+pub const SECRET_NAMES: &[&str] = &[
+    "password",
+    "tfa-challenge",
+    "otp",
+    "secret",
+    "ticket",
+    "token",
+    "key",
+    "recovery",
+];
+
+/// Fields of API *answers* that carry a secret, matched exactly: a new API token's `value`
+/// (`POST /access/users/{user}/token/{name}`), TFA `recovery` keys, a console's `password`,
+/// `ticket` and `CSRFPreventionToken`, and `corosync_authkey` of a cluster join.
+pub const SECRET_ANSWER_FIELDS: &[&str] = &[
+    "value",
+    "recovery",
+    "password",
+    "ticket",
+    "CSRFPreventionToken",
+    "corosync_authkey",
+];
+
+/// Whether a parameter key carries a secret that must never be printed ([`SECRET_NAMES`]).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    [
-        "password",
-        "tfa-challenge",
-        "otp",
-        "secret",
-        "ticket",
-        "token",
-        "key",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
-        && k != "keyboard"
+    SECRET_NAMES.iter().any(|s| k.contains(s)) && k != "keyboard"
+}
+
+/// Whether a field of an answer carries a secret ([`SECRET_ANSWER_FIELDS`]).
+pub fn is_secret_answer_field(name: &str) -> bool {
+    SECRET_ANSWER_FIELDS.contains(&name)
+}
+
+#[cfg(test)]
+mod secret_names {
+    use super::*;
+
+    #[test]
+    fn the_names_of_the_issue_are_secret() {
+        for k in [
+            "password",
+            "cipassword",
+            "tfa-challenge",
+            "otp",
+            "vncticket",
+            "CSRFPreventionToken",
+            "token",
+            "secret",
+            "encryption-key",
+            "keyring",
+            "eab-hmac-key",
+            "corosync_authkey",
+            "recovery",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["keyboard", "vmid", "node", "description", "value"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+        for f in ["value", "recovery", "password", "corosync_authkey"] {
+            assert!(is_secret_answer_field(f), "{f}");
+        }
+    }
 }
 
 impl Params {

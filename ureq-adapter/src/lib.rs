@@ -175,7 +175,7 @@ impl ClientBuilder {
             .http_status_as_error(false)
             .max_redirects(0)
             .https_only(false)
-            .user_agent(self.user_agent.as_str())
+            .user_agent(v.user_agent(&self.user_agent).as_str())
             .proxy(proxy)
             .max_idle_age(Duration::from_secs(4))
             .max_idle_connections_per_host(16)
@@ -189,7 +189,7 @@ impl ClientBuilder {
                 .chain(TlsConnector { config: tls_config })
                 .chain(ReasonTapConnector);
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
-        let user_agent = self.user_agent;
+        let user_agent = v.user_agent(&self.user_agent);
         let core = ClientCore::from_options(v, |rb: RequestBuilder| {
             rb.user_agent(Some(user_agent)).accept_gzip(true)
         });

@@ -113,6 +113,35 @@ fn api_errors_name_the_request() {
 }
 
 #[test]
+fn a_user_agent_suffix_names_the_program_in_the_access_log() {
+    let sim = sim();
+    let c = trusting(Client::builder(&sim.url()), &sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .user_agent_suffix("backup-script/2 (host01)")
+        .build()
+        .unwrap();
+    let _: Value = c.get("version").unwrap();
+    let ua = sim.requests().pop().and_then(|r| r.user_agent);
+    assert_eq!(
+        ua.as_deref(),
+        Some(concat!(
+            "proxmox-ureq/",
+            env!("CARGO_PKG_VERSION"),
+            " backup-script/2 (host01)"
+        ))
+    );
+    assert_eq!(
+        refusal(
+            Client::builder("pve1")
+                .api_token("a@pve!t", "s")
+                .user_agent_suffix("bad\nline")
+        ),
+        "invalid input: invalid client option: user agent suffix \"bad\\nline\": at most 100 \
+         characters, letters, digits, space and -._/()+;:,= (e.g. \"backup-script/2\")"
+    );
+}
+
+#[test]
 fn refused_credentials_are_named() {
     let sim = sim();
     let host = format!("127.0.0.1:{}", sim.addr().port());

@@ -459,6 +459,7 @@ fn log_request(
         content_type: req.header("content-type").map(str::to_owned),
         content_length: req.content_length(),
         transfer_encoding: req.header("transfer-encoding").map(str::to_owned),
+        user_agent: req.header("user-agent").map(str::to_owned),
         status,
         executed: ran == Ran::Yes,
     };

@@ -52,6 +52,8 @@ pub struct LoggedRequest {
     pub content_length: Option<u64>,
     /// The `Transfer-Encoding` header, as sent.
     pub transfer_encoding: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
     /// The status answered (0 if the connection was dropped without an answer).
     pub status: u16,
     /// Whether the request reached the API handler, which then acted on it (or refused it
