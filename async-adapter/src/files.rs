@@ -112,6 +112,14 @@ impl Client {
     /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import), streamed
     /// with constant memory at any size, read with the runtime's file I/O. Returns the UPID of
     /// the server's import task. Never retried (the server may have stored the file).
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let upid = client.upload("pve1", "local", UploadContent::Iso, "/tmp/debian-13.iso",
+    ///     UploadChecksum::None, |sent, total| eprintln!("{sent}/{total}")).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn upload(
         &self,
         node: &str,
@@ -132,6 +140,14 @@ impl Client {
     }
 
     /// Like [`Client::upload`], storing the file under another name.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let upid = client.upload_as("pve1", "local", UploadContent::Iso, std::path::Path::new("/tmp/dl.iso"),
+    ///     "debian-13.iso", UploadChecksum::None, |_, _| {}).await?;
+    /// # Ok(()) }
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_as(
         &self,
@@ -157,6 +173,15 @@ impl Client {
 
     /// Upload `length` bytes from a stream (any source), with an optional checksum for the
     /// server to verify. The stream must yield exactly `length` bytes.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let bytes = bytes::Bytes::from_static(b"...");
+    /// let chunks: UploadStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+    /// let upid = client.upload_stream("pve1", "local", UploadContent::Iso, "small.iso", 3, chunks, None, |_, _| {}).await?;
+    /// # Ok(()) }
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_stream(
         &self,

@@ -122,7 +122,7 @@ pub use reqwest_transport::ReqwestTransport;
 #[cfg(feature = "surf")]
 pub use surf_transport::SurfTransport;
 pub use tasks::SetProgress;
-pub use transport::{RequestBody, Transport, TransportError, TransportResponse};
+pub use transport::{RequestBody, Transport, TransportError, TransportResponse, UploadStream};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -320,6 +320,13 @@ impl ClientBuilder {
 
     /// How many requests this client (and its clones) keeps on the wire at once (default 6;
     /// PVE serves API calls with about 3 workers per node). At least 1.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// println!("at most {} requests at once", client.max_in_flight());
+    /// # Ok(()) }
+    /// ```
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
         self
@@ -519,11 +526,25 @@ impl Client {
     }
 
     /// The target.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// println!("{}", client.target().base_url());
+    /// # Ok(()) }
+    /// ```
     pub fn target(&self) -> &Target {
         self.inner.core.target()
     }
 
     /// The transport's name (`"hyper"`, `"reqwest"`, `"surf"`, or a custom one).
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// println!("over {}", client.transport_name());
+    /// # Ok(()) }
+    /// ```
     pub fn transport_name(&self) -> &'static str {
         self.inner.transport.name()
     }
@@ -546,6 +567,13 @@ impl Client {
     }
 
     /// The core's flows of this client (for driving one yourself).
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let base = client.core().target().base_url();
+    /// # Ok(()) }
+    /// ```
     pub fn core(&self) -> &ClientCore {
         &self.inner.core
     }
@@ -558,11 +586,28 @@ impl Client {
 
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let Some(session) = client.session() {
+    ///     // Store it like a password; resume later with ClientBuilder::session(session).
+    ///     let _ = session;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn session(&self) -> Option<Session> {
         self.inner.core.session()
     }
 
     /// Log in now (password credentials), instead of lazily on the first call.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.login().await?; // a wrong password fails here, not at the first call
+    /// # Ok(()) }
+    /// ```
     pub async fn login(&self) -> Result<(), Error> {
         self.current_auth().await.map(|_| ())
     }
@@ -575,6 +620,13 @@ impl Client {
 
     /// Sleep on the runtime's timer (the transport's), e.g. to time out a call without naming
     /// the runtime.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.sleep(std::time::Duration::from_millis(250)).await;
+    /// # Ok(()) }
+    /// ```
     pub fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send + Unpin + 'static {
         self.inner.transport.sleep(d)
     }
@@ -886,6 +938,14 @@ impl Client {
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are returned as
     /// answers, not errors.
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let raw = client.call_raw(&Call::get("version")?, &CallOptions::default()).await?;
+    /// println!("{} ({} bytes)", raw.status, raw.body.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
         self.run(self.inner.core.call(call.clone(), opts)).await
     }

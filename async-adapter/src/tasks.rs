@@ -21,6 +21,16 @@ pub struct SetProgress<'a> {
 impl Client {
     /// Like [`Client::wait_tasks`], calling `progress` whenever a task ends (for a live
     /// progress line).
+    ///
+    /// ```no_run
+    /// # use proxmox_async::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// # let upid: Upid = "UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:".parse()?;
+    /// let outcomes = client
+    ///     .wait_tasks_with_progress(&[upid], WaitOptions::default(), |p| eprintln!("{}/{}", p.finished, p.total))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn wait_tasks_with_progress(
         &self,
         upids: &[Upid],

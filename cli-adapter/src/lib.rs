@@ -384,21 +384,49 @@ impl Client {
     }
 
     /// The product this client talks to.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// println!("{}", client.service());
+    /// # Ok(()) }
+    /// ```
     pub fn service(&self) -> Service {
         self.inner.common.service
     }
 
     /// The transport's name: `local`, `openssh` or `ssh2`.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// println!("over {}", client.transport_name());
+    /// # Ok(()) }
+    /// ```
     pub fn transport_name(&self) -> &'static str {
         self.inner.transport.name()
     }
 
     /// The argv builder (to inspect the command a call becomes).
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let argv = client.command_builder().build(&Call::get("version")?)?;
+    /// # Ok(()) }
+    /// ```
     pub fn command_builder(&self) -> &CommandBuilder {
         &self.inner.commands
     }
 
     /// The core's flows of this client (for driving one yourself).
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let target = client.core().target();
+    /// # Ok(()) }
+    /// ```
     pub fn core(&self) -> &ClientCore {
         &self.inner.core
     }
@@ -528,6 +556,15 @@ impl Client {
     /// Run any command on the node (program first, no shell locally; quoted for the remote
     /// shell over SSH) with the client's time and output limit rules.
     /// A failure names the program and the node.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let cmd = proto::command::CommandLine::from_argv(["pveversion", "-v"])?;
+    /// let out = client.run_command(&cmd, &CallOptions::default())?;
+    /// println!("{}", String::from_utf8_lossy(&out.stdout));
+    /// # Ok(()) }
+    /// ```
     pub fn run_command(&self, cmd: &CommandLine, opts: &CallOptions) -> Result<RawOutput, Error> {
         let limits = self.limits(opts)?;
         self.inner
@@ -544,6 +581,14 @@ impl Client {
     }
 
     /// Perform a call and return what the command printed and its exit code, unparsed.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let raw = client.call_raw(&Call::get("version")?, &CallOptions::default())?;
+    /// println!("exit {:?}, {} bytes", raw.exit_code, raw.stdout.len());
+    /// # Ok(()) }
+    /// ```
     pub fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawOutput, Error> {
         self.limits(opts)?;
         let out = self.run(self.inner.core.shell_call(call.clone(), opts))?;
@@ -556,6 +601,13 @@ impl Client {
 
     /// Perform a call and return the parsed output: the JSON data, text printed before it,
     /// and warnings from stderr.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let out = client.call_output(&Call::get("version")?, &CallOptions::default())?;
+    /// # Ok(()) }
+    /// ```
     pub fn call_output(&self, call: &Call, opts: &CallOptions) -> Result<Output, Error> {
         let raw = self.call_raw(call, opts)?;
         Ok(parse_output(&raw.stdout, &raw.stderr, raw.exit_code)
@@ -563,6 +615,14 @@ impl Client {
     }
 
     /// Perform a call with options and return its data as `T`.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let opts = CallOptions::default().timeout(std::time::Duration::from_secs(5));
+    /// let version: serde_json::Value = client.call_with(&Call::get("version")?, &opts)?;
+    /// # Ok(()) }
+    /// ```
     pub fn call_with<T: DeserializeOwned>(
         &self,
         call: &Call,
@@ -572,6 +632,13 @@ impl Client {
     }
 
     /// Perform a call and return its data as `T`.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let status: serde_json::Value = client.call(&Call::get(("nodes", "pve1", "status"))?)?;
+    /// # Ok(()) }
+    /// ```
     pub fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
         self.call_with(call, &CallOptions::default())
     }
@@ -603,6 +670,14 @@ impl Client {
     /// There is no API login on the shell wire: `pvesh` runs as the node's (SSH or local)
     /// user. Always [`Error::Unsupported`] (the capability table's password-login row), so
     /// code written for every adapter can call it and learn why.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// // pvesh runs as the SSH (or local) user: there is no API login to do.
+    /// assert!(matches!(client.login(), Err(Error::Unsupported(_))));
+    /// # Ok(()) }
+    /// ```
     pub fn login(&self) -> Result<(), Error> {
         proxmox_proto::capability::require(
             self.runtime(),
@@ -612,6 +687,13 @@ impl Client {
     }
 
     /// No API session on the shell wire: always `None`.
+    ///
+    /// ```no_run
+    /// # use proxmox_cli::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// assert!(client.session().is_none()); // no tickets on the shell wire
+    /// # Ok(()) }
+    /// ```
     pub fn session(&self) -> Option<proxmox_proto::auth::Session> {
         None
     }

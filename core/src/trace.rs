@@ -2,7 +2,8 @@
 //! here does nothing and costs nothing).
 //!
 //! - A span `proxmox.exchange` per exchange an adapter performs, with `method`, `path` (never
-//!   the query: it can carry tickets), `host`, `kind` and `exchange` (the id), and, when the
+//!   the query: it can carry tickets), `host`, `kind`, `exchange` (the id) and `attempt` (of
+//!   its call, from 1), and, when the
 //!   answer is in, `status` (or `failure`) and `elapsed_ms`; an event `answer` or
 //!   `transport failure` inside it.
 //! - An event per flow decision, emitted by the core's driver helper
@@ -60,6 +61,7 @@ pub fn exchange(exchange: &Exchange) -> Traced {
         let span = tracing::debug_span!(
             "proxmox.exchange",
             exchange = exchange.id.0,
+            attempt = exchange.attempt,
             kind = ?exchange.kind,
             method = %method,
             path = %path,

@@ -28,6 +28,14 @@ fn random_bytes() -> [u8; 16] {
 
 impl Client {
     /// Like [`Client::upload`], storing the file under another name.
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let upid = client.upload_as("pve1", "local", UploadContent::Iso, std::path::Path::new("/tmp/dl.iso"),
+    ///     "debian-13.iso", UploadChecksum::None, &mut |sent, total| eprintln!("{sent}/{total}"))?;
+    /// # Ok(()) }
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn upload_as(
         &self,

@@ -346,6 +346,13 @@ impl Client {
     }
 
     /// The target.
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// println!("{}", client.target().base_url());
+    /// # Ok(()) }
+    /// ```
     pub fn target(&self) -> &Target {
         self.inner.core.target()
     }
@@ -360,11 +367,28 @@ impl Client {
 
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let Some(session) = client.session() {
+    ///     // Store it like a password; resume later with ClientBuilder::session(session).
+    ///     let _ = session;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn session(&self) -> Option<Session> {
         self.inner.core.session()
     }
 
     /// Log in now (password credentials), instead of lazily on the first call.
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.login()?; // a wrong password fails here, not at the first call
+    /// # Ok(()) }
+    /// ```
     pub fn login(&self) -> Result<(), Error> {
         self.current_auth().map(|_| ())
     }
@@ -560,11 +584,28 @@ impl Client {
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`], within the call's deadline. Error statuses are answers, not
     /// errors.
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let raw = client.call_raw(&Call::get("version")?, &CallOptions::default())?;
+    /// println!("{} ({} bytes)", raw.status, raw.body.len());
+    /// # Ok(()) }
+    /// ```
     pub fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
         self.run(self.inner.core.call(call.clone(), opts))
     }
 
     /// Perform a call and return the whole envelope (`data` plus `total` and friends).
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let env: proto::response::Envelope<Vec<serde_json::Value>> =
+    ///     client.call_envelope(&Call::get("cluster/tasks")?, &CallOptions::default())?;
+    /// println!("{} tasks of {:?}", env.data.len(), env.total);
+    /// # Ok(()) }
+    /// ```
     pub fn call_envelope<T: DeserializeOwned>(
         &self,
         call: &Call,
@@ -577,12 +618,27 @@ impl Client {
     }
 
     /// Perform a call and return `data` as `T`.
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let status: serde_json::Value = client.call(&Call::get(("nodes", "pve1", "status"))?)?;
+    /// # Ok(()) }
+    /// ```
     pub fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
         self.call_with(call, &CallOptions::default())
     }
 
     /// Perform a call with options (deadline, timeouts, body limit, attempts) and return
     /// `data` as `T`.
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let opts = CallOptions::default().timeout(std::time::Duration::from_secs(5));
+    /// let version: serde_json::Value = client.call_with(&Call::get("version")?, &opts)?;
+    /// # Ok(()) }
+    /// ```
     pub fn call_with<T: DeserializeOwned>(
         &self,
         call: &Call,
@@ -602,6 +658,13 @@ impl Client {
     proxmox_proto::blocking_flow_methods!("proxmox_ureq");
 
     /// The core's flows of this client (for driving one yourself).
+    ///
+    /// ```no_run
+    /// # use proxmox_ureq::*;
+    /// # fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let base = client.core().target().base_url();
+    /// # Ok(()) }
+    /// ```
     pub fn core(&self) -> &ClientCore {
         &self.inner.core
     }

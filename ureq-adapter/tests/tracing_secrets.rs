@@ -120,6 +120,11 @@ fn no_secret_reaches_a_span_or_an_event() {
         sim.clock().advance(Duration::from_secs(3700));
         let _: serde_json::Value = c.get("version").unwrap();
         let renewed = c.session().expect("a session after the renewal");
+        // A 595 (node unreachable) is retried: the second attempt's span says so.
+        sim.inject(
+            proxmox_sim::Fault::status("GET", "/cluster/status", 595, "No route to host").times(1),
+        );
+        let _: serde_json::Value = c.get("cluster/status").unwrap();
         assert_ne!(renewed.ticket().expose(), first.ticket().expose());
         secrets.push(renewed.ticket().expose().to_owned());
         // An upload (the multipart head and the file travel; neither may be traced).
@@ -181,6 +186,10 @@ fn no_secret_reaches_a_span_or_an_event() {
         "status=200",
         "logged in",
         "ticket renewed",
+        "attempt=1",
+        "attempt=2",
+        "message=retrying",
+        "reason=",
         "user=tfa@pve",
     ] {
         assert!(text.contains(expected), "{expected:?} not traced:\n{text}");

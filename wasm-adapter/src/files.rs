@@ -31,6 +31,14 @@ impl Client {
     /// stored as `file_name`. The body is a Blob of `[head, file, tail]` with the core's
     /// multipart framing, which the browser streams from disk with its exact size. Returns the
     /// UPID of the server's import task. Never retried (the server may have stored the file).
+    ///
+    /// ```no_run
+    /// # use proxmox_wasm::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// # let file: web_sys::Blob = unimplemented!();
+    /// let upid = client.upload("pve1", "local", UploadContent::Iso, &file, "debian-13.iso", UploadChecksum::None).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn upload(
         &self,
         node: &str,

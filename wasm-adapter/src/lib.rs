@@ -331,6 +331,13 @@ impl Client {
     }
 
     /// The target (host and path prefix; the scheme and port actually used are the origin's).
+    ///
+    /// ```no_run
+    /// # use proxmox_wasm::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// println!("{}", client.target().base_url());
+    /// # Ok(()) }
+    /// ```
     pub fn target(&self) -> &Target {
         self.inner.core.target()
     }
@@ -354,12 +361,29 @@ impl Client {
     }
 
     /// The core's flows of this client (for driving one yourself).
+    ///
+    /// ```no_run
+    /// # use proxmox_wasm::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let base = client.core().target().base_url();
+    /// # Ok(()) }
+    /// ```
     pub fn core(&self) -> &ClientCore {
         &self.inner.core
     }
 
     /// The current session (for password logins), to save and resume later with
     /// [`ClientBuilder::session`]. Contains the ticket: store it like a password.
+    ///
+    /// ```no_run
+    /// # use proxmox_wasm::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let Some(session) = client.session() {
+    ///     // Store it like a password; resume later with ClientBuilder::session(session).
+    ///     let _ = session;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn session(&self) -> Option<Session> {
         self.inner.core.session()
     }
@@ -507,6 +531,16 @@ impl Client {
     /// Log in now (password credentials). With a second factor from the builder the whole
     /// login happens here; without one, a TFA user gets [`LoginState::SecondFactor`] to answer
     /// with [`Client::complete_login`]. Token and saved-session clients are `LoggedIn` at once.
+    ///
+    /// ```no_run
+    /// # use proxmox_wasm::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let LoginState::SecondFactor(challenge) = client.login().await? {
+    ///     // Ask the person for the code, then: client.complete_login(&challenge, factor).await?
+    ///     let _ = challenge;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn login(&self) -> Result<LoginState, Error> {
         let mut flow = self.inner.core.authenticate();
         match self.drive(&mut flow, &mut |_| {}, None).await? {
@@ -521,6 +555,16 @@ impl Client {
 
     /// Answer the TFA challenge of [`Client::login`]. Never retried (PVE locks the account
     /// after repeated failures).
+    ///
+    /// ```no_run
+    /// # use proxmox_wasm::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let LoginState::SecondFactor(challenge) = client.login().await? {
+    ///     let code = "123456"; // what the person typed
+    ///     client.complete_login(&challenge, proto::auth::SecondFactor::totp(code)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn complete_login(
         &self,
         _challenge: &TfaChallenge,
@@ -538,6 +582,14 @@ impl Client {
     /// Perform a call and return the raw answer, with auth, renewal and the retry rules of
     /// [`proxmox_proto::retry`] (a failed GET is retried; a POST, PUT or DELETE that may have
     /// been sent never is).
+    ///
+    /// ```no_run
+    /// # use proxmox_wasm::*;
+    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let raw = client.call_raw(&Call::get("version")?, &CallOptions::default()).await?;
+    /// println!("{} ({} bytes)", raw.status, raw.body.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn call_raw(&self, call: &Call, opts: &CallOptions) -> Result<RawResponse, Error> {
         let r = self.run(self.inner.core.call(call.clone(), opts)).await?;
         Ok(RawResponse {

@@ -363,6 +363,7 @@ impl Engine {
                 read_timeout: cut(self.policy.read_timeout),
                 deadline: self.deadline,
                 body_limit: self.policy.body_limit,
+                attempt: self.attempts.saturating_add(1),
             }),
         ))
     }

@@ -83,6 +83,8 @@ pub struct Exchange {
     pub deadline: Option<MonoTime>,
     /// The largest body accepted; a larger one is a [`crate::ProtocolError::BodyTooLarge`].
     pub body_limit: u64,
+    /// Which attempt of its call this exchange is (1 for the first; for logging).
+    pub attempt: u32,
 }
 
 impl fmt::Debug for Exchange {

@@ -126,6 +126,7 @@ impl Flow for DiscoverChecksum {
                 read_timeout: self.policy.read_timeout,
                 deadline: None,
                 body_limit: MAX_CHECKSUM_FILE_BYTES as u64,
+                attempt: 1,
             });
         }
     }

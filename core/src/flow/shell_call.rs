@@ -117,6 +117,8 @@ impl Flow for ShellCall {
                 read_timeout: self.policy.timeout.unwrap_or(Duration::MAX),
                 deadline,
                 body_limit: self.policy.body_limit,
+                // A command runs once: the shell wire does not retry.
+                attempt: 1,
             });
         }
         let Some(reply) = self.reply.take() else {

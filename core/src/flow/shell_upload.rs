@@ -129,6 +129,7 @@ impl ShellUploadFlow {
             read_timeout: timeout.unwrap_or(Duration::MAX),
             deadline: None,
             body_limit: policy.body_limit,
+            attempt: 1,
         }
     }
 
