@@ -110,14 +110,16 @@ impl Client {
     }
 
     /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import), streamed
-    /// with constant memory at any size, read with the runtime's file I/O. Returns the UPID of
-    /// the server's import task. Never retried (the server may have stored the file).
+    /// with constant memory at any size, read with the runtime's file I/O, stored under its own
+    /// name (`upload_as` for another name and a progress callback). Returns the UPID of the
+    /// server's import task. Never retried (the server may have stored the file).
     ///
     /// ```no_run
     /// # use proxmox_async::*;
     /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// let upid = client.upload("pve1", "local", UploadContent::Iso, "/tmp/debian-13.iso",
-    ///     UploadChecksum::None, |sent, total| eprintln!("{sent}/{total}")).await?;
+    /// let upid = client
+    ///     .upload("pve1", "local", UploadContent::Iso, "/tmp/debian-13.iso", UploadChecksum::None)
+    ///     .await?;
     /// # Ok(()) }
     /// ```
     pub async fn upload(
@@ -127,7 +129,6 @@ impl Client {
         content: UploadContent,
         path: impl AsRef<Path>,
         checksum: UploadChecksum,
-        progress: impl FnMut(u64, u64) + Send + 'static,
     ) -> Result<Upid, Error> {
         let path = path.as_ref();
         let name = path
@@ -135,11 +136,12 @@ impl Client {
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::Config(format!("{} has no usable file name", path.display())))?
             .to_owned();
-        self.upload_as(node, storage, content, path, &name, checksum, progress)
+        self.upload_as(node, storage, content, path, &name, checksum, |_, _| {})
             .await
     }
 
-    /// Like [`Client::upload`], storing the file under another name.
+    /// Like [`Client::upload`], storing the file under another name, with `progress` called as
+    /// the bytes go out (sent, total).
     ///
     /// ```no_run
     /// # use proxmox_async::*;

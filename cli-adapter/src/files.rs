@@ -12,7 +12,8 @@ use std::path::Path;
 pub use proxmox_proto::upload::{DownloadChecksum, Progress, UploadChecksum};
 
 impl Client {
-    /// Like [`Client::upload`], storing the file under another name.
+    /// Like [`Client::upload`], storing the file under another name, with `progress` called as
+    /// the bytes go out (sent, total).
     ///
     /// ```no_run
     /// # use proxmox_cli::*;

@@ -377,11 +377,12 @@ fn tasks_logs_agent_exec_and_failed_upload_cleanup() {
         std::fs::write(&file, vec![7u8; 1000]).unwrap();
         let mut seen = 0;
         let e = client
-            .upload(
+            .upload_as(
                 "pve1",
                 "no-such-storage",
                 UploadContent::Iso,
                 &file,
+                "small.iso",
                 UploadChecksum::None,
                 &mut |n, _| seen = n,
             )

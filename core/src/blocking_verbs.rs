@@ -122,9 +122,9 @@ macro_rules! blocking_client_methods {
 macro_rules! blocking_flow_methods {
     ($krate:literal) => {
         /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import),
-        /// stored under its own file name (see `upload_as` for how it travels). Returns the
-        /// UPID of the server's import task.
-        #[doc = $crate::__example!($krate, blocking, "let upid = client.upload(\"pve1\", \"local\", UploadContent::Iso, \"debian.iso\",\n    UploadChecksum::None, &mut |sent, total| eprintln!(\"{sent}/{total}\"))?;\nclient.wait_task_ok(&upid, WaitOptions::default())?;")]
+        /// stored under its own file name (see `upload_as` for how it travels, another name,
+        /// and a progress callback). Returns the UPID of the server's import task.
+        #[doc = $crate::__example!($krate, blocking, "let upid = client.upload(\"pve1\", \"local\", UploadContent::Iso, \"debian.iso\", UploadChecksum::None)?;\nclient.wait_task_ok(&upid, WaitOptions::default())?;")]
         pub fn upload(
             &self,
             node: &str,
@@ -132,13 +132,12 @@ macro_rules! blocking_flow_methods {
             content: $crate::upload::UploadContent,
             path: impl AsRef<::std::path::Path>,
             checksum: $crate::upload::UploadChecksum,
-            progress: $crate::upload::Progress<'_>,
         ) -> Result<$crate::Upid, Error> {
             let path = path.as_ref();
             let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
                 Error::Config(format!("{} has no usable file name", path.display()))
             })?;
-            self.upload_as(node, storage, content, path, name, checksum, progress)
+            self.upload_as(node, storage, content, path, name, checksum, &mut |_, _| {})
         }
 
         $crate::__flow_methods!($krate, blocking; ;);

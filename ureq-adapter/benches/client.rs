@@ -114,7 +114,6 @@ fn upload_1gib(b: divan::Bencher) {
             UploadContent::Iso,
             &path,
             UploadChecksum::None,
-            &mut |_, _| {},
         )
         .expect("upload")
     });

@@ -42,11 +42,18 @@ fn main() -> Fallible<()> {
         "hashing and uploading {} to {node}/{storage}",
         path.display()
     );
-    let upid = client.upload(
+    // upload_as: the name to store it under, and a progress callback.
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("upload.iso")
+        .to_owned();
+    let upid = client.upload_as(
         &node,
         &storage,
         UploadContent::Iso,
         &path,
+        &name,
         UploadChecksum::Compute(ChecksumAlgorithm::Sha256),
         &mut progress,
     )?;

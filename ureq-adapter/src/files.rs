@@ -27,7 +27,8 @@ fn random_bytes() -> [u8; 16] {
 }
 
 impl Client {
-    /// Like [`Client::upload`], storing the file under another name.
+    /// Like [`Client::upload`], storing the file under another name, with `progress` called as
+    /// the bytes go out (sent, total).
     ///
     /// ```no_run
     /// # use proxmox_ureq::*;

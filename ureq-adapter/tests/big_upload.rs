@@ -55,11 +55,12 @@ fn five_gib_sparse_upload_streams_in_constant_memory() {
 
     let mut reports = 0u64;
     let upid = c
-        .upload(
+        .upload_as(
             "pve1",
             "local",
             UploadContent::Iso,
             &path,
+            "big.iso",
             UploadChecksum::None,
             &mut |sent, total| {
                 assert!(sent <= total);

@@ -81,7 +81,6 @@ impl Driver for UreqDriver {
         proxmox_testbed::surface_calls!(
             client: c, node: node, op: op, scratch: &self.scratch,
             err: map_err,
-            progress: &mut |_, _| {},
             raw: |r| proxmox_testbed::surface::http_data(r.status, &r.body),
             run: |f| f,
         )

@@ -140,11 +140,12 @@ fn upload_streams_exact_bytes_with_checksum() {
     let sha = d.finish_hex();
     let mut last = (0, 0);
     let upid = c
-        .upload(
+        .upload_as(
             "pve1",
             "local",
             UploadContent::Iso,
             &path,
+            "tiny.iso",
             UploadChecksum::Compute(ChecksumAlgorithm::Sha256),
             &mut |a, b| last = (a, b),
         )

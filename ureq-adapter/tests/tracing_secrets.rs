@@ -139,7 +139,6 @@ fn no_secret_reaches_a_span_or_an_event() {
                 UploadContent::Iso,
                 &file,
                 UploadChecksum::None,
-                &mut |_, _| {},
             )
             .unwrap();
         c.wait_task_ok(&upid, WaitOptions::default()).unwrap();

@@ -106,7 +106,6 @@ impl Driver for AsyncDriver {
         proxmox_testbed::surface_calls!(
             client: c, node: node, op: op, scratch: &scratch,
             err: to_driver,
-            progress: |_, _| {},
             raw: |r| proxmox_testbed::surface::http_data(r.status, &r.body),
             run: |f| rt.block_on(f),
         )

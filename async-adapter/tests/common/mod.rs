@@ -891,11 +891,12 @@ pub fn files(backend: Backend) {
     );
     block_on(backend, async {
         let upid = c
-            .upload(
+            .upload_as(
                 "pve1",
                 "local",
                 UploadContent::Iso,
                 &path,
+                "tiny.iso",
                 proxmox_async::UploadChecksum::Compute(ChecksumAlgorithm::Sha256),
                 move |sent, total| {
                     assert!(sent <= total);

@@ -139,7 +139,6 @@ impl Driver for CliDriver {
         proxmox_testbed::surface_calls!(
             client: &self.client, node: node, op: op, scratch: &self.dir,
             err: driver_error,
-            progress: &mut |_, _| {},
             raw: |r| proxmox_testbed::surface::shell_data(r.exit_code, &r.stdout),
             run: |f| f,
         )

@@ -3,8 +3,8 @@
 //! Every adapter has the same surface (the same method names and arguments), so the driver
 //! code that calls it is written once, in [`surface_calls!`](crate::surface_calls). What
 //! differs between adapters is passed in: how a call is awaited (nothing for a blocking client,
-//! `rt.block_on(f)` for an async one), how `call_raw`'s answer is read (an HTTP body, or
-//! what `pvesh` printed), and the progress callback `upload` takes.
+//! `rt.block_on(f)` for an async one) and how `call_raw`'s answer is read (an HTTP body, or
+//! what `pvesh` printed).
 
 use crate::catalogue::{DriverError, iso_bytes, outcome_text};
 use proxmox_proto::ClientError;
@@ -101,7 +101,6 @@ pub type Form = BTreeMap<String, String>;
 /// proxmox_testbed::surface_calls!(
 ///     client: c, node: node, op: op, scratch: &self.dir,
 ///     err: map_err,                      // fn(Error) -> DriverError
-///     progress: &mut |_, _| {},          // what `upload` takes as its progress callback
 ///     raw: |r| proxmox_testbed::surface::http_data(r.status, &r.body),
 ///     run: |f| f,                        // or |f| rt.block_on(f)
 /// )
@@ -111,7 +110,6 @@ macro_rules! surface_calls {
     (
         client: $c:expr, node: $node:expr, op: $op:expr, scratch: $dir:expr,
         err: $map:expr,
-        progress: $progress:expr,
         raw: |$raw:ident| $read_raw:expr,
         run: |$f:ident| $run:expr $(,)?
     ) => {{
@@ -224,14 +222,7 @@ macro_rules! surface_calls {
                 size,
             } => {
                 let path = s::scratch_file($dir, file_name, *size)?;
-                let $f = c.upload(
-                    node,
-                    storage,
-                    UploadContent::Iso,
-                    &path,
-                    UploadChecksum::None,
-                    $progress,
-                );
+                let $f = c.upload(node, storage, UploadContent::Iso, &path, UploadChecksum::None);
                 let upid = $run.map_err(err);
                 let _ = ::std::fs::remove_file(&path);
                 Ok(Value::String(upid?.to_string()))

@@ -961,7 +961,6 @@ fn main() -> Res<()> {
                 UploadContent::Iso,
                 &args[3],
                 proxmox_ureq::UploadChecksum::None,
-                &mut |_, _| {},
             )?;
             println!("{}", peak_rss_kib());
             Ok(())
