@@ -378,10 +378,32 @@ struct TopSerializer<'a> {
     out: &'a mut Vec<(String, String)>,
 }
 
-macro_rules! top_unsupported {
-    ($($f:ident($($t:ty),*)),* $(,)?) => {$(
+/// Serializer methods that refuse a scalar with `$err` (the scalars every parameter
+/// serializer here refuses; `$($extra)*` for more).
+macro_rules! refuse_scalars {
+    ($err:expr; $($f:ident($($t:ty),*)),* $(,)?) => {
+        refuse_scalars!(@fns $err;
+            serialize_bool(bool),
+            serialize_i8(i8),
+            serialize_i16(i16),
+            serialize_i32(i32),
+            serialize_i64(i64),
+            serialize_u8(u8),
+            serialize_u16(u16),
+            serialize_u32(u32),
+            serialize_u64(u64),
+            serialize_f32(f32),
+            serialize_f64(f64),
+            serialize_char(char),
+            serialize_str(&str),
+            serialize_bytes(&[u8]),
+            serialize_unit_variant(&'static str, u32, &'static str),
+            $($f($($t),*),)*
+        );
+    };
+    (@fns $err:expr; $($f:ident($($t:ty),*)),* $(,)?) => {$(
         fn $f(self $(, _: $t)*) -> Result<(), SerError> {
-            Err(unsupported("a lone value (use a struct or a map)"))
+            Err($err)
         }
     )*};
 }
@@ -397,23 +419,7 @@ impl<'a> ser::Serializer for TopSerializer<'a> {
     type SerializeStruct = TopMap<'a>;
     type SerializeStructVariant = ser::Impossible<(), SerError>;
 
-    top_unsupported!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_unit_variant(&'static str, u32, &'static str),
-    );
+    refuse_scalars!(unsupported("a lone value (use a struct or a map)"););
 
     fn serialize_none(self) -> Result<(), SerError> {
         Ok(())
@@ -538,14 +544,6 @@ struct PairSerializer<'m, 'a> {
     map: &'m mut TopMap<'a>,
 }
 
-macro_rules! pair_unsupported {
-    ($($f:ident($($t:ty),*)),* $(,)?) => {$(
-        fn $f(self $(, _: $t)*) -> Result<(), SerError> {
-            Err(not_a_pair())
-        }
-    )*};
-}
-
 impl<'m, 'a> ser::Serializer for PairSerializer<'m, 'a> {
     type Ok = ();
     type Error = SerError;
@@ -557,25 +555,10 @@ impl<'m, 'a> ser::Serializer for PairSerializer<'m, 'a> {
     type SerializeStruct = ser::Impossible<(), SerError>;
     type SerializeStructVariant = ser::Impossible<(), SerError>;
 
-    pair_unsupported!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
+    refuse_scalars!(not_a_pair();
         serialize_none(),
         serialize_unit(),
         serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
     );
 
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), SerError> {

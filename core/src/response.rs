@@ -293,7 +293,7 @@ pub fn parse_envelope<T: DeserializeOwned>(
         }
     };
     // First check the document is JSON at all, so "not JSON" and "wrong type" are told apart.
-    let wire: WireEnvelope<T> = match json_from_bytes(body_ref) {
+    let mut wire: WireEnvelope<T> = match json_from_bytes(body_ref) {
         Ok(w) => w,
         Err(e) if e.is_data() => {
             // Valid JSON of the wrong shape: tell which.
@@ -304,20 +304,28 @@ pub fn parse_envelope<T: DeserializeOwned>(
         }
         Err(e) => return Err(invalid_json(&e, body).into()),
     };
-    let data = match wire.data {
+
+    let data = match wire.data.take() {
         Some(d) => d,
         None => T::deserialize(Value::Null).map_err(|e| ProtocolError::Deserialize {
             type_name: std::any::type_name::<T>(),
             detail: format!("no data in the response ({e})"),
         })?,
     };
-    Ok(Envelope {
-        data,
-        total: wire.total,
-        changes: wire.changes,
-        message: wire.message,
-        success: wire.success,
-    })
+    Ok(wire.with_data(data))
+}
+
+impl<T> WireEnvelope<T> {
+    /// The envelope with `data` and this one's siblings.
+    fn with_data<D>(self, data: D) -> Envelope<D> {
+        Envelope {
+            data,
+            total: self.total,
+            changes: self.changes,
+            message: self.message,
+            success: self.success,
+        }
+    }
 }
 
 /// `data` did not read as `T`. PVE sends many numbers and booleans as strings (`nextid` is
@@ -353,13 +361,7 @@ fn string_scalar_fallback<T: DeserializeOwned>(
             .into());
         }
     };
-    Ok(Envelope {
-        data,
-        total: wire.total,
-        changes: wire.changes,
-        message: wire.message,
-        success: wire.success,
-    })
+    Ok(wire.with_data(data))
 }
 
 /// Parse a full response and return only `data` as `T`.
