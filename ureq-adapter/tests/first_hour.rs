@@ -168,8 +168,11 @@ fn refused_credentials_are_named() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "API error: 401 authentication failure; the password login as root@pam was refused \
-         (wrong user, realm or password, or the account is disabled or expired)"
+        format!(
+            "API error: POST /access/ticket on {host}: 401 authentication failure; the password \
+             login as root@pam was refused (wrong user, realm or password, or the account is \
+             disabled or expired)"
+        )
     );
     assert!(!e.to_string().contains("wrong-password"));
 }

@@ -288,14 +288,19 @@ impl Engine {
     }
 
     fn label(&self, call: Option<&Call>) -> RequestLabel {
-        let target = self.shared.rb.target();
         match call.or(self.call.as_ref()) {
-            Some(c) => RequestLabel::new(c, target),
-            None => RequestLabel {
-                method: crate::Method::Post,
-                path: "/access/ticket".into(),
-                host: format!("{}:{}", target.host(), target.port()),
-            },
+            Some(c) => RequestLabel::new(c, self.shared.rb.target()),
+            None => self.login_label(),
+        }
+    }
+
+    /// The login's request (`POST /access/ticket`), for its errors.
+    fn login_label(&self) -> RequestLabel {
+        let target = self.shared.rb.target();
+        RequestLabel {
+            method: crate::Method::Post,
+            path: "/access/ticket".into(),
+            host: format!("{}:{}", target.host(), target.port()),
         }
     }
 
@@ -459,6 +464,7 @@ impl Engine {
                             Ok(session) => self.logged_in(session),
                             Err(e) => {
                                 self.release_login();
+                                let e = e.with_request(self.login_label());
                                 return self.finish(Err(e));
                             }
                         }
@@ -654,6 +660,7 @@ impl Engine {
                 }
                 Err(e) => {
                     self.release_login();
+                    let e = e.with_request(self.login_label());
                     Some(self.finish(Err(e)))
                 }
             },
