@@ -15,31 +15,10 @@
 mod common;
 
 use common::{Fallible, connect, env};
-use proxmox_proto::task::{TaskOutcome, WaitOptions};
-use proxmox_proto::{ErrorClass, Upid};
-use proxmox_ureq::Client;
-use serde::Deserialize;
+// proxmox-ureq re-exports what a program touches: one dependency is enough.
+use proxmox_ureq::{Client, ErrorClass, TaskOutcome, Upid, WaitOptions, json, models, serde_json};
 use std::io::Write;
 use std::time::Instant;
-
-#[derive(Debug, Deserialize)]
-struct Node {
-    node: String,
-    #[serde(default)]
-    status: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Guest {
-    #[serde(default)]
-    vmid: Option<serde_json::Value>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-}
 
 fn wait(client: &Client, what: &str, upid: &Upid) -> Fallible<TaskOutcome> {
     let spinner = ['|', '/', '-', '\\'];
@@ -76,29 +55,30 @@ fn main() -> Fallible<()> {
         version["version"].as_str().unwrap_or("?")
     );
 
-    let nodes: Vec<Node> = client.get("nodes")?;
+    // The library's own models read PVE's loose JSON ("1"/1/true, numbers as strings).
+    let nodes: Vec<models::NodeListEntry> = client.get("nodes")?;
     for n in &nodes {
-        println!("node {} ({})", n.node, n.status.as_deref().unwrap_or("?"));
+        println!("node {} ({})", n.node, n.status);
     }
     let node = env("PROXMOX_NODE")
         .or_else(|| nodes.first().map(|n| n.node.clone()))
         .ok_or("no node")?;
 
-    let guests: Vec<Guest> =
-        client.get_with(("cluster", "resources"), &serde_json::json!({"type": "vm"}))?;
+    let guests: Vec<models::ClusterResource> =
+        client.get_with(("cluster", "resources"), &[("type", "vm")])?;
     println!("{} guests:", guests.len());
     for g in guests.iter().take(10) {
         println!(
             "  {:>5} {:<6} {:<20} {}",
-            g.vmid.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-            g.kind.as_deref().unwrap_or(""),
+            g.vmid.map(|v| v.to_string()).unwrap_or_default(),
+            g.kind,
             g.name.as_deref().unwrap_or(""),
-            g.status.as_deref().unwrap_or("")
+            g.status.as_ref().map(|s| s.to_string()).unwrap_or_default()
         );
     }
 
     // The same listing untyped, as the core's flat JSON document (fast on big clusters).
-    let all: proxmox_proto::json::Document = client.get(("cluster", "resources"))?;
+    let all: json::Document = client.get(("cluster", "resources"))?;
     let by_type = all.root().items().fold(
         std::collections::BTreeMap::<&str, usize>::new(),
         |mut m, r| {
@@ -109,11 +89,8 @@ fn main() -> Fallible<()> {
     );
     println!("all resources: {by_type:?}");
 
-    let vmid: serde_json::Value = client.get(("cluster", "nextid"))?;
-    let vmid: u32 = match &vmid {
-        serde_json::Value::String(s) => s.parse()?,
-        other => other.as_u64().ok_or("odd nextid")? as u32,
-    };
+    // PVE sends nextid as a string ("102"): it reads as a number.
+    let vmid: u32 = client.get(("cluster", "nextid"))?;
     println!("creating VM {vmid} on {node}");
     #[derive(serde::Serialize)]
     struct NewVm<'a> {
