@@ -127,7 +127,7 @@ pub use transport::{RequestBody, Transport, TransportError, TransportResponse, U
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use proxmox_proto::auth::{Auth, SecondFactor, Session, TfaChallenge};
+use proxmox_proto::auth::{Auth, Session};
 use proxmox_proto::capability::Runtime;
 use proxmox_proto::flow::{
     ClientCore, Event, Exchange, Flow, HttpReply, IoStep, MonoClock, MonoTime, Now, Payload, Reply,
@@ -145,13 +145,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use proxmox_proto as proto;
 
-/// Errors of this client: the core's [`proxmox_proto::ClientError`], the same type (and
-/// accessors: `api()`, `class()`, `transport()`, `may_have_been_sent()`, `is_timeout()`,
-/// `attempts()`) on every adapter.
-pub use proxmox_proto::ClientError as Error;
-
-/// A source of "now" (time since the Unix epoch); tests pass a simulated clock.
-pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
+proxmox_proto::native_types!();
 
 fn system_clock() -> Duration {
     SystemTime::now()
@@ -159,14 +153,6 @@ fn system_clock() -> Duration {
         .unwrap_or_default()
 }
 
-/// Asked for the second factor when the server wants one and none was given with
-/// [`ClientBuilder::second_factor`] (it sees what is offered; `None` aborts the login). Set with
-/// [`ClientBuilder::second_factor_callback`]; the core never calls it: this client answers the
-/// flow's second-factor step with it.
-pub type SecondFactorCallback =
-    Arc<dyn Fn(&TfaChallenge) -> Option<SecondFactor> + Send + Sync + 'static>;
-
-pub use proxmox_proto::flow::CallOptions;
 // What users touch, so that this crate alone is enough to depend on.
 proxmox_proto::user_reexports!();
 

@@ -490,6 +490,37 @@ macro_rules! native_builder_methods {
     };
 }
 
+/// The types of the native adapters' builders (proxmox-ureq, proxmox-async), defined once:
+/// `Clock`, a source of "now" (time since the Unix epoch; tests pass a simulated clock), and
+/// `SecondFactorCallback`, asked for the second factor when the server wants one and none was
+/// given with `ClientBuilder::second_factor` (it sees what is offered; `None` aborts the login;
+/// the core never calls it: the client answers the flow's second-factor step with it). Also
+/// `Error` (the core's [`ClientError`](crate::ClientError)) and `CallOptions`.
+#[macro_export]
+macro_rules! native_types {
+    () => {
+        /// Errors of this client: the core's [`proxmox_proto::ClientError`], the same type (and
+        /// accessors: `api()`, `class()`, `transport()`, `transport_kind()`, `task()`,
+        /// `may_have_been_sent()`, `is_timeout()`, `attempts()`) on every adapter.
+        pub use $crate::ClientError as Error;
+        pub use $crate::flow::CallOptions;
+
+        /// A source of "now" (time since the Unix epoch); tests pass a simulated clock.
+        pub type Clock = ::std::sync::Arc<dyn Fn() -> ::std::time::Duration + Send + Sync>;
+
+        /// Asked for the second factor when the server wants one and none was given with
+        /// [`ClientBuilder::second_factor`] (it sees what is offered; `None` aborts the
+        /// login). Set with [`ClientBuilder::second_factor_callback`]; the core never calls it:
+        /// this client answers the flow's second-factor step with it.
+        pub type SecondFactorCallback = ::std::sync::Arc<
+            dyn Fn(&$crate::auth::TfaChallenge) -> Option<$crate::auth::SecondFactor>
+                + Send
+                + Sync
+                + 'static,
+        >;
+    };
+}
+
 /// What a user of an adapter touches, re-exported by every adapter so that depending on the
 /// adapter alone is enough: `Upid`, `Params`, `Call`, `Method`, `ErrorClass`, `ApiError`,
 /// `Service`, `Lit`, the task types (`WaitOptions`, `TaskOutcome`, `TaskError`, `TaskStatus`,
