@@ -121,15 +121,31 @@ fn the_error_accessors_are_the_cores() {
         "cli-adapter",
     ] {
         let lib = std::fs::read_to_string(root().join(adapter).join("src/lib.rs")).unwrap();
+        // Either re-exported directly or through the core's native_types! macro.
+        let native = lib.contains("proxmox_proto::native_types!();") && native_types_reexport();
         assert!(
-            lib.contains("pub use proxmox_proto::ClientError as Error;"),
+            native || lib.contains("pub use proxmox_proto::ClientError as Error;"),
             "{adapter} has an error type of its own"
         );
         assert!(
-            lib.contains("pub use proxmox_proto::flow::CallOptions;"),
+            native || lib.contains("pub use proxmox_proto::flow::CallOptions;"),
             "{adapter} has call options of its own"
         );
+        for own in ["enum Error", "struct Error", "struct CallOptions"] {
+            assert!(!lib.contains(own), "{adapter} defines {own}");
+        }
     }
+}
+
+/// Whether the core's `native_types!` re-exports its error and call options.
+fn native_types_reexport() -> bool {
+    let text = std::fs::read_to_string(root().join("core/src/blocking_verbs.rs")).unwrap();
+    let Some(body) = text.split("macro_rules! native_types").nth(1) else {
+        return false;
+    };
+    let body = body.split("macro_rules!").next().unwrap_or("");
+    body.contains("pub use $crate::ClientError as Error;")
+        && body.contains("pub use $crate::flow::CallOptions;")
 }
 
 #[test]
