@@ -47,6 +47,7 @@
 //! | [`flow`] | flows and their driving contract: the API call (auth, TFA, renewal, retry, deadline) on [`flow::ClientCore`] |
 //! | [`retry`] | whether a failure may be retried |
 //! | [`tls`] | SHA-256 certificate fingerprints |
+//! | [`pins`] | the pin store (a known_hosts-like file of certificate fingerprints) and first-contact rules |
 //! | `rustls_config` | (feature `rustls`) rustls client configurations for the native adapters |
 //! | [`upid`], [`task`] | task ids, task status, the task waiter, task logs |
 //! | [`checksum`], [`upload`] | checksum files and discovery, upload framing, download-url |
@@ -128,6 +129,7 @@ pub mod models;
 pub mod options;
 pub mod params;
 pub mod path;
+pub mod pins;
 pub mod request;
 pub mod response;
 pub mod retry;

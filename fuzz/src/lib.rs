@@ -960,3 +960,38 @@ fn check_lookups(j: Json<'_>, v: &Value) {
         }
     }
 }
+
+/// `pins`: a pin file (`host port fingerprint` lines, comments). Whatever parses round-trips
+/// through `to_text` to an equal store; merging a store into itself changes nothing; deciding
+/// on any certificate never panics, and only a pinned one (or a CA-valid one) is accepted
+/// without trust on first use.
+pub fn pins(data: &[u8]) {
+    use proxmox_proto::pins::{FirstUse, PinStore};
+    use proxmox_proto::tls::Fingerprint;
+    let text = String::from_utf8_lossy(data);
+    let Ok(store) = PinStore::parse(&text) else {
+        return;
+    };
+    let again = PinStore::parse(&store.to_text()).expect("a written store parses");
+    assert_eq!(again, store, "round trip of {text:?}");
+    let mut merged = store.clone();
+    merged.merge(&store);
+    assert_eq!(merged, store, "merging a store into itself");
+    let seen = Fingerprint::of_der(data);
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(host), Some(port)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        let d = store.decide(host, port, &seen, false, FirstUse::Refuse);
+        assert_eq!(
+            d.accepts(),
+            store.pins(host, port).contains(&seen),
+            "{host} {port}: {d:?}"
+        );
+        assert!(store.decide(host, port, &seen, true, FirstUse::Refuse).accepts());
+    }
+}
