@@ -81,7 +81,20 @@ impl ClientOptions {
         }
         if let Some(p) = get("PROXMOX_PORT") {
             match p.trim().parse::<u16>() {
-                Ok(port) if port > 0 => o.set_port(port),
+                Ok(port) if port > 0 => {
+                    // A port in the address wins (as in proxmoxer): say that this one is unused.
+                    let address = get("PROXMOX_URL").or_else(|| get("PROXMOX_HOST"));
+                    let inline = address
+                        .and_then(|a| crate::Target::parse(Service::Pve, &a).ok())
+                        .filter(|t| t.clone().with_port(port).is_ok_and(|w| w.port() != port));
+                    if let Some(t) = inline {
+                        warnings.push(format!(
+                            "PROXMOX_PORT={port} is not used: the address names port {}",
+                            t.port()
+                        ));
+                    }
+                    o.set_port(port)
+                }
                 _ => o.add_error(format!("PROXMOX_PORT={p:?} is not a port number (1-65535)")),
             }
         }
@@ -129,6 +142,21 @@ impl ClientOptions {
             ),
             (None, Some(_)) => o.add_error("PROXMOX_PASSWORD is set, but not PROXMOX_USER"),
             (None, None) => {}
+        }
+        if [
+            "PROXMOX_TOKEN_ID",
+            "PROXMOX_TOKEN_SECRET",
+            "PROXMOX_TOKEN_SECRET_FILE",
+        ]
+        .iter()
+        .chain(&["PROXMOX_USER", "PROXMOX_PASSWORD", "PROXMOX_PASSWORD_FILE"])
+        .all(|k| get(k).is_none())
+        {
+            o.add_error(
+                "no credentials in the environment: set PROXMOX_TOKEN_ID and \
+                 PROXMOX_TOKEN_SECRET (or PROXMOX_TOKEN_SECRET_FILE), or PROXMOX_USER and \
+                 PROXMOX_PASSWORD (or PROXMOX_PASSWORD_FILE)",
+            );
         }
         if let Some(code) = get("PROXMOX_OTP") {
             o.set_second_factor(SecondFactor::totp(code));
@@ -221,27 +249,41 @@ mod tests {
         );
         assert_eq!(
             with(&[]),
-            Err(
-                "invalid client option: neither PROXMOX_URL nor PROXMOX_HOST is set: export \
+            Err("neither PROXMOX_URL nor PROXMOX_HOST is set: export \
                  PROXMOX_URL=https://pve1.example.com:8006 (or PROXMOX_HOST=pve1.example.com)"
+                .into())
+        );
+        assert_eq!(
+            with(&[("PROXMOX_HOST", "pve1"), ("PROXMOX_PORT", "80a")]),
+            Err("PROXMOX_PORT=\"80a\" is not a port number (1-65535)".into())
+        );
+        assert_eq!(
+            with(&[("PROXMOX_HOST", "pve1"), ("PROXMOX_SERVICE", "pdm")]),
+            Err("PROXMOX_SERVICE=\"pdm\" is not one of pve, pmg, pbs".into())
+        );
+        let (ok, warnings) = options(&[
+            ("PROXMOX_URL", "https://pve1:8006"),
+            ("PROXMOX_PORT", "1234"),
+            TOKEN[0],
+            TOKEN[1],
+        ]);
+        assert_eq!(ok, Ok("https://pve1:8006/api2/json".into()));
+        assert_eq!(
+            warnings,
+            ["PROXMOX_PORT=1234 is not used: the address names port 8006"]
+        );
+        assert_eq!(
+            options(&[("PROXMOX_URL", "https://pve1:8006")]).0,
+            Err(
+                "no credentials in the environment: set PROXMOX_TOKEN_ID and \
+                 PROXMOX_TOKEN_SECRET (or PROXMOX_TOKEN_SECRET_FILE), or PROXMOX_USER and \
+                 PROXMOX_PASSWORD (or PROXMOX_PASSWORD_FILE)"
                     .into()
             )
         );
         assert_eq!(
-            with(&[("PROXMOX_HOST", "pve1"), ("PROXMOX_PORT", "80a")]),
-            Err(
-                "invalid client option: PROXMOX_PORT=\"80a\" is not a port number (1-65535)".into()
-            )
-        );
-        assert_eq!(
-            with(&[("PROXMOX_HOST", "pve1"), ("PROXMOX_SERVICE", "pdm")]),
-            Err(
-                "invalid client option: PROXMOX_SERVICE=\"pdm\" is not one of pve, pmg, pbs".into()
-            )
-        );
-        assert_eq!(
             with(&[("PROXMOX_HOST", "a"), ("PROXMOX_URL", "https://b")]),
-            Err("invalid client option: PROXMOX_URL and PROXMOX_HOST are both set: use one".into())
+            Err("PROXMOX_URL and PROXMOX_HOST are both set: use one".into())
         );
     }
 
@@ -303,7 +345,7 @@ mod tests {
         ] {
             let (r, _) = options(&vars);
             let e = r.expect_err(want);
-            assert_eq!(e, format!("invalid client option: {want}"));
+            assert_eq!(e, format!("{want}"));
             assert!(!e.contains("s3cret"), "{e}");
         }
     }
@@ -325,11 +367,9 @@ mod tests {
         );
         assert_eq!(
             with(&[("PROXMOX_INSECURE", "yes")]).0,
-            Err(
-                "invalid client option: PROXMOX_INSECURE=\"yes\": only 1 turns certificate \
+            Err("PROXMOX_INSECURE=\"yes\": only 1 turns certificate \
                  checks off"
-                    .into()
-            )
+                .into())
         );
         let fp = "AB:".repeat(31) + "AB";
         assert!(with(&[("PROXMOX_FINGERPRINT", fp.as_str())]).0.is_ok());
@@ -339,18 +379,15 @@ mod tests {
                 ("PROXMOX_FINGERPRINT", fp.as_str())
             ])
             .0,
-            Err(
-                "invalid client option: PROXMOX_INSECURE=1 turns certificate checks off, which \
+            Err("PROXMOX_INSECURE=1 turns certificate checks off, which \
                  contradicts PROXMOX_CA_FILE and PROXMOX_FINGERPRINT: keep one"
-                    .into()
-            )
+                .into())
         );
         let missing = with(&[("PROXMOX_CA_FILE", "/etc/pve/nope.pem")])
             .0
             .unwrap_err();
         assert!(
-            missing
-                .starts_with("invalid client option: cannot read the CA file /etc/pve/nope.pem: "),
+            missing.starts_with("cannot read the CA file /etc/pve/nope.pem: "),
             "{missing}"
         );
     }

@@ -174,7 +174,8 @@ impl fmt::Display for ApiError {
                 if i > 0 {
                     f.write_str("; ")?;
                 }
-                write!(f, "{}: {}", clean(k), clean(v.trim_end()))?;
+                let v = v.trim_end().lines().collect::<Vec<_>>().join("; ");
+                write!(f, "{}: {}", clean(k), clean(&v))?;
             }
             f.write_str(")")?;
         }
@@ -223,7 +224,10 @@ pub enum ProtocolError {
     #[error("unexpected response shape: {0}")]
     UnexpectedShape(String),
     /// The `data` could not be read as the requested type.
-    #[error("cannot read response data as {type_name}: {detail}")]
+    #[error(
+        "cannot read response data as {}: {detail}",
+        short_type_name(type_name)
+    )]
     Deserialize {
         /// The Rust type asked for.
         type_name: &'static str,
@@ -266,6 +270,9 @@ pub enum InputError {
         /// Why it is refused.
         reason: String,
     },
+    /// A client option was refused; the text says which and why.
+    #[error("{0}")]
+    ClientOption(String),
     /// A string path that would not reach the endpoint it seems to name.
     #[error("invalid path {path:?}: {reason}")]
     InvalidPath {
@@ -412,8 +419,15 @@ impl TransportError {
     /// The request, what happened and how many attempts it took, without the "sent or not"
     /// part (adapters print that in front).
     pub fn detail(&self) -> String {
+        let hint = match self.failure.kind {
+            crate::flow::FailureKind::Connect => {
+                "; is the server up and the port right? PVE and PMG answer on 8006, PBS on 8007"
+            }
+            crate::flow::FailureKind::Dns => "; check the host name",
+            _ => "",
+        };
         format!(
-            "{}: {} ({} attempt{} in {:.2} s)",
+            "{}: {}{hint} ({} attempt{} in {:.2} s)",
             self.request,
             clean(&self.failure.message),
             self.attempts,
@@ -524,6 +538,25 @@ fn clean(s: &str) -> String {
     escape_controls(s)
 }
 
+/// A Rust type name without module paths: `Vec<QemuListEntry>` for
+/// `alloc::vec::Vec<proxmox_proto::models::QemuListEntry>`.
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut word = String::new();
+    for c in full.chars().chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+        } else {
+            out.push_str(word.rsplit("::").next().unwrap_or(&word));
+            word.clear();
+            if c != ' ' || !out.is_empty() {
+                out.push(c);
+            }
+        }
+    }
+    out.trim_end().to_owned()
+}
+
 /// A short, printable prefix of a body for error messages.
 pub(crate) fn snippet(body: &[u8], max: usize) -> String {
     let cut = &body[..body.len().min(max)];
@@ -599,6 +632,19 @@ mod tests {
         assert_eq!(format!("[{:>10}]", ErrorClass::Forbidden), "[ forbidden]");
         assert_eq!(ErrorClass::from_status(304, ""), ErrorClass::Unexpected);
         assert_eq!(ErrorClass::from_status(499, ""), ErrorClass::Unexpected);
+    }
+
+    #[test]
+    fn type_names_are_short() {
+        assert_eq!(
+            short_type_name("alloc::vec::Vec<proxmox_proto::models::QemuListEntry>"),
+            "Vec<QemuListEntry>"
+        );
+        assert_eq!(short_type_name("u32"), "u32");
+        assert_eq!(
+            short_type_name("core::option::Option<(u32, alloc::string::String)>"),
+            "Option<(u32, String)>"
+        );
     }
 
     #[test]

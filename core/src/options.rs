@@ -413,10 +413,7 @@ impl ClientOptions {
     /// Check everything for `transport`; the first problem is the error.
     pub fn validate(self, transport: TransportKind) -> Result<ValidatedOptions, InputError> {
         if let Some(e) = self.errors.first() {
-            return Err(InputError::Invalid {
-                what: "client option",
-                reason: e.clone(),
-            });
+            return Err(InputError::ClientOption(e.clone()));
         }
         let mut target = Target::parse(self.service, &self.host)?;
         if let Some(p) = self.port {
@@ -667,11 +664,11 @@ mod tests {
         };
         assert_eq!(
             refusal(&|o| o.set_password("root", Secret::new("pw"))),
-            "invalid client option: invalid credentials: user id \"root\" has no realm: write \
+            "invalid credentials: user id \"root\" has no realm: write \
              user@realm (did you mean \"root@pam\"? pam is the node's Linux users, pve the \
              Proxmox VE users, pbs the Backup Server's)"
         );
-        let both = "invalid client option: both an API token and a password were given: use \
+        let both = "both an API token and a password were given: use \
                     one (a token needs no login and no renewal)";
         assert_eq!(
             refusal(&|o| {
@@ -686,6 +683,11 @@ mod tests {
                 o.set_api_token("a@pve!t", Secret::new("s"));
             }),
             both
+        );
+        assert_eq!(
+            refusal(&|o| o.set_api_token("root!ci", Secret::new("s"))),
+            "invalid credentials: token id \"root!ci\" has no realm: write \
+             user@realm!tokenname (did you mean \"root@pam!ci\"?)"
         );
         // The same kind twice: the last one wins.
         let mut o = ClientOptions::new("h");

@@ -170,9 +170,12 @@ impl Params {
             .serialize(TopSerializer {
                 out: &mut out.pairs,
             })
-            .map_err(|e| InputError::InvalidParameter {
-                key: e.key.unwrap_or_default(),
-                reason: e.msg,
+            .map_err(|e| match e.key {
+                Some(key) => InputError::InvalidParameter { key, reason: e.msg },
+                None => InputError::Invalid {
+                    what: "parameters",
+                    reason: e.msg,
+                },
             })?;
         Ok(out)
     }
@@ -419,7 +422,12 @@ impl<'a> ser::Serializer for TopSerializer<'a> {
     type SerializeStruct = TopMap<'a>;
     type SerializeStructVariant = ser::Impossible<(), SerError>;
 
-    refuse_scalars!(unsupported("a lone value (use a struct or a map)"););
+    refuse_scalars!(SerError {
+        key: None,
+        msg: "a lone value cannot be the parameters: give a struct, a map, or pairs like \
+              &[(\"type\", \"vm\")]"
+            .into(),
+    };);
 
     fn serialize_none(self) -> Result<(), SerError> {
         Ok(())
@@ -939,6 +947,14 @@ mod tests {
         assert_eq!(form(&p), Ok("b=2&a=x".into()));
         assert_eq!(form(&&p), Ok("b=2&a=x".into()));
         assert_eq!(form(&serde_json::json!({"full": 1})), Ok("full=1".into()));
+        assert_eq!(
+            form(&"type=vm"),
+            Err(
+                "invalid parameters: a lone value cannot be the parameters: give a struct, a \
+                 map, or pairs like &[(\"type\", \"vm\")]"
+                    .into()
+            )
+        );
         // Params as serde data: the list of pairs, both ways.
         let text = serde_json::to_string(&p).unwrap();
         assert_eq!(text, r#"[["b","2"],["a","x"]]"#);
@@ -960,7 +976,7 @@ mod tests {
             assert_eq!(
                 bad,
                 Err(format!(
-                    "invalid parameter \"\": {what} cannot be a request parameter"
+                    "invalid parameters: {what} cannot be a request parameter"
                 ))
             );
         }

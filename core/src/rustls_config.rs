@@ -94,7 +94,9 @@ impl std::fmt::Display for PinMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "certificate fingerprint {} does not match the pinned {}",
+            "certificate fingerprint {} does not match the pinned {}; if the node's \
+             certificate was renewed, check the new one on the node (pvenode cert info) and pin \
+             it, otherwise something is intercepting the connection",
             self.got, self.pinned
         )
     }

@@ -99,7 +99,16 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// An API token from `user@realm!tokenid` and its secret.
     pub fn token(token_id: &str, secret: impl Into<Secret>) -> Result<Self, InputError> {
-        ApiToken::new(token_id, secret).map(Self::Token)
+        let token = ApiToken::new(token_id, secret)?;
+        if let Some((user, name)) = token_id.split_once('!')
+            && !user.contains('@')
+        {
+            return Err(InputError::InvalidCredentials(format!(
+                "token id {token_id:?} has no realm: write user@realm!tokenname (did you mean \
+                 \"{user}@pam!{name}\"?)"
+            )));
+        }
+        Ok(Self::Token(token))
     }
 
     /// A password login. The user id must name its realm (`root@pam`, `alice@pve`): the

@@ -51,7 +51,7 @@ fn set_up_mistakes_say_what_to_do() {
     );
     assert_eq!(
         refusal(Client::builder("pve1").password("root", "secret")),
-        "invalid input: invalid client option: invalid credentials: user id \"root\" has no \
+        "invalid input: invalid credentials: user id \"root\" has no \
          realm: write user@realm (did you mean \"root@pam\"? pam is the node's Linux users, pve \
          the Proxmox VE users, pbs the Backup Server's)"
     );
@@ -61,7 +61,7 @@ fn set_up_mistakes_say_what_to_do() {
                 .api_token("a@pve!t", "s")
                 .password("a@pve", "pw")
         ),
-        "invalid input: invalid client option: both an API token and a password were given: \
+        "invalid input: both an API token and a password were given: \
          use one (a token needs no login and no renewal)"
     );
     let missing = std::env::temp_dir().join("proxmox-ureq-first-hour-no-such-ca.pem");
@@ -72,7 +72,7 @@ fn set_up_mistakes_say_what_to_do() {
     );
     assert!(
         text.starts_with(&format!(
-            "invalid input: invalid client option: cannot read the CA file {}: ",
+            "invalid input: cannot read the CA file {}: ",
             missing.display()
         )) && text.ends_with(
             "(give the cluster's pve-root-ca.pem, or pin the certificate with .fingerprint())"
@@ -136,7 +136,7 @@ fn a_user_agent_suffix_names_the_program_in_the_access_log() {
                 .api_token("a@pve!t", "s")
                 .user_agent_suffix("bad\nline")
         ),
-        "invalid input: invalid client option: user agent suffix \"bad\\nline\": at most 100 \
+        "invalid input: user agent suffix \"bad\\nline\": at most 100 \
          characters, letters, digits, space and -._/()+;:,= (e.g. \"backup-script/2\")"
     );
 }
@@ -395,7 +395,7 @@ fn child_from_env() {
             let e = ClientBuilder::from_env().build().unwrap_err();
             assert_eq!(
                 e.to_string(),
-                "invalid input: invalid client option: neither PROXMOX_URL nor PROXMOX_HOST is \
+                "invalid input: neither PROXMOX_URL nor PROXMOX_HOST is \
                  set: export PROXMOX_URL=https://pve1.example.com:8006 (or \
                  PROXMOX_HOST=pve1.example.com)"
             );
@@ -419,7 +419,9 @@ fn transport_errors_have_a_kind_and_say_whether_they_were_sent() {
     assert!(
         text.starts_with(&format!(
             "transport error (the request was not sent): GET /version on 127.0.0.1:{port}: "
-        )) && text.contains("attempts in "),
+        )) && text.contains(
+            "; is the server up and the port right? PVE and PMG answer on 8006, PBS on 8007 (3 attempts in "
+        ),
         "{text}"
     );
     // A name that does not resolve (.invalid never does).
@@ -456,4 +458,41 @@ fn transport_errors_have_a_kind_and_say_whether_they_were_sent() {
     assert!(e.is_timeout() && !e.may_have_been_sent(), "{e}");
     assert_eq!(e.attempts(), 1, "{e}");
     held.join().unwrap();
+}
+
+#[test]
+fn answers_from_a_forwarding_node_say_whether_the_call_ran() {
+    let sim = sim();
+    let c = trusting(Client::builder(&sim.url()), &sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .unwrap();
+    // pve-http-server: 596 when the target node did not answer the forwarding one in time.
+    sim.inject(proxmox_sim::Fault::status(
+        "POST",
+        "/nodes/pve1/qemu/100/status/reboot",
+        596,
+        "Connection timed out",
+    ));
+    let e = c
+        .post::<Value, _>(("nodes", "pve1", "qemu", 100, "status", "reboot"), &())
+        .unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "; the forwarding node gave up waiting for the node that owns the resource: the call \
+             may have taken effect there; check (the task list, the resource) before repeating it"
+        ),
+        "{e}"
+    );
+    assert!(e.may_have_been_sent());
+    // 595 on a GET is retried; when it stays, the error says the call did not run there.
+    sim.inject(proxmox_sim::Fault::status("GET", "/version", 595, "No route to host").times(3));
+    let e = c.get::<Value>("version").unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "; the node that answered could not reach the node that owns the resource: the \
+             call did not run there; another node may reach it"
+        ),
+        "{e}"
+    );
 }

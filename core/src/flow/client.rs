@@ -654,6 +654,25 @@ impl ClientCore {
         path: &crate::ApiPath,
     ) -> crate::Error {
         let e = e.with_request(self.label_of(method, path));
+        // pve-http-server AnyEvent.pm proxy_request: 595 when the forwarding node cannot
+        // connect to the target node, 596 when the target node did not answer in time.
+        let e = e
+            .with_note(595, || {
+                "the node that answered could not reach the node that owns the resource: the \
+                 call did not run there; another node may reach it"
+                    .into()
+            })
+            .with_note(596, || {
+                if method.is_safe_to_replay() {
+                    "the node that owns the resource did not answer the forwarding node in time"
+                        .into()
+                } else {
+                    "the forwarding node gave up waiting for the node that owns the resource: the \
+                     call may have taken effect there; check (the task list, the resource) before \
+                     repeating it"
+                        .into()
+                }
+            });
         if self.shared.auth_kind != AuthKind::Token {
             return e;
         }
