@@ -918,6 +918,7 @@ impl Client {
             headers: head.headers,
             body,
             peer_fingerprint: None,
+            attempts: 0,
         })
     }
 

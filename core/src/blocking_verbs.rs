@@ -340,7 +340,7 @@ macro_rules! async_client_methods {
             let raw = self.call_raw(call, opts).await?;
             Ok(self
                 .core()
-                .envelope(call, raw.status, raw.reason.as_deref(), &raw.body)?)
+                .envelope(call, raw.status, raw.reason.as_deref(), &raw.body, raw.attempts)?)
         }
 
         /// Perform a call and return `data` as `T`.

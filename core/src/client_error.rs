@@ -140,9 +140,14 @@ impl ClientError {
         }
     }
 
-    /// How many attempts a transport error took (0 for other errors).
+    /// How many attempts the call made: for a transport error, and for an API error answered
+    /// after retries (0 when not known, and for other errors).
     pub fn attempts(&self) -> u32 {
-        self.transport().map_or(0, |t| t.attempts)
+        match (self.transport(), self.api()) {
+            (Some(t), _) => t.attempts,
+            (None, Some(a)) => a.attempts,
+            _ => 0,
+        }
     }
 
     /// How long the failed call took, for transport errors.

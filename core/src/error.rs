@@ -115,6 +115,9 @@ pub struct ApiError {
     pub request: Option<RequestLabel>,
     /// What the client knows that the server did not say (which credentials a 401 refused).
     pub note: Option<String>,
+    /// How many attempts of the call ended with this answer (0 when not known); more than one
+    /// when the answer was retried (595, 596 on a GET, a lock timeout).
+    pub attempts: u32,
 }
 
 impl ApiError {
@@ -138,6 +141,7 @@ impl ApiError {
             class,
             request: None,
             note: None,
+            attempts: 0,
         }
     }
 
@@ -184,6 +188,9 @@ impl fmt::Display for ApiError {
         }
         if let Some(code) = self.exit_code {
             write!(f, " [exit code {code}]")?;
+        }
+        if self.attempts > 1 {
+            write!(f, " ({} attempts)", self.attempts)?;
         }
         if let Some(note) = &self.note {
             write!(f, "; {note}")?;
@@ -473,6 +480,17 @@ impl Error {
                 if e.request.is_none() {
                     e.request = Some(request);
                 }
+                Self::Api(e)
+            }
+            other => other,
+        }
+    }
+
+    /// This error with the number of attempts its call made, when it is an API error.
+    pub fn with_attempts(self, attempts: u32) -> Self {
+        match self {
+            Self::Api(mut e) => {
+                e.attempts = attempts;
                 Self::Api(e)
             }
             other => other,

@@ -564,6 +564,7 @@ impl Client {
             headers: parts.headers,
             body: buf,
             peer_fingerprint: None,
+            attempts: 0,
         })
     }
 
@@ -598,9 +599,13 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<Envelope<T>, Error> {
         let raw = self.call_raw(call, opts)?;
-        Ok(self
-            .core()
-            .envelope(call, raw.status, raw.reason.as_deref(), &raw.body)?)
+        Ok(self.core().envelope(
+            call,
+            raw.status,
+            raw.reason.as_deref(),
+            &raw.body,
+            raw.attempts,
+        )?)
     }
 
     /// Perform a call and return `data` as `T`.

@@ -490,9 +490,10 @@ fn answers_from_a_forwarding_node_say_whether_the_call_ran() {
     let e = c.get::<Value>("version").unwrap_err();
     assert!(
         e.to_string().ends_with(
-            "; the node that answered could not reach the node that owns the resource: the \
-             call did not run there; another node may reach it"
+            " (3 attempts); the node that answered could not reach the node that owns the \
+             resource: the call did not run there; another node may reach it"
         ),
         "{e}"
     );
+    assert_eq!(e.attempts(), 3, "{e}");
 }

@@ -87,6 +87,8 @@ pub struct RawResponse {
     pub reason: Option<String>,
     /// The body.
     pub body: Vec<u8>,
+    /// How many attempts of the call this answer ended.
+    pub attempts: u32,
 }
 
 /// The waits of one exchange: connecting plus the answer's head, then each piece of the body.
@@ -596,6 +598,7 @@ impl Client {
             status: r.status,
             reason: r.reason,
             body: r.body,
+            attempts: r.attempts,
         })
     }
 

@@ -354,6 +354,8 @@ pub(crate) async fn fetch(
         status,
         reason,
         body: bytes,
+        // One fetch: the call flow counts attempts.
+        attempts: 1,
     })
 }
 

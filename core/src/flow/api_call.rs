@@ -768,7 +768,10 @@ impl Engine {
             RetryDecision::GiveUp => {}
         }
         let result = match reply {
-            Reply::Http(r) => Ok(Outcome::Reply(r)),
+            Reply::Http(mut r) => {
+                r.attempts = self.attempts;
+                Ok(Outcome::Reply(r))
+            }
             Reply::Failed(f) => Err(self.transport_error(f, now, None)),
             Reply::Shell(_) => Err(wrong_reply()),
         };

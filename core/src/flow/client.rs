@@ -702,7 +702,7 @@ impl ClientCore {
         reply: &super::HttpReply,
     ) -> Result<T, crate::Error> {
         crate::response::parse_data(reply.status, reply.reason.as_deref(), &reply.body)
-            .map_err(|e| self.explain(e, method, path))
+            .map_err(|e| self.explain(e.with_attempts(reply.attempts), method, path))
     }
 
     /// The envelope of an HTTP answer to `call` (status, reason phrase, body); an error
@@ -713,9 +713,10 @@ impl ClientCore {
         status: u16,
         reason: Option<&str>,
         body: &[u8],
+        attempts: u32,
     ) -> Result<crate::response::Envelope<T>, crate::Error> {
         crate::response::parse_envelope(status, reason, body)
-            .map_err(|e| self.explain(e, call.method, &call.path))
+            .map_err(|e| self.explain(e.with_attempts(attempts), call.method, &call.path))
     }
 
     /// The request builder.

@@ -31,6 +31,9 @@ pub struct HttpReply {
     pub body: Vec<u8>,
     /// The peer certificate's fingerprint, when known.
     pub peer_fingerprint: Option<Fingerprint>,
+    /// How many attempts of its call this answer ended (set by the core's call flow; 0 when
+    /// not known).
+    pub attempts: u32,
 }
 
 impl fmt::Debug for HttpReply {
@@ -41,6 +44,7 @@ impl fmt::Debug for HttpReply {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body", &format_args!("{} bytes", self.body.len()))
             .field("peer_fingerprint", &self.peer_fingerprint)
+            .field("attempts", &self.attempts)
             .finish()
     }
 }
@@ -54,6 +58,7 @@ impl HttpReply {
             headers: http::HeaderMap::new(),
             body,
             peer_fingerprint: None,
+            attempts: 0,
         }
     }
 
