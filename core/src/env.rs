@@ -32,7 +32,9 @@
 //!     ("PROXMOX_TOKEN_SECRET", "8b1c0000-0000-0000-0000-000000000000"),
 //! ];
 //! let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-//! let (options, warnings) = ClientOptions::from_env(&lookup, &|p| std::fs::read(p));
+//! // The adapter passes its file reader; here no file is needed.
+//! let no_files = |_: &std::path::Path| Err(std::io::ErrorKind::NotFound.into());
+//! let (options, warnings) = ClientOptions::from_env(&lookup, &no_files);
 //! assert!(warnings.is_empty());
 //! let v = options.validate(TransportKind::Https).unwrap();
 //! assert_eq!(v.target.base_url(), "https://pve1.example.com:8006/api2/json");

@@ -381,7 +381,7 @@ impl RequestLabel {
         Self {
             method: call.method,
             path: call.path.to_string(),
-            host: format!("{}:{}", target.host(), target.port()),
+            host: target.authority(),
         }
     }
 }

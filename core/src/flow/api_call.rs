@@ -289,19 +289,15 @@ impl Engine {
 
     fn label(&self, call: Option<&Call>) -> RequestLabel {
         match call.or(self.call.as_ref()) {
-            Some(c) => RequestLabel::new(c, self.shared.rb.target()),
+            Some(c) => self.shared.label(c.method, c.path.to_string()),
             None => self.login_label(),
         }
     }
 
     /// The login's request (`POST /access/ticket`), for its errors.
     fn login_label(&self) -> RequestLabel {
-        let target = self.shared.rb.target();
-        RequestLabel {
-            method: crate::Method::Post,
-            path: "/access/ticket".into(),
-            host: format!("{}:{}", target.host(), target.port()),
-        }
+        self.shared
+            .label(crate::Method::Post, "/access/ticket".into())
     }
 
     fn transport_error(&self, failure: TransportFailure, now: Now, call: Option<&Call>) -> Error {

@@ -96,6 +96,16 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// How errors name a request: method, path (never the query) and the host it went to
+    /// (`host:port`, or the SSH host on the shell wire). Every flow and client uses this one.
+    pub(crate) fn label(&self, method: crate::Method, path: String) -> crate::RequestLabel {
+        let host = match &self.shell {
+            Some(wire) => wire.host.clone(),
+            None => self.rb.target().authority(),
+        };
+        crate::RequestLabel { method, path, host }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, AuthState> {
         self.auth.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -635,15 +645,7 @@ impl ClientCore {
 
     /// [`ClientCore::label`] of a call given by method and path.
     pub fn label_of(&self, method: crate::Method, path: &crate::ApiPath) -> crate::RequestLabel {
-        let host = match &self.shared.shell {
-            Some(wire) => wire.host.clone(),
-            None => format!("{}:{}", self.target().host(), self.target().port()),
-        };
-        crate::RequestLabel {
-            method,
-            path: path.to_string(),
-            host,
-        }
+        self.shared.label(method, path.to_string())
     }
 
     /// `e` naming the call `method path`, and for a 401 to an API token, which token.

@@ -96,11 +96,7 @@ impl Flow for ShellCall {
                 }
                 .into()));
             };
-            self.label = Some(RequestLabel {
-                method: call.method,
-                path: call.path.to_string(),
-                host: wire.host.clone(),
-            });
+            self.label = Some(self.shared.label(call.method, call.path.to_string()));
             let cmd = match wire.commands.build(&call) {
                 Ok(c) => c,
                 Err(e) => return self.finish(Err(e.into())),

@@ -120,6 +120,9 @@ pub struct PeerProfile {
     pub mirror: Option<String>,
 }
 
+/// The SHA-256 the catalogue's downloads carry (`{dl_sha256}`), and the mirror lists.
+pub const DL_SHA256: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
 /// What a [`Feature::ChecksumMirror`] serves as `SHA256SUMS`: `mirror.iso` with the
 /// catalogue's `{dl_sha256}`, and another file.
 pub const MIRROR_SHA256SUMS: &str = "\
@@ -1564,10 +1567,7 @@ impl<'p> Run<'p> {
         set("disk_storage", "local-lvm".into());
         set("iso_name", format!("testbed-{tag}.iso"));
         set("dl_name", format!("testbed-dl-{tag}.iso"));
-        set(
-            "dl_sha256",
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        );
+        set("dl_sha256", DL_SHA256.into());
         if let Some(m) = &profile.mirror {
             set("mirror", m.clone());
         }
@@ -2084,6 +2084,11 @@ mod tests {
     /// The catalogue calls every method of the common surface: through a surface step, or
     /// through the [`Driver`] methods every adapter implements with its client's method of the
     /// same name (`call`, `login`, `wait_task`); `core` is read by the accessors step.
+    #[test]
+    fn the_mirror_lists_the_catalogue_checksum() {
+        assert!(MIRROR_SHA256SUMS.contains(&format!("{DL_SHA256} *mirror.iso\n")));
+    }
+
     #[test]
     fn every_surface_method_is_called() {
         let mut called: Vec<&str> = vec!["call", "login", "wait_task", "core"];
