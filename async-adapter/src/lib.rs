@@ -919,6 +919,7 @@ impl Client {
             body,
             peer_fingerprint: None,
             attempts: 0,
+            endpoint: proxmox_proto::flow::EndpointId::PRIMARY,
         })
     }
 

@@ -185,6 +185,16 @@ macro_rules! __flow_methods {
             Ok(self.run(flow)$(.$await)??.into_result(upid)?)
         }
 
+        /// Discover the cluster: which endpoint is which node (calls for `/nodes/{n}/…` then
+        /// go to node `n`), endpoints for nodes not given (at the addresses the cluster
+        /// reports, or those given with `node_address`), and each node's certificate
+        /// fingerprint. Without `Sys.Audit` on `/`, only `/nodes` is read (no addresses:
+        /// `addresses_known` is false).
+        #[doc = $crate::__example!($krate, $mode, "let map = client.discover()" AWAIT "?;\nprintln!(\"{} nodes\", map.nodes.len());")]
+        pub $($async)? fn discover(&self) -> Result<$crate::cluster::ClusterMap, Error> {
+            self.run(self.core().discover())$(.$await)?
+        }
+
         /// Wait for many tasks at once (one loop); outcomes in input order.
         #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcomes = client.wait_tasks(&[upid], WaitOptions::default())" AWAIT "?;")]
         pub $($async)? fn wait_tasks(

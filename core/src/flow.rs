@@ -81,6 +81,7 @@
 mod api_call;
 mod client;
 mod composite;
+mod discover;
 mod exchange;
 mod files;
 mod options;
@@ -95,6 +96,7 @@ mod time;
 
 pub use api_call::{ApiCall, Authenticate, UploadFlow};
 pub use client::ClientCore;
+pub use discover::DiscoverCluster;
 pub use exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
 pub use files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 pub use options::{CallOptions, Policy};
@@ -110,3 +112,5 @@ pub use time::{MonoTime, Now};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cluster;

@@ -119,6 +119,7 @@ pub mod call;
 pub mod capability;
 pub mod checksum;
 mod client_error;
+pub mod cluster;
 pub mod command;
 pub mod env;
 pub mod error;

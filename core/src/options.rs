@@ -112,6 +112,10 @@ pub struct ClientOptions {
     proxy: ProxyOption,
     body_limit: u64,
     user_agent_suffix: Option<String>,
+    /// More endpoints of the same cluster, after `host`.
+    endpoints: Vec<String>,
+    node_affinity: bool,
+    node_addresses: Vec<(String, String)>,
     errors: Vec<String>,
 }
 
@@ -154,6 +158,13 @@ pub struct ValidatedOptions {
     pub body_limit: u64,
     /// Appended to the adapter's `User-Agent` (after a space), if given.
     pub user_agent_suffix: Option<String>,
+    /// A cluster client's endpoints, the target first (`None`: one endpoint).
+    pub endpoints: Option<Vec<crate::cluster::Endpoint>>,
+    /// Whether calls for `/nodes/{n}/…` go to node `n` itself (cluster clients).
+    pub node_affinity: bool,
+    /// Node name to address (`host` or `host:port`), used by discovery instead of what the
+    /// cluster reports.
+    pub node_addresses: Vec<(String, String)>,
 }
 
 impl ValidatedOptions {
@@ -231,6 +242,9 @@ impl ClientOptions {
             proxy: ProxyOption::None,
             body_limit: crate::response::DEFAULT_BODY_LIMIT,
             user_agent_suffix: None,
+            endpoints: Vec::new(),
+            node_affinity: true,
+            node_addresses: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -242,6 +256,33 @@ impl ClientOptions {
                 self.errors.push(e.to_string());
                 None
             }
+        }
+    }
+
+    /// More nodes of the same cluster, after the host: calls fail over to them (see
+    /// [`crate::cluster`]). Entries are `host`, `host:port`, IP addresses or URLs; the
+    /// client's port and path prefix apply to those without their own; the host itself may be
+    /// listed again. Called twice, the lists add up.
+    pub fn add_endpoints<S: AsRef<str>>(&mut self, endpoints: &[S]) {
+        self.endpoints
+            .extend(endpoints.iter().map(|e| e.as_ref().to_owned()));
+    }
+
+    /// Turn node affinity of a cluster client off (on by default): every call then goes to
+    /// the first endpoint that is up, and pveproxy forwards it.
+    pub fn set_node_affinity(&mut self, on: bool) {
+        self.node_affinity = on;
+    }
+
+    /// Where node `node` is reached from here (`host` or `host:port`): cluster discovery uses
+    /// it instead of the address the cluster reports (which may be a network this client is
+    /// not on).
+    pub fn add_node_address(&mut self, node: &str, address: &str) {
+        match Target::parse(self.service, address) {
+            Ok(_) => self
+                .node_addresses
+                .push((node.to_owned(), address.to_owned())),
+            Err(e) => self.errors.push(format!("the address of node {node}: {e}")),
         }
     }
 
@@ -422,6 +463,7 @@ impl ClientOptions {
         if let Some(p) = &self.prefix {
             target = target.with_path_prefix(p)?;
         }
+        let endpoints = self.cluster_endpoints(&target, transport)?;
         let credentials = self.credentials.ok_or_else(|| {
             InputError::InvalidCredentials(
                 "no credentials: give an API token, a password or a saved session".into(),
@@ -485,7 +527,63 @@ impl ClientOptions {
             proxy: self.proxy,
             body_limit: self.body_limit,
             user_agent_suffix: self.user_agent_suffix,
+            endpoints,
+            node_affinity: self.node_affinity,
+            node_addresses: self.node_addresses,
         })
+    }
+
+    /// The endpoints of a cluster client, `target` first; `None` when only the target is
+    /// given.
+    fn cluster_endpoints(
+        &self,
+        target: &Target,
+        transport: TransportKind,
+    ) -> Result<Option<Vec<crate::cluster::Endpoint>>, InputError> {
+        if self.endpoints.is_empty() {
+            return Ok(None);
+        }
+        let refuse = |reason: String| InputError::Invalid {
+            what: "endpoints",
+            reason,
+        };
+        if self.service != Service::Pve {
+            return Err(refuse(format!(
+                "several endpoints are for PVE clusters; a {} client takes one host",
+                self.service
+            )));
+        }
+        if transport != TransportKind::Https {
+            return Err(refuse(
+                "several endpoints are for HTTPS clients; this transport takes one host".into(),
+            ));
+        }
+        let parsed = crate::cluster::parse_endpoints(self.service, &self.endpoints)?;
+        let mut out = vec![crate::cluster::Endpoint::from_target(target.clone())];
+        for e in parsed {
+            let mut t = e.target().clone();
+            if let Some(p) = self.port {
+                t = t.with_port(p)?;
+            }
+            if let Some(p) = &self.prefix
+                && t.path_prefix().is_none()
+            {
+                t = t.with_path_prefix(p)?;
+            }
+            if t.path_prefix() != target.path_prefix() {
+                return Err(refuse(format!(
+                    "endpoint {} has another path prefix than {}; every endpoint of a client \
+                     serves the same API",
+                    t.authority(),
+                    target.authority()
+                )));
+            }
+            // The host itself, listed again, is the same endpoint.
+            if t.authority() != target.authority() {
+                out.push(crate::cluster::Endpoint::from_target(t));
+            }
+        }
+        Ok(Some(out))
     }
 }
 
@@ -494,6 +592,33 @@ impl ClientOptions {
 #[macro_export]
 macro_rules! client_builder_methods {
     ($field:ident) => {
+        /// More nodes of the same PVE cluster, after the host: a call that could not reach
+        /// one node goes on at the next (a write only when it was never sent), calls for
+        /// `/nodes/{n}/…` go to node `n` itself, and a node that failed is skipped for a
+        /// while (see [`proxmox_proto::cluster`]). The client's port and path prefix apply to
+        /// entries without their own. Checked by `build()`:
+        /// `.endpoints(["pve2.example.com", "pve3.example.com"])`.
+        pub fn endpoints<S: AsRef<str>>(mut self, endpoints: impl IntoIterator<Item = S>) -> Self {
+            let list: Vec<S> = endpoints.into_iter().collect();
+            self.$field.add_endpoints(&list);
+            self
+        }
+
+        /// Whether calls for `/nodes/{n}/…` go to node `n` itself when it is one of the
+        /// endpoints (on by default; off: they go to the first endpoint that is up, which
+        /// forwards them).
+        pub fn node_affinity(mut self, on: bool) -> Self {
+            self.$field.set_node_affinity(on);
+            self
+        }
+
+        /// Where node `node` is reached from here (`host` or `host:port`): cluster discovery
+        /// uses it instead of the address the cluster reports for it.
+        pub fn node_address(mut self, node: &str, address: &str) -> Self {
+            self.$field.add_node_address(node, address);
+            self
+        }
+
         /// The product (default PVE).
         pub fn service(mut self, service: $crate::Service) -> Self {
             self.$field.set_service(service);

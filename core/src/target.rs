@@ -283,6 +283,15 @@ impl Target {
         Ok(self)
     }
 
+    /// The same port, path prefix and service at another host (a cluster's other nodes).
+    #[must_use]
+    pub fn with_host(&self, host: Host) -> Self {
+        Self {
+            host,
+            ..self.clone()
+        }
+    }
+
     /// The service.
     pub fn service(&self) -> Service {
         self.service

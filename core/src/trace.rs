@@ -135,6 +135,15 @@ pub fn event(event: &Event) {
             "retrying"
         ),
         Event::Relogin => tracing::info!("session refused, logging in again"),
+        Event::DiscoveryLimited { reason } => tracing::warn!(reason = %reason, "discovery limited"),
+        Event::EndpointFailed {
+            endpoint,
+            reason,
+            permanent: true,
+        } => tracing::warn!(endpoint = %endpoint, reason = %reason, "endpoint refused for good"),
+        Event::EndpointFailed {
+            endpoint, reason, ..
+        } => tracing::info!(endpoint = %endpoint, reason = %reason, "endpoint failed"),
         Event::TaskStatus(s) => tracing::trace!(running = s.is_running(), "task status"),
         Event::LogLines(lines) => tracing::trace!(lines = lines.len(), "task log lines"),
         Event::TaskFinished {

@@ -565,6 +565,7 @@ impl Client {
             body: buf,
             peer_fingerprint: None,
             attempts: 0,
+            endpoint: proxmox_proto::flow::EndpointId::PRIMARY,
         })
     }
 

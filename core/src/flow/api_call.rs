@@ -218,8 +218,25 @@ struct Engine {
     reply: Option<(ExchangeId, Reply)>,
     /// The last failure, for the error when the deadline passes.
     last_failure: Option<TransportFailure>,
-    /// An event to hand out before the next step.
-    event: Option<Event>,
+    /// Events to hand out before the next step.
+    events: std::collections::VecDeque<Event>,
+    /// Cluster clients: the endpoints this call tried since its last backoff, and where its
+    /// exchange in flight went.
+    tried: Vec<EndpointId>,
+    sent_to: EndpointId,
+    /// The endpoint that issued a TFA challenge: the second step goes there.
+    tfa_endpoint: Option<EndpointId>,
+}
+
+/// Where an exchange may go (cluster clients).
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    /// The call's own exchange: to the node its path names, if any.
+    Call,
+    /// Login and renewal: anywhere (the session is the cluster's).
+    Any,
+    /// This endpoint and no other.
+    At(EndpointId),
 }
 
 impl std::fmt::Debug for Engine {
@@ -261,7 +278,10 @@ impl Engine {
             state: State::Plan,
             reply: None,
             last_failure: None,
-            event: None,
+            events: std::collections::VecDeque::new(),
+            tried: Vec::new(),
+            sent_to: EndpointId::PRIMARY,
+            tfa_endpoint: None,
         }
     }
 
@@ -300,9 +320,24 @@ impl Engine {
             .label(crate::Method::Post, "/access/ticket".into())
     }
 
-    fn transport_error(&self, failure: TransportFailure, now: Now, call: Option<&Call>) -> Error {
+    fn transport_error(
+        &self,
+        mut failure: TransportFailure,
+        now: Now,
+        call: Option<&Call>,
+    ) -> Error {
         if let Some(e) = failure.refused {
             return e.into();
+        }
+        // A call that tried several endpoints says what became of each.
+        if let Some(router) = self.shared.router()
+            && router.len() > 1
+        {
+            failure.message = format!(
+                "{}; every endpoint was tried: {}",
+                failure.message,
+                router.summary()
+            );
         }
         Error::Transport(Box::new(TransportError {
             request: self.label(call),
@@ -335,21 +370,62 @@ impl Engine {
         &mut self,
         now: Now,
         req: Result<http::Request<crate::request::FormBody>, crate::InputError>,
+        route: Route,
     ) -> Result<(ExchangeId, Step<Outcome>), Error> {
         let payload = Payload::Http(req?);
-        self.send_payload(now, payload, ExchangeKind::Api)
+        self.send_payload(now, payload, ExchangeKind::Api, route)
+    }
+
+    /// Where a cluster client's exchange goes, with its URL pointed there.
+    fn route(&self, now: Now, payload: &mut Payload, route: Route) -> Result<EndpointId, Error> {
+        let Some(router) = self.shared.router() else {
+            return Ok(EndpointId::PRIMARY);
+        };
+        let choice = match route {
+            Route::At(e) => crate::cluster::Choice::Endpoint(e),
+            Route::Any => router.choose(None, &self.tried, now.mono),
+            Route::Call => {
+                let node = self
+                    .call
+                    .as_ref()
+                    .and_then(|c| crate::cluster::node_of(&c.path));
+                router.choose(node, &self.tried, now.mono)
+            }
+        };
+        let endpoint = match choice {
+            crate::cluster::Choice::Endpoint(e) => e,
+            crate::cluster::Choice::Exhausted => {
+                let failure = TransportFailure::not_sent(format!(
+                    "no endpoint is left to try: {}",
+                    router.summary()
+                ))
+                .permanent();
+                drop(router);
+                return Err(self.transport_error(failure, now, None));
+            }
+        };
+        // Endpoint 0 is the target the request builder already addresses.
+        if endpoint != EndpointId::PRIMARY
+            && let Some(e) = router.endpoint(endpoint)
+        {
+            retarget(payload, &e.authority());
+        }
+        Ok(endpoint)
     }
 
     fn send_payload(
         &mut self,
         now: Now,
-        payload: Payload,
+        mut payload: Payload,
         kind: ExchangeKind,
+        route: Route,
     ) -> Result<(ExchangeId, Step<Outcome>), Error> {
         let remaining = self.deadline.map(|d| now.mono.until(d));
         if remaining == Some(Duration::ZERO) {
             return Err(self.deadline_error(now));
         }
+        let endpoint = self.route(now, &mut payload, route)?;
+        self.sent_to = endpoint;
         let cut = |t: Duration| remaining.map_or(t, |r| t.min(r));
         let id = ExchangeId(self.next_id);
         self.next_id += 1;
@@ -358,7 +434,7 @@ impl Engine {
             Step::Send(Exchange {
                 id,
                 kind,
-                endpoint: EndpointId::PRIMARY,
+                endpoint,
                 payload,
                 connect_timeout: cut(self.policy.connect_timeout),
                 read_timeout: cut(self.policy.read_timeout),
@@ -385,7 +461,7 @@ impl Engine {
             self.deadline = self.policy.timeout.map(|t| now.mono + t);
         }
         loop {
-            if let Some(e) = self.event.take() {
+            if let Some(e) = self.events.pop_front() {
                 return Step::Event(e);
             }
             let state = std::mem::replace(&mut self.state, State::Finished);
@@ -419,7 +495,8 @@ impl Engine {
                 }
                 State::SendTfa { response } => {
                     let req = self.shared.rb.build(&response.request(), None);
-                    match self.send(now, req) {
+                    let route = self.tfa_endpoint.map_or(Route::Any, Route::At);
+                    match self.send(now, req, route) {
                         Ok((ex, step)) => {
                             self.state = State::Tfa { response, ex };
                             return step;
@@ -447,6 +524,7 @@ impl Engine {
                         return Step::AwaitReplies;
                     }
                     Some(reply) => {
+                        self.learn(now, &reply, false);
                         let result = match reply {
                             Reply::Http(r) => {
                                 response.handle_response(r.status, r.reason.as_deref(), &r.body)
@@ -472,6 +550,7 @@ impl Engine {
                         return Step::AwaitReplies;
                     }
                     Some(reply) => {
+                        self.learn(now, &reply, false);
                         let renewed = {
                             let mut st = self.shared.lock();
                             let before = st.manager.generation();
@@ -488,7 +567,7 @@ impl Engine {
                         // A failed renewal leaves the old, still-valid ticket in place.
                         self.renewal_tried = true;
                         if renewed {
-                            self.event = Some(Event::Renewed);
+                            self.events.push_back(Event::Renewed);
                         }
                         self.state = State::Plan;
                     }
@@ -536,7 +615,7 @@ impl Engine {
                 }
                 drop(st);
                 let req = self.shared.rb.build(&call, None);
-                match self.send(now, req) {
+                match self.send(now, req, Route::Any) {
                     Ok((ex, step)) => {
                         self.state = State::Renew { ex };
                         step
@@ -558,7 +637,7 @@ impl Engine {
                 }
                 drop(st);
                 let req = self.shared.rb.build(&login.request(), None);
-                match self.send(now, req) {
+                match self.send(now, req, Route::Any) {
                     Ok((ex, step)) => {
                         self.state = State::Login { login, ex };
                         step
@@ -591,14 +670,14 @@ impl Engine {
                             head,
                             body_len: len,
                         };
-                        self.send_payload(now, payload, ExchangeKind::Upload)
+                        self.send_payload(now, payload, ExchangeKind::Upload, Route::Call)
                     }
                     Err(e) => Err(e.into()),
                 }
             }
             None => {
                 let req = self.shared.rb.build(call, Some(&auth));
-                self.send(now, req)
+                self.send(now, req, Route::Call)
             }
         };
         match sent {
@@ -621,12 +700,13 @@ impl Engine {
             st.take_waiters()
         };
         waiters.into_iter().for_each(Waker::wake);
-        self.event = Some(Event::LoggedIn { user });
+        self.events.push_back(Event::LoggedIn { user });
         self.state = State::Plan;
     }
 
     /// `None` to go on with the next state in the loop.
     fn on_login_reply(&mut self, now: Now, login: Login, reply: Reply) -> Option<Step<Outcome>> {
+        self.learn(now, &reply, false);
         match reply {
             Reply::Http(r) => match login.handle_response(r.status, r.reason.as_deref(), &r.body) {
                 Ok(LoginOutcome::Authenticated(session)) => {
@@ -634,6 +714,10 @@ impl Engine {
                     None
                 }
                 Ok(LoginOutcome::SecondFactor(challenge)) => {
+                    // The second step goes to the node that issued the challenge.
+                    if self.shared.router.get().is_some() {
+                        self.tfa_endpoint = Some(self.sent_to);
+                    }
                     // A factor given with the options answers at once; otherwise ask.
                     if let Some(factor) = self.shared.prepared_second_factor.clone() {
                         return match challenge.respond(factor) {
@@ -664,6 +748,11 @@ impl Engine {
                 self.release_login();
                 // A login that never reached the server may be tried again like any call.
                 self.attempts += 1;
+                if self.fails_over(&f, crate::Method::Post) {
+                    self.last_failure = Some(f);
+                    self.state = State::Plan;
+                    return None;
+                }
                 let decision = if f.permanent {
                     RetryDecision::GiveUp
                 } else {
@@ -692,6 +781,60 @@ impl Engine {
         }
     }
 
+    /// Tell a cluster client's router how the exchange in flight ended; `call`: it was the
+    /// call's own (its path's node learns from the status).
+    fn learn(&mut self, now: Now, reply: &Reply, call: bool) {
+        let Some(mut router) = self.shared.router() else {
+            return;
+        };
+        match reply {
+            Reply::Http(r) => {
+                router.answered(self.sent_to);
+                if let Some(node) = self
+                    .call
+                    .as_ref()
+                    .filter(|_| call)
+                    .and_then(|c| crate::cluster::node_of(&c.path))
+                {
+                    if matches!(r.status, 595 | 596) {
+                        router.node_unreachable(node, now.mono);
+                    } else {
+                        router.node_answered(node);
+                    }
+                }
+            }
+            Reply::Failed(f) => {
+                router.failed(self.sent_to, now.mono, &f.message, f.permanent);
+                let endpoint = router
+                    .endpoint(self.sent_to)
+                    .map(|e| e.authority())
+                    .unwrap_or_default();
+                drop(router);
+                if !self.tried.contains(&self.sent_to) {
+                    self.tried.push(self.sent_to);
+                }
+                self.events.push_back(Event::EndpointFailed {
+                    endpoint,
+                    reason: f.message.clone(),
+                    permanent: f.permanent,
+                });
+            }
+            Reply::Shell(_) => {}
+        }
+    }
+
+    /// Whether a cluster call whose exchange failed on the way goes on at once at an endpoint
+    /// it has not tried: when the request was never sent, or may be sent again (a GET). A
+    /// streamed body is sent once, so an upload never fails over.
+    fn fails_over(&self, f: &TransportFailure, method: crate::Method) -> bool {
+        self.stream.is_none()
+            && (!f.may_have_been_sent || method.is_safe_to_replay())
+            && self
+                .shared
+                .router()
+                .is_some_and(|r| r.has_untried(&self.tried))
+    }
+
     /// The instant to retry at, or `None` when the backoff would pass the deadline.
     fn backoff(&mut self, now: Now, reason: &str) -> Option<MonoTime> {
         let after = crate::retry::retry_backoff(self.attempts.saturating_sub(1));
@@ -699,7 +842,9 @@ impl Engine {
         if self.deadline.is_some_and(|d| until >= d) {
             return None;
         }
-        self.event = Some(Event::Retrying {
+        // After the backoff, every endpoint may be tried again.
+        self.tried.clear();
+        self.events.push_back(Event::Retrying {
             attempts: self.attempts,
             after,
             reason: reason.to_owned(),
@@ -713,6 +858,16 @@ impl Engine {
             return Some(self.finish(Err(wrong_outcome())));
         };
         let method = call.method;
+        self.learn(now, &reply, true);
+        if let Reply::Failed(f) = &reply
+            && self.fails_over(f, method)
+        {
+            if let Reply::Failed(f) = reply {
+                self.last_failure = Some(f);
+            }
+            self.state = State::Plan;
+            return None;
+        }
         let attempt = self.attempts.saturating_sub(1);
         let max = self.policy.max_attempts;
         let kind = self.shared.auth_kind;
@@ -756,7 +911,7 @@ impl Engine {
             RetryDecision::ReloginThenRetry => {
                 // The next round logs in again (unless another caller already did).
                 if self.shared.lock().manager.invalidate(&auth) {
-                    self.event = Some(Event::Relogin);
+                    self.events.push_back(Event::Relogin);
                     self.state = State::Plan;
                     return None;
                 }
@@ -766,6 +921,7 @@ impl Engine {
         let result = match reply {
             Reply::Http(mut r) => {
                 r.attempts = self.attempts;
+                r.endpoint = self.sent_to;
                 Ok(Outcome::Reply(r))
             }
             Reply::Failed(f) => Err(self.transport_error(f, now, None)),
@@ -817,4 +973,23 @@ fn wrong_reply() -> Error {
         detail: "a command's output came back for an HTTP exchange".into(),
     }
     .into()
+}
+
+/// Point an exchange's URL at another endpoint (`host:port`): scheme, path and query stay.
+fn retarget(payload: &mut Payload, authority: &str) {
+    fn swap(uri: &mut http::Uri, authority: &str) {
+        let Ok(authority) = authority.parse::<http::uri::Authority>() else {
+            return;
+        };
+        let mut parts = uri.clone().into_parts();
+        parts.authority = Some(authority);
+        if let Ok(u) = http::Uri::from_parts(parts) {
+            *uri = u;
+        }
+    }
+    match payload {
+        Payload::Http(r) => swap(r.uri_mut(), authority),
+        Payload::HttpStreaming { head, .. } => swap(head.uri_mut(), authority),
+        Payload::Command(_) | Payload::CommandInput { .. } => {}
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::api_call::{ApiCall, Authenticate, UploadFlow};
 use super::composite::MachineFlow;
+use super::discover::DiscoverCluster;
 use super::files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 use super::options::{CallOptions, Policy};
 use super::shell_call::ShellCall;
@@ -44,6 +45,9 @@ pub(crate) struct Shared {
     pub(crate) auth: Mutex<AuthState>,
     pub(crate) auth_kind: AuthKind,
     pub(crate) policy: Policy,
+    /// A cluster client's endpoints and what it learnt of them (unset: one endpoint, until
+    /// discovery finds more).
+    pub(crate) router: std::sync::OnceLock<Mutex<crate::cluster::Router>>,
 }
 
 /// How calls become commands on the shell wire, and the host errors name.
@@ -106,6 +110,26 @@ impl Shared {
         crate::RequestLabel { method, path, host }
     }
 
+    /// The cluster router, locked (`None`: a client of one endpoint).
+    pub(crate) fn router(&self) -> Option<MutexGuard<'_, crate::cluster::Router>> {
+        self.router
+            .get()
+            .map(|r| r.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The router, made with the target as its one endpoint if there is none yet (discovery
+    /// on a client of one endpoint).
+    pub(crate) fn router_or_init(&self) -> MutexGuard<'_, crate::cluster::Router> {
+        self.router
+            .get_or_init(|| {
+                Mutex::new(crate::cluster::Router::new(vec![
+                    crate::cluster::Endpoint::from_target(self.rb.target().clone()),
+                ]))
+            })
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, AuthState> {
         self.auth.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -138,6 +162,7 @@ impl ClientCore {
                 }),
                 auth_kind,
                 policy,
+                router: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -158,6 +183,17 @@ impl ClientCore {
         let mut core = Self::new(configure(RequestBuilder::new(v.target)), v.session, policy);
         if let Some(shared) = Arc::get_mut(&mut core.shared) {
             shared.prepared_second_factor = v.second_factor;
+            if v.endpoints.is_some() || !v.node_addresses.is_empty() || !v.node_affinity {
+                let endpoints = v.endpoints.unwrap_or_else(|| {
+                    vec![crate::cluster::Endpoint::from_target(
+                        shared.rb.target().clone(),
+                    )]
+                });
+                let mut router = crate::cluster::Router::new(endpoints);
+                router.set_affinity(v.node_affinity);
+                router.set_addresses(v.node_addresses);
+                shared.router = Mutex::new(router).into();
+            }
         }
         core
     }
@@ -486,6 +522,71 @@ impl ClientCore {
             call,
             self.shared.policy.for_call(opts),
         ))
+    }
+
+    /// The flow that discovers the cluster ([`DiscoverCluster`]): which endpoint is which
+    /// node (for affinity), endpoints for the nodes not given, and each node's certificate
+    /// fingerprint. A client given one endpoint becomes a cluster client this way.
+    ///
+    /// Driven on canned bytes: `/cluster/status` and `/nodes` are asked at once.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("10.0.0.1");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// o.add_endpoints(&["10.0.0.2"]);
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let mut flow = core.discover();
+    /// let status = br#"{"data":[{"type":"node","name":"pve1","ip":"10.0.0.1","local":1,"online":1},
+    ///   {"type":"node","name":"pve2","ip":"10.0.0.2","online":1},
+    ///   {"type":"node","name":"pve3","ip":"10.0.0.3","online":1}]}"#;
+    /// let nodes = br#"{"data":[{"node":"pve1"},{"node":"pve2"},{"node":"pve3"}]}"#;
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let mut sent = Vec::new();
+    /// let map = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///             sent.push((ex.id, req.uri().path().to_owned()));
+    ///         }
+    ///         Step::AwaitReplies => {
+    ///             for (id, path) in sent.drain(..) {
+    ///                 let body = if path.ends_with("/status") { &status[..] } else { &nodes[..] };
+    ///                 flow.handle(id, Reply::Http(HttpReply::new(200, None, body.to_vec())));
+    ///             }
+    ///         }
+    ///         Step::Event(_) => {}
+    ///         Step::Done(result) => break result.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(map.nodes.len(), 3);
+    /// // pve3 was not given: it is an endpoint now.
+    /// let endpoints = core.endpoints();
+    /// assert_eq!(endpoints.len(), 3);
+    /// assert_eq!((endpoints[2].authority().as_str(), endpoints[2].node()), ("10.0.0.3:8006", Some("pve3")));
+    /// ```
+    pub fn discover(&self) -> DiscoverCluster {
+        DiscoverCluster(MachineFlow::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            super::discover::Discover::new(self.shared.clone()),
+        ))
+    }
+
+    /// A cluster client's endpoints, in order, with the nodes they are known to be (a client
+    /// of one endpoint: its target).
+    pub fn endpoints(&self) -> Vec<crate::cluster::Endpoint> {
+        match self.shared.router() {
+            Some(r) => r.endpoints().cloned().collect(),
+            None => vec![crate::cluster::Endpoint::from_target(
+                self.shared.rb.target().clone(),
+            )],
+        }
     }
 
     /// The flow that looks for a checksum published next to `url` (see

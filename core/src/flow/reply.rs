@@ -34,6 +34,9 @@ pub struct HttpReply {
     /// How many attempts of its call this answer ended (set by the core's call flow; 0 when
     /// not known).
     pub attempts: u32,
+    /// The endpoint that answered (set by the core's call flow; a cluster client has
+    /// several).
+    pub endpoint: super::EndpointId,
 }
 
 impl fmt::Debug for HttpReply {
@@ -45,6 +48,7 @@ impl fmt::Debug for HttpReply {
             .field("body", &format_args!("{} bytes", self.body.len()))
             .field("peer_fingerprint", &self.peer_fingerprint)
             .field("attempts", &self.attempts)
+            .field("endpoint", &self.endpoint)
             .finish()
     }
 }
@@ -59,6 +63,7 @@ impl HttpReply {
             body,
             peer_fingerprint: None,
             attempts: 0,
+            endpoint: super::EndpointId::PRIMARY,
         }
     }
 

@@ -77,6 +77,21 @@ pub enum Event {
     },
     /// The session was refused (401); the flow logs in again once.
     Relogin,
+    /// Cluster discovery could read less than it wanted (why, and what to do).
+    DiscoveryLimited {
+        /// What was missing and what to do.
+        reason: String,
+    },
+    /// A cluster client gave up on an endpoint for now (`permanent`: for good, its
+    /// certificate was refused); the call goes on at another one if it can.
+    EndpointFailed {
+        /// `host:port`.
+        endpoint: String,
+        /// Why.
+        reason: String,
+        /// Refused for good: it is never tried again.
+        permanent: bool,
+    },
     /// A status answer of a task being waited for.
     TaskStatus(crate::task::TaskStatus),
     /// New lines of a followed task log, each once, in order.

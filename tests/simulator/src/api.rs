@@ -184,6 +184,7 @@ pub(crate) fn handle(
                 now,
                 method,
                 rel,
+                local: req.node,
             };
             match shared.config.service {
                 Service::Pve => pve(&mut ctx, &segs),
@@ -275,6 +276,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: Duration,
     pub(crate) method: &'a str,
     pub(crate) rel: &'a str,
+    /// The node that received the call (index into the cluster).
+    pub(crate) local: usize,
 }
 
 impl Ctx<'_> {
@@ -337,10 +340,29 @@ fn version(service: Service) -> Value {
     }
 }
 
+/// Whether node `node` is online as the cluster sees it.
+fn node_online(shared: &Shared, node: &str) -> bool {
+    shared
+        .cluster
+        .iter()
+        .find(|c| c.name == node)
+        .is_none_or(|c| c.mode() == crate::cluster::NodeMode::Up)
+}
+
 fn node_entry(shared: &Shared, node: &str) -> Value {
+    let fingerprint = shared
+        .cluster
+        .iter()
+        .find(|c| c.name == node)
+        .map_or(&shared.ident.fingerprint, |c| &c.ident.fingerprint);
+    let status = if node_online(shared, node) {
+        "online"
+    } else {
+        "offline"
+    };
     json!({
-        "node": node, "status": "online", "type": "node", "id": format!("node/{node}"),
-        "level": "", "ssl_fingerprint": shared.ident.fingerprint,
+        "node": node, "status": status, "type": "node", "id": format!("node/{node}"),
+        "level": "", "ssl_fingerprint": fingerprint,
         "cpu": 0.02, "maxcpu": 4, "mem": 2147483648u64, "maxmem": 8589934592u64,
         "disk": 4294967296u64, "maxdisk": 68719476736u64, "uptime": 3600
     })
@@ -515,15 +537,25 @@ fn pve(ctx: &mut Ctx<'_>, segs: &[&str]) -> ApiResult {
         ["access", "users", userid, "token", name] if m == "POST" => new_token(ctx, userid, name),
         ["cluster", "resources"] if m == "GET" => cluster_resources(ctx),
         ["cluster", "nextid"] if m == "GET" => nextid(ctx),
+        // PVE/API2/Cluster.pm `status`: needs Sys.Audit on `/`.
         ["cluster", "status"] if m == "GET" => {
-            let nodes: Vec<Value> = ctx
-                .st
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| json!({"type": "node", "id": format!("node/{n}"), "name": n, "nodeid": i + 1, "online": 1, "local": i64::from(i == 0), "ip": "127.0.0.1", "level": ""}))
-                .collect();
-            Out::data(Value::Array(nodes))
+            if ctx.caller.userid == LIMITED_USER {
+                return Err(ApiErr::new(403, "Permission check failed (/, Sys.Audit)"));
+            }
+            let mut out: Vec<Value> = Vec::new();
+            if ctx.shared.cluster.len() > 1 {
+                out.push(json!({"type": "cluster", "id": "cluster", "name": "sim", "nodes": ctx.shared.cluster.len(), "quorate": 1, "version": ctx.shared.cluster.len()}));
+            }
+            for (i, n) in ctx.st.nodes.iter().enumerate() {
+                let ip = ctx
+                    .shared
+                    .cluster
+                    .get(i)
+                    .map_or_else(|| "127.0.0.1".to_owned(), |c| c.addr.ip().to_string());
+                let online = node_online(ctx.shared, n);
+                out.push(json!({"type": "node", "id": format!("node/{n}"), "name": n, "nodeid": i + 1, "online": i64::from(online), "local": i64::from(i == ctx.local), "ip": ip, "level": ""}));
+            }
+            Out::data(Value::Array(out))
         }
         ["nodes", node, rest @ ..] => {
             let node = check_node(ctx.shared, ctx.st, node)?;

@@ -65,6 +65,8 @@ pub(crate) struct Request {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
     pub(crate) http10: bool,
+    /// The node that received it (an index into the cluster; 0 for a single node).
+    pub(crate) node: usize,
 }
 
 impl Request {
@@ -259,6 +261,7 @@ fn parse_head(head: &[u8], conn_id: u64) -> Head {
         headers,
         body: Vec::new(),
         http10: version == "HTTP/1.0",
+        node: 0,
     })
 }
 
@@ -291,28 +294,30 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
-        let id = shared.conn_counter.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Ok(clone) = stream.try_clone() {
-            shared
-                .open_conns
+        spawn_conn(&shared, stream, 0);
+    }
+}
+
+/// Serve a connection that node `node` accepted, on a thread of its own.
+pub(crate) fn spawn_conn(shared: &Arc<Shared>, stream: TcpStream, node: usize) {
+    let id = shared.conn_counter.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Ok(clone) = stream.try_clone() {
+        shared
+            .open_conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, clone);
+    }
+    let sh = Arc::clone(shared);
+    let _ = std::thread::Builder::new()
+        .name(format!("proxmox-sim-conn-{id}"))
+        .spawn(move || {
+            serve_conn(&sh, stream, id, node);
+            sh.open_conns
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(id, clone);
-        }
-        let sh = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
-            .name(format!("proxmox-sim-conn-{id}"))
-            .spawn(move || {
-                serve_conn(&sh, stream, id);
-                sh.open_conns
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&id);
-            });
-        if spawned.is_err() {
-            continue;
-        }
-    }
+                .remove(&id);
+        });
 }
 
 fn redact(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
@@ -356,12 +361,16 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64) {
+fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64, node: usize) {
     let _ = tcp.set_nodelay(true);
     let Ok(ctl) = tcp.try_clone() else {
         return;
     };
-    let t: Box<dyn Transport> = match &shared.tls {
+    let tls = match shared.cluster.get(node) {
+        Some(c) => &c.tls,
+        None => &shared.tls,
+    };
+    let t: Box<dyn Transport> = match tls {
         Some(cfg) => match ServerConnection::new(Arc::clone(cfg)) {
             Ok(c) => Box::new(StreamOwned::new(c, tcp)),
             Err(_) => return,
@@ -399,7 +408,10 @@ fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64) {
         let guard = InFlight::enter(shared);
         served += 1;
         let mut req = match head {
-            Head::Ok(r) => r,
+            Head::Ok(mut r) => {
+                r.node = node;
+                r
+            }
             Head::Bad(status, reason) => {
                 let mut resp = Response::json(status, reason, &serde_json::json!({"data": null}));
                 resp.close = true;
@@ -462,6 +474,7 @@ fn log_request(
         user_agent: req.header("user-agent").map(str::to_owned),
         status,
         executed: ran == Ran::Yes,
+        node: shared.node_name(req.node),
     };
     shared.lock().log.push(entry);
 }
@@ -566,6 +579,17 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
     let form = req.body_params();
     if !delay.is_zero() {
         std::thread::sleep(delay);
+    }
+    // A call for another node is forwarded, as pveproxy does; it does not run when that node
+    // cannot be reached.
+    if let Some(rel) = &api_rel
+        && let Some(target) = rel
+            .strip_prefix("/nodes/")
+            .and_then(|r| r.split('/').next())
+        && let Some(reason) = crate::cluster::unreachable(shared, req.node, target)
+    {
+        log_request(shared, req, form, AuthKind::None, 595, Ran::No);
+        return Some(fault_response(595, reason, None));
     }
     let after_running = match action {
         Some(FaultAction::DropAfterRead) => {

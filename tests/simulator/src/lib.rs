@@ -47,6 +47,7 @@
 mod api;
 mod auth;
 mod clock;
+mod cluster;
 mod hostile;
 mod http;
 mod state;
@@ -62,6 +63,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use clock::{ClockMode, SimClock};
+pub use cluster::NodeMode;
 pub use state::{
     AuthKind, DownloadRecord, Fault, FaultAction, LoggedRequest, TaskOutcome, TaskPlan,
     UploadRecord,
@@ -176,6 +178,12 @@ pub struct Config {
     /// huge, endless, deep, malformed and stalling answers for clients' hostile-input tests.
     /// See the table in the crate's README.
     pub hostile: bool,
+    /// Nodes of the simulated PVE cluster (default 1; binary flag `--nodes N`). With more
+    /// than one, node `i` (`pve{i}`) listens on `127.0.0.{i}` (same port as the first when
+    /// it is free) with its own certificate, signed by a cluster CA ([`Simulator::ca_pem`]);
+    /// calls for another node are forwarded as pveproxy does (595 when it cannot be
+    /// reached); [`Simulator::set_node_mode`] stops, blackholes or partitions a node.
+    pub nodes: usize,
 }
 
 impl Config {
@@ -198,6 +206,7 @@ impl Config {
             static_dir: None,
             tfa_lockout_after: 5,
             hostile: false,
+            nodes: 1,
         }
     }
 }
@@ -208,6 +217,8 @@ pub struct Simulator {
     shared: Arc<state::Shared>,
     addr: SocketAddr,
     accept: Option<JoinHandle<()>>,
+    /// A cluster's node threads.
+    nodes: Vec<JoinHandle<()>>,
 }
 
 impl Simulator {
@@ -220,6 +231,9 @@ impl Simulator {
             Duration::from_secs(now.as_secs())
         });
         let clock = SimClock::new(start, config.clock);
+        if config.nodes > 1 && config.service == Service::Pve {
+            return Self::start_cluster(config, clock);
+        }
         let ident = tls::Identity::generate(config.bind)
             .map_err(|e| std::io::Error::other(format!("certificate generation failed: {e}")))?;
         let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port))?;
@@ -233,7 +247,121 @@ impl Simulator {
             shared,
             addr,
             accept: Some(accept),
+            nodes: Vec::new(),
         })
+    }
+
+    /// Start a cluster of `config.nodes` PVE nodes (see [`Config::nodes`]).
+    fn start_cluster(config: Config, clock: SimClock) -> std::io::Result<Simulator> {
+        let gen_err =
+            |e: rcgen::Error| std::io::Error::other(format!("certificate generation failed: {e}"));
+        let first = TcpListener::bind(SocketAddr::new(config.bind, config.port))?;
+        let port = first.local_addr()?.port();
+        let mut listeners = vec![first];
+        for i in 2..=config.nodes {
+            // 127.0.0.i on the same port, like a cluster's nodes; another port if taken.
+            let ip = match config.bind {
+                IpAddr::V4(v4) if v4.is_loopback() => {
+                    IpAddr::V4(Ipv4Addr::new(127, 0, 0, i.min(254) as u8))
+                }
+                other => other,
+            };
+            let l = TcpListener::bind(SocketAddr::new(ip, port))
+                .or_else(|_| TcpListener::bind(SocketAddr::new(ip, 0)))?;
+            listeners.push(l);
+        }
+        let addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+        let (ca_pem, idents) = tls::Identity::generate_cluster(&ips).map_err(gen_err)?;
+        let plain = config.plain_http;
+        let mut ctls = Vec::new();
+        for (i, (ident, addr)) in idents.into_iter().zip(&addrs).enumerate() {
+            let tls = if plain {
+                None
+            } else {
+                Some(ident.server_config().map_err(std::io::Error::other)?)
+            };
+            ctls.push(Arc::new(cluster::NodeCtl::new(
+                format!("pve{}", i + 1),
+                *addr,
+                ident,
+                tls,
+            )));
+        }
+        let first_ident = tls::Identity::clone_of(&ctls[0].ident);
+        let mut shared = state::Shared::new(config, clock, first_ident)?;
+        shared.tls = ctls[0].tls.clone();
+        shared.cluster = ctls;
+        shared.cluster_ca_pem = Some(ca_pem);
+        let shared = Arc::new(shared);
+        let mut threads = Vec::new();
+        for (i, l) in listeners.into_iter().enumerate() {
+            l.set_nonblocking(true)?;
+            let sh = Arc::clone(&shared);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("proxmox-sim-node-{}", i + 1))
+                    .spawn(move || cluster::node_loop(sh, i, l))?,
+            );
+        }
+        Ok(Simulator {
+            shared,
+            addr: addrs[0],
+            accept: None,
+            nodes: threads,
+        })
+    }
+
+    /// The nodes' names (`pve1`, …), in order; one name outside a cluster.
+    pub fn node_names(&self) -> Vec<String> {
+        if self.shared.cluster.is_empty() {
+            return vec![self.shared.config.service.node().to_owned()];
+        }
+        self.shared.cluster.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Every node's address for a client builder (`https://127.0.0.{i}:PORT`), in order.
+    pub fn node_urls(&self) -> Vec<String> {
+        if self.shared.cluster.is_empty() {
+            return vec![self.url()];
+        }
+        let scheme = if self.shared.config.plain_http {
+            "http"
+        } else {
+            "https"
+        };
+        self.shared
+            .cluster
+            .iter()
+            .map(|c| format!("{scheme}://{}", c.addr))
+            .collect()
+    }
+
+    /// The SHA-256 fingerprint of node `name`'s certificate.
+    pub fn node_fingerprint(&self, name: &str) -> Option<&str> {
+        if self.shared.cluster.is_empty() {
+            return (name == self.shared.config.service.node()).then(|| self.fingerprint());
+        }
+        self.shared
+            .cluster
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.ident.fingerprint.as_str())
+    }
+
+    /// Stop, restart, blackhole or partition node `name` (cluster simulators); `false` when
+    /// there is no such node.
+    pub fn set_node_mode(&self, name: &str, mode: NodeMode) -> bool {
+        match self.shared.cluster.iter().find(|c| c.name == name) {
+            Some(c) => {
+                c.set_mode(mode);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The service this simulator plays.
@@ -277,9 +405,13 @@ impl Simulator {
         format!("{}/api2/json", self.base_url())
     }
 
-    /// The certificate (PEM) a client should trust.
+    /// The certificate (PEM) a client should trust: the cluster's CA for a cluster, else the
+    /// node's own certificate.
     pub fn ca_pem(&self) -> &str {
-        &self.shared.ident.cert_pem
+        match &self.shared.cluster_ca_pem {
+            Some(ca) => ca,
+            None => &self.shared.ident.cert_pem,
+        }
     }
 
     /// The certificate in DER form.
@@ -434,6 +566,9 @@ impl Simulator {
         // Wake the accept loop.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500));
         if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+        for h in self.nodes.drain(..) {
             let _ = h.join();
         }
         let conns = std::mem::take(

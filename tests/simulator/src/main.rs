@@ -14,7 +14,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: proxmox-sim [--service pve|pmg|pbs] [--port N] [--bind ADDR] [--plain] [--ca-out PATH]\n\
          \x20                  [--task-secs S] [--guests N] [--static DIR] [--manual-clock]\n\
-         \x20                  [--hostile]"
+         \x20                  [--hostile] [--nodes N]"
     );
     std::process::exit(2)
 }
@@ -42,6 +42,13 @@ fn main() {
             "--static" => config.static_dir = Some(val().into()),
             "--manual-clock" => config.clock = ClockMode::Manual,
             "--hostile" => config.hostile = true,
+            "--nodes" => {
+                config.nodes = val()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=254).contains(n))
+                    .unwrap_or_else(|| usage())
+            }
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -66,6 +73,15 @@ fn main() {
         sim.base_url()
     );
     println!("fingerprint {}", sim.fingerprint_sha256());
+    let names = sim.node_names();
+    if names.len() > 1 {
+        for (name, url) in names.iter().zip(sim.node_urls()) {
+            println!(
+                "node {name} at {url} fingerprint {}",
+                sim.node_fingerprint(name).unwrap_or("?")
+            );
+        }
+    }
     println!(
         "user {} password {}",
         proxmox_sim::ROOT_USER,

@@ -56,6 +56,9 @@ pub struct LoggedRequest {
     pub user_agent: Option<String>,
     /// The status answered (0 if the connection was dropped without an answer).
     pub status: u16,
+    /// The node that received it (`pve1` for a single node; in a cluster, the node whose
+    /// address the client connected to).
+    pub node: String,
     /// Whether the request reached the API handler, which then acted on it (or refused it
     /// with an error of its own). `false` when the simulator answered or dropped it before
     /// that (a fault, a chunked or oversized body, an unknown method). Count the entries with
@@ -472,6 +475,10 @@ pub(crate) struct Shared {
     pub(crate) clock: SimClock,
     pub(crate) ident: Identity,
     pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The nodes of a cluster (empty for a single node).
+    pub(crate) cluster: Vec<std::sync::Arc<crate::cluster::NodeCtl>>,
+    /// The cluster's CA (PEM), which signed every node's certificate.
+    pub(crate) cluster_ca_pem: Option<String>,
     /// Secret for ticket and CSRF signatures (never sent).
     pub(crate) secret: [u8; 32],
     pub(crate) state: Mutex<State>,
@@ -634,13 +641,19 @@ impl Shared {
             log: Vec::new(),
             uploads: Vec::new(),
             downloads: Vec::new(),
-            nodes: vec![node],
+            nodes: if config.service == Service::Pve && config.nodes > 1 {
+                (1..=config.nodes).map(|i| format!("pve{i}")).collect()
+            } else {
+                vec![node]
+            },
         };
         Ok(Self {
             config,
             clock,
             ident,
             tls,
+            cluster: Vec::new(),
+            cluster_ca_pem: None,
             secret,
             state: Mutex::new(state),
             conn_counter: AtomicU64::new(0),
@@ -650,6 +663,14 @@ impl Shared {
             open_conns: Mutex::new(HashMap::new()),
             hostile_seen: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The name of node `index` (the single node's name outside a cluster).
+    pub(crate) fn node_name(&self, index: usize) -> String {
+        match self.cluster.get(index) {
+            Some(c) => c.name.clone(),
+            None => self.config.service.node().to_owned(),
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

@@ -66,6 +66,61 @@ impl Identity {
         })
     }
 
+    /// A copy (the simulator's state keeps the first node's identity).
+    pub(crate) fn clone_of(other: &Self) -> Self {
+        Self {
+            cert_pem: other.cert_pem.clone(),
+            cert_der: other.cert_der.clone(),
+            key_der: other.key_der.clone(),
+            fingerprint: other.fingerprint.clone(),
+        }
+    }
+
+    /// A cluster's certificates, as PVE makes them: a CA (`pve-root-ca.pem`) and one node
+    /// certificate per address (`pve-ssl.pem`), each with the loopback names and its address.
+    /// Returns the CA's PEM and the nodes' identities.
+    pub(crate) fn generate_cluster(ips: &[IpAddr]) -> Result<(String, Vec<Self>), rcgen::Error> {
+        let mut ca = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "proxmox-sim cluster CA");
+        ca.distinguished_name = dn;
+        ca.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate()?;
+        let issuer = rcgen::CertifiedIssuer::self_signed(ca, ca_key)?;
+        let mut out = Vec::new();
+        for (i, ip) in ips.iter().enumerate() {
+            let mut params = CertificateParams::default();
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, format!("pve{}.sim", i + 1));
+            params.distinguished_name = dn;
+            params.is_ca = IsCa::ExplicitNoCa;
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            let mut sans = vec![
+                SanType::IpAddress(*ip),
+                SanType::DnsName(format!("pve{}", i + 1).try_into()?),
+            ];
+            if *ip != IpAddr::V4(Ipv4Addr::LOCALHOST) {
+                sans.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            }
+            params.subject_alt_names = sans;
+            let key = KeyPair::generate()?;
+            let cert = params.signed_by(&key, &issuer)?;
+            let der = cert.der().to_vec();
+            out.push(Self {
+                fingerprint: crate::util::colon_hex(&Sha256::digest(&der)),
+                cert_pem: cert.pem(),
+                cert_der: der,
+                key_der: key.serialize_der(),
+            });
+        }
+        Ok((issuer.pem(), out))
+    }
+
     pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let cfg = rustls::ServerConfig::builder_with_provider(provider)

@@ -1,0 +1,53 @@
+//! Cluster clients: several endpoints, failover, node affinity, discovery.
+//!
+//! A PVE cluster has one API per node, and any node answers for the whole cluster: tickets
+//! are valid on every node, and pveproxy forwards a call for another node's resources to that
+//! node (`proxyto`), answering 595–599 when it cannot reach it (pve-http-server,
+//! `PVE/APIServer/AnyEvent.pm`, `proxy_request`). A cluster client is given several
+//! endpoints; its [`Router`] — one per client, shared by its flows — says where each exchange
+//! goes, and the API-call flow tells it how each ended:
+//!
+//! * an exchange that was never sent (refused, name not found, connect timeout) goes on at the
+//!   next endpoint at once; one that may have been sent goes on elsewhere only if the call is
+//!   a GET; a write is never sent twice unless the server said it did not run (595);
+//! * an endpoint whose certificate was refused (not the pinned one, unknown issuer) is never
+//!   tried again; the call goes on at the others, and the refusal is in the final error;
+//! * a failed endpoint is skipped by later calls for a backoff that grows, then tried again;
+//!   when no endpoint is left the error lists each with why it was given up;
+//! * calls for `/nodes/{n}/…` go to node `n` itself once its endpoint is known (affinity);
+//!   a 595/596 marks the *target* node unreachable, not the endpoint that answered;
+//! * the session is the cluster's: one login serves every endpoint; the second step of a TFA
+//!   login goes to the node that issued the challenge (its WebAuthn/U2F state lives in that
+//!   node's `/run`).
+//!
+//! Discovery ([`crate::flow::ClientCore::discover`]) reads [`ClusterMap`]: node names,
+//! addresses and which node answered from `/cluster/status` (which needs `Sys.Audit` on `/`;
+//! without it only `/nodes` is read: names and fingerprints, no addresses, and it says so),
+//! and certificate fingerprints from `/nodes`.
+//!
+//! PMG clusters are out of scope for now, and PBS has none: their clients take one endpoint
+//! (`build()` refuses several).
+
+mod endpoint;
+mod router;
+mod status;
+
+pub use endpoint::{Endpoint, parse_endpoints};
+pub use router::{Choice, FIRST_BACKOFF, MAX_BACKOFF, Router};
+pub use status::{ClusterMap, ClusterNode};
+
+/// The node a path is about: `n` in `/nodes/{n}/…` (a path of its own, `/nodes/{n}`,
+/// included).
+///
+/// ```
+/// use proxmox_proto::cluster::node_of;
+/// use proxmox_proto::ApiPath;
+/// assert_eq!(node_of(&ApiPath::parse("nodes/pve2/qemu").unwrap()), Some("pve2"));
+/// assert_eq!(node_of(&ApiPath::parse("cluster/resources").unwrap()), None);
+/// ```
+pub fn node_of(path: &crate::ApiPath) -> Option<&str> {
+    match path.segments() {
+        [first, node, ..] if first == "nodes" => Some(node.as_str()),
+        _ => None,
+    }
+}
