@@ -168,10 +168,12 @@ impl PinStore {
             let fingerprint = fp
                 .parse::<Fingerprint>()
                 .map_err(|_| bad("the fingerprint is not 32 bytes of hex (AB:CD:…)"))?;
-            let host = normal_host(host);
-            if host.is_empty() || host.contains(['/', '@']) {
+            // A host name or an address, as a client's target has it: anything else (`#` in
+            // brackets, found by the fuzzer) would not read back as the same line.
+            if crate::target::Host::parse(host).is_err() {
                 return Err(bad("the host is not a host name or address"));
             }
+            let host = normal_host(host);
             lines.push(Line::Pin {
                 host,
                 port,
@@ -336,6 +338,15 @@ mod tests {
             (
                 "pve1 8006 AB CD\n",
                 "line 1: expected `host port fingerprint`",
+            ),
+            // Found by the fuzzer: unbracketed, this host would read back as a comment.
+            (
+                &format!("[#1::2] 8007 {}\n", "cd".repeat(32)),
+                "line 1: the host is not a host name or address",
+            ),
+            (
+                &format!("pve1/x 8007 {}\n", "cd".repeat(32)),
+                "line 1: the host is not a host name or address",
             ),
         ] {
             let e = PinStore::parse(text).unwrap_err().to_string();
