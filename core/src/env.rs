@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `PROXMOX_URL` | `https://host:port[/prefix]`, or `…/api2/json` |
 //! | `PROXMOX_HOST` | `host` or `host:port` (instead of `PROXMOX_URL`) |
+//! | | either may list several nodes of one cluster, `pve1,pve2,pve3`: the client's endpoints, tried in that order ([`crate::cluster`]) |
 //! | `PROXMOX_PORT` | the port, when the address has none |
 //! | `PROXMOX_SERVICE` | `pve` (default), `pmg` or `pbs`; it picks the default port |
 //! | `PROXMOX_TOKEN_ID` | an API token id, `user@realm!name` |
@@ -58,10 +59,10 @@ impl ClientOptions {
         let get = |k: &str| var(k).filter(|v| !v.is_empty());
         let mut warnings = Vec::new();
         let (mut o, address_error) = match (get("PROXMOX_URL"), get("PROXMOX_HOST")) {
-            (Some(url), None) => (ClientOptions::new(&url), None),
-            (None, Some(host)) => (ClientOptions::new(&host), None),
+            (Some(url), None) => (addresses("PROXMOX_URL", &url), None),
+            (None, Some(host)) => (addresses("PROXMOX_HOST", &host), None),
             (Some(url), Some(_)) => (
-                ClientOptions::new(&url),
+                addresses("PROXMOX_URL", &url),
                 Some("PROXMOX_URL and PROXMOX_HOST are both set: use one"),
             ),
             (None, None) => (
@@ -87,7 +88,7 @@ impl ClientOptions {
                     // A port in the address wins (as in proxmoxer): say that this one is unused.
                     let address = get("PROXMOX_URL").or_else(|| get("PROXMOX_HOST"));
                     let inline = address
-                        .and_then(|a| crate::Target::parse(Service::Pve, &a).ok())
+                        .and_then(|a| crate::Target::parse(Service::Pve, first_entry(&a)).ok())
                         .filter(|t| t.clone().with_port(port).is_ok_and(|w| w.port() != port));
                     if let Some(t) = inline {
                         warnings.push(format!(
@@ -199,6 +200,35 @@ impl ClientOptions {
     }
 }
 
+/// The entries of a comma-separated address list, trimmed.
+fn entries(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim)
+}
+
+/// The first entry of an address list: the client's own address.
+fn first_entry(list: &str) -> &str {
+    entries(list).next().unwrap_or_default()
+}
+
+/// Options for the address in `var`: one address, or a list of a cluster's nodes (the first is
+/// the client's address, all of them its endpoints). An empty entry is an error naming its
+/// position.
+fn addresses(var: &str, list: &str) -> ClientOptions {
+    let mut o = ClientOptions::new(first_entry(list));
+    if list.contains(',') {
+        let all: Vec<&str> = entries(list).collect();
+        match all.iter().position(|e| e.is_empty()) {
+            Some(i) => o.add_error(format!(
+                "{var} has an empty entry (number {} of {}): list the nodes as pve1,pve2,pve3",
+                i + 1,
+                all.len()
+            )),
+            None => o.add_endpoints(&all),
+        }
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +317,51 @@ mod tests {
             with(&[("PROXMOX_HOST", "a"), ("PROXMOX_URL", "https://b")]),
             Err("PROXMOX_URL and PROXMOX_HOST are both set: use one".into())
         );
+    }
+
+    #[test]
+    fn a_list_of_nodes_is_the_clients_endpoints() {
+        let endpoints = |vars: &[(&str, &str)]| {
+            let mut v = TOKEN.to_vec();
+            v.extend_from_slice(vars);
+            let map: HashMap<&str, &str> = v.into_iter().collect();
+            let no_files = |_: &Path| Err(std::io::ErrorKind::NotFound.into());
+            let (o, _) =
+                ClientOptions::from_env(&|k| map.get(k).map(|v| (*v).to_owned()), &no_files);
+            o.validate(TransportKind::Https)
+                .map(|v| {
+                    v.endpoints
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|e| e.authority())
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            endpoints(&[("PROXMOX_HOST", "pve1, pve2:8007,10.0.0.3")]),
+            Ok(vec![
+                "pve1:8006".into(),
+                "pve2:8007".into(),
+                "10.0.0.3:8006".into()
+            ])
+        );
+        assert_eq!(
+            endpoints(&[
+                ("PROXMOX_URL", "https://pve1,https://pve2"),
+                ("PROXMOX_PORT", "443")
+            ]),
+            Ok(vec!["pve1:443".into(), "pve2:443".into()])
+        );
+        // One address is no cluster client.
+        assert_eq!(endpoints(&[("PROXMOX_HOST", "pve1")]), Ok(vec![]));
+        let err = endpoints(&[("PROXMOX_HOST", "pve1,,pve3")]).unwrap_err();
+        assert!(
+            err.contains("PROXMOX_HOST has an empty entry (number 2 of 3)"),
+            "{err}"
+        );
+        let err = endpoints(&[("PROXMOX_HOST", "pve1,pve1")]).unwrap_err();
+        assert!(err.contains("pve1"), "{err}");
     }
 
     #[test]
