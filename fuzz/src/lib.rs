@@ -995,3 +995,62 @@ pub fn pins(data: &[u8]) {
         assert!(store.decide(host, port, &seen, true, FirstUse::Refuse).accepts());
     }
 }
+
+/// `cluster`: the answers discovery reads. The first byte picks `/cluster/status` (even) or
+/// `/nodes` (odd); the rest is the body. Whatever parses has unique node names that are host
+/// names (nothing a server sends can change a path), every node is found by name, merging with
+/// itself keeps the names, and a router that learns the map routes every node's calls
+/// somewhere, with one endpoint per node at most.
+pub fn cluster(data: &[u8]) {
+    use proxmox_proto::Service;
+    use proxmox_proto::cluster::{Choice, ClusterMap, Endpoint, Router};
+    use proxmox_proto::flow::{EndpointId, MonoTime};
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let parsed = if sel % 2 == 0 {
+        ClusterMap::from_status(body)
+    } else {
+        ClusterMap::from_nodes(body)
+    };
+    let Ok(map) = parsed else {
+        return;
+    };
+    let mut names: Vec<&str> = map.nodes.iter().map(|n| n.name.as_str()).collect();
+    for n in &map.nodes {
+        assert!(
+            proxmox_proto::target::Host::parse(&n.name).is_ok(),
+            "node name {:?} is not a host name",
+            n.name
+        );
+        assert!(!n.name.contains(['/', '?', '#', '%']), "{:?}", n.name);
+        assert_eq!(map.node(&n.name).map(|m| &m.name), Some(&n.name));
+        if let Some(ip) = &n.ip {
+            assert!(proxmox_proto::target::Host::parse(ip).is_ok(), "{ip:?}");
+        }
+    }
+    names.sort_unstable();
+    let len = names.len();
+    names.dedup();
+    assert_eq!(names.len(), len, "node names are unique");
+    let merged = map.clone().with_nodes(map.clone());
+    assert_eq!(merged.nodes.len(), map.nodes.len());
+    let first = Endpoint::parse(Service::Pve, "pve.example:8006").expect("a valid endpoint");
+    let mut router = Router::new(vec![first]);
+    router.set_addresses(vec![("n1".into(), "10.9.9.9".into())]);
+    let added = router.install(&map, EndpointId(0));
+    assert!(router.len() <= map.nodes.len().max(1) + 1);
+    assert_eq!(router.len(), 1 + added.len());
+    let mut seen: Vec<&str> = router.endpoints().filter_map(Endpoint::node).collect();
+    seen.sort_unstable();
+    let len = seen.len();
+    seen.dedup();
+    assert_eq!(seen.len(), len, "one endpoint per node");
+    for n in &map.nodes {
+        match router.choose(Some(&n.name), &[], MonoTime::ZERO) {
+            Choice::Endpoint(id) => assert!(router.endpoint(id).is_some()),
+            Choice::Exhausted => panic!("no endpoint for {}", n.name),
+        }
+    }
+    let _ = router.summary();
+}
