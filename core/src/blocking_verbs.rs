@@ -192,6 +192,10 @@ macro_rules! __flow_methods {
         /// `addresses_known` is false).
         #[doc = $crate::__example!($krate, $mode, "let map = client.discover()" AWAIT "?;\nprintln!(\"{} nodes\", map.nodes.len());")]
         pub $($async)? fn discover(&self) -> Result<$crate::cluster::ClusterMap, Error> {
+            $crate::capability::require(
+                self.runtime(),
+                $crate::capability::Capability::ClusterEndpoints,
+            )?;
             self.run(self.core().discover())$(.$await)?
         }
 

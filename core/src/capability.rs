@@ -82,11 +82,14 @@ pub enum Capability {
     ApiToken,
     /// Discovering a published checksum next to a download URL.
     ChecksumDiscovery,
+    /// Several endpoints of one cluster: failover, node affinity, discovery
+    /// ([`crate::cluster`]).
+    ClusterEndpoints,
 }
 
 impl Capability {
     /// Every capability, in table order.
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 12] = [
         Capability::CertificatePinning,
         Capability::CustomCa,
         Capability::ClientCertificate,
@@ -98,6 +101,7 @@ impl Capability {
         Capability::PasswordLogin,
         Capability::ApiToken,
         Capability::ChecksumDiscovery,
+        Capability::ClusterEndpoints,
     ];
 
     /// What it is, in a few words.
@@ -114,6 +118,7 @@ impl Capability {
             Capability::PasswordLogin => "password login (with TFA)",
             Capability::ApiToken => "API tokens",
             Capability::ChecksumDiscovery => "checksum discovery for download-url",
+            Capability::ClusterEndpoints => "several cluster endpoints (failover, discovery)",
         }
     }
 }
@@ -188,6 +193,14 @@ pub fn support(runtime: Runtime, capability: Capability) -> Support {
         ) => Support::No(
             "no TLS is involved: the SSH host key is checked instead (known_hosts or a \
              fingerprint)",
+        ),
+        (C::ClusterEndpoints, R::Browser) => Support::No(
+            "the browser talks to one origin: put a reverse proxy that checks the nodes' health \
+             in front of the cluster, and point the client at it",
+        ),
+        (C::ClusterEndpoints, R::Shell) => Support::No(
+            "not yet: the command-line adapter takes one host; run it against another node \
+             when one is down",
         ),
         (C::HttpProxy, R::Shell) => {
             Support::No("use OpenSSH's ProxyJump or ProxyCommand (`option`)")
@@ -342,6 +355,9 @@ mod tests {
             "limited is allowed"
         );
         assert!(require(Runtime::Shell, Capability::ChecksumDiscovery).is_err());
+        let e = require(Runtime::Browser, Capability::ClusterEndpoints).unwrap_err();
+        assert!(e.to_string().contains("reverse proxy"), "{e}");
+        assert!(require(Runtime::AsyncHyper, Capability::ClusterEndpoints).is_ok());
     }
 
     #[test]

@@ -278,6 +278,10 @@ impl ClientBuilder {
         if v.proxy != ProxyOption::None {
             capability::require(Runtime::Browser, Capability::HttpProxy)?;
         }
+        // Same-origin: one endpoint (the README says why and what to do instead).
+        if v.endpoints.is_some() || !v.node_addresses.is_empty() {
+            capability::require(Runtime::Browser, Capability::ClusterEndpoints)?;
+        }
         let core = ClientCore::from_options(v, |rb: RequestBuilder| {
             rb.user_agent(None)
                 .accept_gzip(false)
@@ -470,11 +474,12 @@ impl Client {
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => sys::sleep(now.mono.until(t)).await,
-                IoStep::WaitForLogin { until } => {
-                    // Woken when the other call's login ends, or at the end of its lease.
+                IoStep::WaitForLogin { until } | IoStep::WaitForSlot { until } => {
+                    // Woken when the other call's login ends (or at the end of its lease), or
+                    // when a slot of the node comes free.
                     let mut registered = false;
                     let woken = std::future::poll_fn(|cx| {
-                        if registered || !flow.wake_on_login(cx.waker()) {
+                        if registered || !flow.wake_on_release(cx.waker()) {
                             return std::task::Poll::Ready(());
                         }
                         registered = true;

@@ -1,6 +1,6 @@
-//! Native (non-wasm) check that the browser client's builder, client and configuration errors
-//! never show a secret (token secret, password, TFA answer, saved ticket, proxy password) in
-//! `Debug`/`Display`. Nothing here touches JavaScript: building a client does not.
+//! Native (non-wasm) checks of the browser client's builder: its errors never show a secret
+//! (token secret, password, TFA answer, saved ticket, proxy password) in `Debug`/`Display`, and
+//! what the browser cannot do is refused at `build()`. Nothing here touches JavaScript.
 #![cfg(not(target_arch = "wasm32"))]
 
 use proxmox_proto::Service;
@@ -110,4 +110,23 @@ fn origin_with_credentials_is_refused_without_echoing_them() {
         .build()
         .unwrap_err();
     no_secret_error("origin with credentials", &e);
+}
+
+/// Same-origin: several endpoints, or node addresses, are refused at `build()` with what to
+/// do instead (and without the token secret).
+#[test]
+fn cluster_endpoints_are_refused_at_build() {
+    for b in [
+        Client::builder("https://pve1:8006").endpoints(["pve2", "pve3"]),
+        Client::builder("https://pve1:8006").node_address("pve2", "10.0.0.2"),
+    ] {
+        let e = b
+            .api_token("root@pam!ci", TOKEN_SECRET)
+            .build()
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("several cluster endpoints"), "{text}");
+        assert!(text.contains("reverse proxy"), "{text}");
+        no_secret_error("cluster endpoints", &e);
+    }
 }
