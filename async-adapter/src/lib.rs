@@ -729,17 +729,17 @@ impl Client {
                     .timed(now.mono.until(t), in_flight.next())
                     .await
                     .flatten(),
-                IoStep::WaitForLogin { until } => {
-                    // Woken when the login ends (or at the end of its lease), or by an answer
-                    // (the login may be one of this flow's own exchanges); a spurious wake-up
-                    // just polls again.
+                IoStep::WaitForLogin { until } | IoStep::WaitForSlot { until } => {
+                    // Woken when the login ends (or at the end of its lease) or a slot of the
+                    // node comes free, or by an answer (the login may be one of this flow's
+                    // own exchanges); a spurious wake-up just polls again.
                     let mut registered = false;
                     let mut next = in_flight.next();
                     let woken = std::future::poll_fn(|cx| {
                         if let Poll::Ready(Some(answer)) = std::pin::Pin::new(&mut next).poll(cx) {
                             return Poll::Ready(Some(answer));
                         }
-                        if registered || !flow.wake_on_login(cx.waker()) {
+                        if registered || !flow.wake_on_release(cx.waker()) {
                             return Poll::Ready(None);
                         }
                         registered = true;

@@ -9,11 +9,13 @@ mod common;
 #[cfg(feature = "hyper")]
 mod hyper {
     backend_tests!(proxmox_async::Backend::Hyper);
+    cluster_tests!(proxmox_async::Backend::Hyper);
 }
 
 #[cfg(feature = "reqwest")]
 mod reqwest {
     backend_tests!(proxmox_async::Backend::Reqwest);
+    cluster_tests!(proxmox_async::Backend::Reqwest);
 }
 
 #[cfg(feature = "surf")]

@@ -529,7 +529,7 @@ impl Client {
                 IoStep::SecondFactor(_) => flow.answer_second_factor(Err(
                     proxmox_proto::auth::AuthError::SecondFactorRequired,
                 )),
-                IoStep::WaitForLogin { .. } | IoStep::AwaitReplies => {
+                IoStep::WaitForLogin { .. } | IoStep::WaitForSlot { .. } | IoStep::AwaitReplies => {
                     return Err(proxmox_proto::ProtocolError::Malformed {
                         what: "flow",
                         detail: "a shell flow waited for something that never comes".into(),

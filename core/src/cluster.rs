@@ -16,6 +16,9 @@
 //!   when no endpoint is left the error lists each with why it was given up;
 //! * calls for `/nodes/{n}/…` go to node `n` itself once its endpoint is known (affinity);
 //!   a 595/596 marks the *target* node unreachable, not the endpoint that answered;
+//! * at most [`DEFAULT_PER_NODE_IN_FLIGHT`] exchanges are in flight to one endpoint at once
+//!   (`max_in_flight_per_node`); a flow over the limit waits ([`crate::flow::Step::WaitForSlot`])
+//!   for a slot of the node it is routed to, and gives its slot back when answered or dropped;
 //! * the session is the cluster's: one login serves every endpoint; the second step of a TFA
 //!   login goes to the node that issued the challenge (its WebAuthn/U2F state lives in that
 //!   node's `/run`).
@@ -33,7 +36,7 @@ mod router;
 mod status;
 
 pub use endpoint::{Endpoint, parse_endpoints};
-pub use router::{Choice, FIRST_BACKOFF, MAX_BACKOFF, Router};
+pub use router::{Choice, DEFAULT_PER_NODE_IN_FLIGHT, FIRST_BACKOFF, MAX_BACKOFF, Router};
 pub use status::{ClusterMap, ClusterNode};
 
 /// The node a path is about: `n` in `/nodes/{n}/…` (a path of its own, `/nodes/{n}`,

@@ -20,13 +20,15 @@
 //!    * [`Step::SleepUntil`]: sleep until that instant;
 //!    * [`Step::AwaitReplies`]: feed a reply of an exchange still in flight;
 //!    * [`Step::WaitForLogin`]: another caller is logging in; register a waker with
-//!      [`Flow::wake_on_login`] and wait until it is woken or the lease ends;
+//!      [`Flow::wake_on_release`] and wait until it is woken or the lease ends;
+//!    * [`Step::WaitForSlot`]: the node this exchange goes to has its in-flight limit of
+//!      exchanges on the wire; the same: register a waker, wait until woken or `until`;
 //!    * [`Step::SecondFactor`]: answer with [`Flow::answer_second_factor`];
 //!    * [`Step::Event`]: pass it on to the caller (or a log), then poll again;
 //!    * [`Step::Upgrade`]: hand the upgraded connection to the flow's codec;
 //!    * [`Step::Done`]: return the result.
 //!
-//! A driver leaves the steps that need no I/O to [`next_io`] and handles only the five
+//! A driver leaves the steps that need no I/O to [`next_io`] and handles only the six
 //! [`IoStep`]s; one that performs each exchange before it polls again never sees
 //! [`IoStep::AwaitReplies`].
 //!

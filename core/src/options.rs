@@ -116,6 +116,7 @@ pub struct ClientOptions {
     endpoints: Vec<String>,
     node_affinity: bool,
     node_addresses: Vec<(String, String)>,
+    per_node_in_flight: Option<usize>,
     errors: Vec<String>,
 }
 
@@ -165,6 +166,9 @@ pub struct ValidatedOptions {
     /// Node name to address (`host` or `host:port`), used by discovery instead of what the
     /// cluster reports.
     pub node_addresses: Vec<(String, String)>,
+    /// Exchanges in flight at once per endpoint, when set (cluster clients default to
+    /// [`crate::cluster::DEFAULT_PER_NODE_IN_FLIGHT`]).
+    pub per_node_in_flight: Option<usize>,
 }
 
 impl ValidatedOptions {
@@ -245,6 +249,7 @@ impl ClientOptions {
             endpoints: Vec::new(),
             node_affinity: true,
             node_addresses: Vec::new(),
+            per_node_in_flight: None,
             errors: Vec::new(),
         }
     }
@@ -272,6 +277,18 @@ impl ClientOptions {
     /// the first endpoint that is up, and pveproxy forwards it.
     pub fn set_node_affinity(&mut self, on: bool) {
         self.node_affinity = on;
+    }
+
+    /// At most `n` exchanges in flight at once to one endpoint (node). A cluster client has
+    /// [`crate::cluster::DEFAULT_PER_NODE_IN_FLIGHT`] unless set; a client of one endpoint
+    /// has no such limit unless set. 0 is refused at `build()`.
+    pub fn set_max_in_flight_per_node(&mut self, n: usize) {
+        if n == 0 {
+            self.errors.push(
+                "max_in_flight_per_node(0) would never send anything: give at least 1".into(),
+            );
+        }
+        self.per_node_in_flight = Some(n);
     }
 
     /// Where node `node` is reached from here (`host` or `host:port`): cluster discovery uses
@@ -530,6 +547,7 @@ impl ClientOptions {
             endpoints,
             node_affinity: self.node_affinity,
             node_addresses: self.node_addresses,
+            per_node_in_flight: self.per_node_in_flight,
         })
     }
 
@@ -609,6 +627,16 @@ macro_rules! client_builder_methods {
         /// forwards them).
         pub fn node_affinity(mut self, on: bool) -> Self {
             self.$field.set_node_affinity(on);
+            self
+        }
+
+        /// At most `n` requests in flight at once to one node (endpoint): pveproxy and
+        /// pvedaemon run about three workers each, so more only queue there. Cluster clients
+        /// default to 4 ([`proxmox_proto::cluster::DEFAULT_PER_NODE_IN_FLIGHT`]); a client of
+        /// one endpoint has no per-node limit unless this is set. A call over the limit
+        /// waits for a slot, within its timeout.
+        pub fn max_in_flight_per_node(mut self, n: usize) -> Self {
+            self.$field.set_max_in_flight_per_node(n);
             self
         }
 

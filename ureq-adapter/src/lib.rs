@@ -417,10 +417,11 @@ impl Client {
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => std::thread::sleep(now.mono.until(t)),
-                IoStep::WaitForLogin { until } => {
+                IoStep::WaitForLogin { until } | IoStep::WaitForSlot { until } => {
                     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-                    if flow.wake_on_login(&waker) {
-                        // Woken when the login ends; a spurious wake-up just polls again.
+                    if flow.wake_on_release(&waker) {
+                        // Woken when the login ends or a slot of the node comes free; a
+                        // spurious wake-up just polls again.
                         std::thread::park_timeout(now.mono.until(until));
                     }
                 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
 pub mod driver;
 
 use futures_util::future::{Either, join_all, select};
@@ -1386,6 +1387,41 @@ macro_rules! backend_tests {
         #[test]
         fn plain_http_through_a_proxy_is_absolute_form() {
             $crate::common::proxy_plain_http(B);
+        }
+    };
+}
+
+/// The cluster tests ([`cluster`]) for one backend on tokio.
+#[macro_export]
+macro_rules! cluster_tests {
+    ($backend:expr) => {
+        mod cluster {
+            const B: proxmox_async::Backend = $backend;
+
+            #[test]
+            fn a_stopped_first_node_is_left_for_the_next() {
+                $crate::common::cluster::stopped_first_node(B);
+            }
+
+            #[test]
+            fn a_blackholed_first_node_costs_one_connect_timeout() {
+                $crate::common::cluster::blackholed_first_node(B);
+            }
+
+            #[test]
+            fn discovery_with_and_without_sys_audit_and_affinity() {
+                $crate::common::cluster::discovery_and_affinity(B);
+            }
+
+            #[test]
+            fn per_node_in_flight_never_exceeds_the_limit() {
+                $crate::common::cluster::per_node_limit(B);
+            }
+
+            #[test]
+            fn a_node_killed_under_8_workers_never_runs_a_create_twice() {
+                $crate::common::cluster::node_killed_under_8_workers(B);
+            }
         }
     };
 }

@@ -4,12 +4,17 @@
 use super::endpoint::Endpoint;
 use super::status::ClusterMap;
 use crate::flow::{EndpointId, MonoTime};
+use std::task::Waker;
 use std::time::Duration;
 
 /// The first backoff of a failed endpoint; it doubles with every failure in a row.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest an endpoint is skipped after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Exchanges in flight at once per endpoint (node) of a cluster client, by default:
+/// pveproxy and pvedaemon each run about three workers (`PVE/Service/pveproxy.pm`,
+/// `max_workers => 3`), so more only queue on the node.
+pub const DEFAULT_PER_NODE_IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Clone)]
 struct EndpointState {
@@ -20,6 +25,8 @@ struct EndpointState {
     /// Refused for good (a certificate that is not the pinned one, an unknown issuer).
     bad: bool,
     last_error: Option<String>,
+    /// Exchanges on the wire to it now.
+    in_flight: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +89,10 @@ pub struct Router {
     affinity: bool,
     /// Node name to address, given by the user: overrides what discovery reports.
     addresses: Vec<(String, String)>,
+    /// At most this many exchanges in flight per endpoint.
+    limit: usize,
+    /// Flows waiting for a slot: all are woken when one comes free.
+    waiters: Vec<Waker>,
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -102,12 +113,74 @@ impl Router {
                     down_until: None,
                     bad: false,
                     last_error: None,
+                    in_flight: 0,
                 })
                 .collect(),
             nodes: Vec::new(),
             affinity: true,
             addresses: Vec::new(),
+            limit: DEFAULT_PER_NODE_IN_FLIGHT,
+            waiters: Vec::new(),
         }
+    }
+
+    /// At most `n` exchanges in flight at once per endpoint (at least 1; by default
+    /// [`DEFAULT_PER_NODE_IN_FLIGHT`]).
+    pub fn set_in_flight_limit(&mut self, n: usize) {
+        self.limit = n.max(1);
+    }
+
+    /// The per-endpoint in-flight limit.
+    pub fn in_flight_limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Exchanges in flight to `endpoint` now.
+    pub fn in_flight(&self, endpoint: EndpointId) -> usize {
+        self.endpoints
+            .get(endpoint.0 as usize)
+            .map_or(0, |s| s.in_flight)
+    }
+
+    /// Take one of `endpoint`'s in-flight slots: `false` when all are taken (wait with
+    /// [`Router::wait_for_slot`]). Every slot taken is given back with
+    /// [`Router::release_slot`].
+    pub fn take_slot(&mut self, endpoint: EndpointId) -> bool {
+        match self.endpoints.get_mut(endpoint.0 as usize) {
+            Some(s) if s.in_flight >= self.limit => false,
+            Some(s) => {
+                s.in_flight += 1;
+                true
+            }
+            // Not an endpoint of this router: nothing to count.
+            None => true,
+        }
+    }
+
+    /// Give a slot of `endpoint` back. Returns the wakers of the flows waiting for a slot:
+    /// wake them once the router is unlocked.
+    #[must_use = "the waiting flows must be woken"]
+    pub fn release_slot(&mut self, endpoint: EndpointId) -> Vec<Waker> {
+        if let Some(s) = self.endpoints.get_mut(endpoint.0 as usize) {
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
+        std::mem::take(&mut self.waiters)
+    }
+
+    /// Wake `waker` when a slot of `endpoint` may have come free: `false` when one is free
+    /// now (poll again at once, nothing registered).
+    pub fn wait_for_slot(&mut self, endpoint: EndpointId, waker: &Waker) -> bool {
+        if self
+            .endpoints
+            .get(endpoint.0 as usize)
+            .is_none_or(|s| s.in_flight < self.limit)
+        {
+            return false;
+        }
+        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
+            self.waiters.push(waker.clone());
+        }
+        true
     }
 
     /// Addresses for nodes by name (`("pve2", "10.1.0.2")`), used by discovery instead of
@@ -315,6 +388,7 @@ impl Router {
                 down_until: None,
                 bad: false,
                 last_error: None,
+                in_flight: 0,
             });
         }
         added

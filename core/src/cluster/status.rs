@@ -214,7 +214,9 @@ mod tests {
     fn a_label_over_63_characters_is_no_node_name() {
         let long = format!("p{}e", "w".repeat(70));
         let data = format!(r#"[{{"type":"node","name":"{long}","online":1}}]"#);
-        let e = ClusterMap::from_status(data.as_bytes()).unwrap_err().to_string();
+        let e = ClusterMap::from_status(data.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is not a host name"), "{e}");
         let data = format!(r#"[{{"node":"{long}","status":"online"}}]"#);
         assert!(ClusterMap::from_nodes(data.as_bytes()).is_err());

@@ -82,8 +82,8 @@ macro_rules! engine_flow_methods {
             self.engine.answer_second_factor(answer);
         }
 
-        fn wake_on_login(&mut self, waker: &Waker) -> bool {
-            self.engine.wake_on_login(waker)
+        fn wake_on_release(&mut self, waker: &Waker) -> bool {
+            self.engine.wake_on_release(waker)
         }
     };
 }
@@ -226,6 +226,10 @@ struct Engine {
     sent_to: EndpointId,
     /// The endpoint that issued a TFA challenge: the second step goes there.
     tfa_endpoint: Option<EndpointId>,
+    /// The in-flight slot the exchange on the wire holds (cluster clients).
+    slot: Option<EndpointId>,
+    /// An exchange made but not handed out: its node's slots are all taken.
+    parked: Option<Exchange>,
 }
 
 /// Where an exchange may go (cluster clients).
@@ -253,11 +257,13 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Drop for Engine {
-    /// A dropped flow (cancelled, timed out, abandoned) gives its leases back at once.
+    /// A dropped flow (cancelled, timed out, abandoned) gives its leases and its in-flight
+    /// slot back at once.
     fn drop(&mut self) {
         if self.holder != 0 {
             self.release_leases();
         }
+        self.release_slot();
     }
 }
 
@@ -282,7 +288,40 @@ impl Engine {
             tried: Vec::new(),
             sent_to: EndpointId::PRIMARY,
             tfa_endpoint: None,
+            slot: None,
+            parked: None,
         }
+    }
+
+    /// Hand `exchange` out if its node has a free in-flight slot (taking it), or park it and
+    /// wait for one.
+    fn admit(&mut self, now: Now, exchange: Exchange) -> Step<Outcome> {
+        let taken = match self.shared.router() {
+            Some(mut router) => router.take_slot(exchange.endpoint),
+            None => return Step::Send(exchange),
+        };
+        if taken {
+            self.slot = Some(exchange.endpoint);
+            return Step::Send(exchange);
+        }
+        let wait = self.policy.connect_timeout + self.policy.read_timeout;
+        let until = self
+            .deadline
+            .map_or(now.mono + wait, |d| d.min(now.mono + wait));
+        self.parked = Some(exchange);
+        Step::WaitForSlot { until }
+    }
+
+    /// Give the in-flight slot back (answered, or the flow dropped) and wake who waits.
+    fn release_slot(&mut self) {
+        let Some(endpoint) = self.slot.take() else {
+            return;
+        };
+        let waiters = match self.shared.router() {
+            Some(mut router) => router.release_slot(endpoint),
+            None => Vec::new(),
+        };
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     fn release_leases(&mut self) {
@@ -429,20 +468,18 @@ impl Engine {
         let cut = |t: Duration| remaining.map_or(t, |r| t.min(r));
         let id = ExchangeId(self.next_id);
         self.next_id += 1;
-        Ok((
+        let exchange = Exchange {
             id,
-            Step::Send(Exchange {
-                id,
-                kind,
-                endpoint,
-                payload,
-                connect_timeout: cut(self.policy.connect_timeout),
-                read_timeout: cut(self.policy.read_timeout),
-                deadline: self.deadline,
-                body_limit: self.policy.body_limit,
-                attempt: self.attempts.saturating_add(1),
-            }),
-        ))
+            kind,
+            endpoint,
+            payload,
+            connect_timeout: cut(self.policy.connect_timeout),
+            read_timeout: cut(self.policy.read_timeout),
+            deadline: self.deadline,
+            body_limit: self.policy.body_limit,
+            attempt: self.attempts.saturating_add(1),
+        };
+        Ok((id, self.admit(now, exchange)))
     }
 
     fn take_reply(&mut self, ex: ExchangeId) -> Option<Reply> {
@@ -463,6 +500,25 @@ impl Engine {
         loop {
             if let Some(e) = self.events.pop_front() {
                 return Step::Event(e);
+            }
+            // An exchange waiting for a slot of its node: hand it out once one is free.
+            if let Some(exchange) = self.parked.take() {
+                if self.deadline.is_some_and(|d| now.mono >= d) {
+                    let (limit, endpoint) = self.shared.router().map_or((0, String::new()), |r| {
+                        let name = r.endpoint(exchange.endpoint).map(|e| e.authority());
+                        (r.in_flight_limit(), name.unwrap_or_default())
+                    });
+                    let failure = TransportFailure::not_sent(format!(
+                        "the call's timeout of {:.2} s passed while it waited for one of the \
+                         {limit} in-flight slots of {endpoint} (raise max_in_flight_per_node, \
+                         or the timeout)",
+                        self.policy.timeout.unwrap_or_default().as_secs_f64()
+                    ))
+                    .timed_out();
+                    let e = self.transport_error(failure, now, None);
+                    return self.finish(Err(e));
+                }
+                return self.admit(now, exchange);
             }
             let state = std::mem::replace(&mut self.state, State::Finished);
             match state {
@@ -931,6 +987,7 @@ impl Engine {
     }
 
     fn handle(&mut self, id: ExchangeId, reply: Reply) {
+        self.release_slot();
         self.reply = Some((id, reply));
     }
 
@@ -953,7 +1010,13 @@ impl Engine {
         }
     }
 
-    fn wake_on_login(&mut self, waker: &Waker) -> bool {
+    fn wake_on_release(&mut self, waker: &Waker) -> bool {
+        if let Some(exchange) = &self.parked {
+            return self
+                .shared
+                .router()
+                .is_some_and(|mut r| r.wait_for_slot(exchange.endpoint, waker));
+        }
         let holder = self.holder;
         self.shared.lock().wait_for_login(holder, waker)
     }

@@ -183,7 +183,11 @@ impl ClientCore {
         let mut core = Self::new(configure(RequestBuilder::new(v.target)), v.session, policy);
         if let Some(shared) = Arc::get_mut(&mut core.shared) {
             shared.prepared_second_factor = v.second_factor;
-            if v.endpoints.is_some() || !v.node_addresses.is_empty() || !v.node_affinity {
+            if v.endpoints.is_some()
+                || !v.node_addresses.is_empty()
+                || !v.node_affinity
+                || v.per_node_in_flight.is_some()
+            {
                 let endpoints = v.endpoints.unwrap_or_else(|| {
                     vec![crate::cluster::Endpoint::from_target(
                         shared.rb.target().clone(),
@@ -192,6 +196,9 @@ impl ClientCore {
                 let mut router = crate::cluster::Router::new(endpoints);
                 router.set_affinity(v.node_affinity);
                 router.set_addresses(v.node_addresses);
+                if let Some(n) = v.per_node_in_flight {
+                    router.set_in_flight_limit(n);
+                }
                 shared.router = Mutex::new(router).into();
             }
         }

@@ -85,6 +85,7 @@ fn pass<T>(step: Step<Answer>, slot: usize) -> Step<T> {
         Step::SleepUntil(t) => Step::SleepUntil(t),
         Step::AwaitReplies => Step::AwaitReplies,
         Step::WaitForLogin { until } => Step::WaitForLogin { until },
+        Step::WaitForSlot { until } => Step::WaitForSlot { until },
         Step::SecondFactor(c) => Step::SecondFactor(c),
         Step::Event(e) => Step::Event(e),
         Step::Upgrade(id) => Step::Upgrade(ExchangeId(((slot as u64) << SLOT_SHIFT) | id.0)),
@@ -111,6 +112,7 @@ where
             // The sub-calls first: hand out what they want, feed what they finished.
             let mut sleep: Option<MonoTime> = None;
             let mut login: Option<MonoTime> = None;
+            let mut slot_wait: Option<MonoTime> = None;
             let mut awaiting = false;
             let mut i = 0;
             let mut fed = false;
@@ -126,6 +128,7 @@ where
                     Step::AwaitReplies => awaiting = true,
                     Step::SleepUntil(t) => sleep = earliest(sleep, t),
                     Step::WaitForLogin { until } => login = earliest(login, until),
+                    Step::WaitForSlot { until } => slot_wait = earliest(slot_wait, until),
                     Step::SecondFactor(c) => {
                         self.asking = Some(slot);
                         return Step::SecondFactor(c);
@@ -154,16 +157,23 @@ where
                 }
                 MachineStep::Await => {}
             }
-            if let Some(until) = login
-                && !awaiting
-            {
-                return Step::WaitForLogin {
-                    until: sleep.map_or(until, |s| s.min(until)),
-                };
+            // Waiting for a login or a slot: the driver registers one waker for both (the
+            // sub-calls that wait each register it).
+            if !awaiting {
+                let cap = |until: MonoTime| sleep.map_or(until, |s| s.min(until));
+                match (login, slot_wait) {
+                    (Some(l), s) => {
+                        return Step::WaitForLogin {
+                            until: cap(s.map_or(l, |s| s.min(l))),
+                        };
+                    }
+                    (None, Some(s)) => return Step::WaitForSlot { until: cap(s) },
+                    (None, None) => {}
+                }
             }
             return match sleep {
                 Some(t) => Step::SleepUntil(t),
-                None if awaiting || login.is_some() => Step::AwaitReplies,
+                None if awaiting || login.is_some() || slot_wait.is_some() => Step::AwaitReplies,
                 None => Step::Done(Err(ProtocolError::Malformed {
                     what: "flow",
                     detail: "the machine waits for calls that are not under way".into(),
@@ -188,10 +198,10 @@ where
         }
     }
 
-    fn wake_on_login(&mut self, waker: &Waker) -> bool {
+    fn wake_on_release(&mut self, waker: &Waker) -> bool {
         self.calls
             .iter_mut()
-            .any(|(_, call)| call.wake_on_login(waker))
+            .any(|(_, call)| call.wake_on_release(waker))
     }
 }
 
@@ -220,8 +230,8 @@ macro_rules! machine_flow {
                 self.0.answer_second_factor(answer);
             }
 
-            fn wake_on_login(&mut self, waker: &std::task::Waker) -> bool {
-                self.0.wake_on_login(waker)
+            fn wake_on_release(&mut self, waker: &std::task::Waker) -> bool {
+                self.0.wake_on_release(waker)
             }
         }
     };

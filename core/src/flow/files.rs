@@ -139,7 +139,7 @@ impl Flow for DiscoverChecksum {
 
     fn answer_second_factor(&mut self, _answer: Result<SecondFactor, AuthError>) {}
 
-    fn wake_on_login(&mut self, _waker: &Waker) -> bool {
+    fn wake_on_release(&mut self, _waker: &Waker) -> bool {
         false
     }
 }
@@ -185,8 +185,8 @@ impl<T: DeserializeOwned + 'static> Flow for DataCall<T> {
         self.call.answer_second_factor(answer);
     }
 
-    fn wake_on_login(&mut self, waker: &Waker) -> bool {
-        self.call.wake_on_login(waker)
+    fn wake_on_release(&mut self, waker: &Waker) -> bool {
+        self.call.wake_on_release(waker)
     }
 }
 
@@ -301,8 +301,8 @@ impl Flow for DownloadUrlFlow {
         }
     }
 
-    fn wake_on_login(&mut self, waker: &Waker) -> bool {
-        self.call.as_mut().is_some_and(|c| c.wake_on_login(waker))
+    fn wake_on_release(&mut self, waker: &Waker) -> bool {
+        self.call.as_mut().is_some_and(|c| c.wake_on_release(waker))
     }
 }
 

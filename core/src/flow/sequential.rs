@@ -17,10 +17,16 @@ pub enum IoStep<T> {
     /// Every exchange handed out is unanswered: feed a reply first (a driver that answers
     /// each exchange before it polls again never sees this).
     AwaitReplies,
-    /// Another caller is logging in: register a waker with [`Flow::wake_on_login`] and wait
+    /// Another caller is logging in: register a waker with [`Flow::wake_on_release`] and wait
     /// until it is woken, or until `until`.
     WaitForLogin {
         /// When the other caller's lease ends.
+        until: MonoTime,
+    },
+    /// Every in-flight slot of the node the exchange goes to is taken: register a waker with
+    /// [`Flow::wake_on_release`] and wait until it is woken, or until `until`.
+    WaitForSlot {
+        /// When to poll again at the latest.
         until: MonoTime,
     },
     /// The server wants a second factor and none was given with the client's options: ask
@@ -43,6 +49,7 @@ pub fn next_io<F: Flow>(
             Step::Send(exchange) => return IoStep::Send(exchange),
             Step::SleepUntil(t) => return IoStep::SleepUntil(t),
             Step::WaitForLogin { until } => return IoStep::WaitForLogin { until },
+            Step::WaitForSlot { until } => return IoStep::WaitForSlot { until },
             Step::Done(result) => return IoStep::Done(result),
             Step::SecondFactor(challenge) => return IoStep::SecondFactor(challenge),
             Step::Event(event) => {

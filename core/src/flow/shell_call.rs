@@ -156,7 +156,7 @@ impl Flow for ShellCall {
 
     fn answer_second_factor(&mut self, _answer: Result<SecondFactor, AuthError>) {}
 
-    fn wake_on_login(&mut self, _waker: &Waker) -> bool {
+    fn wake_on_release(&mut self, _waker: &Waker) -> bool {
         false
     }
 }

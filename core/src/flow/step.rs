@@ -20,10 +20,18 @@ pub enum Step<T> {
     SleepUntil(MonoTime),
     /// Every exchange handed out is still unanswered: feed a reply, then poll again.
     AwaitReplies,
-    /// Another caller holds the login lease. Call [`Flow::wake_on_login`] with a waker and
+    /// Another caller holds the login lease. Call [`Flow::wake_on_release`] with a waker and
     /// poll again when it is woken, or at `until` at the latest (when the lease runs out).
     WaitForLogin {
         /// When the other caller's lease ends.
+        until: MonoTime,
+    },
+    /// Every in-flight slot of the node this exchange is routed to is taken (a cluster
+    /// client's per-node limit, [`crate::cluster::Router::take_slot`]). Call
+    /// [`Flow::wake_on_release`] with a waker and poll again when it is woken, or at `until`
+    /// at the latest.
+    WaitForSlot {
+        /// When to poll again at the latest (the call's deadline, or a timeout's length).
         until: MonoTime,
     },
     /// The server wants a second factor for this login: answer with
@@ -47,6 +55,7 @@ impl<T> Step<T> {
             Step::SleepUntil(t) => Step::SleepUntil(t),
             Step::AwaitReplies => Step::AwaitReplies,
             Step::WaitForLogin { until } => Step::WaitForLogin { until },
+            Step::WaitForSlot { until } => Step::WaitForSlot { until },
             Step::SecondFactor(c) => Step::SecondFactor(c),
             Step::Event(e) => Step::Event(e),
             Step::Upgrade(id) => Step::Upgrade(id),
@@ -125,7 +134,8 @@ pub trait Flow: Send + 'static {
     /// then fails with that error).
     fn answer_second_factor(&mut self, answer: Result<SecondFactor, AuthError>);
 
-    /// After [`Step::WaitForLogin`]: register `waker` to be woken when the login lease is
-    /// released. Returns `false` when it already was (poll again at once).
-    fn wake_on_login(&mut self, waker: &Waker) -> bool;
+    /// After [`Step::WaitForLogin`] or [`Step::WaitForSlot`]: register `waker` to be woken
+    /// when the login lease or a slot of the node is released. Returns `false` when it
+    /// already was (poll again at once).
+    fn wake_on_release(&mut self, waker: &Waker) -> bool;
 }

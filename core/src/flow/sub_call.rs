@@ -88,10 +88,10 @@ impl Flow for SubCall {
         }
     }
 
-    fn wake_on_login(&mut self, waker: &Waker) -> bool {
+    fn wake_on_release(&mut self, waker: &Waker) -> bool {
         match self {
-            SubCall::Http(c) => c.wake_on_login(waker),
-            SubCall::Shell(c) => c.wake_on_login(waker),
+            SubCall::Http(c) => c.wake_on_release(waker),
+            SubCall::Shell(c) => c.wake_on_release(waker),
         }
     }
 }

@@ -103,13 +103,13 @@ fn one_login_for_many_callers_and_waiters_are_woken() {
         "{until}"
     );
     let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    assert!(b.wake_on_login(&Waker::from(counter.clone())));
+    assert!(b.wake_on_release(&Waker::from(counter.clone())));
     a.handle(login.id, http(200, LOGIN));
     let call = expect_send(next(&mut a, at(2)));
     assert_eq!(path(&call), "GET /api2/json/version");
     assert_eq!(counter.0.load(Ordering::SeqCst), 1, "the waiter was woken");
     assert!(
-        !b.wake_on_login(&Waker::from(counter.clone())),
+        !b.wake_on_release(&Waker::from(counter.clone())),
         "no login under way"
     );
     let call = expect_send(b.poll(at(3)));
@@ -128,7 +128,7 @@ fn a_dropped_flow_releases_its_login_lease() {
     let mut b = core.call(Call::get("nodes").unwrap(), &CallOptions::default());
     assert!(matches!(b.poll(at(1)), Step::WaitForLogin { .. }));
     let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    assert!(b.wake_on_login(&Waker::from(counter.clone())));
+    assert!(b.wake_on_release(&Waker::from(counter.clone())));
     drop(a);
     assert_eq!(counter.0.load(Ordering::SeqCst), 1);
     let login = expect_send(b.poll(at(2)));

@@ -4,6 +4,7 @@
 use super::*;
 use crate::options::ClientOptions;
 use crate::{Call, TransportKind};
+use std::sync::Arc;
 use std::time::Duration;
 
 const T0: Duration = Duration::from_secs(0x6500_0000);
@@ -353,4 +354,118 @@ fn several_endpoints_are_refused_where_they_cannot_work() {
     let v = o.validate(TransportKind::Https).unwrap();
     let list: Vec<_> = v.endpoints.unwrap().iter().map(|e| e.authority()).collect();
     assert_eq!(list, ["pve1:8006", "pve2:9000"]);
+}
+
+/// A waker that counts its wake-ups.
+struct Counter(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_call_over_the_per_node_limit_waits_for_a_slot_of_that_node() {
+    let core = cluster(|o| {
+        o.set_api_token("root@pam!ci", "s".into());
+        o.set_max_in_flight_per_node(2);
+    });
+    let call = || Call::get("version").unwrap();
+    let mut events = Vec::new();
+    let mut flows: Vec<_> = (0..3)
+        .map(|_| core.call(call(), &CallOptions::default()))
+        .collect();
+    let a = send(&mut flows[0], at(0), &mut events);
+    let b = send(&mut flows[1], at(0), &mut events);
+    assert_eq!(dest(&a), dest(&b));
+    // The third waits: both slots of 10.0.0.1 are taken.
+    let Step::WaitForSlot { until } = flows[2].poll(at(0)) else {
+        panic!("the third call did not wait");
+    };
+    assert!(until > at(0).mono);
+    let counter = Arc::new(Counter(0.into()));
+    let waker = std::task::Waker::from(counter.clone());
+    assert!(flows[2].wake_on_release(&waker), "registered while full");
+    assert!(matches!(flows[2].poll(at(1)), Step::WaitForSlot { .. }));
+    // A call for another node's resources is not held up by 10.0.0.1's slots... once that
+    // node is known; here every call goes to the first endpoint, so it waits too.
+    assert_eq!(core.shared.router().unwrap().in_flight(EndpointId(0)), 2);
+    flows[0].handle(a.id, ok());
+    assert_eq!(
+        counter.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "woken"
+    );
+    let c = send(&mut flows[2], at(2), &mut events);
+    assert_eq!(dest(&c), dest(&a));
+    assert_eq!(
+        c.id,
+        ExchangeId(0),
+        "the parked exchange itself is handed out"
+    );
+    assert_eq!(done(&mut flows[0], at(2)).unwrap().status, 200);
+    // A dropped flow gives its slot back: a new call goes out at once.
+    drop(flows.remove(1));
+    let mut d = core.call(call(), &CallOptions::default());
+    let _ = send(&mut d, at(3), &mut events);
+    assert_eq!(core.shared.router().unwrap().in_flight(EndpointId(0)), 2);
+    // Answered or dropped, every slot comes back.
+    drop(d);
+    drop(flows);
+    assert_eq!(core.shared.router().unwrap().in_flight(EndpointId(0)), 0);
+}
+
+#[test]
+fn a_call_that_waits_for_a_slot_past_its_timeout_says_so_and_was_not_sent() {
+    let core = cluster(|o| {
+        o.set_api_token("root@pam!ci", "s".into());
+        o.set_max_in_flight_per_node(1);
+    });
+    let mut events = Vec::new();
+    let mut a = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let _held = send(&mut a, at(0), &mut events);
+    let opts = CallOptions {
+        timeout: Some(Duration::from_secs(2)),
+        ..CallOptions::default()
+    };
+    let mut b = core.call(Call::post("nodes/pve1/qemu").unwrap(), &opts);
+    let Step::WaitForSlot { until } = b.poll(at(0)) else {
+        panic!("did not wait");
+    };
+    assert_eq!(until, at(2000).mono, "at most until the deadline");
+    let e = done(&mut b, at(2000)).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("waited for one of the 1 in-flight slots of 10.0.0.1:8006"),
+        "{text}"
+    );
+    let t = e.transport().expect("a transport error");
+    assert!(!t.failure.may_have_been_sent, "{text}");
+    assert!(t.failure.timeout, "{text}");
+}
+
+#[test]
+fn a_client_of_one_endpoint_has_no_per_node_limit_unless_set() {
+    let one = |f: &dyn Fn(&mut ClientOptions)| {
+        let mut o = ClientOptions::new("10.0.0.1");
+        o.set_api_token("root@pam!ci", "s".into());
+        f(&mut o);
+        o
+    };
+    let core =
+        ClientCore::from_options(one(&|_| {}).validate(TransportKind::Https).unwrap(), |rb| {
+            rb
+        });
+    assert!(core.shared.router().is_none());
+    let o = one(&|o| o.set_max_in_flight_per_node(3));
+    let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    assert_eq!(core.shared.router().unwrap().in_flight_limit(), 3);
+    let o = one(&|o| o.set_max_in_flight_per_node(0));
+    let e = o.validate(TransportKind::Https).unwrap_err().to_string();
+    assert!(e.contains("max_in_flight_per_node(0)"), "{e}");
+    assert_eq!(
+        token().shared.router().unwrap().in_flight_limit(),
+        crate::cluster::DEFAULT_PER_NODE_IN_FLIGHT
+    );
 }

@@ -9,7 +9,7 @@
 //! when `n` cannot be reached, without running.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub(crate) struct NodeCtl {
     held: Mutex<Vec<TcpStream>>,
     /// Its served connections (clones), closed when it is stopped.
     pub(crate) conns: Mutex<Vec<TcpStream>>,
+    /// Requests it is handling now, and the most at once since the log was cleared.
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) max_in_flight: AtomicUsize,
 }
 
 impl NodeCtl {
@@ -57,6 +60,8 @@ impl NodeCtl {
             mode: Mutex::new(NodeMode::Up),
             held: Mutex::new(Vec::new()),
             conns: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         }
     }
 

@@ -345,19 +345,28 @@ fn redact(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
         .collect()
 }
 
-struct InFlight<'a>(&'a Shared);
+/// A request being handled: counted in all, and per node in a cluster.
+struct InFlight<'a>(&'a Shared, Option<&'a crate::cluster::NodeCtl>);
 
 impl<'a> InFlight<'a> {
-    fn enter(shared: &'a Shared) -> Self {
+    fn enter(shared: &'a Shared, node: usize) -> Self {
         let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        InFlight(shared)
+        let ctl = shared.cluster.get(node).map(|c| &**c);
+        if let Some(c) = ctl {
+            let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            c.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        }
+        InFlight(shared, ctl)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(c) = self.1 {
+            c.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -405,7 +414,7 @@ fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64, node: usize) {
             _ => break,
         };
         let _ = ctl.set_read_timeout(Some(BUSY_TIMEOUT));
-        let guard = InFlight::enter(shared);
+        let guard = InFlight::enter(shared, node);
         served += 1;
         let mut req = match head {
             Head::Ok(mut r) => {

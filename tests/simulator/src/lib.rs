@@ -352,6 +352,16 @@ impl Simulator {
             .map(|c| c.ident.fingerprint.as_str())
     }
 
+    /// The most requests node `name` handled at once since the log was cleared (cluster
+    /// simulators; `None` when there is no such node).
+    pub fn node_max_in_flight(&self, name: &str) -> Option<usize> {
+        self.shared
+            .cluster
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.max_in_flight.load(Ordering::SeqCst))
+    }
+
     /// Stop, restart, blackhole or partition node `name` (cluster simulators); `false` when
     /// there is no such node.
     pub fn set_node_mode(&self, name: &str, mode: NodeMode) -> bool {
@@ -502,6 +512,9 @@ impl Simulator {
     pub fn clear_requests(&self) {
         self.shared.lock().log.clear();
         self.shared.max_in_flight.store(0, Ordering::SeqCst);
+        for c in &self.shared.cluster {
+            c.max_in_flight.store(0, Ordering::SeqCst);
+        }
     }
 
     /// Number of TCP connections accepted so far.

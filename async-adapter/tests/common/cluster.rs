@@ -1,0 +1,203 @@
+//! A client of a 3-node simulated cluster, per backend: failover when a node is stopped or
+//! blackholed, affinity after discovery, discovery without `Sys.Audit`, per-node in-flight
+//! limits, and a node killed under 8 concurrent workers. The tokio backends only: the nodes
+//! listen on 127.0.0.1–3, and surf's TLS stack (rustls 0.18) verifies DNS names only.
+
+use super::{block_on, spawn_all};
+use proxmox_async::{Backend, Client, ClientBuilder};
+use proxmox_sim::{Config, Fault, NodeMode, Service as SimService, Simulator};
+use serde_json::Value;
+use std::time::Duration;
+
+pub fn cluster() -> Simulator {
+    let mut c = Config::new(SimService::Pve);
+    c.nodes = 3;
+    Simulator::start(c).expect("simulator starts")
+}
+
+fn builder(backend: Backend, sim: &Simulator) -> ClientBuilder {
+    let urls = sim.node_urls();
+    Client::builder(&urls[0])
+        .backend(backend)
+        .ca_pem(sim.ca_pem().as_bytes())
+        .connect_timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(20))
+}
+
+fn client(backend: Backend, sim: &Simulator) -> Client {
+    builder(backend, sim)
+        .endpoints(&sim.node_urls()[1..])
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .expect("builds")
+}
+
+/// The nodes that received the requests logged for `path`.
+fn served_by(sim: &Simulator, path: &str) -> Vec<String> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(path))
+        .map(|r| r.node)
+        .collect()
+}
+
+pub fn stopped_first_node(backend: Backend) {
+    let sim = cluster();
+    assert!(sim.set_node_mode("pve1", NodeMode::Stopped));
+    let c = client(backend, &sim);
+    block_on(backend, async {
+        for _ in 0..3 {
+            let v: Value = c.get("version").await.expect("served by another node");
+            assert!(v["version"].is_string());
+        }
+    });
+    assert_eq!(served_by(&sim, "/version"), ["pve2", "pve2", "pve2"]);
+}
+
+pub fn blackholed_first_node(backend: Backend) {
+    let sim = cluster();
+    sim.set_node_mode("pve1", NodeMode::Blackholed);
+    let c = client(backend, &sim);
+    block_on(backend, async {
+        let _: Value = c.get("version").await.expect("served by another node");
+        let _: Value = c.get("version").await.expect("again");
+    });
+    assert_eq!(served_by(&sim, "/version"), ["pve2", "pve2"]);
+}
+
+pub fn discovery_and_affinity(backend: Backend) {
+    let sim = cluster();
+    let c = builder(backend, &sim)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .build()
+        .unwrap();
+    block_on(backend, async {
+        let map = c.discover().await.expect("discovers");
+        assert_eq!(map.nodes.len(), 3);
+        assert!(map.addresses_known);
+        assert_eq!(
+            map.nodes[2].fingerprint.map(|f| f.to_string()).as_deref(),
+            sim.node_fingerprint("pve3")
+        );
+        let _: Value = c.get(("nodes", "pve2", "status")).await.unwrap();
+        let _: Value = c.get(("nodes", "pve3", "status")).await.unwrap();
+    });
+    assert_eq!(served_by(&sim, "/nodes/pve2/status"), ["pve2"]);
+    assert_eq!(served_by(&sim, "/nodes/pve3/status"), ["pve3"]);
+    // Without Sys.Audit: /nodes only, no addresses.
+    let c = builder(backend, &sim)
+        .password(proxmox_sim::LIMITED_USER, proxmox_sim::LIMITED_PASSWORD)
+        .build()
+        .unwrap();
+    let map = block_on(backend, c.discover()).expect("discovers what it may");
+    assert!(!map.addresses_known);
+    assert_eq!(map.nodes.len(), 3);
+}
+
+pub fn per_node_limit(backend: Backend) {
+    let sim = cluster();
+    let c = builder(backend, &sim)
+        .endpoints(&sim.node_urls()[1..])
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .max_in_flight_per_node(2)
+        .build()
+        .unwrap();
+    block_on(backend, async {
+        c.discover().await.expect("discovers");
+        sim.inject(Fault::delay("GET", "/nodes", Duration::from_millis(40)));
+        sim.clear_requests();
+        let futs: Vec<_> = (0..16)
+            .map(|i| {
+                let c = c.clone();
+                async move {
+                    let node = ["pve2", "pve3"][i % 2];
+                    c.get::<Value>(("nodes", node, "status")).await
+                }
+            })
+            .collect();
+        for r in spawn_all(backend, futs).await {
+            r.expect("answered");
+        }
+    });
+    for node in ["pve2", "pve3"] {
+        let by = served_by(&sim, &format!("/nodes/{node}/status"));
+        assert_eq!(by.len(), 8);
+        assert!(by.iter().all(|n| n == node), "{by:?}");
+        assert_eq!(sim.node_max_in_flight(node), Some(2), "{node}");
+    }
+}
+
+pub fn node_killed_under_8_workers(backend: Backend) {
+    let sim = cluster();
+    let c = client(backend, &sim);
+    sim.inject(Fault::delay("*", "/nodes", Duration::from_millis(25)));
+    let results = block_on(backend, async {
+        let workers: Vec<_> = (0..8u32)
+            .map(|w| {
+                let c = c.clone();
+                async move {
+                    let mut out = Vec::new();
+                    for k in 0..12u32 {
+                        if w % 2 == 0 {
+                            let r = c.get::<Value>(("nodes", "pve2", "status")).await;
+                            out.push((None, r.map(drop).map_err(|e| e.to_string())));
+                        } else {
+                            let vmid = 1000 + w * 100 + k;
+                            let r = c
+                                .post::<Value, _>(
+                                    ("nodes", "pve2", "qemu"),
+                                    &[("vmid", vmid.to_string()), ("name", format!("w{w}k{k}"))],
+                                )
+                                .await;
+                            let r = r.map(drop).map_err(|e| {
+                                assert!(e.may_have_been_sent(), "create {vmid}: {e}");
+                                e.to_string()
+                            });
+                            out.push((Some(vmid), r));
+                        }
+                    }
+                    out
+                }
+            })
+            .collect();
+        let kill = async {
+            // Kill pve1 while it has calls on the wire (4 at once: the per-node limit).
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            for _ in 0..500 {
+                if sim.in_flight() >= 4 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            sim.set_node_mode("pve1", NodeMode::Stopped);
+        };
+        let (results, ()) = tokio::join!(spawn_all(backend, workers), kill);
+        results.into_iter().flatten().collect::<Vec<_>>()
+    });
+    let log = sim.requests();
+    for (vmid, r) in &results {
+        match vmid {
+            None => assert!(r.is_ok(), "{r:?}"),
+            Some(vmid) => {
+                let form_vmid = vmid.to_string();
+                let ran = log
+                    .iter()
+                    .filter(|q| {
+                        q.method == "POST"
+                            && q.executed
+                            && q.form.iter().any(|(k, v)| k == "vmid" && *v == form_vmid)
+                    })
+                    .count();
+                assert!(ran <= 1, "create {vmid} ran {ran} times");
+                if r.is_ok() {
+                    assert_eq!(ran, 1, "create {vmid} succeeded");
+                }
+            }
+        }
+    }
+    let nodes: std::collections::BTreeSet<_> = log.iter().map(|r| r.node.as_str()).collect();
+    assert!(
+        nodes.contains("pve1") && nodes.contains("pve2"),
+        "{nodes:?}"
+    );
+}
