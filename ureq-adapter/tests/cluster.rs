@@ -69,7 +69,7 @@ fn discovery_names_the_nodes_and_nodes_calls_go_to_their_node() {
     assert_eq!(map.nodes.len(), 3);
     assert!(map.addresses_known);
     assert_eq!(
-        map.nodes[1].fingerprint.map(|f| f.to_string()).as_deref(),
+        map.nodes[1].fingerprint.map(|f| f.to_string()),
         sim.node_fingerprint("pve2")
     );
     let _: Value = c.get(("nodes", "pve2", "status")).unwrap();

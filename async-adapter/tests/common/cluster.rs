@@ -76,7 +76,7 @@ pub fn discovery_and_affinity(backend: Backend) {
         assert_eq!(map.nodes.len(), 3);
         assert!(map.addresses_known);
         assert_eq!(
-            map.nodes[2].fingerprint.map(|f| f.to_string()).as_deref(),
+            map.nodes[2].fingerprint.map(|f| f.to_string()),
             sim.node_fingerprint("pve3")
         );
         let _: Value = c.get(("nodes", "pve2", "status")).await.unwrap();
@@ -200,4 +200,133 @@ pub fn node_killed_under_8_workers(backend: Backend) {
         nodes.contains("pve1") && nodes.contains("pve2"),
         "{nodes:?}"
     );
+}
+
+/// `host`, `port` of node `i` (0-based).
+fn host_port(sim: &Simulator, i: usize) -> (String, u16) {
+    let url = &sim.node_urls()[i];
+    let authority = url
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .expect("authority");
+    let (h, p) = authority.rsplit_once(':').expect("port");
+    (h.to_owned(), p.parse().expect("port number"))
+}
+
+/// A client of node `i` alone, with the pin file `file` and no cluster CA.
+fn pinned(backend: Backend, sim: &Simulator, i: usize, file: &std::path::Path) -> ClientBuilder {
+    Client::builder(&sim.node_urls()[i])
+        .backend(backend)
+        .api_token(proxmox_sim::TOKEN_ID, proxmox_sim::TOKEN_SECRET)
+        .pin_file(file)
+        .connect_timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(20))
+}
+
+/// Trust on first use records each node once, concurrent clients included; a pinned node
+/// whose certificate changes is refused naming both fingerprints (a cluster client goes on
+/// at the next node); a renewal a trusted CA signed is accepted over the old pin.
+pub fn pins(backend: Backend) {
+    let sim = cluster();
+    let d = std::env::temp_dir().join(format!("async-pins-{backend:?}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    let file = d.join("pins");
+
+    let fp1 = sim.node_fingerprint("pve1").expect("pve1");
+    let e = block_on(backend, async {
+        pinned(backend, &sim, 0, &file)
+            .build()
+            .expect("builds")
+            .get::<Value>("version")
+            .await
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&fp1) && e.contains("not in the pin store"),
+        "{e}"
+    );
+
+    let clients: Vec<Client> = (0..3)
+        .flat_map(|i| std::iter::repeat_n(i, 3))
+        .map(|i| {
+            pinned(backend, &sim, i, &file)
+                .trust_on_first_use(true)
+                .build()
+                .expect("builds")
+        })
+        .collect();
+    let results = block_on(
+        backend,
+        spawn_all(
+            backend,
+            clients
+                .into_iter()
+                .map(|c| async move { c.get::<Value>("version").await.map(|_| ()) })
+                .collect(),
+        ),
+    );
+    for r in results {
+        r.expect("trusted on first use");
+    }
+    let store =
+        proxmox_proto::pins::PinStore::parse(&std::fs::read_to_string(&file).expect("pins"))
+            .expect("parses");
+    for i in 0..3 {
+        let (h, p) = host_port(&sim, i);
+        assert_eq!(
+            store
+                .pins(&h, p)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [sim.node_fingerprint(&format!("pve{}", i + 1))
+                .expect("node")]
+        );
+    }
+
+    let new = sim.renew_node_certificate("pve1", false).expect("renewed");
+    let e = block_on(backend, async {
+        pinned(backend, &sim, 0, &file)
+            .build()
+            .expect("builds")
+            .get::<Value>("version")
+            .await
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&fp1) && e.contains(&new),
+        "names both fingerprints: {e}"
+    );
+    sim.clear_requests();
+    block_on(backend, async {
+        pinned(backend, &sim, 0, &file)
+            .endpoints(&sim.node_urls()[1..])
+            .build()
+            .expect("builds")
+            .get::<Value>("version")
+            .await
+    })
+    .expect("the next node answers");
+    assert_eq!(served_by(&sim, "/version"), ["pve2"]);
+
+    let acme = sim.renew_node_certificate("pve2", true).expect("renewed");
+    block_on(backend, async {
+        pinned(backend, &sim, 1, &file)
+            .ca_pem(sim.ca_pem().as_bytes())
+            .build()
+            .expect("builds")
+            .get::<Value>("version")
+            .await
+    })
+    .expect("the CA vouches for pve2's new certificate");
+    assert!(
+        !std::fs::read_to_string(&file)
+            .expect("pins")
+            .contains(&acme)
+    );
+    std::fs::remove_dir_all(&d).expect("cleanup");
 }

@@ -354,7 +354,7 @@ fn node_entry(shared: &Shared, node: &str) -> Value {
         .cluster
         .iter()
         .find(|c| c.name == node)
-        .map_or(&shared.ident.fingerprint, |c| &c.ident.fingerprint);
+        .map_or_else(|| shared.ident.fingerprint.clone(), |c| c.fingerprint());
     let status = if node_online(shared, node) {
         "online"
     } else {

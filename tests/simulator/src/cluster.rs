@@ -28,13 +28,20 @@ pub enum NodeMode {
     Partitioned,
 }
 
+/// A node's certificate and the server configuration that presents it.
+#[derive(Debug)]
+struct NodeCert {
+    ident: crate::tls::Identity,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
 /// One node's listener and its mode.
 #[derive(Debug)]
 pub(crate) struct NodeCtl {
     pub(crate) name: String,
     pub(crate) addr: SocketAddr,
-    pub(crate) ident: crate::tls::Identity,
-    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    /// Its certificate and the TLS configuration serving it (replaced on renewal).
+    cert: Mutex<NodeCert>,
     pub(crate) mode: Mutex<NodeMode>,
     /// Blackholed connections, held open until the mode changes.
     held: Mutex<Vec<TcpStream>>,
@@ -55,14 +62,53 @@ impl NodeCtl {
         Self {
             name,
             addr,
-            ident,
-            tls,
+            cert: Mutex::new(NodeCert { ident, tls }),
             mode: Mutex::new(NodeMode::Up),
             held: Mutex::new(Vec::new()),
             conns: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// Its certificate's SHA-256 fingerprint (`AB:CD:…`).
+    pub(crate) fn fingerprint(&self) -> String {
+        self.cert
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ident
+            .fingerprint
+            .clone()
+    }
+
+    /// The TLS configuration new connections get (`None`: plain HTTP).
+    pub(crate) fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.cert
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tls
+            .clone()
+    }
+
+    /// A copy of its identity.
+    pub(crate) fn ident(&self) -> crate::tls::Identity {
+        crate::tls::Identity::clone_of(
+            &self
+                .cert
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .ident,
+        )
+    }
+
+    /// Serve `ident` from now on (new connections; open ones keep theirs).
+    pub(crate) fn renew(&self, ident: crate::tls::Identity) -> Result<(), rustls::Error> {
+        let mut cert = self.cert.lock().unwrap_or_else(PoisonError::into_inner);
+        if cert.tls.is_some() {
+            cert.tls = Some(ident.server_config()?);
+        }
+        cert.ident = ident;
+        Ok(())
     }
 
     pub(crate) fn mode(&self) -> NodeMode {

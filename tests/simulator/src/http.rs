@@ -376,11 +376,11 @@ fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64, node: usize) {
         return;
     };
     let tls = match shared.cluster.get(node) {
-        Some(c) => &c.tls,
-        None => &shared.tls,
+        Some(c) => c.tls(),
+        None => shared.tls.clone(),
     };
     let t: Box<dyn Transport> = match tls {
-        Some(cfg) => match ServerConnection::new(Arc::clone(cfg)) {
+        Some(cfg) => match ServerConnection::new(cfg) {
             Ok(c) => Box::new(StreamOwned::new(c, tcp)),
             Err(_) => return,
         },

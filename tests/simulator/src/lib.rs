@@ -275,7 +275,7 @@ impl Simulator {
             .map(TcpListener::local_addr)
             .collect::<std::io::Result<Vec<_>>>()?;
         let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-        let (ca_pem, idents) = tls::Identity::generate_cluster(&ips).map_err(gen_err)?;
+        let (ca, idents) = tls::Identity::generate_cluster(&ips).map_err(gen_err)?;
         let plain = config.plain_http;
         let mut ctls = Vec::new();
         for (i, (ident, addr)) in idents.into_iter().zip(&addrs).enumerate() {
@@ -291,11 +291,12 @@ impl Simulator {
                 tls,
             )));
         }
-        let first_ident = tls::Identity::clone_of(&ctls[0].ident);
+        let first_ident = ctls[0].ident();
         let mut shared = state::Shared::new(config, clock, first_ident)?;
-        shared.tls = ctls[0].tls.clone();
+        shared.tls = ctls[0].tls();
         shared.cluster = ctls;
-        shared.cluster_ca_pem = Some(ca_pem);
+        shared.cluster_ca_pem = Some(ca.pem());
+        shared.cluster_ca = Some(ca);
         let shared = Arc::new(shared);
         let mut threads = Vec::new();
         for (i, l) in listeners.into_iter().enumerate() {
@@ -340,16 +341,38 @@ impl Simulator {
             .collect()
     }
 
-    /// The SHA-256 fingerprint of node `name`'s certificate.
-    pub fn node_fingerprint(&self, name: &str) -> Option<&str> {
+    /// The SHA-256 fingerprint of node `name`'s certificate (`AB:CD:…`), as it is now.
+    pub fn node_fingerprint(&self, name: &str) -> Option<String> {
         if self.shared.cluster.is_empty() {
-            return (name == self.shared.config.service.node()).then(|| self.fingerprint());
+            return (name == self.shared.config.service.node()).then(|| self.fingerprint().into());
         }
         self.shared
             .cluster
             .iter()
             .find(|c| c.name == name)
-            .map(|c| c.ident.fingerprint.as_str())
+            .map(|c| c.fingerprint())
+    }
+
+    /// Give node `name` (cluster simulators) a new certificate, as `pvenode cert set` or an
+    /// ACME renewal does: signed by the cluster CA (`by_cluster_ca`), or self-signed (a node
+    /// reinstalled, or someone in the middle). New connections get it; returns its
+    /// fingerprint, or `None` when there is no such node.
+    pub fn renew_node_certificate(&self, name: &str, by_cluster_ca: bool) -> Option<String> {
+        let (i, ctl) = self
+            .shared
+            .cluster
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)?;
+        let ca = if by_cluster_ca {
+            self.shared.cluster_ca.as_ref()
+        } else {
+            None
+        };
+        let ident = tls::Identity::node(i + 1, ctl.addr.ip(), ca).ok()?;
+        let fp = ident.fingerprint.clone();
+        ctl.renew(ident).ok()?;
+        Some(fp)
     }
 
     /// The most requests node `name` handled at once since the log was cleared (cluster

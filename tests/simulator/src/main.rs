@@ -78,7 +78,7 @@ fn main() {
         for (name, url) in names.iter().zip(sim.node_urls()) {
             println!(
                 "node {name} at {url} fingerprint {}",
-                sim.node_fingerprint(name).unwrap_or("?")
+                sim.node_fingerprint(name).unwrap_or_else(|| "?".into())
             );
         }
     }

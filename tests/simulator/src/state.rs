@@ -479,6 +479,8 @@ pub(crate) struct Shared {
     pub(crate) cluster: Vec<std::sync::Arc<crate::cluster::NodeCtl>>,
     /// The cluster's CA (PEM), which signed every node's certificate.
     pub(crate) cluster_ca_pem: Option<String>,
+    /// The cluster CA, to sign renewed node certificates.
+    pub(crate) cluster_ca: Option<crate::tls::ClusterCa>,
     /// Secret for ticket and CSRF signatures (never sent).
     pub(crate) secret: [u8; 32],
     pub(crate) state: Mutex<State>,
@@ -654,6 +656,7 @@ impl Shared {
             tls,
             cluster: Vec::new(),
             cluster_ca_pem: None,
+            cluster_ca: None,
             secret,
             state: Mutex::new(state),
             conn_counter: AtomicU64::new(0),

@@ -78,8 +78,8 @@ impl Identity {
 
     /// A cluster's certificates, as PVE makes them: a CA (`pve-root-ca.pem`) and one node
     /// certificate per address (`pve-ssl.pem`), each with the loopback names and its address.
-    /// Returns the CA's PEM and the nodes' identities.
-    pub(crate) fn generate_cluster(ips: &[IpAddr]) -> Result<(String, Vec<Self>), rcgen::Error> {
+    /// Returns the CA and the nodes' identities.
+    pub(crate) fn generate_cluster(ips: &[IpAddr]) -> Result<(ClusterCa, Vec<Self>), rcgen::Error> {
         let mut ca = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "proxmox-sim cluster CA");
@@ -87,38 +87,47 @@ impl Identity {
         ca.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca_key = KeyPair::generate()?;
-        let issuer = rcgen::CertifiedIssuer::self_signed(ca, ca_key)?;
-        let mut out = Vec::new();
-        for (i, ip) in ips.iter().enumerate() {
-            let mut params = CertificateParams::default();
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, format!("pve{}.sim", i + 1));
-            params.distinguished_name = dn;
-            params.is_ca = IsCa::ExplicitNoCa;
-            params.key_usages = vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyEncipherment,
-            ];
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-            let mut sans = vec![
-                SanType::IpAddress(*ip),
-                SanType::DnsName(format!("pve{}", i + 1).try_into()?),
-            ];
-            if *ip != IpAddr::V4(Ipv4Addr::LOCALHOST) {
-                sans.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-            }
-            params.subject_alt_names = sans;
-            let key = KeyPair::generate()?;
-            let cert = params.signed_by(&key, &issuer)?;
-            let der = cert.der().to_vec();
-            out.push(Self {
-                fingerprint: crate::util::colon_hex(&Sha256::digest(&der)),
-                cert_pem: cert.pem(),
-                cert_der: der,
-                key_der: key.serialize_der(),
-            });
+        let issuer = ClusterCa(rcgen::CertifiedIssuer::self_signed(ca, ca_key)?);
+        let nodes = ips
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| Self::node(i + 1, *ip, Some(&issuer)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((issuer, nodes))
+    }
+
+    /// Node `n`'s certificate for `ip`: signed by the cluster CA, or self-signed (`None`).
+    pub(crate) fn node(n: usize, ip: IpAddr, ca: Option<&ClusterCa>) -> Result<Self, rcgen::Error> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("pve{n}.sim"));
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let mut sans = vec![
+            SanType::IpAddress(ip),
+            SanType::DnsName(format!("pve{n}").try_into()?),
+        ];
+        if ip != IpAddr::V4(Ipv4Addr::LOCALHOST) {
+            sans.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         }
-        Ok((issuer.pem(), out))
+        params.subject_alt_names = sans;
+        let key = KeyPair::generate()?;
+        let cert = match ca {
+            Some(ca) => params.signed_by(&key, &ca.0)?,
+            None => params.self_signed(&key)?,
+        };
+        let der = cert.der().to_vec();
+        Ok(Self {
+            fingerprint: crate::util::colon_hex(&Sha256::digest(&der)),
+            cert_pem: cert.pem(),
+            cert_der: der,
+            key_der: key.serialize_der(),
+        })
     }
 
     pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
@@ -131,5 +140,21 @@ impl Identity {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
             )?;
         Ok(Arc::new(cfg))
+    }
+}
+
+/// A simulated cluster's CA (`pve-root-ca.pem` and its key), kept to sign renewed node
+/// certificates.
+pub(crate) struct ClusterCa(rcgen::CertifiedIssuer<'static, KeyPair>);
+
+impl ClusterCa {
+    pub(crate) fn pem(&self) -> String {
+        self.0.pem()
+    }
+}
+
+impl std::fmt::Debug for ClusterCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterCa")
     }
 }
