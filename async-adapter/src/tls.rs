@@ -42,6 +42,13 @@ fn key_from_pem(pem: &[u8]) -> Result<PrivateKey, String> {
 
 /// The rustls 0.18 configuration for these options.
 pub(crate) fn legacy_client_config(opts: &TlsOptions) -> Result<ClientConfig, String> {
+    if opts.pins.is_some() {
+        proxmox_proto::capability::require(
+            proxmox_proto::capability::Runtime::AsyncSurf,
+            proxmox_proto::capability::Capability::PinStore,
+        )
+        .map_err(|e| e.to_string())?;
+    }
     let mut config = ClientConfig::new();
     match &opts.verification {
         TlsVerification::Pinned(fp) => config

@@ -21,4 +21,16 @@ mod reqwest {
 #[cfg(feature = "surf")]
 mod surf {
     backend_tests!(proxmox_async::Backend::Surf);
+
+    #[test]
+    fn a_pin_store_is_refused_at_build() {
+        let e = proxmox_async::Client::builder("pve1.example.com")
+            .backend(proxmox_async::Backend::Surf)
+            .api_token("a@pve!b", "c")
+            .pins(proxmox_proto::pins::PinStore::new())
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pin store") && e.contains("reqwest"), "{e}");
+    }
 }

@@ -85,11 +85,13 @@ pub enum Capability {
     /// Several endpoints of one cluster: failover, node affinity, discovery
     /// ([`crate::cluster`]).
     ClusterEndpoints,
+    /// A pin store: a fingerprint per host and port, trust on first use ([`crate::pins`]).
+    PinStore,
 }
 
 impl Capability {
     /// Every capability, in table order.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::CertificatePinning,
         Capability::CustomCa,
         Capability::ClientCertificate,
@@ -102,6 +104,7 @@ impl Capability {
         Capability::ApiToken,
         Capability::ChecksumDiscovery,
         Capability::ClusterEndpoints,
+        Capability::PinStore,
     ];
 
     /// What it is, in a few words.
@@ -119,6 +122,7 @@ impl Capability {
             Capability::ApiToken => "API tokens",
             Capability::ChecksumDiscovery => "checksum discovery for download-url",
             Capability::ClusterEndpoints => "several cluster endpoints (failover, discovery)",
+            Capability::PinStore => "a pin store (per-node pins, trust on first use)",
         }
     }
 }
@@ -145,7 +149,7 @@ pub fn support(runtime: Runtime, capability: Capability) -> Support {
     use Capability as C;
     use Runtime as R;
     match (capability, runtime) {
-        (C::CertificatePinning, R::Browser) => Support::No(
+        (C::CertificatePinning | C::PinStore, R::Browser) => Support::No(
             "the browser verifies TLS itself; import the certificate into the browser's trust \
              store or use a certificate from a trusted CA",
         ),
@@ -162,6 +166,10 @@ pub fn support(runtime: Runtime, capability: Capability) -> Support {
         (C::HttpProxy, R::Browser) => {
             Support::No("the browser (or node) uses its own proxy settings")
         }
+        (C::PinStore, R::AsyncSurf) => Support::No(
+            "surf's TLS stack (rustls 0.18) is not the one the pin verifier is written for; use \
+             the hyper or reqwest backend, or pin one certificate with .fingerprint()",
+        ),
         (C::HttpProxy, R::AsyncSurf) => {
             Support::No("surf has no proxy support; use the hyper or reqwest backend")
         }
@@ -185,6 +193,7 @@ pub fn support(runtime: Runtime, capability: Capability) -> Support {
         ),
         (
             C::CertificatePinning
+            | C::PinStore
             | C::CustomCa
             | C::ClientCertificate
             | C::AcceptInvalidCertificates

@@ -49,6 +49,7 @@
 //! | [`tls`] | SHA-256 certificate fingerprints |
 //! | [`pins`] | the pin store (a known_hosts-like file of certificate fingerprints) and first-contact rules |
 //! | `rustls_config` | (feature `rustls`) rustls client configurations for the native adapters |
+//! | `pin_file` | (feature `rustls`) the pin file: read, and changed under a lock |
 //! | [`upid`], [`task`] | task ids, task status, the task waiter, task logs |
 //! | [`checksum`], [`upload`] | checksum files and discovery, upload framing, download-url |
 //! | [`shell`], [`command`] | POSIX splitting and quoting, pvesh argv and output |
@@ -130,6 +131,10 @@ pub mod models;
 pub mod options;
 pub mod params;
 pub mod path;
+#[cfg(feature = "rustls")]
+pub mod pin_file;
+#[cfg(feature = "rustls")]
+mod pin_verifier;
 pub mod pins;
 pub mod request;
 pub mod response;

@@ -79,6 +79,43 @@ pub struct TlsOptions {
     pub extra_ca_pem: Vec<Vec<u8>>,
     /// A client certificate to present.
     pub client_identity: Option<ClientIdentity>,
+    /// A pin store consulted when a certificate does not validate against the roots (see
+    /// [`crate::pins`]).
+    pub pins: Option<PinOptions>,
+}
+
+/// A pin store and how to use it: certificates that validate against the roots are accepted
+/// as they are; one that does not is accepted only when pinned for its host and port, or
+/// recorded on first use when that is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PinOptions {
+    /// The pins, as read at build time.
+    pub store: crate::pins::PinStore,
+    /// The file they came from, where a pin recorded on first use is written.
+    pub file: Option<std::path::PathBuf>,
+    /// Whether an unknown host is trusted and recorded the first time.
+    pub first_use: crate::pins::FirstUse,
+    /// The port of each of the client's hosts (its target, endpoints and node addresses):
+    /// a TLS handshake knows the host only.
+    pub ports: Vec<(String, u16)>,
+    /// The port of a host not listed (the target's).
+    pub default_port: u16,
+}
+
+impl PinOptions {
+    /// The port the client uses for `host`.
+    pub fn port_of(&self, host: &str) -> u16 {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.ports
+            .iter()
+            .find(|(h, _)| {
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .eq_ignore_ascii_case(host)
+            })
+            .map_or(self.default_port, |(_, p)| *p)
+    }
 }
 
 /// Where an HTTP(S) proxy comes from. `Debug` hides a password in the URL.
@@ -117,6 +154,7 @@ pub struct ClientOptions {
     node_affinity: bool,
     node_addresses: Vec<(String, String)>,
     per_node_in_flight: Option<usize>,
+    trust_on_first_use: bool,
     errors: Vec<String>,
 }
 
@@ -250,6 +288,7 @@ impl ClientOptions {
             node_affinity: true,
             node_addresses: Vec::new(),
             per_node_in_flight: None,
+            trust_on_first_use: false,
             errors: Vec::new(),
         }
     }
@@ -391,6 +430,40 @@ impl ClientOptions {
             key_pem: Secret::new(String::from_utf8_lossy(key_pem).into_owned()),
         });
     }
+    /// Use the pins of `store` (read by the adapter from `file`, when there is one: the core
+    /// reads no file) for certificates that do not validate against the roots.
+    pub fn set_pins(&mut self, store: crate::pins::PinStore, file: Option<std::path::PathBuf>) {
+        let first_use = self
+            .tls
+            .pins
+            .as_ref()
+            .map_or(crate::pins::FirstUse::Refuse, |p| p.first_use);
+        self.tls.pins = Some(PinOptions {
+            store,
+            file,
+            first_use,
+            ports: Vec::new(),
+            default_port: 0,
+        });
+    }
+    /// Use the pin file at `path`, as the adapter read it with
+    /// [`pin_file::read`](crate::pin_file::read) (feature `rustls`); a read error is reported
+    /// by [`ClientOptions::validate`].
+    pub fn set_pin_file(
+        &mut self,
+        path: &std::path::Path,
+        read: Result<crate::pins::PinStore, String>,
+    ) {
+        match read {
+            Ok(store) => self.set_pins(store, Some(path.to_path_buf())),
+            Err(e) => self.add_error(e),
+        }
+    }
+    /// Whether a host that is not pinned, and whose certificate does not validate, is trusted
+    /// and recorded the first time it is seen. Needs a pin store.
+    pub fn set_trust_on_first_use(&mut self, on: bool) {
+        self.trust_on_first_use = on;
+    }
     /// Accept any server certificate (throw-away labs only).
     pub fn set_danger_accept_invalid_certs(&mut self) {
         self.tls.verification = TlsVerification::DangerAcceptInvalid;
@@ -481,6 +554,7 @@ impl ClientOptions {
             target = target.with_path_prefix(p)?;
         }
         let endpoints = self.cluster_endpoints(&target, transport)?;
+        let tls = self.pin_options(&target, endpoints.as_deref(), transport)?;
         let credentials = self.credentials.ok_or_else(|| {
             InputError::InvalidCredentials(
                 "no credentials: give an API token, a password or a saved session".into(),
@@ -530,7 +604,7 @@ impl ClientOptions {
                 .pve_compatibility(self.pve_compat),
             auth_kind,
             second_factor: self.second_factor,
-            tls: self.tls,
+            tls,
             // No attempt may outlast the call: the timeouts of adapters that do not run the
             // call flow are cut to the call's deadline too.
             connect_timeout: self
@@ -549,6 +623,53 @@ impl ClientOptions {
             node_addresses: self.node_addresses,
             per_node_in_flight: self.per_node_in_flight,
         })
+    }
+
+    /// The TLS options with the pin store completed (first use, the port of each host), or
+    /// why the pin options do not fit together.
+    fn pin_options(
+        &self,
+        target: &Target,
+        endpoints: Option<&[crate::cluster::Endpoint]>,
+        transport: TransportKind,
+    ) -> Result<TlsOptions, InputError> {
+        let mut tls = self.tls.clone();
+        let Some(p) = &mut tls.pins else {
+            if self.trust_on_first_use {
+                return Err(InputError::Invalid {
+                    what: "trust on first use",
+                    reason: "it records pins in a pin store: give one with .pin_file(path) \
+                             (a missing file is created when the first pin is recorded)"
+                        .into(),
+                });
+            }
+            return Ok(tls);
+        };
+        let refuse = |reason: &str| InputError::Invalid {
+            what: "pin store",
+            reason: reason.into(),
+        };
+        if transport != TransportKind::Https {
+            return Err(refuse(
+                "a pin store checks HTTPS certificates; this transport does not use TLS \
+                 (SSH checks its own host keys)",
+            ));
+        }
+        if tls.verification != TlsVerification::WebPki {
+            return Err(refuse(
+                "a pin store and .fingerprint() or .danger_accept_invalid_certs() exclude each \
+                 other: put the fingerprint in the pin store instead",
+            ));
+        }
+        if self.trust_on_first_use {
+            p.first_use = crate::pins::FirstUse::Trust;
+        }
+        p.default_port = target.port();
+        p.ports = std::iter::once(target)
+            .chain(endpoints.into_iter().flatten().map(|e| e.target()))
+            .map(|t| (t.host_name(), t.port()))
+            .collect();
+        Ok(tls)
     }
 
     /// The endpoints of a cluster client, `target` first; `None` when only the target is
@@ -703,6 +824,22 @@ macro_rules! client_builder_methods {
         /// Present a client certificate (PEM chain and PEM private key).
         pub fn client_certificate(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
             self.$field.set_client_certificate(cert_pem, key_pem);
+            self
+        }
+        /// Trust certificates pinned in `store` (see [`proxmox_proto::pins`]) for hosts whose
+        /// certificate does not validate against the roots and CA files; a pin is kept per host
+        /// and port, so each node of a cluster has its own. Pins recorded on first use stay in
+        /// the client (use `pin_file` to keep them).
+        pub fn pins(mut self, store: $crate::pins::PinStore) -> Self {
+            self.$field.set_pins(store, None);
+            self
+        }
+        /// With a pin store: trust a host that has no pin, and whose certificate does not
+        /// validate, the first time it is seen, and record its fingerprint (off by default:
+        /// such a host is refused, naming the fingerprint to check and pin). A host whose pin
+        /// does not match is refused either way.
+        pub fn trust_on_first_use(mut self, on: bool) -> Self {
+            self.$field.set_trust_on_first_use(on);
             self
         }
         /// Accept any server certificate. Only for throw-away test setups: anyone on the path

@@ -66,9 +66,13 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
             )
             .build()
             .map_err(|e| format!("TLS setup failed: {e}"))?;
+            let verifier: Arc<dyn ServerCertVerifier> = match &opts.pins {
+                Some(p) => Arc::new(crate::pin_verifier::PinVerifier::new(webpki, p.clone())),
+                None => Arc::new(NamingVerifier(webpki)),
+            };
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NamingVerifier(webpki)))
+                .with_custom_certificate_verifier(verifier)
         }
     };
     let config = match &opts.client_identity {
@@ -215,6 +219,10 @@ pub fn tls_failure_text(e: &(dyn std::error::Error + 'static)) -> Option<String>
                 .or_else(|| {
                     o.downcast_ref::<UnknownIssuer>()
                         .map(|u| format!("invalid peer certificate: {u}"))
+                })
+                .or_else(|| {
+                    o.downcast_ref::<crate::pin_verifier::PinRefused>()
+                        .map(|r| format!("invalid peer certificate: {r}"))
                 })
         }
         // HTTPS to a port that answers plain HTTP: rustls reads "HTTP/1.1 400 ..." as a record.

@@ -160,3 +160,28 @@ pub fn event(event: &Event) {
         ),
     }
 }
+
+/// A pin recorded on first use (a `warn` event: trust was extended without a check).
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub fn pin_recorded(host: &str, port: u16, fingerprint: &crate::tls::Fingerprint) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(host, port, fingerprint = %fingerprint, "trust on first use: pin recorded");
+}
+
+/// A pin replaced by the fingerprint a verified connection reported (a `warn` event).
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub fn pin_replaced(
+    host: &str,
+    port: u16,
+    old: &[crate::tls::Fingerprint],
+    new: &crate::tls::Fingerprint,
+) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        host,
+        port,
+        old = %old.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+        new = %new,
+        "pin replaced by the node's certificate as the cluster reports it"
+    );
+}

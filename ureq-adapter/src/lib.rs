@@ -139,6 +139,27 @@ impl ClientBuilder {
         self
     }
 
+    /// Trust certificates pinned in this pin file (lines of `host port fingerprint`, like
+    /// ssh's `known_hosts`; see [`proxmox_proto::pins`]) for hosts whose certificate does not
+    /// validate against the roots and CA files. A missing file is an empty store; with
+    /// [`trust_on_first_use`](Self::trust_on_first_use) a new host's pin is added to it under
+    /// a lock. A file that cannot be read or holds a bad line is reported by `build()`.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = proxmox_ureq::Client::builder("pve1.example.com")
+    ///     .api_token("automation@pve!ci", "s3cr3t")
+    ///     .pin_file("/etc/proxmox-pins")
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pin_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        let path = path.as_ref();
+        self.options
+            .set_pin_file(path, proxmox_proto::pin_file::read(path));
+        self
+    }
+
     /// Check everything and build the client. A password login happens lazily, on the first
     /// call (or explicitly with [`Client::login`]).
     pub fn build(self) -> Result<Client, Error> {

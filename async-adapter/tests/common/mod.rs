@@ -1422,6 +1422,11 @@ macro_rules! cluster_tests {
             fn a_node_killed_under_8_workers_never_runs_a_create_twice() {
                 $crate::common::cluster::node_killed_under_8_workers(B);
             }
+
+            #[test]
+            fn pins_first_use_changed_certificate_and_ca_renewal() {
+                $crate::common::cluster::pins(B);
+            }
         }
     };
 }
