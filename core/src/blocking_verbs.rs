@@ -199,6 +199,21 @@ macro_rules! __flow_methods {
             self.run(self.core().discover())$(.$await)?
         }
 
+        /// A call for guest `vmid` (VM or container) wherever it runs: `call`'s path is
+        /// relative to the guest (`status/current`, `config`, `status/start`). The guest's
+        /// node comes from `/cluster/resources` (remembered by the client); when that node
+        /// answers that the guest's configuration does not exist there (it migrated), the
+        /// client looks again and tries once more at the new node. The call had not run
+        /// (PVE loads the configuration first), so a write is re-routed too. Returns `data`.
+        #[doc = $crate::__example!($krate, $mode, "let status: serde_json::Value =\n    client.guest_call(100, Call::get(\"status/current\")?)" AWAIT "?;")]
+        pub $($async)? fn guest_call<T: $crate::__serde::de::DeserializeOwned + Send + 'static>(
+            &self,
+            vmid: u32,
+            call: $crate::Call,
+        ) -> Result<T, Error> {
+            self.run(self.core().guest_call::<T>(vmid, call))$(.$await)?
+        }
+
         /// Wait for many tasks at once (one loop); outcomes in input order.
         #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcomes = client.wait_tasks(&[upid], WaitOptions::default())" AWAIT "?;")]
         pub $($async)? fn wait_tasks(

@@ -285,6 +285,8 @@ pub const SURFACE: &[&str] = &[
     "download_url",
     "agent_exec",
     "agent_exec_argv",
+    "discover",
+    "guest_call",
     "request",
     "upload",
     "core",

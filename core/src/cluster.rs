@@ -28,14 +28,21 @@
 //! without it only `/nodes` is read: names and fingerprints, no addresses, and it says so),
 //! and certificate fingerprints from `/nodes`.
 //!
+//! Guests move between nodes: [`crate::flow::ClientCore::guest_call`] finds a guest's node
+//! by its id ([`GuestLocation`], from `/cluster/resources`), and when the node answers that
+//! the guest's configuration does not exist there ([`guest_not_on_node`]: it migrated), looks
+//! again and tries once more at its new node.
+//!
 //! PMG clusters are out of scope for now, and PBS has none: their clients take one endpoint
 //! (`build()` refuses several).
 
 mod endpoint;
+mod guest;
 mod router;
 mod status;
 
 pub use endpoint::{Endpoint, parse_endpoints};
+pub use guest::{GuestKind, GuestLocation, guest_not_on_node};
 pub use router::{Choice, DEFAULT_PER_NODE_IN_FLIGHT, FIRST_BACKOFF, MAX_BACKOFF, Router};
 pub use status::{ClusterMap, ClusterNode};
 

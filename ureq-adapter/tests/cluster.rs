@@ -256,3 +256,69 @@ fn a_node_killed_under_8_workers_never_runs_a_create_twice() {
     );
     eprintln!("creates that may have run: {may_have_run} of 48");
 }
+
+#[test]
+fn a_migrated_guest_is_found_again_and_a_write_runs_once_at_its_new_node() {
+    let sim = cluster();
+    let c = client(&sim);
+    let calls = |sim: &Simulator| {
+        sim.requests()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    };
+    let call = |p: &str| proxmox_proto::Call::get(p).unwrap();
+
+    let s: Value = c.guest_call(100, call("status/current")).expect("found");
+    assert_eq!(s["status"], "running");
+    assert_eq!(
+        calls(&sim),
+        [
+            "GET /api2/json/cluster/resources",
+            "GET /api2/json/nodes/pve1/qemu/100/status/current"
+        ]
+    );
+
+    // Remembered: no second look-up.
+    sim.clear_requests();
+    let _: Value = c.guest_call(100, call("config")).expect("config");
+    assert_eq!(calls(&sim), ["GET /api2/json/nodes/pve1/qemu/100/config"]);
+
+    // Migrated: pve1 says the configuration does not exist; looked up again, called at pve3.
+    assert!(sim.migrate_guest(100, "pve3"));
+    sim.clear_requests();
+    let s: Value = c
+        .guest_call(100, call("status/current"))
+        .expect("re-routed");
+    assert_eq!(s["status"], "running");
+    assert_eq!(
+        calls(&sim),
+        [
+            "GET /api2/json/nodes/pve1/qemu/100/status/current",
+            "GET /api2/json/cluster/resources",
+            "GET /api2/json/nodes/pve3/qemu/100/status/current"
+        ]
+    );
+
+    // A write: refused where the guest is not (nothing ran there), run once where it is.
+    assert!(sim.migrate_guest(100, "pve2"));
+    sim.clear_requests();
+    let upid: String = c
+        .guest_call(100, proxmox_proto::Call::post("status/stop").unwrap())
+        .expect("stopped at pve2");
+    assert!(upid.starts_with("UPID:pve2:"), "{upid}");
+    assert_eq!(
+        calls(&sim),
+        [
+            "POST /api2/json/nodes/pve3/qemu/100/status/stop",
+            "GET /api2/json/cluster/resources",
+            "POST /api2/json/nodes/pve2/qemu/100/status/stop"
+        ]
+    );
+
+    let e = c
+        .guest_call::<Value>(999, call("status/current"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no VM or container 999"), "{e}");
+}

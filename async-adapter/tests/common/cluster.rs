@@ -330,3 +330,56 @@ pub fn pins(backend: Backend) {
     );
     std::fs::remove_dir_all(&d).expect("cleanup");
 }
+
+/// A guest found by its id, remembered, found again after it migrated; a write refused
+/// where the guest is not runs once at its new node.
+pub fn migrated_guest(backend: Backend) {
+    let sim = cluster();
+    let c = client(backend, &sim);
+    let calls = |sim: &Simulator| {
+        sim.requests()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    };
+    let get = |p: &str| proxmox_proto::Call::get(p).expect("path");
+    block_on(backend, async {
+        let s: Value = c
+            .guest_call(100, get("status/current"))
+            .await
+            .expect("found");
+        assert_eq!(s["status"], "running");
+        assert!(sim.migrate_guest(100, "pve3"));
+        sim.clear_requests();
+        let s: Value = c
+            .guest_call(100, get("status/current"))
+            .await
+            .expect("re-routed");
+        assert_eq!(s["status"], "running");
+        assert_eq!(
+            calls(&sim),
+            [
+                "GET /api2/json/nodes/pve1/qemu/100/status/current",
+                "GET /api2/json/cluster/resources",
+                "GET /api2/json/nodes/pve3/qemu/100/status/current"
+            ]
+        );
+        assert!(sim.migrate_guest(100, "pve2"));
+        sim.clear_requests();
+        let upid: String = c
+            .guest_call(100, proxmox_proto::Call::post("status/stop").expect("path"))
+            .await
+            .expect("stopped at pve2");
+        assert!(upid.starts_with("UPID:pve2:"), "{upid}");
+        assert_eq!(
+            calls(&sim)
+                .iter()
+                .filter(|c| c.starts_with("POST"))
+                .collect::<Vec<_>>(),
+            [
+                "POST /api2/json/nodes/pve3/qemu/100/status/stop",
+                "POST /api2/json/nodes/pve2/qemu/100/status/stop"
+            ]
+        );
+    });
+}

@@ -1427,6 +1427,11 @@ macro_rules! cluster_tests {
             fn pins_first_use_changed_certificate_and_ca_renewal() {
                 $crate::common::cluster::pins(B);
             }
+
+            #[test]
+            fn a_migrated_guest_is_found_again() {
+                $crate::common::cluster::migrated_guest(B);
+            }
         }
     };
 }

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     /// A cluster client's endpoints and what it learnt of them (unset: one endpoint, until
     /// discovery finds more).
     pub(crate) router: std::sync::OnceLock<Mutex<crate::cluster::Router>>,
+    /// Where guests were found by [`ClientCore::guest_call`], by id.
+    pub(crate) guests: Mutex<std::collections::HashMap<u32, crate::cluster::GuestLocation>>,
 }
 
 /// How calls become commands on the shell wire, and the host errors name.
@@ -163,6 +165,7 @@ impl ClientCore {
                 auth_kind,
                 policy,
                 router: std::sync::OnceLock::new(),
+                guests: Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -582,6 +585,67 @@ impl ClientCore {
             self.shared.clone(),
             self.shared.policy.clone(),
             super::discover::Discover::new(self.shared.clone()),
+        ))
+    }
+
+    /// The flow of a call for guest `vmid` wherever it runs (see [`GuestCall`]): `call`'s
+    /// path is relative to the guest (`status/current`, `config`, `status/start`).
+    ///
+    /// Driven on canned bytes: the guest is found on pve1, which answers that it is not there
+    /// (it migrated), found again on pve2, and called there.
+    ///
+    /// ```
+    /// use proxmox_proto::flow::{ClientCore, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::{Call, TransportKind};
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let mut flow = core.guest_call::<serde_json::Value>(100, Call::get("status/current").unwrap());
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let listed = |node: &str| {
+    ///     format!(r#"{{"data":[{{"id":"qemu/100","type":"qemu","vmid":100,"node":"{node}"}}]}}"#)
+    /// };
+    /// let moved = "Configuration file 'nodes/pve1/qemu-server/100.conf' does not exist";
+    /// let mut answers = [
+    ///     (200, None, listed("pve1")),
+    ///     (500, Some(moved.to_string()), r#"{"data":null}"#.to_string()),
+    ///     (200, None, listed("pve2")),
+    ///     (200, None, r#"{"data":{"status":"running"}}"#.to_string()),
+    /// ]
+    /// .into_iter();
+    /// let mut paths = Vec::new();
+    /// let out = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///             paths.push(req.uri().path().to_string());
+    ///             let (status, reason, body) = answers.next().unwrap();
+    ///             flow.handle(ex.id, Reply::Http(HttpReply::new(status, reason, body.into_bytes())));
+    ///         }
+    ///         Step::Done(out) => break out.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// assert_eq!(out["status"], "running");
+    /// assert_eq!(paths, [
+    ///     "/api2/json/cluster/resources",
+    ///     "/api2/json/nodes/pve1/qemu/100/status/current",
+    ///     "/api2/json/cluster/resources",
+    ///     "/api2/json/nodes/pve2/qemu/100/status/current",
+    /// ]);
+    /// ```
+    pub fn guest_call<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        vmid: u32,
+        call: Call,
+    ) -> super::GuestCall<T> {
+        super::GuestCall(MachineFlow::new(
+            self.shared.clone(),
+            self.shared.policy.clone(),
+            super::guest::GuestRoute::new(self.shared.clone(), vmid, call),
         ))
     }
 

@@ -571,7 +571,24 @@ impl Simulator {
         st.tfa_failures.get(userid).copied().unwrap_or(0) >= self.shared.config.tfa_lockout_after
     }
 
-    /// The status (`running`/`stopped`) of a guest, if it exists.
+    /// Move guest `vmid` to node `node` (cluster simulators), as a finished migration
+    /// leaves it: listed there by `/cluster/resources`, and its old node answers 500
+    /// `Configuration file '…' does not exist`. `false` when there is no such guest or node.
+    pub fn migrate_guest(&self, vmid: u32, node: &str) -> bool {
+        if !self.node_names().iter().any(|n| n == node) {
+            return false;
+        }
+        let mut st = self.shared.lock();
+        match st.guests.get_mut(&vmid) {
+            Some(g) => {
+                g.node = node.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `running` or `stopped` for a guest, `None` when there is no such guest.
     pub fn guest_status(&self, vmid: u32) -> Option<String> {
         let mut st = self.shared.lock();
         let now = self.shared.clock.now();
