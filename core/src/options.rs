@@ -90,8 +90,9 @@ pub struct TlsOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PinOptions {
-    /// The pins, as read at build time.
-    pub store: crate::pins::PinStore,
+    /// The pins: read at build time, then what first use recorded and discovery learnt
+    /// (shared by the verifier and the client's flows).
+    pub store: crate::pins::LivePins,
     /// The file they came from, where a pin recorded on first use is written.
     pub file: Option<std::path::PathBuf>,
     /// Whether an unknown host is trusted and recorded the first time.
@@ -439,7 +440,7 @@ impl ClientOptions {
             .as_ref()
             .map_or(crate::pins::FirstUse::Refuse, |p| p.first_use);
         self.tls.pins = Some(PinOptions {
-            store,
+            store: crate::pins::LivePins::new(store),
             file,
             first_use,
             ports: Vec::new(),

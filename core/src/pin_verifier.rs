@@ -4,21 +4,19 @@
 //! never trusted without being kept.
 
 use crate::options::PinOptions;
-use crate::pins::{PinDecision, PinStore};
+use crate::pins::PinDecision;
 use crate::tls::Fingerprint;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// Roots, then pins.
 #[derive(Debug)]
 pub(crate) struct PinVerifier {
     webpki: Arc<WebPkiServerVerifier>,
     options: PinOptions,
-    /// The pins now: the options' store, plus what was recorded or read back since.
-    store: Mutex<PinStore>,
 }
 
 /// A certificate the pin store refuses: unknown, or changed.
@@ -41,17 +39,12 @@ fn refuse(text: String) -> rustls::Error {
 
 impl PinVerifier {
     pub(crate) fn new(webpki: Arc<WebPkiServerVerifier>, options: PinOptions) -> Self {
-        let store = Mutex::new(options.store.clone());
-        Self {
-            webpki,
-            options,
-            store,
-        }
+        Self { webpki, options }
     }
 
     /// Record `fp` for `host:port` in the store, and in the file when there is one.
     fn record(&self, host: &str, port: u16, fp: Fingerprint) -> Result<(), rustls::Error> {
-        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut store = self.options.store.lock();
         match &self.options.file {
             Some(path) => {
                 let written =
@@ -100,11 +93,11 @@ impl ServerCertVerifier for PinVerifier {
         let host = host_of(server_name);
         let port = self.options.port_of(&host);
         let fp = Fingerprint::of_der(end_entity);
-        let decision = self
-            .store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .decide(&host, port, &fp, false, self.options.first_use);
+        let decision =
+            self.options
+                .store
+                .lock()
+                .decide(&host, port, &fp, false, self.options.first_use);
         match decision {
             PinDecision::Pinned | PinDecision::CaValid => Ok(ServerCertVerified::assertion()),
             PinDecision::Record => {

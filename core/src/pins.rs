@@ -18,7 +18,9 @@
 //! without looking at pins (ACME certificates rotate every ~60 days); a pinned fingerprint is
 //! accepted; an unknown host is refused, or accepted and recorded with trust on first use
 //! (opt-in); a host whose pins do not include what it shows is refused, naming the pinned and
-//! the new fingerprints.
+//! the new fingerprints. A fingerprint a verified connection reports (a cluster's `/nodes`,
+//! read by discovery) is taken as it is ([`PinStore::learn`]): a new pin for a node not
+//! pinned yet, the only pin of one whose certificate was renewed.
 //!
 //! ```
 //! use proxmox_proto::pins::{FirstUse, PinDecision, PinStore};
@@ -37,6 +39,7 @@
 use crate::error::InputError;
 use crate::tls::Fingerprint;
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// One line of a pin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +66,17 @@ pub enum FirstUse {
     Refuse,
     /// Accept it and record its fingerprint (opt-in).
     Trust,
+}
+
+/// What [`PinStore::learn`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Learned {
+    /// The fingerprint was pinned already.
+    Known,
+    /// The host had no pin: now it has this one.
+    Added,
+    /// The host was pinned to these other certificates: now to this one only.
+    Replaced(Vec<Fingerprint>),
 }
 
 /// What to do with a certificate a server shows.
@@ -223,6 +237,32 @@ impl PinStore {
         old.into_iter().filter(|f| *f != fingerprint).collect()
     }
 
+    /// Take `fingerprint` for `host` and `port` as a verified connection reported it (a
+    /// cluster's `/nodes` answer, read from a node the client already trusts): a new pin for
+    /// a host without one, the only pin of a host pinned to other certificates.
+    ///
+    /// ```
+    /// use proxmox_proto::pins::{Learned, PinStore};
+    /// use proxmox_proto::tls::Fingerprint;
+    /// let (old, new) = (Fingerprint::of_der(b"old"), Fingerprint::of_der(b"new"));
+    /// let mut s = PinStore::new();
+    /// assert_eq!(s.learn("pve2", 8006, old), Learned::Added);
+    /// assert_eq!(s.learn("pve2", 8006, old), Learned::Known);
+    /// assert_eq!(s.learn("pve2", 8006, new), Learned::Replaced(vec![old]));
+    /// assert_eq!(s.pins("pve2", 8006), vec![new]);
+    /// ```
+    pub fn learn(&mut self, host: &str, port: u16, fingerprint: Fingerprint) -> Learned {
+        let old = self.pins(host, port);
+        if old.contains(&fingerprint) {
+            Learned::Known
+        } else if old.is_empty() {
+            self.insert(host, port, fingerprint);
+            Learned::Added
+        } else {
+            Learned::Replaced(self.replace(host, port, fingerprint))
+        }
+    }
+
     /// Add every pin of `other` this store lacks (a writer merges what others wrote since it
     /// read the file, so that concurrent writers lose nothing).
     pub fn merge(&mut self, other: &PinStore) {
@@ -287,6 +327,48 @@ impl PinStore {
 impl fmt::Display for PinStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_text())
+    }
+}
+
+/// A pin store shared by a client's certificate verifier and its flows: what first use
+/// records and discovery learns is seen by the next handshake. Clones share the store.
+#[derive(Clone, Default)]
+pub struct LivePins(Arc<Mutex<PinStore>>);
+
+impl LivePins {
+    /// Share `store`.
+    pub fn new(store: PinStore) -> Self {
+        Self(Arc::new(Mutex::new(store)))
+    }
+
+    /// The store, locked.
+    pub fn lock(&self) -> MutexGuard<'_, PinStore> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy of the store as it is now.
+    pub fn snapshot(&self) -> PinStore {
+        self.lock().clone()
+    }
+}
+
+impl PartialEq for LivePins {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.snapshot() == other.snapshot()
+    }
+}
+
+impl Eq for LivePins {}
+
+impl fmt::Debug for LivePins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pins = self
+            .lock()
+            .lines
+            .iter()
+            .filter(|l| matches!(l, Line::Pin { .. }))
+            .count();
+        f.debug_struct("LivePins").field("pins", &pins).finish()
     }
 }
 

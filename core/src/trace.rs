@@ -185,3 +185,11 @@ pub fn pin_replaced(
         "pin replaced by the node's certificate as the cluster reports it"
     );
 }
+
+/// A pin learnt from a verified `/nodes` answer that could not be written to the pin file
+/// (a `warn` event; the client keeps it for its lifetime).
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub fn pin_not_written(host: &str, port: u16, error: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(host, port, error, "pin learnt but not written");
+}

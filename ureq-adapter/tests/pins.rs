@@ -279,3 +279,57 @@ fn a_pin_store_excludes_a_single_fingerprint_and_first_use_needs_a_store() {
     );
     std::fs::remove_dir_all(&d).expect("cleanup");
 }
+
+#[test]
+fn discovery_pins_the_nodes_it_finds_and_replaces_a_renewed_nodes_pin() {
+    let sim = cluster();
+    let d = dir("learn");
+    let file = d.join("pins");
+    // Only pve1 is pinned (checked by hand); discovery over it vouches for the others.
+    let first: String = pins_of(&sim).lines().next().expect("pve1").to_owned();
+    std::fs::write(&file, format!("{first}\n")).expect("pins");
+    let c = builder(&sim, &[0]).pin_file(&file).build().expect("builds");
+    c.discover().expect("discovers");
+    sim.clear_requests();
+    let _: Value = c
+        .get(("nodes", "pve2", "status"))
+        .expect("pve2, pinned by discovery");
+    assert_eq!(sim.requests()[0].node, "pve2", "sent to pve2 itself");
+    let store = PinStore::parse(&std::fs::read_to_string(&file).expect("pins")).expect("parses");
+    for i in 0..3 {
+        let (h, p) = host_port(&sim, i);
+        assert_eq!(
+            store
+                .pins(&h, p)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [sim.node_fingerprint(&format!("pve{}", i + 1))
+                .expect("node")],
+            "node {}",
+            i + 1
+        );
+    }
+
+    // pve2 gets a new certificate: refused on its own, then learnt from the cluster.
+    let old = sim.node_fingerprint("pve2").expect("pve2");
+    let new = sim.renew_node_certificate("pve2", false).expect("renewed");
+    let e = builder(&sim, &[1])
+        .pin_file(&file)
+        .build()
+        .expect("builds")
+        .get::<Value>("version")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&old) && e.contains(&new), "{e}");
+    let c = builder(&sim, &[0]).pin_file(&file).build().expect("builds");
+    c.discover().expect("discovers");
+    sim.clear_requests();
+    let _: Value = c
+        .get(("nodes", "pve2", "status"))
+        .expect("the new pin holds");
+    assert_eq!(sim.requests()[0].node, "pve2");
+    let text = std::fs::read_to_string(&file).expect("pins");
+    assert!(text.contains(&new) && !text.contains(&old), "{text}");
+    std::fs::remove_dir_all(&d).expect("cleanup");
+}

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     /// A cluster client's endpoints and what it learnt of them (unset: one endpoint, until
     /// discovery finds more).
     pub(crate) router: std::sync::OnceLock<Mutex<crate::cluster::Router>>,
+    /// The pin store, when the client has one (discovery teaches it the nodes' certificates).
+    pub(crate) pins: Option<crate::options::PinOptions>,
     /// Where guests were found by [`ClientCore::guest_call`], by id.
     pub(crate) guests: Mutex<std::collections::HashMap<u32, crate::cluster::GuestLocation>>,
 }
@@ -165,6 +167,7 @@ impl ClientCore {
                 auth_kind,
                 policy,
                 router: std::sync::OnceLock::new(),
+                pins: None,
                 guests: Mutex::new(std::collections::HashMap::new()),
             }),
         }
@@ -186,6 +189,7 @@ impl ClientCore {
         let mut core = Self::new(configure(RequestBuilder::new(v.target)), v.session, policy);
         if let Some(shared) = Arc::get_mut(&mut core.shared) {
             shared.prepared_second_factor = v.second_factor;
+            shared.pins = v.tls.pins.clone();
             if v.endpoints.is_some()
                 || !v.node_addresses.is_empty()
                 || !v.node_affinity

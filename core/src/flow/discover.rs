@@ -61,7 +61,48 @@ impl Discover {
         if let Some(by) = answered_by {
             self.shared.router_or_init().install(&map, by);
         }
+        learn_pins(&self.shared, &map);
         Ok(map)
+    }
+}
+
+/// With a pin store: take the fingerprints `/nodes` reported (over a connection the client
+/// verified) for the endpoints whose node is known — a new pin for a node not pinned yet (a
+/// discovered node), the pin replaced for one pinned to another certificate (a renewal), with
+/// a warning — in the store and in its file (under its lock).
+fn learn_pins(shared: &Shared, map: &ClusterMap) {
+    let Some(pins) = &shared.pins else {
+        return;
+    };
+    let learnt: Vec<(String, u16, crate::tls::Fingerprint)> = match shared.router() {
+        Some(router) => router
+            .endpoints()
+            .filter_map(|e| {
+                let fp = map.node(e.node()?)?.fingerprint?;
+                Some((e.target().host_name(), e.target().port(), fp))
+            })
+            .collect(),
+        None => return,
+    };
+    for (host, port, fp) in learnt {
+        let change = pins.store.lock().learn(&host, port, fp);
+        match &change {
+            crate::pins::Learned::Known => continue,
+            crate::pins::Learned::Added => {}
+            crate::pins::Learned::Replaced(old) => {
+                crate::trace::pin_replaced(&host, port, old, &fp)
+            }
+        }
+        #[cfg(feature = "rustls")]
+        if let Some(path) = &pins.file {
+            // Re-read under the lock and written with this change: other writers' pins stay.
+            match crate::pin_file::update(path, |s| {
+                s.learn(&host, port, fp);
+            }) {
+                Ok(written) => *pins.store.lock() = written,
+                Err(e) => crate::trace::pin_not_written(&host, port, &e),
+            }
+        }
     }
 }
 
