@@ -322,7 +322,19 @@ fn discovery_pins_the_nodes_it_finds_and_replaces_a_renewed_nodes_pin() {
         .unwrap_err()
         .to_string();
     assert!(e.contains(&old) && e.contains(&new), "{e}");
-    let c = builder(&sim, &[0]).pin_file(&file).build().expect("builds");
+    // The client that knew pve2 finds it refused once its old connections are gone (pve2
+    // restarted), and goes through pve1, which forwards; discovery re-pins pve2.
+    sim.set_node_mode("pve2", proxmox_sim::NodeMode::Stopped);
+    sim.set_node_mode("pve2", proxmox_sim::NodeMode::Up);
+    sim.clear_requests();
+    let _: Value = c.get(("nodes", "pve2", "status")).expect("through pve1");
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .map(|r| r.node.clone())
+            .collect::<Vec<_>>(),
+        ["pve1"]
+    );
     c.discover().expect("discovers");
     sim.clear_requests();
     let _: Value = c

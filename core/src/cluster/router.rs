@@ -269,6 +269,20 @@ impl Router {
         }
     }
 
+    /// The endpoints at `host:port` may be tried again at once: their certificate, refused
+    /// before, is now pinned (discovery learnt it from the cluster).
+    pub fn trust_again(&mut self, host: &str, port: u16) {
+        for s in &mut self.endpoints {
+            let t = s.endpoint.target();
+            if t.port() == port && t.host_name().eq_ignore_ascii_case(host) {
+                s.bad = false;
+                s.failures = 0;
+                s.down_until = None;
+                s.last_error = None;
+            }
+        }
+    }
+
     /// `endpoint` answered (any status): it is up.
     pub fn answered(&mut self, endpoint: EndpointId) {
         if let Some(s) = self.endpoints.get_mut(endpoint.0 as usize)

@@ -93,6 +93,10 @@ fn learn_pins(shared: &Shared, map: &ClusterMap) {
                 crate::trace::pin_replaced(&host, port, old, &fp)
             }
         }
+        // Refused before with the old pin, maybe: worth a try now.
+        if let Some(mut router) = shared.router() {
+            router.trust_again(&host, port);
+        }
         #[cfg(feature = "rustls")]
         if let Some(path) = &pins.file {
             // Re-read under the lock and written with this change: other writers' pins stay.
