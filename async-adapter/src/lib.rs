@@ -320,8 +320,17 @@ impl ClientBuilder {
     /// ```
     pub fn pin_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
         let path = path.as_ref();
-        self.options
-            .set_pin_file(path, proxmox_proto::pin_file::read(path));
+        #[cfg(any(feature = "hyper", feature = "reqwest"))]
+        let read = proxmox_proto::pin_file::read(path);
+        // A surf-only build has no pin verifier: build() says so.
+        #[cfg(not(any(feature = "hyper", feature = "reqwest")))]
+        let read = proxmox_proto::capability::require(
+            proxmox_proto::capability::Runtime::AsyncSurf,
+            proxmox_proto::capability::Capability::PinStore,
+        )
+        .map(|()| proxmox_proto::pins::PinStore::new())
+        .map_err(|e| e.to_string());
+        self.options.set_pin_file(path, read);
         self
     }
 
@@ -362,6 +371,67 @@ impl ClientBuilder {
             clock: self.clock,
             max_in_flight: self.max_in_flight,
         })
+    }
+
+    /// First contact without trust: connect to the host, read its certificate chain and stop
+    /// — no request and no credentials are sent (credentials need not be set). The report
+    /// gives the chain's SHA-256 fingerprints (the server's first: what `pvenode cert info`
+    /// shows, and what to pin), whether it validates against the roots and CA files given,
+    /// and what the pin store says. Uses the host, port, CA files, pin store and connect
+    /// timeout of this builder; no proxy. Runs on tokio (the hyper and reqwest backends).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), proxmox_async::Error> {
+    /// let report = proxmox_async::Client::builder("pve1.example.com").probe().await?;
+    /// println!("{report}");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(any(feature = "hyper", feature = "reqwest"))]
+    pub async fn probe(&self) -> Result<proxmox_proto::probe::ProbeReport, Error> {
+        use proxmox_proto::probe::{Probe, ProbeFailure};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        #[cfg(feature = "surf")]
+        if self.backend.or(DEFAULT_BACKEND) == Some(Backend::Surf) {
+            return Err(Error::Config(
+                "probe runs on tokio: use the hyper or reqwest backend for it".into(),
+            ));
+        }
+        let (target, tls, timeout) = self.options.probe_settings()?;
+        let start = std::time::Instant::now();
+        let authority = target.authority();
+        let fail = |f: ProbeFailure| f.into_error(&target, start.elapsed());
+        let io = |what: &str, e: std::io::Error| fail(ProbeFailure::new(&authority, what, &e));
+        let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let mut probe = Probe::new(&target, &tls).map_err(Error::Config)?;
+        let addr = (target.host_name(), target.port());
+        let mut stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| io("connecting", timed_out()))?
+            .map_err(|e| io("connecting", e))?;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let out = probe.outgoing();
+            if !out.is_empty() {
+                stream
+                    .write_all(&out)
+                    .await
+                    .map_err(|e| io("sending the TLS hello", e))?;
+            }
+            if let Some(r) = probe.report() {
+                return r.map_err(|message| {
+                    fail(ProbeFailure {
+                        message,
+                        timeout: false,
+                    })
+                });
+            }
+            match tokio::time::timeout(timeout, stream.read(&mut buf)).await {
+                Err(_) => return Err(io("waiting for the certificate", timed_out())),
+                Ok(Err(e)) => return Err(io("waiting for the certificate", e)),
+                Ok(Ok(0)) => probe.closed(),
+                Ok(Ok(n)) => probe.incoming(&buf[..n]),
+            }
+        }
     }
 
     /// Check everything and build the client with the chosen (or default) transport. A

@@ -50,6 +50,7 @@
 //! | [`pins`] | the pin store (a known_hosts-like file of certificate fingerprints) and first-contact rules |
 //! | `rustls_config` | (feature `rustls`) rustls client configurations for the native adapters |
 //! | `pin_file` | (feature `rustls`) the pin file: read, and changed under a lock |
+//! | `probe` | (feature `rustls`) first contact: a server's certificate chain, without sending anything else |
 //! | [`upid`], [`task`] | task ids, task status, the task waiter, task logs |
 //! | [`checksum`], [`upload`] | checksum files and discovery, upload framing, download-url |
 //! | [`shell`], [`command`] | POSIX splitting and quoting, pvesh argv and output |
@@ -136,6 +137,8 @@ pub mod pin_file;
 #[cfg(feature = "rustls")]
 mod pin_verifier;
 pub mod pins;
+#[cfg(feature = "rustls")]
+pub mod probe;
 pub mod request;
 pub mod response;
 pub mod retry;

@@ -673,6 +673,20 @@ impl ClientOptions {
         Ok(tls)
     }
 
+    /// What a probe of the host needs (first contact, no credentials): the target with its
+    /// port, the TLS options with the pin store completed, and the connect timeout.
+    pub fn probe_settings(&self) -> Result<(Target, TlsOptions, Duration), InputError> {
+        if let Some(e) = self.errors.first() {
+            return Err(InputError::ClientOption(e.clone()));
+        }
+        let mut target = Target::parse(self.service, &self.host)?;
+        if let Some(p) = self.port {
+            target = target.with_port(p)?;
+        }
+        let tls = self.pin_options(&target, None, TransportKind::Https)?;
+        Ok((target, tls, self.connect_timeout))
+    }
+
     /// The endpoints of a cluster client, `target` first; `None` when only the target is
     /// given.
     fn cluster_endpoints(

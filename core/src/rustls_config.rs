@@ -51,21 +51,7 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(CustomVerifier { pin: None, algs })),
         _ => {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            for pem in &opts.extra_ca_pem {
-                for c in certs_from_pem(pem)? {
-                    roots
-                        .add(c)
-                        .map_err(|e| format!("the CA certificate is not usable: {e}"))?;
-                }
-            }
-            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots),
-                self::provider(),
-            )
-            .build()
-            .map_err(|e| format!("TLS setup failed: {e}"))?;
+            let webpki = webpki_verifier(opts)?;
             let verifier: Arc<dyn ServerCertVerifier> = match &opts.pins {
                 Some(p) => Arc::new(crate::pin_verifier::PinVerifier::new(webpki, p.clone())),
                 None => Arc::new(NamingVerifier(webpki)),
@@ -85,6 +71,24 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// The web PKI verifier for `opts`: the platform's roots plus the extra CAs.
+pub(crate) fn webpki_verifier(
+    opts: &TlsOptions,
+) -> Result<Arc<rustls::client::WebPkiServerVerifier>, String> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for pem in &opts.extra_ca_pem {
+        for c in certs_from_pem(pem)? {
+            roots
+                .add(c)
+                .map_err(|e| format!("the CA certificate is not usable: {e}"))?;
+        }
+    }
+    rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| format!("TLS setup failed: {e}"))
 }
 
 /// The server's certificate is not the pinned one.

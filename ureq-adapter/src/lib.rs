@@ -160,6 +160,53 @@ impl ClientBuilder {
         self
     }
 
+    /// First contact without trust: connect to the host, read its certificate chain and stop
+    /// — no request and no credentials are sent (credentials need not be set). The report
+    /// gives the chain's SHA-256 fingerprints (the server's first: what `pvenode cert info`
+    /// shows, and what to pin), whether it validates against the roots and CA files given,
+    /// and what the pin store says. Uses the host, port, CA files, pin store and connect
+    /// timeout of this builder; no proxy.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), proxmox_ureq::Error> {
+    /// let report = proxmox_ureq::Client::builder("pve1.example.com").probe()?;
+    /// println!("{report}");
+    /// if !report.ca_valid {
+    ///     println!("check on the node (pvenode cert info), then pin {:?}", report.fingerprint());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn probe(&self) -> Result<proxmox_proto::probe::ProbeReport, Error> {
+        use proxmox_proto::probe::{Probe, ProbeFailure, drive};
+        use std::net::ToSocketAddrs;
+        let (target, tls, timeout) = self.options.probe_settings()?;
+        let start = std::time::Instant::now();
+        let authority = target.authority();
+        let fail = |f: ProbeFailure| f.into_error(&target, start.elapsed());
+        let probe = Probe::new(&target, &tls).map_err(Error::Config)?;
+        let addrs = (target.host_name().as_str(), target.port())
+            .to_socket_addrs()
+            .map_err(|e| fail(ProbeFailure::new(&authority, "resolving the host", &e)))?;
+        let mut last = std::io::Error::other("the name resolves to no address");
+        let mut stream = None;
+        for a in addrs {
+            match std::net::TcpStream::connect_timeout(&a, timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let mut stream =
+            stream.ok_or_else(|| fail(ProbeFailure::new(&authority, "connecting", &last)))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .map_err(|e| fail(ProbeFailure::new(&authority, "connecting", &e)))?;
+        drive(probe, &mut stream).map_err(fail)
+    }
+
     /// Check everything and build the client. A password login happens lazily, on the first
     /// call (or explicitly with [`Client::login`]).
     pub fn build(self) -> Result<Client, Error> {

@@ -345,3 +345,72 @@ fn discovery_pins_the_nodes_it_finds_and_replaces_a_renewed_nodes_pin() {
     assert!(text.contains(&new) && !text.contains(&old), "{text}");
     std::fs::remove_dir_all(&d).expect("cleanup");
 }
+
+#[test]
+fn probe_reads_the_certificate_and_sends_nothing() {
+    let sim = cluster();
+    let urls = sim.node_urls();
+    let fp1 = sim.node_fingerprint("pve1").expect("pve1");
+    sim.clear_requests();
+
+    // No credentials needed, none sent, no request made.
+    let r = Client::builder(&urls[0]).probe().expect("probed");
+    assert_eq!(r.fingerprint().map(|f| f.to_string()), Some(fp1.clone()));
+    assert!(!r.ca_valid && r.ca_error.is_some(), "{r}");
+    assert_eq!(r.pin, None);
+    assert!(r.to_string().contains(&fp1), "{r}");
+    assert!(sim.requests().is_empty());
+
+    let r = Client::builder(&urls[0])
+        .ca_pem(sim.ca_pem().as_bytes())
+        .probe()
+        .expect("probed");
+    assert!(r.ca_valid, "the cluster CA vouches for it: {r}");
+
+    let d = dir("probe");
+    let file = d.join("pins");
+    std::fs::write(&file, pins_of(&sim)).expect("pins");
+    let r = Client::builder(&urls[0])
+        .pin_file(&file)
+        .probe()
+        .expect("probed");
+    assert_eq!(r.pin, Some(proxmox_proto::pins::PinDecision::Pinned), "{r}");
+    let new = sim.renew_node_certificate("pve1", false).expect("renewed");
+    let r = Client::builder(&urls[0])
+        .pin_file(&file)
+        .probe()
+        .expect("probed");
+    assert!(
+        matches!(
+            &r.pin,
+            Some(proxmox_proto::pins::PinDecision::Changed { .. })
+        ),
+        "{r}"
+    );
+    assert!(
+        r.to_string().contains(&new) && r.to_string().contains(&fp1),
+        "{r}"
+    );
+    std::fs::remove_dir_all(&d).expect("cleanup");
+
+    // A node that refuses, and one that never answers.
+    sim.set_node_mode("pve2", proxmox_sim::NodeMode::Stopped);
+    let e = Client::builder(&urls[1]).probe().unwrap_err();
+    assert!(!e.may_have_been_sent(), "{e}");
+    // Refused at connect, or reset while the node closes its port.
+    let at = format!(
+        "probing {}",
+        sim.node_urls()[1].trim_start_matches("https://")
+    );
+    assert!(e.to_string().contains(at.trim_end_matches('/')), "{e}");
+    sim.set_node_mode("pve3", proxmox_sim::NodeMode::Blackholed);
+    let e = Client::builder(&urls[2])
+        .connect_timeout(Duration::from_millis(300))
+        .probe()
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(
+        e.to_string().contains(&host_port(&sim, 2).0),
+        "names the host: {e}"
+    );
+}

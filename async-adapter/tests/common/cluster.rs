@@ -383,3 +383,29 @@ pub fn migrated_guest(backend: Backend) {
         );
     });
 }
+
+/// A probe reads the certificate and sends nothing; a blackholed node times out.
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+pub fn probe(backend: Backend) {
+    let sim = cluster();
+    let urls = sim.node_urls();
+    sim.clear_requests();
+    let b = Client::builder(&urls[0]).backend(backend);
+    let r = block_on(backend, b.probe()).expect("probed");
+    assert_eq!(
+        r.fingerprint().map(|f| f.to_string()),
+        sim.node_fingerprint("pve1")
+    );
+    assert!(!r.ca_valid, "{r}");
+    assert!(sim.requests().is_empty(), "nothing sent");
+    let b = Client::builder(&urls[0])
+        .backend(backend)
+        .ca_pem(sim.ca_pem().as_bytes());
+    assert!(block_on(backend, b.probe()).expect("probed").ca_valid);
+    sim.set_node_mode("pve3", NodeMode::Blackholed);
+    let b = Client::builder(&urls[2])
+        .backend(backend)
+        .connect_timeout(Duration::from_millis(300));
+    let e = block_on(backend, b.probe()).unwrap_err();
+    assert!(e.is_timeout() && !e.may_have_been_sent(), "{e}");
+}

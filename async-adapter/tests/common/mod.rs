@@ -1432,6 +1432,11 @@ macro_rules! cluster_tests {
             fn a_migrated_guest_is_found_again() {
                 $crate::common::cluster::migrated_guest(B);
             }
+
+            #[test]
+            fn probe_reads_the_certificate_and_sends_nothing() {
+                $crate::common::cluster::probe(B);
+            }
         }
     };
 }
