@@ -44,6 +44,11 @@
 //! * Host keys are never accepted silently: OpenSSH runs with `StrictHostKeyChecking=yes`
 //!   unless [`HostKeyPolicy::AcceptNew`] is chosen; ssh2 checks a known_hosts file or a
 //!   SHA-256 fingerprint and refuses an unknown host unless trust on first use was chosen.
+//! * Several hosts of one cluster (`endpoints` on the OpenSSH and ssh2 builders): a command
+//!   goes to the next host only when it never started on the one it went to (the connection,
+//!   the login or the exec request failed — for OpenSSH, the ControlMaster connection — or
+//!   the host key was refused), never because of an exit code: 255 is ssh's failure code and
+//!   any remote command's too.
 //! * PBS has no API shell: asking for it is an error when the client is built.
 //! * Parameters travel as command-line words: anyone who can list processes on the node (and,
 //!   for the local transport, on this machine) can read them while the command runs. Prefer
@@ -55,6 +60,7 @@
 // Library code never unwraps data from outside; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod failover;
 mod files;
 mod local;
 mod openssh;
@@ -106,6 +112,20 @@ fn command_label(transport: &'static str) -> proxmox_proto::RequestLabel {
         path: "(command)".into(),
         host: transport.into(),
     }
+}
+
+/// A command that never started on its host: the connection, the login or the exec request
+/// failed (a transport error of kind `Connect`, which [`proxmox_proto::cluster::never_started`]
+/// reads: a client of several hosts goes on at the next).
+pub(crate) fn not_started(transport: &'static str, message: impl Into<String>) -> Error {
+    let failure = TransportFailure::not_sent(format!("{transport}: {}", message.into()))
+        .with_kind(proxmox_proto::flow::FailureKind::Connect);
+    Error::Transport(Box::new(proxmox_proto::TransportError::new(
+        command_label(transport),
+        failure,
+        1,
+        Duration::ZERO,
+    )))
 }
 
 /// A command that could not be run, or whose outcome is unknown, on `transport`.

@@ -51,6 +51,7 @@ pub struct OpenSshBuilder {
     ssh_program: PathBuf,
     options: Vec<String>,
     kill_remote: bool,
+    more_hosts: Vec<String>,
 }
 
 impl OpenSshBuilder {
@@ -71,6 +72,7 @@ impl OpenSshBuilder {
             ssh_program: PathBuf::from("ssh"),
             options: Vec::new(),
             kill_remote: true,
+            more_hosts: Vec::new(),
         }
     }
 
@@ -159,19 +161,33 @@ impl OpenSshBuilder {
         self
     }
 
+    /// More hosts of the same cluster, after the first: a command goes on at the next only
+    /// when it never started (the ControlMaster connection to the host failed), or the
+    /// host's key was refused; one that started is never run twice (ssh's exit code 255
+    /// cannot tell ssh's failure from the command's, so it never decides). Needs the
+    /// ControlMaster (on by default); each host gets its own.
+    pub fn endpoints<S: AsRef<str>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.more_hosts
+            .extend(hosts.into_iter().map(|h| h.as_ref().to_owned()));
+        self
+    }
+
     /// Check the settings and build the client (connects on the first call).
     pub fn build(self) -> Result<Client, Error> {
-        if self.host.is_empty()
-            || self.host.starts_with('-')
-            || self
-                .host
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(Error::Config(format!(
-                "{:?} is not a usable SSH host",
-                self.host
-            )));
+        for host in std::iter::once(&self.host).chain(&self.more_hosts) {
+            if host.is_empty()
+                || host.starts_with('-')
+                || host.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Error::Config(format!("{host:?} is not a usable SSH host")));
+            }
+        }
+        if !self.more_hosts.is_empty() && !self.control_master {
+            return Err(Error::Config(
+                "failing over to other hosts needs the ControlMaster (control_master(true)): \
+                 without it a failed connection and a command that exited with 255 look alike"
+                    .into(),
+            ));
         }
         for o in &self.options {
             if !o.contains('=') || o.starts_with('-') || o.contains(['\n', '\0']) {
@@ -180,22 +196,32 @@ impl OpenSshBuilder {
                 )));
             }
         }
-        let dir = if self.control_master {
-            Some(PrivateDir::new("proxmox-cli-ssh")?)
-        } else {
-            None
+        let transport = |host: &str| -> Result<Box<dyn crate::Transport>, Error> {
+            let dir = if self.control_master {
+                Some(PrivateDir::new("proxmox-cli-ssh")?)
+            } else {
+                None
+            };
+            Ok(Box::new(OpenSsh {
+                args: self.base_args(),
+                host: host.to_owned(),
+                program: self.ssh_program.clone(),
+                persist: self.control_persist,
+                connect_timeout: self.connect_timeout,
+                kill_remote: self.kill_remote,
+                master: Mutex::new(()),
+                dir,
+            }))
         };
         let common = self.common.clone();
-        let t = OpenSsh {
-            args: self.base_args(),
-            host: self.host.clone(),
-            program: self.ssh_program.clone(),
-            persist: self.control_persist,
-            connect_timeout: self.connect_timeout,
-            kill_remote: self.kill_remote,
-            master: Mutex::new(()),
-            dir,
-        };
+        if self.more_hosts.is_empty() {
+            return Client::from_parts(common, &self.host, transport(&self.host)?);
+        }
+        let hosts = std::iter::once(&self.host)
+            .chain(&self.more_hosts)
+            .map(|h| Ok((h.clone(), transport(h)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let t = crate::failover::Failover::new(hosts)?;
         Client::from_parts(common, &self.host, Box::new(t))
     }
 
@@ -350,10 +376,12 @@ impl OpenSsh {
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(crate::transport_error(
+                    return Err(crate::not_started(
                         NAME,
-                        "the ControlMaster connection did not come up in time",
-                        false,
+                        format!(
+                            "the ControlMaster connection to {} did not come up in time",
+                            self.host
+                        ),
                     ));
                 }
                 Err(e) => return Err(crate::transport_error(NAME, e.to_string(), false)),
@@ -361,8 +389,18 @@ impl OpenSsh {
         };
         let said = std::fs::read(&log).unwrap_or_default();
         if !status.success() {
-            return Err(classify_failure(&self.host, &said)
-                .unwrap_or_else(|| crate::transport_error(NAME, describe(&said, &status), false)));
+            // `ssh -N` runs no remote command: whatever failed, nothing started on the host.
+            return Err(match classify_failure(&self.host, &said) {
+                Some(e @ Error::HostKey { .. }) => e,
+                _ => crate::not_started(
+                    NAME,
+                    format!(
+                        "the ControlMaster connection to {} failed: {}",
+                        self.host,
+                        describe(&said, &status)
+                    ),
+                ),
+            });
         }
         Ok(())
     }

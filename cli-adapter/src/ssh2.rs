@@ -70,6 +70,7 @@ pub struct Ssh2Builder {
     host_key: Option<Ssh2HostKey>,
     connect_timeout: Duration,
     kill_remote: bool,
+    more_hosts: Vec<String>,
 }
 
 impl Ssh2Builder {
@@ -83,6 +84,7 @@ impl Ssh2Builder {
             host_key: None,
             connect_timeout: Duration::from_secs(10),
             kill_remote: true,
+            more_hosts: Vec::new(),
         }
     }
 
@@ -154,6 +156,16 @@ impl Ssh2Builder {
         self
     }
 
+    /// More hosts of the same cluster, after the first: a command goes on at the next only
+    /// when it never started (the connection, the login or the exec request failed), or the
+    /// host's key was refused; one that started is never run twice. Each host is checked
+    /// against the known_hosts file and has its own session.
+    pub fn endpoints<S: AsRef<str>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.more_hosts
+            .extend(hosts.into_iter().map(|h| h.as_ref().to_owned()));
+        self
+    }
+
     /// Check the settings and build the client (connects on the first call).
     pub fn build(self) -> Result<Client, Error> {
         let user = self
@@ -182,19 +194,36 @@ impl Ssh2Builder {
                 Ssh2HostKey::KnownHosts(PathBuf::from(home).join(".ssh").join("known_hosts"))
             }
         };
-        if self.host.is_empty() {
+        if self.host.is_empty() || self.more_hosts.iter().any(String::is_empty) {
             return Err(Error::Config("empty SSH host".into()));
         }
-        let t = Ssh2 {
-            host: self.host.clone(),
-            port: self.port,
-            user,
-            auth,
-            host_key,
-            connect_timeout: self.connect_timeout,
-            kill_remote: self.kill_remote,
-            conn: Mutex::new(None),
+        if !self.more_hosts.is_empty() && matches!(host_key, Ssh2HostKey::Fingerprint(_)) {
+            return Err(Error::Config(
+                "a host key fingerprint fits one host: give several hosts' keys in a \
+                 known_hosts file (known_hosts_file) instead"
+                    .into(),
+            ));
+        }
+        let transport = |host: &str| -> Box<dyn crate::Transport> {
+            Box::new(Ssh2 {
+                host: host.to_owned(),
+                port: self.port,
+                user: user.clone(),
+                auth: auth.clone(),
+                host_key: host_key.clone(),
+                connect_timeout: self.connect_timeout,
+                kill_remote: self.kill_remote,
+                conn: Mutex::new(None),
+            })
         };
+        if self.more_hosts.is_empty() {
+            return Client::from_parts(self.common.clone(), &self.host, transport(&self.host));
+        }
+        let hosts = std::iter::once(&self.host)
+            .chain(&self.more_hosts)
+            .map(|h| (h.clone(), transport(h)))
+            .collect();
+        let t = crate::failover::Failover::new(hosts)?;
         Client::from_parts(self.common.clone(), &self.host, Box::new(t))
     }
 }
@@ -256,8 +285,9 @@ struct Ssh2 {
     conn: Mutex<Option<Conn>>,
 }
 
+/// Every failure before the channel's exec request was accepted: the command never started.
 fn not_sent(message: impl Into<String>) -> Error {
-    crate::transport_error(NAME, message, false)
+    crate::not_started(NAME, message)
 }
 
 impl Ssh2 {
@@ -501,7 +531,7 @@ impl Transport for Ssh2 {
         let started = Instant::now();
         let mut ch = self.start(&mut slot, &line)?;
         let Some(conn) = slot.as_ref() else {
-            return Err(not_sent("the session is gone"));
+            return Err(crate::transport_error(NAME, "the session is gone", true));
         };
         let sess = &conn.sess;
         sess.set_blocking(false);

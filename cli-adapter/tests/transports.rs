@@ -446,3 +446,86 @@ fn a_missing_program_is_a_transport_error_that_did_not_run() {
         "{e}"
     );
 }
+
+/// An openssh or ssh2 client of `hosts` (the first, then `endpoints`), with the peers' key,
+/// user and port, the known_hosts file `known`, and the API shell `program`.
+fn several(p: &Peers, which: &str, hosts: &[&str], known: &Path, program: &Path) -> Client {
+    let program = program.display().to_string();
+    match which {
+        "openssh" => Client::openssh(hosts[0])
+            .endpoints(&hosts[1..])
+            .port(p.sshd.port())
+            .user(p.sshd.user())
+            .identity_file(p.sshd.identity_file())
+            .known_hosts_file(known)
+            .connect_timeout(Duration::from_secs(2))
+            .program(program)
+            .build()
+            .unwrap(),
+        _ => Client::ssh2(hosts[0])
+            .endpoints(&hosts[1..])
+            .port(p.sshd.port())
+            .user(p.sshd.user())
+            .key_file(p.sshd.identity_file())
+            .known_hosts_file(known)
+            .connect_timeout(Duration::from_secs(2))
+            .program(program)
+            .build()
+            .unwrap(),
+    }
+}
+
+#[test]
+fn several_hosts_fail_over_only_when_the_command_never_started() {
+    let Some(p) = Peers::start() else { return };
+    let dir = scratch("failover");
+    let count = dir.join("count");
+    let fast = script(&dir, "fast-pvesh", "printf '{\"version\":\"9.0.10\"}\\n'");
+    // A command that started and exits with 255, saying what ssh says when it cannot connect.
+    let lies = script(
+        &dir,
+        "lying-pvesh",
+        &format!(
+            "echo run >> '{}'\necho 'ssh: connect to host pve1 port 22: Connection refused' >&2\nexit 255",
+            count.display()
+        ),
+    );
+    // The server's key for `localhost` too: a second host that works.
+    let known = dir.join("known_hosts");
+    let pinned = std::fs::read_to_string(p.sshd.known_hosts_file()).unwrap();
+    let as_localhost = pinned.replace("[127.0.0.1]", "[localhost]");
+    std::fs::write(&known, format!("{pinned}{as_localhost}")).unwrap();
+
+    for which in ["openssh", "ssh2"] {
+        // sshd listens on 127.0.0.1 only: 127.0.0.2 refuses, and the call goes on.
+        let c = several(&p, which, &["127.0.0.2", "127.0.0.1"], &known, &fast);
+        for _ in 0..3 {
+            let v: Value = c.get("version").unwrap_or_else(|e| panic!("{which}: {e}"));
+            assert_eq!(v["version"], "9.0.10");
+        }
+
+        // Every host refuses: the error names each, and nothing ran.
+        let c = several(&p, which, &["127.0.0.2", "127.0.0.3"], &known, &fast);
+        let e = c.get::<Value>("version").unwrap_err();
+        let text = e.to_string();
+        assert!(!e.may_have_been_sent(), "{which}: {text}");
+        assert!(
+            text.contains("127.0.0.2") && text.contains("127.0.0.3"),
+            "{which}: {text}"
+        );
+
+        // A command that started is never run on another host, whatever it printed.
+        let _ = std::fs::remove_file(&count);
+        let c = several(&p, which, &["127.0.0.1", "localhost"], &known, &lies);
+        let e = c
+            .post::<Value, _>(("nodes", "pve1", "qemu"), &[("vmid", "900")])
+            .unwrap_err();
+        let runs = std::fs::read_to_string(&count).unwrap_or_default();
+        assert_eq!(runs.lines().count(), 1, "{which}: ran once: {e}");
+        // The working second host is there: a plain call after the lie still works on it.
+        let c = several(&p, which, &["127.0.0.2", "localhost"], &known, &fast);
+        let _: Value = c
+            .get("version")
+            .unwrap_or_else(|e| panic!("{which}: localhost: {e}"));
+    }
+}

@@ -207,9 +207,9 @@ pub fn support(runtime: Runtime, capability: Capability) -> Support {
             "the browser talks to one origin: put a reverse proxy that checks the nodes' health \
              in front of the cluster, and point the client at it",
         ),
-        (C::ClusterEndpoints, R::Shell) => Support::No(
-            "not yet: the command-line adapter takes one host; run it against another node \
-             when one is down",
+        (C::ClusterEndpoints, R::Shell) => Support::Limited(
+            "several SSH hosts (endpoints): a command goes to the next host only when it never \
+             started there; no node affinity (pvesh forwards to the node itself)",
         ),
         (C::HttpProxy, R::Shell) => {
             Support::No("use OpenSSH's ProxyJump or ProxyCommand (`option`)")

@@ -61,3 +61,36 @@ pub fn node_of(path: &crate::ApiPath) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Whether a failed command never started on its host, so that it may go to another host of
+/// the cluster (the command-line transports' failover): the host could not be resolved or
+/// reached, the SSH login failed, or the exec request was refused — a transport error that
+/// was not sent, of kind [`Dns`](crate::flow::FailureKind::Dns),
+/// [`Connect`](crate::flow::FailureKind::Connect) or a connect-phase timeout. Never decided
+/// from an exit code: a remote command can exit with 255 too (ssh's own failure code), so a
+/// failure read from a finished command is never one of these.
+///
+/// ```
+/// use proxmox_proto::cluster::never_started;
+/// use proxmox_proto::flow::{FailureKind, TransportFailure};
+/// use proxmox_proto::{ClientError, Method, RequestLabel, TransportError};
+/// let label = RequestLabel { method: Method::Get, path: "/version".into(), host: "pve1".into() };
+/// let err = |f: TransportFailure| {
+///     ClientError::Transport(Box::new(TransportError::new(label.clone(), f, 1, Default::default())))
+/// };
+/// let refused = TransportFailure::not_sent("ssh: connection refused").with_kind(FailureKind::Connect);
+/// assert!(never_started(&err(refused)));
+/// // ssh exited with 255: maybe ssh, maybe the command.
+/// assert!(!never_started(&err(TransportFailure::maybe_sent("exit code 255"))));
+/// assert!(!never_started(&err(TransportFailure::not_sent("bad argument"))));
+/// ```
+pub fn never_started(error: &crate::ClientError) -> bool {
+    use crate::flow::{FailureKind, Phase};
+    error.transport().is_some_and(|t| {
+        !t.failure.may_have_been_sent
+            && matches!(
+                t.failure.kind,
+                FailureKind::Dns | FailureKind::Connect | FailureKind::Timeout(Phase::Connect)
+            )
+    })
+}
