@@ -87,10 +87,10 @@ fn catalogue_over_local_pvesh_against_the_simulator() {
         dir: scratch("cat-sim"),
     };
     let report = run_catalogue(&mut driver, &mut sim);
-    for name in SURFACE_SCENARIOS
-        .into_iter()
-        .chain(["cancel a task through the surface"])
-    {
+    for name in SURFACE_SCENARIOS.into_iter().chain([
+        "cancel a task through the surface",
+        "the cluster through the surface",
+    ]) {
         assert_eq!(outcome(&report, name), &Outcome::Passed, "{name}: {report}");
     }
     match outcome(&report, "checksum discovery through the surface") {

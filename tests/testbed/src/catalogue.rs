@@ -80,6 +80,9 @@ pub enum Feature {
     TaskCancel,
     /// [`PeerProfile::mirror`] serves a `SHA256SUMS` listing `mirror.iso` with `{dl_sha256}`.
     ChecksumMirror,
+    /// `GET /cluster/status` and `/cluster/resources` as PVE answers them (discovery, finding
+    /// a guest's node).
+    ClusterStatus,
 }
 
 /// A TFA account: the password and a TOTP code the peer accepts.
@@ -377,6 +380,15 @@ pub enum SurfaceOp {
         /// The words, sent as given.
         argv: Vec<String>,
     },
+    /// `discover()`: `{"nodes": [names]}`.
+    Discover,
+    /// `guest_call(vmid, GET path)` (the path below the guest): `data`.
+    GuestCall {
+        /// The guest.
+        vmid: String,
+        /// The path below `/nodes/{n}/{qemu|lxc}/{vmid}/`.
+        path: String,
+    },
 }
 
 impl SurfaceOp {
@@ -405,6 +417,8 @@ impl SurfaceOp {
             SurfaceOp::DownloadUrl { .. } => "download_url",
             SurfaceOp::AgentExec { .. } => "agent_exec",
             SurfaceOp::AgentExecArgv { .. } => "agent_exec_argv",
+            SurfaceOp::Discover => "discover",
+            SurfaceOp::GuestCall { .. } => "guest_call",
         }
     }
 
@@ -496,6 +510,11 @@ impl SurfaceOp {
             SurfaceOp::AgentExecArgv { vmid, argv } => SurfaceOp::AgentExecArgv {
                 vmid: fill(vmid)?,
                 argv: list(argv)?,
+            },
+            SurfaceOp::Discover => SurfaceOp::Discover,
+            SurfaceOp::GuestCall { vmid, path } => SurfaceOp::GuestCall {
+                vmid: fill(vmid)?,
+                path: fill(path)?,
             },
         })
     }
@@ -1345,6 +1364,19 @@ pub fn catalogue() -> Vec<Scenario> {
                 .ok(&[Contains("/0", "interrupted")]),
                 Step::get("/nodes/{node}/qemu/{forbidden_vmid}/status/current")
                     .ok(&[Equals("/status", "stopped")]),
+            ],
+        ),
+        scenario(
+            "the cluster through the surface",
+            &[ClusterStatus],
+            vec![
+                Step::login(Who::Token),
+                Step::surface(SurfaceOp::Discover).ok(&[Equals("/nodes/0", "{node}")]),
+                Step::surface(SurfaceOp::GuestCall {
+                    vmid: "{running_vmid}".into(),
+                    path: "status/current".into(),
+                })
+                .ok(&[Equals("/status", "running")]),
             ],
         ),
         scenario(

@@ -74,6 +74,7 @@ impl PeerControl for Simulator {
                 Feature::Upload,
                 Feature::DownloadUrl,
                 Feature::TaskCancel,
+                Feature::ClusterStatus,
             ]
             .into_iter()
             .chain(mirror(self).map(|_| Feature::ChecksumMirror))

@@ -256,6 +256,16 @@ macro_rules! surface_calls {
                 let $f = c.agent_exec_argv(node, s::vmid(vmid)?, &words);
                 $run.map_err(err)
             }
+            SurfaceOp::Discover => {
+                let $f = c.discover();
+                let map = $run.map_err(err)?;
+                Ok(json!({"nodes": map.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>()}))
+            }
+            SurfaceOp::GuestCall { vmid, path } => {
+                let call = $crate::__proto::Call::get(path.as_str()).map_err(s::bad)?;
+                let $f = c.guest_call::<Value>(s::vmid(vmid)?, call);
+                $run.map_err(err)
+            }
             other => Err($crate::DriverError::Unsupported(format!(
                 "the surface method {} (not known to this test bed)",
                 other.method()
