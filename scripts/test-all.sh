@@ -63,7 +63,7 @@ RUSTDOCFLAGS=-Dwarnings cargo doc -p proxmox-proto --no-deps
 
 step "core has no IO dependency"
 bad=$(cargo tree -p proxmox-proto -e normal --prefix none | cut -d' ' -f1 | sort -u \
-    | grep -xE 'ureq|surf|async-std|reqwest|hyper|tokio|ssh2|openssl|libssh2-sys|wasm-bindgen-futures' || true)
+    | grep -xE 'ureq|surf|async-std|reqwest|hyper|tokio|ssh2|openssl|libssh2-sys|wasm-bindgen-futures|rand|getrandom|tungstenite' || true)
 if [ -n "$bad" ]; then
     echo "proxmox-proto depends on IO crates: $bad" >&2
     exit 1

@@ -52,6 +52,7 @@
 //! | `pin_file` | (feature `rustls`) the pin file: read, and changed under a lock |
 //! | `probe` | (feature `rustls`) first contact: a server's certificate chain, without sending anything else |
 //! | [`upid`], [`task`] | task ids, task status, the task waiter, task logs |
+//! | [`console`] | consoles: the WebSocket handshake and frames, the termproxy protocol |
 //! | [`checksum`], [`upload`] | checksum files and discovery, upload framing, download-url |
 //! | [`shell`], [`command`] | POSIX splitting and quoting, pvesh argv and output |
 //! | [`loose`], [`models`] | Perl-loose JSON helpers and typed models of common endpoints |
@@ -123,6 +124,7 @@ pub mod checksum;
 mod client_error;
 pub mod cluster;
 pub mod command;
+pub mod console;
 pub mod env;
 pub mod error;
 pub mod flow;

@@ -448,7 +448,7 @@ impl ClientOptions {
         });
     }
     /// Use the pin file at `path`, as the adapter read it with
-    /// [`pin_file::read`](crate::pin_file::read) (feature `rustls`); a read error is reported
+    /// `pin_file::read` (feature `rustls`); a read error is reported
     /// by [`ClientOptions::validate`].
     pub fn set_pin_file(
         &mut self,

@@ -1054,3 +1054,95 @@ pub fn cluster(data: &[u8]) {
     }
     let _ = router.summary();
 }
+
+/// WebSocket frames from a server (`console::frame::Decoder`): the first byte picks the limit
+/// and where the rest is split in two feeds. Never a panic; a message never exceeds the limit
+/// nor the bytes fed; a control payload stays within 125 bytes; the same bytes fed at once or
+/// split give the same messages; after an error or a close nothing more is read.
+pub fn websocket(data: &[u8]) {
+    use proxmox_proto::console::frame::{Decoder, Message};
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let limit = 16usize << (sel % 8);
+    let cut = (usize::from(sel) * 7) % (body.len() + 1);
+    let run = |parts: &[&[u8]]| {
+        let mut d = Decoder::new(limit);
+        let mut got = Vec::new();
+        let mut ended = false;
+        for p in parts {
+            d.feed(p);
+            loop {
+                match d.next_message() {
+                    Ok(Some(m)) => {
+                        assert!(!ended, "a message after the close");
+                        ended = matches!(m, Message::Close(_));
+                        got.push(Ok(m));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        got.push(Err(e));
+                        assert_eq!(d.next_message(), Ok(None), "nothing after an error");
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+        }
+        got
+    };
+    let whole = run(&[body]);
+    let split = run(&[&body[..cut], &body[cut..]]);
+    assert_eq!(whole, split, "split at {cut}");
+    for m in whole.iter().flatten() {
+        match m {
+            Message::Binary(b) => assert!(b.len() <= limit && b.len() <= body.len()),
+            Message::Text(t) => assert!(t.len() <= limit && t.len() <= body.len()),
+            Message::Ping(p) | Message::Pong(p) => assert!(p.len() <= 125),
+            Message::Close(Some((_, r))) => assert!(r.len() <= 123),
+            Message::Close(None) => {}
+        }
+    }
+}
+
+/// termproxy's output (`console::termproxy`): split where the first byte says, the decoder
+/// accepts exactly the streams that start with `OK` and hands out every byte after it once;
+/// the UTF-8 joiner's text of the pieces is the lossy text of the whole.
+pub fn termproxy(data: &[u8]) {
+    use proxmox_proto::console::termproxy::{OutputDecoder, Utf8Joiner};
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let cut = usize::from(sel) % (body.len() + 1);
+    let mut d = OutputDecoder::new();
+    let mut out = Vec::new();
+    let mut logged_in = 0;
+    let mut failed = false;
+    for p in [&body[..cut], &body[cut..]] {
+        match d.feed(p) {
+            Ok(o) => {
+                logged_in += usize::from(o.logged_in);
+                out.extend(o.bytes);
+            }
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    if body.starts_with(b"OK") {
+        assert!(!failed && logged_in == 1 && d.closed().is_ok());
+        assert_eq!(out, &body[2..]);
+    } else if b"OK".starts_with(body) {
+        assert!(!failed && logged_in == 0 && d.closed().is_err() && out.is_empty());
+    } else {
+        assert!(failed && logged_in == 0);
+    }
+    let mut j = Utf8Joiner::new();
+    let mut text = String::new();
+    for p in body.chunks(usize::from(sel % 5) + 1) {
+        text.push_str(&j.push(p));
+    }
+    text.push_str(&j.finish());
+    assert_eq!(text, String::from_utf8_lossy(body));
+}

@@ -592,7 +592,7 @@ impl ClientCore {
         ))
     }
 
-    /// The flow of a call for guest `vmid` wherever it runs (see [`GuestCall`]): `call`'s
+    /// The flow of a call for guest `vmid` wherever it runs (see [`super::GuestCall`]): `call`'s
     /// path is relative to the guest (`status/current`, `config`, `status/start`).
     ///
     /// Driven on canned bytes: the guest is found on pve1, which answers that it is not there

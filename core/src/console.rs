@@ -1,0 +1,50 @@
+//! Consoles (node shells, container and VM serial consoles) as values: the pieces a console
+//! is made of, sans-IO, written here rather than taken from a crate that draws randomness or
+//! does IO.
+//!
+//! * [`handshake`]: the WebSocket upgrade request's headers (the key comes in as an argument)
+//!   and the check of the server's answer;
+//! * [`frame`]: WebSocket frames — an encoder with the masking key passed in, a decoder fed
+//!   bytes as they arrive, with limits;
+//! * [`termproxy`]: the Proxmox layer on top — the login line, `OK` across frames, input,
+//!   resize and keepalive, output as text across split characters;
+//! * [`ticket`]: the answer of `termproxy`/`vncshell`/`vncproxy` and the `vncwebsocket` call;
+//! * [`spice`]: the `.vv` file from a `spiceproxy` answer.
+//!
+//! Still to come (issue 19): the console flow on the driver layer and the adapters' handles.
+//!
+//! How PVE opens a console (pve-manager `PVE/API2/Nodes.pm` `termproxy`/`vncwebsocket`,
+//! qemu-server `src/PVE/API2/Qemu.pm`, pve-container `src/PVE/API2/LXC.pm`): `POST
+//! …/termproxy` answers `user`, `ticket`, `port` and `upid`; termproxy listens on the node
+//! that answered, so the WebSocket (`GET …/vncwebsocket?port=…&vncticket=…`, with the
+//! session's normal auth) goes to that same node within 10 s; then the login line, `OK`, and
+//! the terminal.
+//!
+//! A client's session, driven on canned bytes (what a simulator's termproxy answers):
+//!
+//! ```
+//! use proxmox_proto::auth::Secret;
+//! use proxmox_proto::console::frame::{Decoder, Message, Opcode, encode};
+//! use proxmox_proto::console::termproxy::{OutputDecoder, input, login_line};
+//! let ticket = Secret::new("PVEVNC:5F00AA::sig".to_owned());
+//! // Client → server: the login line, then a command, each in a masked binary frame.
+//! let mut sent = encode(Opcode::Binary, login_line("root@pam", &ticket).expose().as_bytes(), [1, 2, 3, 4]);
+//! sent.extend(encode(Opcode::Binary, &input(b"uname\n"), [5, 6, 7, 8]));
+//! assert!(!sent.windows(6).any(|w| w == b"PVEVNC"), "masked on the wire");
+//! // Server → client: `OK` and output, split across frames.
+//! let mut frames = Decoder::new(1 << 20);
+//! frames.feed(&[0x82, 1, b'O', 0x82, 8, b'K', b'L', b'i', b'n', b'u', b'x', b'\r', b'\n']);
+//! let mut term = OutputDecoder::new();
+//! let mut screen = Vec::new();
+//! while let Some(Message::Binary(chunk)) = frames.next_message().unwrap() {
+//!     screen.extend(term.feed(&chunk).unwrap().bytes);
+//! }
+//! assert!(term.logged_in());
+//! assert_eq!(screen, b"Linux\r\n");
+//! ```
+
+pub mod frame;
+pub mod handshake;
+pub mod spice;
+pub mod termproxy;
+pub mod ticket;
