@@ -57,7 +57,6 @@ impl Transport for Failover {
     ) -> Result<RawOutput, Error> {
         let mut tried = Vec::new();
         let mut why: Vec<String> = Vec::new();
-        let mut last: Option<Error> = None;
         loop {
             let now = self.clock.at(Instant::now());
             let id = match self.router().choose(None, &tried, now) {
@@ -85,20 +84,15 @@ impl Transport for Failover {
                     }
                     self.router().failed(id, now, &e.to_string(), refused);
                     why.push(format!("{host}: {e}"));
-                    last = Some(e);
                 }
             }
         }
-        match last {
-            Some(e) if self.hosts.len() == 1 => Err(e),
-            _ if why.is_empty() => Err(crate::not_started(
-                self.name(),
-                format!("no host can run commands now: {}", self.router().summary()),
-            )),
-            _ => Err(crate::not_started(
-                self.name(),
-                format!("no host could run the command: {}", why.join("; ")),
-            )),
-        }
+        // Built with two hosts or more: every way out of the loop above is a refusal.
+        let why = if why.is_empty() {
+            format!("no host can run commands now: {}", self.router().summary())
+        } else {
+            format!("no host could run the command: {}", why.join("; "))
+        };
+        Err(crate::not_started(self.name(), why))
     }
 }

@@ -134,6 +134,35 @@ impl std::fmt::Display for UnknownIssuer {
 
 impl std::error::Error for UnknownIssuer {}
 
+/// The handshake-signature methods of a verifier that wraps a web PKI verifier in `self.$field`
+/// (they check signatures with the certificate's key, whatever decided to trust it).
+macro_rules! webpki_signatures {
+    ($field:tt) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.$field.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.$field.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.$field.supported_verify_schemes()
+        }
+    };
+}
+pub(crate) use webpki_signatures;
+
 /// Web PKI verification (the roots plus the CAs given) that names the server's certificate
 /// when its issuer is unknown; everything else is the webpki verifier's.
 #[derive(Debug)]
@@ -162,27 +191,7 @@ impl ServerCertVerifier for NamingVerifier {
             })
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
+    webpki_signatures!(0);
 }
 
 /// The rustls error somewhere in `e`'s source chain (an `io::Error` wrapping one included).
