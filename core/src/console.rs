@@ -11,7 +11,9 @@
 //! * [`ticket`]: the answer of `termproxy`/`vncshell`/`vncproxy` and the `vncwebsocket` call;
 //! * [`spice`]: the `.vv` file from a `spiceproxy` answer.
 //!
-//! Still to come (issue 19): the console flow on the driver layer and the adapters' handles.
+//! * [`session`]: an open console's state machine — bytes in, events and bytes out, the
+//!   keepalive on a timer;
+//! * the flow that opens one: [`crate::flow::OpenConsole`].
 //!
 //! How PVE opens a console (pve-manager `PVE/API2/Nodes.pm` `termproxy`/`vncwebsocket`,
 //! qemu-server `src/PVE/API2/Qemu.pm`, pve-container `src/PVE/API2/LXC.pm`): `POST
@@ -45,6 +47,9 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod session;
 pub mod spice;
 pub mod termproxy;
 pub mod ticket;
+
+pub use termproxy::ConsoleError;

@@ -361,6 +361,33 @@ pub enum Error {
     /// request, the attempts and the time they took).
     #[error("{0}")]
     Transport(Box<TransportError>),
+    /// A console could not be opened, or failed once open.
+    #[error("{0}")]
+    Console(Box<ConsoleFailure>),
+}
+
+/// A console's failure, with the request it is about (the console call, or the WebSocket).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("console ({request}): {error}")]
+#[non_exhaustive]
+pub struct ConsoleFailure {
+    /// The request.
+    pub request: RequestLabel,
+    /// What went wrong.
+    pub error: crate::console::ConsoleError,
+}
+
+impl ConsoleFailure {
+    /// `error` about `request`.
+    pub fn new(request: RequestLabel, error: crate::console::ConsoleError) -> Self {
+        Self { request, error }
+    }
+}
+
+impl From<ConsoleFailure> for Error {
+    fn from(f: ConsoleFailure) -> Self {
+        Self::Console(Box::new(f))
+    }
 }
 
 /// Which request an error is about: method, path (never the query string, which can carry

@@ -13,7 +13,7 @@
 //!    the wall-clock time (tickets) — the core never reads a clock;
 //! 2. it does what the [`Step`] says:
 //!    * [`Step::Send`]: perform the [`Exchange`] (an HTTP request, a streamed upload, a
-//!      WebSocket upgrade or a command line, with the timeouts and body limit it carries), then
+//!      WebSocket upgrade — keep the connection when it answers `101` — or a command line, with the timeouts and body limit it carries), then
 //!      `flow.handle(id, reply)` with a [`Reply`]: the HTTP answer (status, reason, headers,
 //!      body, peer fingerprint), the command's output, or a [`TransportFailure`] saying whether
 //!      the request may have been sent, whether it timed out and whether it is permanent;
@@ -25,7 +25,6 @@
 //!      exchanges on the wire; the same: register a waker, wait until woken or `until`;
 //!    * [`Step::SecondFactor`]: answer with [`Flow::answer_second_factor`];
 //!    * [`Step::Event`]: pass it on to the caller (or a log), then poll again;
-//!    * [`Step::Upgrade`]: hand the upgraded connection to the flow's codec;
 //!    * [`Step::Done`]: return the result.
 //!
 //! A driver leaves the steps that need no I/O to [`next_io`] and handles only the six
@@ -83,6 +82,7 @@
 mod api_call;
 mod client;
 mod composite;
+mod console;
 mod discover;
 mod exchange;
 mod files;
@@ -99,6 +99,7 @@ mod time;
 
 pub use api_call::{ApiCall, Authenticate, UploadFlow};
 pub use client::ClientCore;
+pub use console::{ConsoleKind, ConsoleTarget, OpenConsole, OpenedConsole, console_call};
 pub use discover::DiscoverCluster;
 pub use exchange::{EndpointId, Exchange, ExchangeId, ExchangeKind, Payload};
 pub use files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
@@ -118,3 +119,5 @@ pub use time::{MonoTime, Now};
 mod tests;
 #[cfg(test)]
 mod tests_cluster;
+#[cfg(test)]
+mod tests_console;

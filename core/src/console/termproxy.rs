@@ -73,6 +73,27 @@ pub enum ConsoleError {
          password, or upgrade the node"
     )]
     ClosedBeforeOk,
+    /// The server refused the console for an API token (pve-manager before 9.0.13 answers a
+    /// token's node `termproxy` with 500 "… does not look like a valid user name"; `vncshell`
+    /// and `spiceshell` refuse tokens on every version).
+    #[error(
+        "this server version does not allow API tokens on consoles ({message}): log in with a \
+         password, or upgrade the node (pve-manager 9.0.13 for a node shell, qemu-server \
+         9.1.7 or pve-container 6.1.3 for a guest)"
+    )]
+    TokensNotAllowed {
+        /// What the server said.
+        message: String,
+    },
+    /// The WebSocket upgrade was refused or not valid.
+    #[error(transparent)]
+    Handshake(#[from] super::handshake::HandshakeError),
+    /// The server's WebSocket frames broke the protocol or a limit.
+    #[error(transparent)]
+    WebSocket(#[from] super::frame::FrameError),
+    /// The console is closed (or closing): nothing more can be sent.
+    #[error("the console is closed")]
+    NotOpen,
 }
 
 /// Reads termproxy's bytes: the `OK` first (across chunks), then output.

@@ -43,6 +43,23 @@ impl ApiCall {
         }
     }
 
+    /// A WebSocket upgrade (consoles): the call with the upgrade's headers, sent as an
+    /// [`ExchangeKind::WebSocket`] exchange to `endpoint` and no other (the node whose
+    /// termproxy answered); a `101` ends it, any other answer too (no re-login or retry on
+    /// a status: a refused console ticket does not get better).
+    pub(crate) fn upgrade(
+        shared: Arc<Shared>,
+        call: Call,
+        policy: Policy,
+        endpoint: EndpointId,
+        headers: Vec<(http::header::HeaderName, http::header::HeaderValue)>,
+    ) -> Self {
+        let mut engine = Engine::new(shared, Some(call), policy);
+        engine.upgrade = Some(headers);
+        engine.pinned = Some(endpoint);
+        Self { engine }
+    }
+
     /// How many attempts of the call were sent so far.
     pub fn attempts(&self) -> u32 {
         self.engine.attempts
@@ -230,6 +247,10 @@ struct Engine {
     slot: Option<EndpointId>,
     /// An exchange made but not handed out: its node's slots are all taken.
     parked: Option<Exchange>,
+    /// A WebSocket upgrade: its headers.
+    upgrade: Option<Vec<(http::header::HeaderName, http::header::HeaderValue)>>,
+    /// The call goes to this endpoint and no other.
+    pinned: Option<EndpointId>,
 }
 
 /// Where an exchange may go (cluster clients).
@@ -290,6 +311,8 @@ impl Engine {
             tfa_endpoint: None,
             slot: None,
             parked: None,
+            upgrade: None,
+            pinned: None,
         }
     }
 
@@ -732,8 +755,21 @@ impl Engine {
                 }
             }
             None => {
-                let req = self.shared.rb.build(call, Some(&auth));
-                self.send(now, req, Route::Call)
+                let route = self.pinned.map_or(Route::Call, Route::At);
+                match &self.upgrade {
+                    Some(headers) => match self.shared.rb.build(call, Some(&auth)) {
+                        Ok(mut req) => {
+                            req.headers_mut().extend(headers.iter().cloned());
+                            let payload = Payload::Http(req);
+                            self.send_payload(now, payload, ExchangeKind::WebSocket, route)
+                        }
+                        Err(e) => Err(e.into()),
+                    },
+                    None => {
+                        let req = self.shared.rb.build(call, Some(&auth));
+                        self.send(now, req, route)
+                    }
+                }
             }
         };
         match sent {
@@ -916,6 +952,7 @@ impl Engine {
         let method = call.method;
         self.learn(now, &reply, true);
         if let Reply::Failed(f) = &reply
+            && self.pinned.is_none()
             && self.fails_over(f, method)
         {
             if let Reply::Failed(f) = reply {
@@ -928,7 +965,9 @@ impl Engine {
         let max = self.policy.max_attempts;
         let kind = self.shared.auth_kind;
         let (decision, reason) = match &reply {
-            Reply::Http(r) if r.is_success() => (RetryDecision::GiveUp, None),
+            Reply::Http(r) if r.is_success() || self.upgrade.is_some() => {
+                (RetryDecision::GiveUp, None)
+            }
             Reply::Http(r) => (
                 decide_status_within(
                     method,

@@ -653,6 +653,79 @@ impl ClientCore {
         ))
     }
 
+    /// The flow that opens a console (see [`super::OpenConsole`]): the console call on
+    /// `target`'s node, then the WebSocket upgrade on the endpoint that answered it. `key`:
+    /// 16 random bytes for `Sec-WebSocket-Key`; `framing`: who frames the WebSocket (masks
+    /// from the adapter's random numbers, or the browser).
+    ///
+    /// ```
+    /// use proxmox_proto::console::session::{ConsoleEvent, Framing};
+    /// use proxmox_proto::flow::{CallOptions, ClientCore, ConsoleKind, ConsoleTarget, ExchangeKind};
+    /// use proxmox_proto::flow::{Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
+    /// use proxmox_proto::options::ClientOptions;
+    /// use proxmox_proto::TransportKind;
+    /// use std::time::Duration;
+    ///
+    /// let mut o = ClientOptions::new("pve1.example.com");
+    /// o.set_api_token("root@pam!ci", "s".into());
+    /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
+    /// let target = ConsoleTarget::Node("pve1".into());
+    /// let mut flow = core
+    ///     .console(target, ConsoleKind::Terminal, [7; 16], Framing::websocket(|| [1, 2, 3, 4]), &CallOptions::default())
+    ///     .unwrap();
+    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let opened = loop {
+    ///     match flow.poll(now) {
+    ///         Step::Send(ex) => {
+    ///             let Payload::Http(req) = &ex.payload else { unreachable!() };
+    ///             let reply = match ex.kind {
+    ///                 ExchangeKind::Api => {
+    ///                     assert_eq!(req.uri().path(), "/api2/json/nodes/pve1/termproxy");
+    ///                     HttpReply::new(200, None, br#"{"data":{"user":"root@pam!ci","ticket":"PVEVNC:1::s","port":"5900","upid":"UPID:pve1:1:2:3:vncshell::root@pam!ci:"}}"#.to_vec())
+    ///                 }
+    ///                 ExchangeKind::WebSocket => {
+    ///                     assert_eq!(req.uri().path(), "/api2/json/nodes/pve1/vncwebsocket");
+    ///                     assert_eq!(req.headers()["upgrade"], "websocket");
+    ///                     assert!(req.headers()["authorization"].to_str().unwrap().starts_with("PVEAPIToken="));
+    ///                     // The adapter keeps this connection: it is the console's now.
+    ///                     let mut r = HttpReply::new(101, None, Vec::new());
+    ///                     r.headers.insert("upgrade", "websocket".parse().unwrap());
+    ///                     r.headers.insert("connection", "Upgrade".parse().unwrap());
+    ///                     r.headers.insert("sec-websocket-accept", "CdXSYUsvsaMthlEXWDNURGWA/1o=".parse().unwrap());
+    ///                     r
+    ///                 }
+    ///                 other => unreachable!("{other:?}"),
+    ///             };
+    ///             flow.handle(ex.id, Reply::Http(reply));
+    ///         }
+    ///         Step::Event(_) => {}
+    ///         Step::Done(result) => break result.unwrap(),
+    ///         other => unreachable!("{other:?}"),
+    ///     }
+    /// };
+    /// let mut session = opened.session;
+    /// assert!(session.poll_transmit().is_some(), "the login line is queued");
+    /// session.handle_bytes(&[0x82, 2, b'O', b'K']);
+    /// assert_eq!(session.poll_event(), Some(ConsoleEvent::Opened));
+    /// ```
+    pub fn console(
+        &self,
+        target: super::ConsoleTarget,
+        kind: super::ConsoleKind,
+        key: [u8; 16],
+        framing: crate::console::session::Framing,
+        opts: &CallOptions,
+    ) -> Result<super::OpenConsole, crate::InputError> {
+        super::OpenConsole::new(
+            self.shared.clone(),
+            self.shared.policy.for_call(opts),
+            target,
+            kind,
+            key,
+            framing,
+        )
+    }
+
     /// A cluster client's endpoints, in order, with the nodes they are known to be (a client
     /// of one endpoint: its target).
     pub fn endpoints(&self) -> Vec<crate::cluster::Endpoint> {

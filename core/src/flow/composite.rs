@@ -88,7 +88,6 @@ fn pass<T>(step: Step<Answer>, slot: usize) -> Step<T> {
         Step::WaitForSlot { until } => Step::WaitForSlot { until },
         Step::SecondFactor(c) => Step::SecondFactor(c),
         Step::Event(e) => Step::Event(e),
-        Step::Upgrade(id) => Step::Upgrade(ExchangeId(((slot as u64) << SLOT_SHIFT) | id.0)),
         Step::Done(_) => Step::Done(Err(ProtocolError::Malformed {
             what: "flow",
             detail: "a finished sub-call was handed out".into(),

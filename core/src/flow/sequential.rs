@@ -3,7 +3,7 @@
 use super::exchange::Exchange;
 use super::step::{Event, Flow, Step};
 use super::time::{MonoTime, Now};
-use crate::error::{Error, InputError};
+use crate::error::Error;
 
 /// What a driver still has to do itself, after [`next_io`] handled the steps that need no
 /// I/O. Exhaustive.
@@ -37,8 +37,7 @@ pub enum IoStep<T> {
     Done(Result<T, Error>),
 }
 
-/// Poll `flow` until it needs I/O or an answer: events go to `on_event`. [`Step::Upgrade`] ends the flow with an error (it needs a driver with a
-/// two-way codec).
+/// Poll `flow` until it needs I/O or an answer: events go to `on_event`.
 pub fn next_io<F: Flow>(
     flow: &mut F,
     now: Now,
@@ -57,15 +56,6 @@ pub fn next_io<F: Flow>(
                 on_event(event)
             }
             Step::AwaitReplies => return IoStep::AwaitReplies,
-            Step::Upgrade(_) => return IoStep::Done(Err(unsupported("a connection upgrade"))),
         }
     }
-}
-
-fn unsupported(what: &str) -> Error {
-    InputError::Invalid {
-        what: "flow",
-        reason: format!("{what} needs a driver with a two-way codec"),
-    }
-    .into()
 }

@@ -39,9 +39,6 @@ pub enum Step<T> {
     SecondFactor(TfaChallenge),
     /// Something worth telling the caller (progress, a retry, a warning); poll again at once.
     Event(Event),
-    /// The exchange answered `101 Switching Protocols`: hand its connection to the flow's
-    /// two-way codec (consoles).
-    Upgrade(ExchangeId),
     /// The flow is over.
     Done(Result<T, Error>),
 }
@@ -58,7 +55,6 @@ impl<T> Step<T> {
             Step::WaitForSlot { until } => Step::WaitForSlot { until },
             Step::SecondFactor(c) => Step::SecondFactor(c),
             Step::Event(e) => Step::Event(e),
-            Step::Upgrade(id) => Step::Upgrade(id),
             Step::Done(r) => Step::Done(r.and_then(f)),
         }
     }
