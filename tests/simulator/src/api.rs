@@ -281,7 +281,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn param(&self, k: &str) -> Option<&str> {
+    pub(crate) fn param(&self, k: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(key, _)| key == k)
@@ -292,7 +292,7 @@ impl Ctx<'_> {
         not_implemented(self.method, self.rel)
     }
 
-    fn task(&mut self, t: NewTask<'_>) -> String {
+    pub(crate) fn task(&mut self, t: NewTask<'_>) -> String {
         self.st.new_task(self.shared.config.service, self.now, t)
     }
 
@@ -574,6 +574,10 @@ fn pve_node(ctx: &mut Ctx<'_>, node: &str, rest: &[&str]) -> ApiResult {
         ["status"] if m == "GET" => Out::data(node_status(ctx.shared)),
         ["tasks", tail @ ..] => tasks_route(ctx, node, tail),
         ["services", svc, "restart"] if m == "POST" => service_restart(ctx, node, svc),
+        // Consoles (pve-manager `PVE/API2/Nodes.pm`): see `crate::console`.
+        ["termproxy"] if m == "POST" => Out::data(crate::console::termproxy(ctx, node, None)?),
+        ["vncshell"] if m == "POST" => Out::data(crate::console::vncproxy(ctx, node, None)?),
+        ["vncwebsocket"] if m == "GET" => Out::data(crate::console::vncwebsocket(ctx, node, None)?),
         [kind @ ("qemu" | "lxc"), tail @ ..] => {
             let kind = if *kind == "qemu" {
                 GuestKind::Qemu
@@ -1236,6 +1240,25 @@ fn guests(ctx: &mut Ctx<'_>, node: &str, kind: GuestKind, rest: &[&str]) -> ApiR
         }
         [vmid_s, tail @ ..] => {
             let vmid = parse_vmid(vmid_s)?;
+            // Consoles (qemu-server `PVE/API2/Qemu.pm`, pve-container `PVE/API2/LXC.pm`): they
+            // check VM.Console before loading the configuration.
+            if let [sub @ ("termproxy" | "vncproxy" | "vncwebsocket" | "spiceproxy")] = tail {
+                crate::console::check_guest_console(ctx, vmid)?;
+                let g = get_guest(ctx.st, node, kind, vmid_s)?.clone();
+                return match (m, *sub) {
+                    ("POST", "termproxy") => {
+                        Out::data(crate::console::termproxy(ctx, node, Some(&g))?)
+                    }
+                    ("POST", "vncproxy") => {
+                        Out::data(crate::console::vncproxy(ctx, node, Some(&g))?)
+                    }
+                    ("GET", "vncwebsocket") => {
+                        Out::data(crate::console::vncwebsocket(ctx, node, Some(&g))?)
+                    }
+                    ("POST", "spiceproxy") => Out::data(crate::console::spiceproxy(ctx, &g)?),
+                    _ => Err(ctx.nyi()),
+                };
+            }
             acl_vm(ctx, vmid)?;
             let g = get_guest(ctx.st, node, kind, vmid_s)?.clone();
             let locked = ctx.st.locked(vmid);

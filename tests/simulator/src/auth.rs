@@ -29,7 +29,9 @@ pub(crate) fn token_secret_for(shared: &Shared, full: &str) -> String {
     crate::util::hex(&keyed_hash(&shared.secret, &[b"token", full.as_bytes()]))
 }
 
-fn signing_key(shared: &Shared, epoch: u64) -> [u8; 32] {
+/// The key tickets are signed with (rotated by [`crate::Simulator::expire_all_tickets`]); the
+/// console tickets (`PVEVNC:`) use it too, as PVE signs them with the same auth key.
+pub(crate) fn signing_key(shared: &Shared, epoch: u64) -> [u8; 32] {
     keyed_hash(&shared.secret, &[b"epoch", &epoch.to_be_bytes()])
 }
 

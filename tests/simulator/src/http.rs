@@ -27,6 +27,12 @@ pub(crate) trait Transport: Read + Write + Send {
     fn handshake(&mut self) -> io::Result<()>;
     /// Close the connection (TLS close_notify, then TCP shutdown).
     fn close(&mut self);
+    /// Cut the TCP connection without a TLS close_notify, as a process that dies (or
+    /// pveproxy's `shutdown($fh, 1)` on the raw socket) does.
+    fn abort(&mut self);
+    /// Set the read timeout of the TCP socket (a read that times out fails with `WouldBlock`
+    /// or `TimedOut` and can be retried).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
 }
 
 impl Transport for TcpStream {
@@ -36,6 +42,12 @@ impl Transport for TcpStream {
     fn close(&mut self) {
         let _ = self.flush();
         let _ = self.shutdown(Shutdown::Both);
+    }
+    fn abort(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
     }
 }
 
@@ -50,6 +62,12 @@ impl Transport for StreamOwned<ServerConnection, TcpStream> {
         self.conn.send_close_notify();
         let _ = self.conn.complete_io(&mut self.sock);
         let _ = self.sock.shutdown(Shutdown::Both);
+    }
+    fn abort(&mut self) {
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(timeout)
     }
 }
 
@@ -151,6 +169,9 @@ impl Response {
 pub(crate) struct Conn {
     pub(crate) t: Box<dyn Transport>,
     pub(crate) buf: Vec<u8>,
+    /// A console WebSocket to serve once the request that opened it is done (and no longer
+    /// counted in flight): set by [`crate::console::upgrade`].
+    pub(crate) upgraded: Option<crate::console::Upgraded>,
 }
 
 impl Conn {
@@ -386,7 +407,11 @@ fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64, node: usize) {
         },
         None => Box::new(tcp),
     };
-    let mut conn = Conn { t, buf: Vec::new() };
+    let mut conn = Conn {
+        t,
+        buf: Vec::new(),
+        upgraded: None,
+    };
     let drop_now = {
         let mut st = shared.lock();
         if st.drop_connections > 0 {
@@ -447,7 +472,13 @@ fn serve_conn(shared: &Shared, tcp: TcpStream, id: u64, node: usize) {
                     break;
                 }
             }
-            None => break,
+            None => {
+                drop(guard);
+                if let Some(upgraded) = conn.upgraded.take() {
+                    crate::console::serve(shared, &mut conn, upgraded);
+                }
+                break;
+            }
         }
     }
     conn.t.close();
@@ -620,10 +651,35 @@ fn handle_one(shared: &Shared, conn: &mut Conn, req: &mut Request) -> Option<Res
         }) => Some(fault_response(status, &reason, body.as_deref())),
         _ => None,
     };
-    let (resp, auth) = match api_rel {
-        Some(rel) => crate::api::handle(shared, req, &rel, extjs),
+    let (resp, auth) = match &api_rel {
+        Some(rel) => crate::api::handle(shared, req, rel, extjs),
         None => (crate::api::non_api(shared, req, &decoded), AuthKind::None),
     };
+    // A console WebSocket (pveproxy's upgrade branch): answered 101 and served after this
+    // request, or left without an answer when nothing listens on its port.
+    if let Some(rel) = &api_rel
+        && after_running.is_none()
+        && crate::console::is_upgrade(req, rel)
+        && matches!(
+            auth,
+            AuthKind::TicketCookie | AuthKind::TicketHeader | AuthKind::Token
+        )
+    {
+        return match crate::console::upgrade(shared, conn, req, resp, extjs) {
+            Ok((status, upgraded)) => {
+                log_request(shared, req, form, auth, status, Ran::Yes);
+                conn.upgraded = Some(upgraded);
+                None
+            }
+            Err(resp) => {
+                if resp.status == 401 && !shared.config.unauthorized_delay.is_zero() {
+                    std::thread::sleep(shared.config.unauthorized_delay);
+                }
+                log_request(shared, req, form, auth, resp.status, Ran::Yes);
+                Some(resp)
+            }
+        };
+    }
     if resp.status == 401 && !shared.config.unauthorized_delay.is_zero() {
         std::thread::sleep(shared.config.unauthorized_delay);
     }

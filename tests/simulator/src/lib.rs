@@ -14,6 +14,9 @@
 //!   `PBSAPIToken=u@r!id:secret`), TFA (half ticket, TOTP, recovery keys, lockout).
 //! - PVE nodes, qemu/lxc guests, storage, upload, download-url, tasks with UPIDs and paged logs;
 //!   a few PBS and PMG endpoints with their own task formats.
+//! - PVE consoles: `termproxy`, `vncshell`/`vncproxy` and `spiceproxy`, and the `vncwebsocket`
+//!   upgrade to a fake shell (termproxy's protocol) or a small RFB server
+//!   ([`Simulator::console_sessions`]).
 //! - PVE's error wire format (the reason phrase carries the message).
 //! - Fault injection ([`Fault`]) and a request log ([`LoggedRequest`]).
 //!
@@ -48,6 +51,7 @@ mod api;
 mod auth;
 mod clock;
 mod cluster;
+mod console;
 mod hostile;
 mod http;
 mod state;
@@ -64,6 +68,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use clock::{ClockMode, SimClock};
 pub use cluster::NodeMode;
+pub use console::{ConsoleEnd, ConsoleKind, ConsoleRecord};
 pub use state::{
     AuthKind, DownloadRecord, Fault, FaultAction, LoggedRequest, TaskOutcome, TaskPlan,
     UploadRecord,
@@ -586,6 +591,32 @@ impl Simulator {
             }
             None => false,
         }
+    }
+
+    /// The console sessions opened so far (`termproxy`, `vncshell`, `vncproxy` POSTs), oldest
+    /// first, with what their WebSocket did: login, keepalives, size, input, how it ended.
+    pub fn console_sessions(&self) -> Vec<ConsoleRecord> {
+        let now = self.shared.clock.now();
+        self.shared.lock().consoles.records(now)
+    }
+
+    /// Whether consoles accept API tokens (default `true`, as pve-manager 9.0.13, qemu-server
+    /// 9.1.7 and pve-container 6.1.3 do). `false` plays the older servers: the node's
+    /// `termproxy` (and its `vncwebsocket`) answers a token 500 `value 'root@pam!ci' does not
+    /// look like a valid user name`, and a guest's termproxy accepts the POST but closes the
+    /// WebSocket without `OK` when the token's login line arrives. `vncshell` refuses tokens
+    /// either way, as PVE does.
+    pub fn set_console_tokens_allowed(&self, allowed: bool) {
+        self.shared.lock().consoles.tokens_allowed = allowed;
+    }
+
+    /// How long a console connection stays silent before it closes when pveproxy's worker dies
+    /// on it (default 5 s, real time: pve-common `PVE/Daemon.pm` sleeps 5 s before a dying
+    /// worker exits). That is what happens when a `vncwebsocket` reaches a node where nothing
+    /// listens on its port (another node's session, a second connection, or more than 10 s
+    /// after the POST), and when a client breaks pveproxy's framing rules.
+    pub fn set_console_failure_delay(&self, delay: Duration) {
+        self.shared.lock().consoles.failure_delay = delay;
     }
 
     /// `running` or `stopped` for a guest, `None` when there is no such guest.

@@ -466,6 +466,8 @@ pub(crate) struct State {
     pub(crate) uploads: Vec<UploadRecord>,
     pub(crate) downloads: Vec<DownloadRecord>,
     pub(crate) nodes: Vec<String>,
+    /// Console sessions (termproxy, VNC) and their settings.
+    pub(crate) consoles: crate::console::Consoles,
 }
 
 /// State shared by all connection threads.
@@ -648,6 +650,7 @@ impl Shared {
             } else {
                 vec![node]
             },
+            consoles: crate::console::Consoles::default(),
         };
         Ok(Self {
             config,
