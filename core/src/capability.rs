@@ -87,11 +87,14 @@ pub enum Capability {
     ClusterEndpoints,
     /// A pin store: a fingerprint per host and port, trust on first use ([`crate::pins`]).
     PinStore,
+    /// Consoles: a node shell, a container or VM console (termproxy), VNC
+    /// ([`crate::console`]).
+    Console,
 }
 
 impl Capability {
     /// Every capability, in table order.
-    pub const ALL: [Capability; 13] = [
+    pub const ALL: [Capability; 14] = [
         Capability::CertificatePinning,
         Capability::CustomCa,
         Capability::ClientCertificate,
@@ -105,6 +108,7 @@ impl Capability {
         Capability::ChecksumDiscovery,
         Capability::ClusterEndpoints,
         Capability::PinStore,
+        Capability::Console,
     ];
 
     /// What it is, in a few words.
@@ -123,6 +127,7 @@ impl Capability {
             Capability::ChecksumDiscovery => "checksum discovery for download-url",
             Capability::ClusterEndpoints => "several cluster endpoints (failover, discovery)",
             Capability::PinStore => "a pin store (per-node pins, trust on first use)",
+            Capability::Console => "consoles (termproxy shells, VNC streams)",
         }
     }
 }
@@ -217,6 +222,18 @@ pub fn support(runtime: Runtime, capability: Capability) -> Support {
         (C::PasswordLogin | C::ApiToken, R::Shell) => Support::No(
             "pvesh runs as the SSH (or local) user: no API login; use an HTTP adapter for \
              other identities",
+        ),
+        (C::Console, R::AsyncSurf) => Support::No(
+            "surf cannot take over an upgraded connection (WebSocket); use the hyper or reqwest \
+             backend",
+        ),
+        (C::Console, R::Browser) => Support::Limited(
+            "a browser WebSocket cannot send an API token: password login in a window (the \
+             ticket cookie on PVE's origin); not in workers",
+        ),
+        (C::Console, R::Shell) => Support::No(
+            "out of scope for pvesh: run `qm terminal`, `pct console` or a shell over SSH \
+             instead",
         ),
         _ => Support::Yes,
     }

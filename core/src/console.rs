@@ -4,6 +4,8 @@
 //!
 //! * [`handshake`]: the WebSocket upgrade request's headers (the key comes in as an argument)
 //!   and the check of the server's answer;
+//! * [`http1`]: the upgrade as HTTP/1.1 bytes, for an adapter that performs it on its own
+//!   connection;
 //! * [`frame`]: WebSocket frames — an encoder with the masking key passed in, a decoder fed
 //!   bytes as they arrive, with limits;
 //! * [`termproxy`]: the Proxmox layer on top — the login line, `OK` across frames, input,
@@ -47,9 +49,29 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod http1;
 pub mod session;
 pub mod spice;
 pub mod termproxy;
 pub mod ticket;
 
 pub use termproxy::ConsoleError;
+
+/// The error of a console read that waited `waited` without output: a transport timeout
+/// (its `is_timeout` is true); the console stays open.
+pub fn no_output_within(
+    request: &crate::RequestLabel,
+    waited: std::time::Duration,
+) -> crate::Error {
+    let failure = crate::flow::TransportFailure::not_sent(format!(
+        "no console output within {:.1} s",
+        waited.as_secs_f64()
+    ))
+    .timed_out();
+    crate::Error::Transport(Box::new(crate::error::TransportError::new(
+        request.clone(),
+        failure,
+        1,
+        waited,
+    )))
+}

@@ -64,11 +64,10 @@ impl Client {
         let mut body = io::Cursor::new(frame.head())
             .chain(&mut file)
             .chain(io::Cursor::new(frame.tail()));
-        let result = self.run_io(
-            flow,
-            &mut |_| {},
-            &mut Some(ureq::SendBody::from_reader(&mut body)),
-        );
+        let mut body = Some(ureq::SendBody::from_reader(&mut body));
+        let result = self.run_io(flow, &mut |_| {}, &mut |exchange| {
+            self.perform(exchange, &mut body)
+        });
         // ureq sends exactly Content-Length bytes: a file that shrank fails the exchange; one
         // that grew would be cut, so say so.
         if result.is_ok() && file.sent() != len {

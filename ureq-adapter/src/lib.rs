@@ -34,10 +34,13 @@
 // Library code never unwraps data from outside; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod console;
 mod files;
 mod tls;
 
+pub use console::{Console, ConsoleBuilder};
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
+pub use proxmox_proto::flow::ConsoleTarget;
 
 use proxmox_proto::auth::{Auth, Session};
 use proxmox_proto::flow::{
@@ -230,18 +233,20 @@ impl ClientBuilder {
             .max_redirects(0)
             .https_only(false)
             .user_agent(v.user_agent(&self.user_agent).as_str())
-            .proxy(proxy)
+            .proxy(proxy.clone())
             .max_idle_age(Duration::from_secs(4))
             .max_idle_connections_per_host(16)
             .timeout_connect(Some(v.connect_timeout))
             .timeout_recv_response(Some(v.read_timeout))
             .timeout_recv_body(Some(v.read_timeout))
             .build();
-        let connector =
-            ().chain(ConnectProxyConnector::default())
-                .chain(TcpConnector::default())
-                .chain(TlsConnector { config: tls_config })
-                .chain(ReasonTapConnector);
+        let connector = ()
+            .chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::default())
+            .chain(TlsConnector {
+                config: tls_config.clone(),
+            })
+            .chain(ReasonTapConnector);
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         let user_agent = v.user_agent(&self.user_agent);
         let core = ClientCore::from_options(v, |rb: RequestBuilder| {
@@ -250,6 +255,8 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 agent,
+                tls_config,
+                proxy,
                 core,
                 second,
                 clock: self.clock,
@@ -261,6 +268,10 @@ impl ClientBuilder {
 
 struct Inner {
     agent: ureq::Agent,
+    /// The TLS configuration of every connection (consoles make their own).
+    tls_config: Arc<rustls::ClientConfig>,
+    /// The proxy, if any (consoles tunnel through it themselves).
+    proxy: Option<ureq::Proxy>,
     /// Request building, the session with its login and renewal leases, the retry policy.
     core: ClientCore,
     /// Answers the flows' second-factor step (a factor given with the options never asks).
@@ -465,23 +476,25 @@ impl Client {
         flow: F,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<F::Output, Error> {
-        self.run_io(flow, on_event, &mut None)
+        self.run_io(flow, on_event, &mut |exchange| {
+            self.perform(exchange, &mut None)
+        })
     }
 
-    /// The driver loop itself; `body` is the body of the flow's streamed exchange (an
-    /// upload), sent once.
+    /// The driver loop itself; `perform` performs each exchange (an upload's streams its
+    /// body, a console's keeps the upgraded connection).
     pub(crate) fn run_io<F: Flow>(
         &self,
         mut flow: F,
         on_event: &mut dyn FnMut(Event),
-        body: &mut Option<ureq::SendBody<'_>>,
+        perform: &mut dyn FnMut(Exchange) -> Reply,
     ) -> Result<F::Output, Error> {
         loop {
             let now = self.flow_now();
             match next_io(&mut flow, now, on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
-                    let reply = self.perform(exchange, body);
+                    let reply = perform(exchange);
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => std::thread::sleep(now.mono.until(t)),
@@ -513,7 +526,11 @@ impl Client {
     }
 
     /// Perform one exchange of a flow.
-    fn perform(&self, exchange: Exchange, body: &mut Option<ureq::SendBody<'_>>) -> Reply {
+    pub(crate) fn perform(
+        &self,
+        exchange: Exchange,
+        body: &mut Option<ureq::SendBody<'_>>,
+    ) -> Reply {
         let traced = proxmox_proto::trace::exchange(&exchange);
         let started = Instant::now();
         let reply = self.perform_untraced(exchange, body);

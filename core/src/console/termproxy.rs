@@ -94,6 +94,31 @@ pub enum ConsoleError {
     /// The console is closed (or closing): nothing more can be sent.
     #[error("the console is closed")]
     NotOpen,
+    /// The console ended before the output awaited appeared.
+    #[error("the console ended before {needle:?} appeared in its output")]
+    EndedBefore {
+        /// What was awaited.
+        needle: String,
+    },
+}
+
+/// When `needle` is in `got`: the bytes up to and including it, taken out of `got` (what
+/// follows stays). For scripted sessions: read until a prompt.
+///
+/// ```
+/// use proxmox_proto::console::termproxy::split_after;
+/// let mut got = b"login: root\r\n# ls".to_vec();
+/// assert_eq!(split_after(&mut got, b"# ").as_deref(), None);
+/// assert_eq!(split_after(&mut got, b"\r\n").as_deref(), Some(&b"login: root\r\n"[..]));
+/// assert_eq!(got, b"# ls");
+/// ```
+pub fn split_after(got: &mut Vec<u8>, needle: &[u8]) -> Option<Vec<u8>> {
+    if needle.is_empty() {
+        return Some(Vec::new());
+    }
+    let at = got.windows(needle.len()).position(|w| w == needle)?;
+    let rest = got.split_off(at + needle.len());
+    Some(std::mem::replace(got, rest))
 }
 
 /// Reads termproxy's bytes: the `OK` first (across chunks), then output.

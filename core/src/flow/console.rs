@@ -18,7 +18,7 @@ use super::time::Now;
 use crate::auth::{AuthError, SecondFactor};
 use crate::call::Call;
 use crate::console::ConsoleError;
-use crate::console::handshake::{SUBPROTOCOL, Upgrade};
+use crate::console::handshake::Upgrade;
 use crate::console::session::{ConsoleSession, Framing, Protocol};
 use crate::console::ticket::ConsoleTicket;
 use crate::error::{ConsoleFailure, Error, InputError, ProtocolError};
@@ -216,10 +216,7 @@ impl OpenConsole {
         {
             label.host = e.authority();
         }
-        let mut headers = self.upgrade.headers();
-        if let Ok(v) = http::HeaderValue::from_str(SUBPROTOCOL) {
-            headers.push((http::header::SEC_WEBSOCKET_PROTOCOL, v));
-        }
+        let headers = self.upgrade.headers();
         let call = ApiCall::upgrade(
             self.shared.clone(),
             call,
