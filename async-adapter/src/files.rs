@@ -21,7 +21,7 @@ pub type Progress = Box<dyn FnMut(u64, u64) + Send + 'static>;
 
 /// 16 random bytes for the multipart boundary, from the standard library's per-process random
 /// hash keys (no extra dependency).
-fn random_bytes() -> [u8; 16] {
+pub(crate) fn random_bytes() -> [u8; 16] {
     let mut out = [0u8; 16];
     for (i, chunk) in out.chunks_mut(8).enumerate() {
         let mut h = RandomState::new().build_hasher();
@@ -215,6 +215,10 @@ impl Client {
             stream: Box::pin(body),
             length: frame.content_length(),
         };
-        self.run_io(flow, &mut |_| {}, Some(body)).await
+        let io = crate::ExchangeIo {
+            body: std::sync::Mutex::new(Some(body)),
+            ..Default::default()
+        };
+        self.run_io(flow, &mut |_| {}, &io).await
     }
 }

@@ -15,7 +15,8 @@
 
 use crate::TransportSettings;
 use crate::transport::{
-    BodyStream, BoxFuture, RequestBody, Transport, TransportError, TransportResponse, UploadStream,
+    BodyStream, BoxFuture, RequestBody, Transport, TransportError, TransportResponse, Upgraded,
+    UploadStream,
 };
 use bytes::Bytes;
 use futures_util::Stream;
@@ -365,20 +366,18 @@ fn classify(e: hyper_util::client::legacy::Error) -> TransportError {
     f.with_source(e)
 }
 
-impl Transport for HyperTransport {
-    fn name(&self) -> &'static str {
-        "hyper"
-    }
-
-    fn send(
+impl HyperTransport {
+    /// The request as hyper sends it: `Host`, proxy credentials for plain HTTP, gzip asked
+    /// for, the body.
+    fn prepare(
         &self,
         request: http::Request<RequestBody>,
-    ) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+    ) -> Result<http::Request<HyperBody>, TransportError> {
         let (mut parts, body) = request.into_parts();
         if parts.uri.scheme().is_none() || parts.uri.authority().is_none() {
-            return Box::pin(std::future::ready(Err(TransportError::not_sent(
+            return Err(TransportError::not_sent(
                 "bad request: the URL is not absolute",
-            ))));
+            ));
         }
         if !parts.headers.contains_key(http::header::HOST)
             && let Some(host) = self.host_header(&parts.uri)
@@ -412,43 +411,89 @@ impl Transport for HyperTransport {
                 remaining: length,
             },
         };
-        let response = self.client.request(http::Request::from_parts(parts, body));
+        Ok(http::Request::from_parts(parts, body))
+    }
+}
+
+/// An answer's head, its body stream decoded when gzip.
+fn head(resp: http::Response<Incoming>) -> TransportResponse {
+    let (parts, body) = resp.into_parts();
+    // hyper keeps a non-canonical reason phrase (PVE's error message) in an extension;
+    // a canonical one is not stored, and is the standard text.
+    let reason = match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
+        Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
+        None => parts.status.canonical_reason().map(str::to_owned),
+    };
+    let mut headers = parts.headers;
+    let incoming = IncomingStream {
+        body,
+        yielded_at_end: false,
+    };
+    let gzip = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    let body: BodyStream = if gzip {
+        // Decoded here: the headers then describe the decoded body (no length known).
+        headers.remove(http::header::CONTENT_ENCODING);
+        headers.remove(http::header::CONTENT_LENGTH);
+        Box::pin(Gunzip {
+            inner: incoming,
+            pending: Bytes::new(),
+            decoder: Some(flate2::write::GzDecoder::new(Vec::new())),
+        })
+    } else {
+        Box::pin(incoming)
+    };
+    TransportResponse {
+        status: parts.status.as_u16(),
+        reason,
+        headers,
+        body,
+    }
+}
+
+impl Transport for HyperTransport {
+    fn name(&self) -> &'static str {
+        "hyper"
+    }
+
+    fn send(
+        &self,
+        request: http::Request<RequestBody>,
+    ) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+        let response = match self.prepare(request) {
+            Ok(req) => self.client.request(req),
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
         Box::pin(async move {
             let resp = response.await.map_err(classify)?;
-            let (parts, body) = resp.into_parts();
-            // hyper keeps a non-canonical reason phrase (PVE's error message) in an extension;
-            // a canonical one is not stored, and is the standard text.
-            let reason = match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
-                Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
-                None => parts.status.canonical_reason().map(str::to_owned),
-            };
-            let mut headers = parts.headers;
-            let incoming = IncomingStream {
-                body,
-                yielded_at_end: false,
-            };
-            let gzip = headers
-                .get(http::header::CONTENT_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
-            let body: BodyStream = if gzip {
-                // Decoded here: the headers then describe the decoded body (no length known).
-                headers.remove(http::header::CONTENT_ENCODING);
-                headers.remove(http::header::CONTENT_LENGTH);
-                Box::pin(Gunzip {
-                    inner: incoming,
-                    pending: Bytes::new(),
-                    decoder: Some(flate2::write::GzDecoder::new(Vec::new())),
-                })
-            } else {
-                Box::pin(incoming)
-            };
-            Ok(TransportResponse {
-                status: parts.status.as_u16(),
-                reason,
-                headers,
-                body,
-            })
+            Ok(head(resp))
+        })
+    }
+
+    fn upgrade(
+        &self,
+        request: http::Request<RequestBody>,
+    ) -> BoxFuture<'static, Result<(TransportResponse, Option<Upgraded>), TransportError>> {
+        let response = match self.prepare(request) {
+            Ok(req) => self.client.request(req),
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        Box::pin(async move {
+            let mut resp = response.await.map_err(classify)?;
+            if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+                return Ok((head(resp), None));
+            }
+            let on = hyper::upgrade::on(&mut resp);
+            let head = head(resp);
+            let upgraded = on
+                .await
+                .map_err(|e| TransportError::maybe_sent(format!("the upgraded connection: {e}")))?;
+            Ok((
+                head,
+                Some(crate::transport::split_tokio(TokioIo::new(upgraded))),
+            ))
         })
     }
 

@@ -98,6 +98,7 @@
 // Library code never unwraps data from outside; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod console;
 mod fanout;
 mod files;
 #[cfg(feature = "hyper")]
@@ -113,16 +114,20 @@ mod tls;
 mod tokio_rt;
 pub mod transport;
 
+pub use console::{Console, ConsoleBuilder};
 pub use fanout::map_concurrent;
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
 #[cfg(feature = "hyper")]
 pub use hyper_transport::HyperTransport;
+pub use proxmox_proto::flow::ConsoleTarget;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 #[cfg(feature = "surf")]
 pub use surf_transport::SurfTransport;
 pub use tasks::SetProgress;
-pub use transport::{RequestBody, Transport, TransportError, TransportResponse, UploadStream};
+pub use transport::{
+    RequestBody, Transport, TransportError, TransportResponse, Upgraded, UploadStream,
+};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -572,6 +577,15 @@ impl fmt::Debug for Client {
 pub type RawResponse = HttpReply;
 
 /// The limits of one exchange.
+/// What the exchanges of one flow share with its caller: the body of its streamed exchange
+/// (sent once), and the connection an upgrade handed over.
+#[derive(Default)]
+pub(crate) struct ExchangeIo {
+    pub(crate) body: std::sync::Mutex<Option<RequestBody>>,
+    pub(crate) upgraded:
+        std::sync::Mutex<Option<(proxmox_proto::flow::ExchangeId, transport::Upgraded)>>,
+}
+
 struct Limits {
     /// The connect timeout (`None`: the client's), added to the wait for the head when the
     /// transport does not bound connecting itself.
@@ -710,7 +724,7 @@ impl Client {
 
     /// `fut`, or `None` when `d` passes first. The timer is armed only when `fut` is not ready
     /// on its first poll: a body chunk that is already buffered costs no timer.
-    async fn timed<F: Future>(&self, d: Duration, fut: F) -> Option<F::Output> {
+    pub(crate) async fn timed<F: Future>(&self, d: Duration, fut: F) -> Option<F::Output> {
         let mut fut = std::pin::pin!(fut);
         let mut timer: Option<transport::BoxFuture<'static, ()>> = None;
         std::future::poll_fn(|cx| {
@@ -741,19 +755,17 @@ impl Client {
         flow: F,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<F::Output, Error> {
-        self.run_io(flow, on_event, None).await
+        self.run_io(flow, on_event, &ExchangeIo::default()).await
     }
 
-    /// The driver loop itself; `body` is the body of the flow's streamed exchange (an
-    /// upload), sent once.
+    /// The driver loop itself; `body` holds the body of the flow's streamed exchange (an
+    /// upload), sent once, and receives the connection of an upgrade (a console).
     pub(crate) async fn run_io<F: Flow>(
         &self,
         mut flow: F,
         on_event: &mut (dyn FnMut(Event) + Send),
-        body: Option<RequestBody>,
+        body: &ExchangeIo,
     ) -> Result<F::Output, Error> {
-        let body = std::sync::Mutex::new(body);
-        let body = &body;
         // The first exchange handed out, and any handed out with it; the in-flight set is
         // made only when a flow has several at once (a lone exchange is performed in place).
         let mut first: Option<Exchange> = None;
@@ -848,11 +860,7 @@ impl Client {
     }
 
     /// Perform one exchange of a flow.
-    async fn perform(
-        &self,
-        exchange: Exchange,
-        body: &std::sync::Mutex<Option<RequestBody>>,
-    ) -> Reply {
+    async fn perform(&self, exchange: Exchange, body: &ExchangeIo) -> Reply {
         let traced = proxmox_proto::trace::exchange(&exchange);
         let started = Instant::now();
         let reply = self.perform_untraced(exchange, body).await;
@@ -860,12 +868,10 @@ impl Client {
         reply
     }
 
-    async fn perform_untraced(
-        &self,
-        exchange: Exchange,
-        body: &std::sync::Mutex<Option<RequestBody>>,
-    ) -> Reply {
+    async fn perform_untraced(&self, exchange: Exchange, body: &ExchangeIo) -> Reply {
         let Exchange {
+            id,
+            kind,
             payload,
             connect_timeout,
             read_timeout,
@@ -874,6 +880,28 @@ impl Client {
             ..
         } = exchange;
         match payload {
+            Payload::Http(req) if kind == proxmox_proto::flow::ExchangeKind::WebSocket => {
+                let req = req.map(|b| RequestBody::Bytes(Bytes::from(b.into_vec())));
+                let limits = Limits {
+                    connect: Some(connect_timeout),
+                    read: read_timeout,
+                    body: body_limit,
+                    deadline,
+                };
+                match self.upgrade(req, limits).await {
+                    Ok((reply, upgraded)) => {
+                        if let Some(up) = upgraded {
+                            *body
+                                .upgraded
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                Some((id, up));
+                        }
+                        Reply::Http(reply)
+                    }
+                    Err(f) => Reply::Failed(f),
+                }
+            }
             Payload::Http(req) => {
                 let (parts, body) = req.into_parts();
                 let req = http::Request::from_parts(
@@ -894,6 +922,7 @@ impl Client {
             // A streamed body goes once: the flow never asks twice, save after a 401.
             Payload::HttpStreaming { head, .. } => {
                 let taken = body
+                    .body
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .take();
@@ -969,6 +998,46 @@ impl Client {
             .timed(connect.saturating_add(read), self.inner.transport.send(req))
             .await
             .ok_or_else(|| timeout("response head"))??;
+        let reply = self.collect(head, &limits).await?;
+        guard.complete = true;
+        Ok(reply)
+    }
+
+    /// A WebSocket upgrade (a console's): the answer's head and, on `101`, the connection.
+    async fn upgrade(
+        &self,
+        req: http::Request<RequestBody>,
+        limits: Limits,
+    ) -> Result<(HttpReply, Option<transport::Upgraded>), TransportError> {
+        let connect = if self.inner.transport.has_connect_timeout() {
+            Duration::ZERO
+        } else {
+            limits.connect.unwrap_or(self.inner.connect_timeout)
+        };
+        let (head, upgraded) = self
+            .timed(
+                connect.saturating_add(limits.read),
+                self.inner.transport.upgrade(req),
+            )
+            .await
+            .ok_or_else(|| {
+                TransportError::maybe_sent("timed out waiting for the WebSocket upgrade's answer")
+                    .timed_out()
+            })??;
+        let reply = self.collect(head, &limits).await?;
+        Ok((reply, upgraded))
+    }
+
+    /// An answer's whole body, within the limit and the read timeout.
+    async fn collect(
+        &self,
+        head: TransportResponse,
+        limits: &Limits,
+    ) -> Result<HttpReply, TransportError> {
+        let read = limits.read;
+        let timeout = |what: &str| {
+            TransportError::maybe_sent(format!("timed out waiting for the {what}")).timed_out()
+        };
         let limit = limits.body;
         // The transports that decode gzip drop Content-Length and Content-Encoding; any
         // encoding left is not decoded, so the declared length is that of the bytes read.
@@ -1002,7 +1071,6 @@ impl Client {
                 }
             }
         }
-        guard.complete = true;
         Ok(HttpReply {
             status: head.status,
             reason: head.reason,

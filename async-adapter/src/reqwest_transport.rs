@@ -2,7 +2,7 @@
 
 use crate::TransportSettings;
 use crate::transport::{
-    BoxFuture, RequestBody, Transport, TransportError, TransportResponse, UploadStream,
+    BoxFuture, RequestBody, Transport, TransportError, TransportResponse, Upgraded, UploadStream,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use proxmox_proto::options::ProxyOption;
@@ -124,6 +124,58 @@ impl Transport for ReqwestTransport {
 
     fn has_connect_timeout(&self) -> bool {
         true
+    }
+
+    fn upgrade(
+        &self,
+        request: http::Request<RequestBody>,
+    ) -> BoxFuture<'static, Result<(TransportResponse, Option<Upgraded>), TransportError>> {
+        let (parts, body) = request.into_parts();
+        let body = match body {
+            RequestBody::Bytes(b) => reqwest::Body::from(b),
+            RequestBody::Stream { stream, .. } => reqwest::Body::wrap_stream(stream),
+        };
+        let req = reqwest::Request::try_from(http::Request::from_parts(parts, body));
+        let client = self.client.clone();
+        Box::pin(async move {
+            let req = req.map_err(|e| TransportError::not_sent(format!("bad request: {e}")))?;
+            let mut resp = client.execute(req).await.map_err(classify)?;
+            let status = resp.status();
+            let reason = match resp.extensions().get::<hyper::ext::ReasonPhrase>() {
+                Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
+                None => status.canonical_reason().map(str::to_owned),
+            };
+            let headers = std::mem::take(resp.headers_mut());
+            if status.as_u16() != 101 {
+                let body = resp
+                    .bytes_stream()
+                    .map_err(|e| {
+                        let mut t = classify(e);
+                        t.may_have_been_sent = true;
+                        t
+                    })
+                    .boxed();
+                let head = TransportResponse {
+                    status: status.as_u16(),
+                    reason,
+                    headers,
+                    body,
+                };
+                return Ok((head, None));
+            }
+            let upgraded = resp.upgrade().await.map_err(|e| {
+                let mut t = classify(e);
+                t.may_have_been_sent = true;
+                t
+            })?;
+            let head = TransportResponse {
+                status: 101,
+                reason,
+                headers,
+                body: Box::pin(futures_util::stream::empty()),
+            };
+            Ok((head, Some(crate::transport::split_tokio(upgraded))))
+        })
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {

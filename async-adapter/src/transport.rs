@@ -134,7 +134,90 @@ pub trait Transport: Send + Sync + 'static {
     /// refused by the body limit). A backend whose pool could hand out that connection again
     /// must make sure it does not.
     fn abandoned(&self) {}
+
+    /// Send a WebSocket upgrade request (consoles): the answer's head and, when it is `101`,
+    /// the upgraded connection, which the client then owns. A backend that cannot hand an
+    /// upgraded connection over keeps this default, which refuses for good.
+    fn upgrade(
+        &self,
+        request: http::Request<RequestBody>,
+    ) -> BoxFuture<'static, Result<(TransportResponse, Option<Upgraded>), TransportError>> {
+        drop(request);
+        let message = format!(
+            "the {} backend cannot hand over an upgraded connection (consoles): use the hyper \
+             or reqwest backend",
+            self.name()
+        );
+        Box::pin(std::future::ready(Err(
+            TransportError::not_sent(message).permanent()
+        )))
+    }
 }
+
+/// The read side of an upgraded connection.
+pub trait UpgradedRead: Send + 'static {
+    /// Read into `buf`: 0 at the end. Dropping the future before it is ready loses nothing.
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, std::io::Result<usize>>;
+}
+
+/// The write side of an upgraded connection.
+pub trait UpgradedWrite: Send + 'static {
+    /// Write all of `buf`, and flush it.
+    fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> BoxFuture<'a, std::io::Result<()>>;
+    /// Shut the connection down for writing.
+    fn shutdown(&mut self) -> BoxFuture<'_, std::io::Result<()>>;
+}
+
+/// A connection after `101 Switching Protocols`, in two halves that work independently (one
+/// task reads while another writes).
+pub struct Upgraded {
+    /// Bytes from the server.
+    pub read: Box<dyn UpgradedRead>,
+    /// Bytes to the server.
+    pub write: Box<dyn UpgradedWrite>,
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Upgraded")
+    }
+}
+
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+mod tokio_halves {
+    use super::{BoxFuture, UpgradedRead, UpgradedWrite};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+
+    impl<T: AsyncRead + Send + 'static> UpgradedRead for ReadHalf<T> {
+        fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, std::io::Result<usize>> {
+            Box::pin(AsyncReadExt::read(self, buf))
+        }
+    }
+
+    impl<T: AsyncWrite + Send + 'static> UpgradedWrite for WriteHalf<T> {
+        fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> BoxFuture<'a, std::io::Result<()>> {
+            Box::pin(async move {
+                AsyncWriteExt::write_all(self, buf).await?;
+                AsyncWriteExt::flush(self).await
+            })
+        }
+
+        fn shutdown(&mut self) -> BoxFuture<'_, std::io::Result<()>> {
+            Box::pin(AsyncWriteExt::shutdown(self))
+        }
+    }
+
+    /// A tokio connection in two halves.
+    pub(crate) fn split<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> super::Upgraded {
+        let (r, w) = tokio::io::split(io);
+        super::Upgraded {
+            read: Box::new(r),
+            write: Box::new(w),
+        }
+    }
+}
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+pub(crate) use tokio_halves::split as split_tokio;
 
 /// Read a file in chunks of `chunk` bytes with a runtime's read function: shared by the
 /// transports (the read itself is runtime-specific).
