@@ -119,7 +119,6 @@ pub use fanout::map_concurrent;
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
 #[cfg(feature = "hyper")]
 pub use hyper_transport::HyperTransport;
-pub use proxmox_proto::flow::ConsoleTarget;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 #[cfg(feature = "surf")]

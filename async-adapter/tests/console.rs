@@ -37,6 +37,19 @@ fn console_error(e: &Error) -> Option<&ConsoleError> {
     }
 }
 
+/// The simulator's record of session `i` once the simulator has seen it end (its thread
+/// writes the end just after the client has returned).
+fn ended(sim: &Simulator, i: usize) -> proxmox_sim::ConsoleRecord {
+    for _ in 0..200 {
+        let recs = sim.console_sessions();
+        if recs.get(i).is_some_and(|r| r.ended != ConsoleEnd::Open) {
+            return recs[i].clone();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("session {i} did not end: {:?}", sim.console_sessions());
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -101,7 +114,7 @@ async fn shell_session(backend: Backend) {
     assert!(text(&all).contains("43 132"), "{}", text(&all));
     shell.close().await.expect("closes");
     assert!(shell.is_closed());
-    let rec = &sim.console_sessions()[0];
+    let rec = &ended(&sim, 0);
     assert!(rec.keepalives >= 3, "keepalives: {}", rec.keepalives);
     assert_eq!(rec.size, Some((132, 43)));
     assert_eq!(rec.ended, ConsoleEnd::ClientClose(Some(1000)));

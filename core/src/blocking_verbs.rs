@@ -214,6 +214,27 @@ macro_rules! __flow_methods {
             self.run(self.core().guest_call::<T>(vmid, call))$(.$await)?
         }
 
+        /// A SPICE session for a VM or container (`spiceproxy`; a node's shell: `spiceshell`,
+        /// which refuses API tokens): the `[virt-viewer]` fields for remote-viewer, with
+        /// `proxy` the SPICE proxy to go through (the node's address when `None`). The
+        /// password stays out of `Debug`; native clients write the file with `write_vv`
+        /// (mode 0600).
+        #[doc = $crate::__example!($krate, $mode, "let target = ConsoleTarget::Qemu { node: \"pve1\".into(), vmid: 100 };\nlet vv = client.spice(&target, None)" AWAIT "?;\nprintln!(\"{:?}\", vv.get(\"host\"));")]
+        pub $($async)? fn spice(
+            &self,
+            target: &$crate::flow::ConsoleTarget,
+            proxy: Option<&str>,
+        ) -> Result<$crate::console::spice::SpiceConfig, Error> {
+            let call = $crate::console::spice::spice_call(target, proxy)?;
+            let label = self.core().label(&call);
+            let flow = self
+                .core()
+                .data_call::<$crate::__serde_json::Value>(call, &$crate::flow::CallOptions::default());
+            let data = self.run(flow)$(.$await)??;
+            Ok($crate::console::spice::SpiceConfig::from_value(&data)
+                .map_err(|e| e.with_request(label))?)
+        }
+
         /// Wait for many tasks at once (one loop); outcomes in input order.
         #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcomes = client.wait_tasks(&[upid], WaitOptions::default())" AWAIT "?;")]
         pub $($async)? fn wait_tasks(
@@ -534,6 +555,52 @@ macro_rules! native_types {
         pub use $crate::ClientError as Error;
         pub use $crate::flow::CallOptions;
 
+        /// Write a SPICE connection file (`.vv`, for remote-viewer) from
+        /// [`Client::spice`]'s answer, readable by its owner only (mode 0600 on Unix: it
+        /// holds the SPICE password), replacing the file atomically. The password is never
+        /// printed.
+        ///
+        /// ```no_run
+        /// # fn example(vv: &proxmox_proto::console::spice::SpiceConfig) -> Result<(), Box<dyn std::error::Error>> {
+        /// # use proxmox_proto::console::spice::SpiceConfig;
+        /// # fn write_vv(_: &str, _: &SpiceConfig) -> std::io::Result<()> { Ok(()) }
+        /// write_vv("vm100.vv", vv)?;
+        /// // then: remote-viewer vm100.vv
+        /// # Ok(()) }
+        /// ```
+        pub fn write_vv(
+            path: impl AsRef<::std::path::Path>,
+            config: &$crate::console::spice::SpiceConfig,
+        ) -> ::std::io::Result<()> {
+            use ::std::io::Write as _;
+            let path = path.as_ref();
+            let name = path.file_name().ok_or_else(|| {
+                ::std::io::Error::other(format!("{} is not a file name", path.display()))
+            })?;
+            let mut tmp_name = ::std::ffi::OsString::from(".");
+            tmp_name.push(name);
+            tmp_name.push(format!(".{}.tmp", ::std::process::id()));
+            let tmp = path.with_file_name(tmp_name);
+            let mut options = ::std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            ::std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let written = options.open(&tmp).and_then(|mut f| {
+                f.write_all(config.to_vv().expose().as_bytes())?;
+                f.sync_all()
+            });
+            match written.and_then(|()| ::std::fs::rename(&tmp, path)) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = ::std::fs::remove_file(&tmp);
+                    Err(::std::io::Error::new(
+                        e.kind(),
+                        format!("writing {}: {e}", path.display()),
+                    ))
+                }
+            }
+        }
+
         /// A source of "now" (time since the Unix epoch); tests pass a simulated clock.
         pub type Clock = ::std::sync::Arc<dyn Fn() -> ::std::time::Duration + Send + Sync>;
 
@@ -552,12 +619,14 @@ macro_rules! native_types {
 
 /// What a user of an adapter touches, re-exported by every adapter so that depending on the
 /// adapter alone is enough: `Upid`, `Params`, `Call`, `Method`, `ErrorClass`, `ApiError`,
+/// `ConsoleTarget`,
 /// `Service`, `Lit`, the task types (`WaitOptions`, `TaskOutcome`, `TaskError`, `TaskStatus`,
 /// `LogLine`), `UploadContent`, the `models`, `loose` and `json` modules, and `serde_json`.
 #[macro_export]
 macro_rules! user_reexports {
     () => {
         pub use $crate::__serde_json as serde_json;
+        pub use $crate::flow::ConsoleTarget;
         pub use $crate::task::{LogLine, TaskError, TaskOutcome, TaskStatus, WaitOptions};
         pub use $crate::upload::UploadContent;
         pub use $crate::{ApiError, Call, ErrorClass, Lit, Method, Params, Service, Upid};

@@ -40,7 +40,6 @@ mod tls;
 
 pub use console::{Console, ConsoleBuilder};
 pub use files::{DownloadChecksum, Progress, UploadChecksum};
-pub use proxmox_proto::flow::ConsoleTarget;
 
 use proxmox_proto::auth::{Auth, Session};
 use proxmox_proto::flow::{

@@ -42,6 +42,19 @@ fn console_error(e: &Error) -> Option<&ConsoleError> {
     }
 }
 
+/// The simulator's record of session `i` once the simulator has seen it end (its thread
+/// writes the end just after the client has returned).
+fn ended(sim: &Simulator, i: usize) -> proxmox_sim::ConsoleRecord {
+    for _ in 0..200 {
+        let recs = sim.console_sessions();
+        if recs.get(i).is_some_and(|r| r.ended != ConsoleEnd::Open) {
+            return recs[i].clone();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("session {i} did not end: {:?}", sim.console_sessions());
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -75,7 +88,7 @@ fn a_node_shell_logs_in_runs_a_command_resizes_keeps_alive_and_closes() {
     assert!(!shell.is_closed());
     shell.close().expect("closes");
     assert!(shell.is_closed());
-    let rec = &sim.console_sessions()[0];
+    let rec = &ended(&sim, 0);
     assert!(rec.login_accepted);
     assert_eq!(rec.user, "root@pam");
     assert!(rec.keepalives >= 3, "keepalives: {}", rec.keepalives);
@@ -112,7 +125,7 @@ fn a_guest_console_with_a_token_ends_with_exit_and_reader_and_writer_share_it() 
     assert!(shell.is_closed());
     assert_eq!(shell.recv(None).unwrap(), None, "the end stays the end");
     assert!(console_error(&shell.send(b"x").unwrap_err()).is_some());
-    let rec = &sim.console_sessions()[0];
+    let rec = &ended(&sim, 0);
     assert_eq!(
         (rec.user.as_str(), &rec.ended),
         (proxmox_sim::TOKEN_ID, &ConsoleEnd::Exit)
@@ -306,4 +319,66 @@ fn a_vnc_console_is_the_rfb_byte_stream_with_its_password() {
     assert_eq!(result, [0, 0, 0, 0], "SecurityResult OK");
     vnc.close().unwrap();
     assert!(sim.console_sessions()[0].login_accepted);
+}
+
+#[test]
+fn spice_gives_the_viewer_fields_and_a_file_only_its_owner_reads() {
+    let sim = sim();
+    let client = password(&sim);
+    let target = ConsoleTarget::Qemu {
+        node: "pve1".into(),
+        vmid: 100,
+    };
+    let vv = client
+        .spice(&target, Some("spice.example.com"))
+        .expect("spiceproxy");
+    assert_eq!(vv.get("type"), Some("spice"));
+    assert!(
+        vv.get("host")
+            .is_some_and(|h| h.starts_with("pvespiceproxy:")),
+        "{vv:?}"
+    );
+    assert!(vv.get("tls-port").is_some());
+    assert!(
+        vv.get("password").is_none(),
+        "the password only goes to the file"
+    );
+    let file_text = vv.to_vv();
+    let password = file_text
+        .expose()
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .expect("a password line")
+        .to_owned();
+    assert!(!format!("{vv:?}").contains(&password));
+    let dir = std::env::temp_dir().join(format!("vv-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("vm100.vv");
+    std::fs::write(&path, "an old, world-readable file").unwrap();
+    proxmox_ureq::write_vv(&path, &vv).unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        written.starts_with("[virt-viewer]\ntype=spice\n"),
+        "{written}"
+    );
+    assert!(written.contains(&format!("password={password}\n")));
+    assert!(written.contains("proxy="), "{written}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A stopped VM has no SPICE session.
+    let e = client
+        .spice(
+            &ConsoleTarget::Qemu {
+                node: "pve1".into(),
+                vmid: 101,
+            },
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(e.api().map(|a| a.status), Some(500), "{e}");
 }

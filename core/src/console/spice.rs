@@ -19,7 +19,9 @@
 //! ```
 
 use crate::auth::Secret;
+use crate::call::Call;
 use crate::error::{Error, ProtocolError};
+use crate::flow::ConsoleTarget;
 use std::fmt;
 
 /// The fields of a `.vv` file, in file order (`type` first).
@@ -84,6 +86,11 @@ impl SpiceConfig {
         Ok(Self { fields })
     }
 
+    /// [`Self::from_data`] of an answer's `data` already parsed.
+    pub fn from_value(data: &serde_json::Value) -> Result<Self, Error> {
+        Self::from_data(data.to_string().as_bytes())
+    }
+
     /// A field's value (`host`, `tls-port`, …); the password only through [`Self::to_vv`].
     pub fn get(&self, key: &str) -> Option<&str> {
         (key != "password")
@@ -103,6 +110,30 @@ impl SpiceConfig {
         }
         Secret::new(out)
     }
+}
+
+/// The call that asks for a SPICE session: `POST …/{qemu|lxc}/{vmid}/spiceproxy`, or
+/// `POST /nodes/{node}/spiceshell` for a node (which refuses API tokens; pve-manager
+/// `PVE/API2/Nodes.pm`), with `proxy` (the SPICE proxy remote-viewer connects to; the
+/// server's default is the node's address) when given.
+///
+/// ```
+/// use proxmox_proto::console::spice::spice_call;
+/// use proxmox_proto::flow::ConsoleTarget;
+/// let c = spice_call(&ConsoleTarget::Qemu { node: "pve1".into(), vmid: 100 }, Some("pve.example.com")).unwrap();
+/// assert_eq!(c.path.to_string(), "/nodes/pve1/qemu/100/spiceproxy");
+/// ```
+pub fn spice_call(target: &ConsoleTarget, proxy: Option<&str>) -> Result<Call, crate::InputError> {
+    let base = target.base()?;
+    let path = match target {
+        ConsoleTarget::Node(_) => base.literal("spiceshell")?,
+        _ => base.literal("spiceproxy")?,
+    };
+    let mut call = Call::post(path)?;
+    if let Some(p) = proxy {
+        call = call.param("proxy", p);
+    }
+    Ok(call)
 }
 
 #[cfg(test)]
