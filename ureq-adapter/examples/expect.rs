@@ -27,7 +27,10 @@ fn main() -> Fallible<()> {
 
     let shell = client.console(ConsoleTarget::Node(node.clone())).build()?;
     let banner = shell.read_until(b"# ", timeout)?;
-    println!("logged in to {node}: {:?}", String::from_utf8_lossy(&banner));
+    println!(
+        "logged in to {node}: {:?}",
+        String::from_utf8_lossy(&banner)
+    );
     // A terminal wants a carriage return, as a keyboard sends it.
     shell.send(format!("{command}\r").as_bytes())?;
     let out = shell.read_until(b"# ", timeout)?;
