@@ -1146,3 +1146,85 @@ pub fn termproxy(data: &[u8]) {
     text.push_str(&j.finish());
     assert_eq!(text, String::from_utf8_lossy(body));
 }
+
+/// An open console (`console::session`) fed a server's bytes in pieces, with input, resizes,
+/// keepalives and a close in between, as the first bytes choose: nothing panics; every frame
+/// it sends is one masked, final client frame under pveproxy's 128 KiB limit; once it reports
+/// its end, it reports nothing more and is closed; it never hands out more output than it
+/// was given.
+pub fn console_session(data: &[u8]) {
+    use proxmox_proto::auth::Secret;
+    use proxmox_proto::console::session::{ConsoleEvent, ConsoleSession, Framing, Protocol};
+    use proxmox_proto::flow::MonoTime;
+    use std::time::Duration;
+    let Some((&plan, body)) = data.split_first() else {
+        return;
+    };
+    let protocol = if plan & 1 == 0 {
+        Protocol::Terminal {
+            user: "root@pam".into(),
+            ticket: Secret::new("PVEVNC:00000000::sig"),
+        }
+    } else {
+        Protocol::Raw
+    };
+    let mut n = 0u8;
+    let mut s = ConsoleSession::new(
+        protocol,
+        Framing::websocket(move || {
+            n = n.wrapping_add(37);
+            [n, n ^ 0x5a, 1, 2]
+        }),
+        MonoTime::ZERO,
+    );
+    s.set_message_limit(4096);
+    let mut ended = false;
+    let mut output = 0usize;
+    let mut t = MonoTime::ZERO;
+    let step = usize::from(plan >> 1) % 7 + 1;
+    for (i, piece) in body.chunks(step).enumerate() {
+        t = t + Duration::from_secs(7);
+        match (usize::from(plan) + i) % 5 {
+            0 => {
+                let _ = s.send(piece, t);
+            }
+            1 => {
+                let _ = s.resize(u16::from(piece[0]), 24, t);
+            }
+            2 => s.handle_timeout(t),
+            _ => {}
+        }
+        if i == 40 && plan & 0x80 != 0 {
+            s.close(t);
+        }
+        s.handle_bytes(piece);
+        while let Some(frame) = s.poll_transmit() {
+            assert!(frame.len() >= 6 && frame[0] & 0x80 != 0 && frame[1] & 0x80 != 0);
+            assert!(frame.len() <= 128 * 1024);
+        }
+        while let Some(ev) = s.poll_event() {
+            assert!(!ended, "an event after the end: {ev:?}");
+            match ev {
+                ConsoleEvent::Output(b) => output += b.len(),
+                ConsoleEvent::Closed(_) | ConsoleEvent::Failed(_) => ended = true,
+                ConsoleEvent::Opened => {}
+            }
+        }
+        assert_eq!(ended, s.is_closed());
+        assert!(output <= body.len());
+    }
+    s.handle_eof();
+    assert!(s.is_closed());
+}
+
+/// The answer to a WebSocket upgrade read from raw bytes (`console::http1`): nothing panics;
+/// a head that parses ends with the empty line and parses the same from its own bytes.
+pub fn upgrade_head(data: &[u8]) {
+    use proxmox_proto::console::http1::ResponseHead;
+    if let Ok(Some((head, used))) = ResponseHead::parse(data) {
+        assert!(used <= data.len() && data[..used].ends_with(b"\r\n\r\n"));
+        let (again, used2) = ResponseHead::parse(&data[..used]).unwrap().unwrap();
+        assert_eq!((again.status, used2), (head.status, used));
+        assert!((100..1000).contains(&head.status));
+    }
+}
