@@ -25,54 +25,11 @@ use std::time::{Duration, Instant};
 pub struct ConsoleBuilder {
     client: Client,
     target: ConsoleTarget,
-    kind: ConsoleKind,
-    size: Option<(u16, u16)>,
-    keepalive: Option<Option<Duration>>,
+    settings: proxmox_proto::console::ConsoleSettings,
 }
 
 impl ConsoleBuilder {
-    /// A VNC console (`vncshell` for a node, `vncproxy` for a guest) instead of a terminal:
-    /// the connection carries raw RFB, authenticated with [`Console::password`].
-    ///
-    /// ```no_run
-    /// # async fn example(client: &proxmox_async::Client) -> Result<(), proxmox_async::Error> {
-    /// use proxmox_async::ConsoleTarget;
-    /// let vnc = client.console(ConsoleTarget::Qemu { node: "pve1".into(), vmid: 100 }).vnc().build().await?;
-    /// let _rfb_password = vnc.password();
-    /// # Ok(()) }
-    /// ```
-    pub fn vnc(mut self) -> Self {
-        self.kind = ConsoleKind::Vnc;
-        self
-    }
-
-    /// The terminal's size, sent right after the login is accepted.
-    ///
-    /// ```no_run
-    /// # async fn example(client: &proxmox_async::Client) -> Result<(), proxmox_async::Error> {
-    /// use proxmox_async::ConsoleTarget;
-    /// let shell = client.console(ConsoleTarget::Node("pve1".into())).size(120, 40).build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn size(mut self, cols: u16, rows: u16) -> Self {
-        self.size = Some((cols, rows));
-        self
-    }
-
-    /// How often a terminal sends termproxy's keepalive (default 30 s, like the web client;
-    /// `None`: never).
-    ///
-    /// ```no_run
-    /// # async fn example(client: &proxmox_async::Client) -> Result<(), proxmox_async::Error> {
-    /// use proxmox_async::ConsoleTarget;
-    /// use std::time::Duration;
-    /// let shell = client.console(ConsoleTarget::Node("pve1".into())).keepalive(Some(Duration::from_secs(10))).build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn keepalive(mut self, every: Option<Duration>) -> Self {
-        self.keepalive = Some(every);
-        self
-    }
+    proxmox_proto::console_builder_methods!("proxmox_async", asynchronous);
 
     /// Open the console: the console call, the WebSocket upgrade on the node that answered
     /// it, and for a terminal the login (this returns once termproxy said `OK`), within the
@@ -98,7 +55,7 @@ impl ConsoleBuilder {
         });
         let flow = client.inner.core.console(
             self.target,
-            self.kind,
+            self.settings.kind,
             key,
             framing,
             &CallOptions::default(),
@@ -117,9 +74,7 @@ impl ConsoleBuilder {
             ));
         };
         let mut session = opened.session;
-        if let Some(every) = self.keepalive {
-            session.set_keepalive(every);
-        }
+        self.settings.apply(&mut session);
         let read_timeout = client.inner.core.policy().read_timeout;
         let console = Console {
             shared: Arc::new(Shared {
@@ -135,9 +90,9 @@ impl ConsoleBuilder {
             }),
         };
         console.flush().await?;
-        if self.kind == ConsoleKind::Terminal {
+        if self.settings.kind == ConsoleKind::Terminal {
             console.wait_open(read_timeout).await?;
-            if let Some((cols, rows)) = self.size {
+            if let Some((cols, rows)) = self.settings.size {
                 console.resize(cols, rows).await?;
             }
         }
@@ -165,9 +120,7 @@ impl Client {
         ConsoleBuilder {
             client: self.clone(),
             target,
-            kind: ConsoleKind::Terminal,
-            size: None,
-            keepalive: None,
+            settings: Default::default(),
         }
     }
 }

@@ -617,6 +617,38 @@ macro_rules! native_types {
     };
 }
 
+/// The setters of every adapter's console builder (a struct with a `settings:
+/// proxmox_proto::console::ConsoleSettings` field): `vnc`, `size`, `keepalive`, with examples
+/// for `$krate` (`blocking` or `asynchronous`).
+#[macro_export]
+macro_rules! console_builder_methods {
+    ($krate:literal, $mode:ident) => {
+        /// A VNC console (`vncshell` for a node, `vncproxy` for a guest) instead of a
+        /// terminal: the connection carries raw RFB, authenticated with the console's
+        /// `password()`.
+        #[doc = $crate::__example!($krate, $mode, "let vnc = client.console(ConsoleTarget::Qemu { node: \"pve1\".into(), vmid: 100 }).vnc().build()" AWAIT "?;\nlet _rfb_password = vnc.password();")]
+        pub fn vnc(mut self) -> Self {
+            self.settings.kind = $crate::flow::ConsoleKind::Vnc;
+            self
+        }
+
+        /// The terminal's size (columns, rows), sent right after the login is accepted.
+        #[doc = $crate::__example!($krate, $mode, "let shell = client.console(ConsoleTarget::Node(\"pve1\".into())).size(120, 40).build()" AWAIT "?;")]
+        pub fn size(mut self, cols: u16, rows: u16) -> Self {
+            self.settings.size = Some((cols, rows));
+            self
+        }
+
+        /// How often a terminal sends termproxy's keepalive (default 30 s, like the web
+        /// client; `None`: never).
+        #[doc = $crate::__example!($krate, $mode, "let every = Some(std::time::Duration::from_secs(10));\nlet shell = client.console(ConsoleTarget::Node(\"pve1\".into())).keepalive(every).build()" AWAIT "?;")]
+        pub fn keepalive(mut self, every: Option<::std::time::Duration>) -> Self {
+            self.settings.keepalive = Some(every);
+            self
+        }
+    };
+}
+
 /// What a user of an adapter touches, re-exported by every adapter so that depending on the
 /// adapter alone is enough: `Upid`, `Params`, `Call`, `Method`, `ErrorClass`, `ApiError`,
 /// `ConsoleTarget`,

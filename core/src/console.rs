@@ -57,6 +57,37 @@ pub mod ticket;
 
 pub use termproxy::ConsoleError;
 
+/// What a console is opened with: every adapter's console builder holds one (its setters come
+/// from [`crate::console_builder_methods!`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// A terminal (termproxy) or VNC.
+    pub kind: crate::flow::ConsoleKind,
+    /// The terminal's size, sent right after the login: (cols, rows).
+    pub size: Option<(u16, u16)>,
+    /// The keepalive's interval when not the default (`Some(None)`: never).
+    pub keepalive: Option<Option<std::time::Duration>>,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            kind: crate::flow::ConsoleKind::Terminal,
+            size: None,
+            keepalive: None,
+        }
+    }
+}
+
+impl ConsoleSettings {
+    /// Apply what concerns the open session (the keepalive).
+    pub fn apply(&self, session: &mut session::ConsoleSession) {
+        if let Some(every) = self.keepalive {
+            session.set_keepalive(every);
+        }
+    }
+}
+
 /// The error of a console read that waited `waited` without output: a transport timeout
 /// (its `is_timeout` is true); the console stays open.
 pub fn no_output_within(
