@@ -119,10 +119,19 @@ impl ConsoleBuilder {
             }),
         };
         {
+            // What came with the 101's head, and what TLS decrypted past it, is the
+            // console's first output.
+            let mut rd = console
+                .shared
+                .read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let mut st = console.shared.lock();
             let now = client.inner.mono.at(Instant::now());
             st.session.handle_bytes(&leftover);
+            Shared::drain(&mut st);
             st.session.handle_timeout(now);
+            console.shared.collect(&mut st, &mut rd.pending);
             console.shared.flush(&mut st)?;
         }
         if self.settings.kind == ConsoleKind::Terminal {
@@ -434,23 +443,33 @@ impl Shared {
                         st.session.handle_eof();
                         break;
                     }
-                    let mut plain = std::mem::take(&mut st.plain);
-                    plain.resize(64 * 1024, 0);
-                    loop {
-                        match st.conn.reader().read(&mut plain) {
-                            Ok(0) => {
-                                st.session.handle_eof();
-                                break;
-                            }
-                            Ok(n) => st.session.handle_bytes(&plain[..n]),
-                            Err(_) => break,
-                        }
-                    }
-                    st.plain = plain;
+                    Self::drain(st);
                 }
             }
             None => st.session.handle_eof(),
         }
+        self.collect(st, out);
+    }
+
+    /// Hand what TLS has decrypted to the session.
+    fn drain(st: &mut State) {
+        let mut plain = std::mem::take(&mut st.plain);
+        plain.resize(64 * 1024, 0);
+        loop {
+            match st.conn.reader().read(&mut plain) {
+                Ok(0) => {
+                    st.session.handle_eof();
+                    break;
+                }
+                Ok(n) => st.session.handle_bytes(&plain[..n]),
+                Err(_) => break,
+            }
+        }
+        st.plain = plain;
+    }
+
+    /// Move the session's events to `out`.
+    fn collect(&self, st: &mut State, out: &mut VecDeque<Result<Option<Vec<u8>>, Error>>) {
         while let Some(ev) = st.session.poll_event() {
             match ev {
                 ConsoleEvent::Opened => out.push_back(Ok(Some(Vec::new()))),
