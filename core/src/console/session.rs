@@ -317,7 +317,9 @@ impl ConsoleSession {
             return;
         }
         self.frames.feed(bytes);
-        loop {
+        // A message can end the session (termproxy's answer was not `OK`): nothing after it
+        // is read.
+        while self.state != State::Closed {
             match self.frames.next_message() {
                 Ok(None) => return,
                 Ok(Some(Message::Binary(data))) => self.payload(&data),
@@ -605,6 +607,20 @@ mod tests {
         assert_eq!(s.poll_transmit().unwrap(), b"RFB 003.008\n");
         s.handle_close(Some(1006), "");
         assert!(s.is_closed());
+    }
+
+    #[test]
+    fn nothing_is_read_after_the_session_failed() {
+        let mut s = terminal();
+        s.poll_transmit().unwrap();
+        // Not `OK`, then a control frame that breaks the protocol, in one read.
+        s.handle_bytes(&[0x82, 1, 0, 0x89, 0x7e, 0, 0]);
+        assert!(matches!(
+            &drain(&mut s)[..],
+            [ConsoleEvent::Failed(ConsoleError::NotOk(_))]
+        ));
+        s.handle_eof();
+        assert!(drain(&mut s).is_empty());
     }
 
     #[test]
