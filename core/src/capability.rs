@@ -263,6 +263,18 @@ pub struct Unsupported {
     pub advice: &'static str,
 }
 
+impl Unsupported {
+    /// The part of a `Limited` capability a runtime cannot do (a browser's console with an
+    /// API token): `advice` says why and what to do instead.
+    pub fn new(capability: Capability, runtime: Runtime, advice: &'static str) -> Self {
+        Self {
+            capability,
+            runtime,
+            advice,
+        }
+    }
+}
+
 impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -28,6 +28,8 @@ async function refresh() {
     const guests = resources
       .filter((r) => r.type === "qemu" || r.type === "lxc")
       .sort((a, b) => a.vmid - b.vmid);
+    const select = $("#console-node");
+    if (!select.options.length) select.append(...nodes.map((n) => text("option", n.node)));
     const nbody = $("#nodes tbody");
     nbody.replaceChildren(...nodes.map((n) => {
       const tr = document.createElement("tr");
@@ -55,6 +57,7 @@ async function refresh() {
     }));
     $("#nodes-box").hidden = false;
     $("#guests-box").hidden = false;
+    $("#console-box").hidden = false;
   } catch (err) {
     $("#guests-error").textContent = describe(err);
   }
@@ -88,16 +91,76 @@ async function power(guest, action) {
   await refresh();
 }
 
+// The node shell: a <pre> and an input line (not a terminal emulator: escape sequences are
+// dropped, backspaces applied).
+let shell = null;
+let decoder = null;
+
+function show(bytes) {
+  const t = decoder.decode(bytes, { stream: true })
+    .replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\r/g, "");
+  const out = $("#console-out");
+  let s = out.textContent;
+  for (const ch of t) s = ch === "\b" ? s.slice(0, -1) : s + ch;
+  out.textContent = s.slice(-50000);
+  out.scrollTop = out.scrollHeight;
+}
+
+function consoleState(open, note) {
+  $("#console-open").disabled = open;
+  $("#console-close").disabled = !open;
+  $("#console-in").disabled = !open;
+  $("#console-state").textContent = note;
+  $("#console-box").dataset.state = open ? "open" : "closed";
+}
+
+$("#console-open").addEventListener("click", async () => {
+  $("#console-error").textContent = "";
+  $("#console-open").disabled = true;
+  try {
+    shell = await client.console({ node: $("#console-node").value, cols: 100, rows: 30 });
+  } catch (err) {
+    $("#console-error").textContent = describe(err);
+    $("#console-open").disabled = false;
+    return;
+  }
+  decoder = new TextDecoder();
+  $("#console-out").textContent = "";
+  shell.onOutput(show);
+  shell.onClose((info) => {
+    shell = null;
+    if (info.error) $("#console-error").textContent = describe(info.error);
+    consoleState(false, info.error ? "failed" : `closed${info.code ? ` (${info.code})` : ""}`);
+  });
+  consoleState(true, "open");
+  $("#console-in").focus();
+});
+$("#console-close").addEventListener("click", () => shell?.close());
+$("#console-in").addEventListener("keydown", (ev) => {
+  if (ev.key !== "Enter" || !shell) return;
+  try {
+    shell.send(ev.target.value + "\n");
+  } catch (err) {
+    $("#console-error").textContent = describe(err);
+  }
+  ev.target.value = "";
+});
+
 $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("#login-error").textContent = "";
   try {
     const prefix = $("#path-prefix").value.trim();
+    const user = $("#username").value.trim();
     client = new ProxmoxClient({
-      tokenId: $("#token-id").value.trim(),
-      tokenSecret: $("#token-secret").value,
+      ...(user
+        ? { username: user, password: $("#password").value }
+        : { tokenId: $("#token-id").value.trim(), tokenSecret: $("#token-secret").value }),
       ...(prefix ? { pathPrefix: prefix } : {}),
     });
+    if (user && (await client.login()).status !== "ok") {
+      throw new Error("this example has no second-factor prompt");
+    }
     await client.get("version");
     $("#login-box").hidden = true;
     await refresh();

@@ -4,8 +4,9 @@
 # the exact wasm-bindgen version, and as root: node, chromium, chromium-driver from Debian).
 #
 # Usage: wasm-adapter/scripts/test.sh [node|size|js|browser|dashboard]...   (default: all)
-#   node       wasm-bindgen-test tests/web.rs (and web/hostile.rs) under node against the
-#              simulator over HTTPS, its hostile routes on (--hostile)
+#   node       wasm-bindgen-test tests/web.rs (and web/hostile.rs, web/console.rs) under node
+#              against the simulator over HTTPS, its hostile routes on (--hostile); node 20
+#              gets --experimental-websocket (NODE_OPTIONS) for the console tests
 #   size       release bundle (profile wasm-release) + wasm-bindgen --target web, sizes printed
 #              (PROXMOX_WASM_OPT=1 also runs wasm-opt -Oz from the npm package binaryen)
 #   js         scripts/smoke.mjs: the JavaScript API from plain JavaScript under node
@@ -71,10 +72,19 @@ start_sim() {
     exit 1
 }
 
+# Node 20 has its WebSocket (undici, which the console tests use) behind a flag; later
+# versions have it on.
+node_options() {
+    local o="${NODE_OPTIONS:-}"
+    node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' \
+        || o="${o:+$o }--experimental-websocket"
+    printf '%s' "$o"
+}
+
 run_node() {
     step "wasm tests under node $(node --version) against the simulator (HTTPS)"
     start_sim
-    PROXMOX_WASM_SIM_URL="$sim_url" NODE_EXTRA_CA_CERTS="$out/sim-ca.pem" \
+    NODE_OPTIONS="$(node_options)" PROXMOX_WASM_SIM_URL="$sim_url" NODE_EXTRA_CA_CERTS="$out/sim-ca.pem" \
         CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
         timed cargo test --target wasm32-unknown-unknown -p proxmox-wasm
     stop_sim

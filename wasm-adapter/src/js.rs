@@ -12,11 +12,25 @@
 //! Paths are either a string (a literal path, `/` separates segments) or an array whose
 //! elements are each exactly one segment (escaped, so a value cannot change the endpoint).
 //! Errors are `Error` objects named `ProxmoxError` with `kind` (`api`, `transport`, `input`,
-//! `auth`, `protocol`, `unsupported`, `config`), `status`, `statusText`, `errors` (the
-//! per-parameter messages), `class`, `mayHaveBeenSent` and (transport errors) `timeout`.
+//! `auth`, `protocol`, `console`, `unsupported`, `config`), `status`, `statusText`, `errors`
+//! (the per-parameter messages), `class`, `mayHaveBeenSent` and (transport errors) `timeout`.
+//!
+//! Consoles (password login, in a window on PVE's origin, or node with a global WebSocket):
+//!
+//! ```js
+//! const con = await pve.console({ node: "pve1", cols: 120, rows: 40 });
+//! con.onOutput((bytes) => term.write(bytes));
+//! con.onClose((info) => console.log("closed", info.code, info.error?.message));
+//! con.send("uname -a\n");
+//! con.resize(100, 30);
+//! con.close();
+//! ```
 
-use crate::{CallOptions, Client, DownloadChecksum, Error, LoginState, UploadChecksum};
-use js_sys::{Function, Promise, Reflect};
+use crate::{
+    CallOptions, Client, Console, ConsoleTarget, DownloadChecksum, Error, LoginState,
+    UploadChecksum,
+};
+use js_sys::{Function, Promise, Reflect, Uint8Array};
 use proxmox_proto::auth::{SecondFactor, TfaChallenge};
 use proxmox_proto::checksum::{Checksum, ChecksumAlgorithm};
 use proxmox_proto::task::{TaskOutcome, WaitOptions};
@@ -24,8 +38,8 @@ use proxmox_proto::upload::UploadContent;
 use proxmox_proto::{ApiPath, Call, Method, Service, Upid};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -113,7 +127,7 @@ export interface DownloadUrlOptions {
 /** What the promises reject with. */
 export interface ProxmoxError extends Error {
   name: "ProxmoxError";
-  kind: "api" | "transport" | "input" | "auth" | "protocol" | "unsupported" | "config";
+  kind: "api" | "transport" | "input" | "auth" | "protocol" | "console" | "unsupported" | "config";
   status?: number;
   statusText?: string;
   errors?: Record<string, string>;
@@ -122,6 +136,22 @@ export interface ProxmoxError extends Error {
   /** A timeout of this client ended the call (kind `transport`). */
   timeout?: boolean;
 }
+/** Options of `console`: a node's shell, or a guest's console with `vmid`. */
+export interface ConsoleOptions {
+  node: string;
+  vmid?: number;
+  /** The guest's type (default `qemu`). */
+  kind?: "qemu" | "lxc";
+  /** The raw RFB stream (`vncshell`/`vncproxy`) instead of a terminal. */
+  vnc?: boolean;
+  /** The terminal's size, sent right after the login is accepted. */
+  cols?: number;
+  rows?: number;
+  /** termproxy's keepalive interval (default 30000; 0: never). */
+  keepaliveMs?: number;
+}
+/** How a console ended: a close (`code`, `reason`, `clean`, `byClient`) or a failure (`error`). */
+export interface ConsoleCloseInfo { code?: number; reason?: string; clean: boolean; byClient?: boolean; error?: ProxmoxError }
 "#;
 
 #[wasm_bindgen]
@@ -138,6 +168,9 @@ extern "C" {
     /// Options of `downloadUrl`.
     #[wasm_bindgen(typescript_type = "DownloadUrlOptions")]
     pub type DownloadUrlOptionsArg;
+    /// Options of `console`.
+    #[wasm_bindgen(typescript_type = "ConsoleOptions")]
+    pub type ConsoleOptionsArg;
 }
 
 #[derive(Deserialize, Default)]
@@ -234,6 +267,7 @@ fn js_error(e: &Error) -> JsValue {
         Error::Proto(proxmox_proto::Error::Protocol(_)) => "protocol",
         Error::Proto(proxmox_proto::Error::Input(_)) => "input",
         Error::Proto(proxmox_proto::Error::Auth(_)) => "auth",
+        Error::Proto(proxmox_proto::Error::Console(_)) => "console",
         Error::Proto(_) => "protocol",
         Error::Transport(_) => "transport",
         Error::Unsupported(_) => "unsupported",
@@ -723,6 +757,247 @@ impl ProxmoxClient {
     #[wasm_bindgen(getter)]
     pub fn username(&self) -> Option<String> {
         self.client.session().map(|s| s.username().to_owned())
+    }
+
+    /// Open a console: `{node}` for a node's shell, `{node, vmid, kind}` for a guest's;
+    /// `vnc: true` for the raw RFB stream. Resolves once termproxy accepted the login.
+    /// Rejects with kind `unsupported` for a token client, in a worker, or without a
+    /// global `WebSocket`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ProxmoxConsole>")]
+    pub fn console(&self, options: ConsoleOptionsArg) -> Promise {
+        let c = self.client.clone();
+        let options = console_options(&options.into());
+        promise(async move {
+            let o = options?;
+            let target = match (o.vmid, o.kind.as_deref()) {
+                (None, None) => ConsoleTarget::Node(o.node),
+                (Some(vmid), None | Some("qemu")) => ConsoleTarget::Qemu { node: o.node, vmid },
+                (Some(vmid), Some("lxc")) => ConsoleTarget::Lxc { node: o.node, vmid },
+                (_, Some(k)) => {
+                    return Err(Error::Config(format!(
+                        "console kind {k:?}: give qemu or lxc with a vmid"
+                    )));
+                }
+            };
+            let mut b = c.console(target);
+            if o.vnc {
+                b = b.vnc();
+            }
+            match (o.cols, o.rows) {
+                (Some(cols), Some(rows)) => b = b.size(cols, rows),
+                (None, None) => {}
+                _ => return Err(Error::Config("give cols and rows together".into())),
+            }
+            if let Some(ms) = o.keepalive_ms {
+                if !(ms.is_finite() && ms >= 0.0) {
+                    return Err(Error::Config(
+                        "keepaliveMs must be a number of milliseconds".into(),
+                    ));
+                }
+                b = b.keepalive((ms > 0.0).then(|| Duration::from_millis(ms as u64)));
+            }
+            Ok(ProxmoxConsole::new(b.build().await?).into())
+        })
+    }
+}
+
+/// The options of `console` (read by hand: a serde derive costs bundle size for nothing).
+struct ConsoleOptions {
+    node: String,
+    vmid: Option<u32>,
+    kind: Option<String>,
+    vnc: bool,
+    cols: Option<u16>,
+    rows: Option<u16>,
+    keepalive_ms: Option<f64>,
+}
+
+fn console_options(v: &JsValue) -> Result<ConsoleOptions, Error> {
+    let o = to_json(v)?;
+    let bad = |what: &str| Error::Config(format!("bad console options: {what}"));
+    let int = |k: &str| -> Result<Option<u64>, Error> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| bad(&format!("{k} must be a whole number"))),
+        }
+    };
+    let small = |k: &str| -> Result<Option<u16>, Error> {
+        int(k)?
+            .map(|n| u16::try_from(n).map_err(|_| bad(&format!("{k} is too large"))))
+            .transpose()
+    };
+    Ok(ConsoleOptions {
+        node: o
+            .get("node")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("node (a string) is missing"))?
+            .to_owned(),
+        vmid: int("vmid")?
+            .map(|n| u32::try_from(n).map_err(|_| bad("vmid is too large")))
+            .transpose()?,
+        kind: o.get("kind").and_then(Value::as_str).map(str::to_owned),
+        vnc: o.get("vnc").and_then(Value::as_bool).unwrap_or(false),
+        cols: small("cols")?,
+        rows: small("rows")?,
+        keepalive_ms: o.get("keepaliveMs").and_then(Value::as_f64),
+    })
+}
+
+/// The callbacks of a [`ProxmoxConsole`].
+#[derive(Default)]
+struct Hooks {
+    output: RefCell<Vec<Function>>,
+    close: RefCell<Vec<Function>>,
+    /// The close callbacks were called.
+    told: Cell<bool>,
+}
+
+/// Hand queued output to the `onOutput` callbacks and, once, the end to the `onClose` ones.
+fn deliver(console: &Weak<Console>, hooks: &Hooks) {
+    let Some(console) = console.upgrade() else {
+        return;
+    };
+    let output = hooks.output.borrow().clone();
+    if !output.is_empty() {
+        let bytes = console.take_output();
+        if !bytes.is_empty() {
+            let chunk = Uint8Array::from(bytes.as_slice());
+            for f in &output {
+                let _ = f.call1(&JsValue::UNDEFINED, &chunk);
+            }
+        }
+    }
+    let close = hooks.close.borrow().clone();
+    if close.is_empty() || hooks.told.get() {
+        return;
+    }
+    let Some(end) = console.end() else { return };
+    hooks.told.set(true);
+    let info = js_sys::Object::new();
+    match end {
+        Ok(c) => {
+            if let Some(code) = c.code {
+                set(&info, "code", code);
+            }
+            set(&info, "reason", c.reason.as_str());
+            set(&info, "clean", c.clean);
+            set(&info, "byClient", c.by_client);
+        }
+        Err(e) => {
+            set(&info, "clean", false);
+            set(&info, "error", js_error(&e));
+        }
+    }
+    for f in &close {
+        let _ = f.call1(&JsValue::UNDEFINED, &info);
+    }
+}
+
+/// An open console (from `ProxmoxClient.console`). Output arrives at the `onOutput`
+/// callbacks, or from `recv()` when there are none (use one or the other).
+#[wasm_bindgen]
+pub struct ProxmoxConsole {
+    console: Rc<Console>,
+    hooks: Rc<Hooks>,
+}
+
+impl ProxmoxConsole {
+    fn new(console: Console) -> Self {
+        let console = Rc::new(console);
+        let hooks = Rc::new(Hooks::default());
+        let (weak, h) = (Rc::downgrade(&console), Rc::clone(&hooks));
+        console.set_listener(Some(Rc::new(move || deliver_soon(&weak, &h))));
+        Self { console, hooks }
+    }
+}
+
+/// Deliver what is queued on a later microtask: callbacks never run inside `send`, `close`
+/// or a registration.
+fn deliver_soon(console: &Weak<Console>, hooks: &Rc<Hooks>) {
+    let (weak, hooks) = (console.clone(), Rc::clone(hooks));
+    wasm_bindgen_futures::spawn_local(async move { deliver(&weak, &hooks) });
+}
+
+impl ProxmoxConsole {
+    fn deliver_soon(&self) {
+        deliver_soon(&Rc::downgrade(&self.console), &self.hooks);
+    }
+}
+
+#[wasm_bindgen]
+impl ProxmoxConsole {
+    /// Type a string (sent as UTF-8) or bytes. Throws once the console has ended.
+    pub fn send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] data: JsValue,
+    ) -> Result<(), JsValue> {
+        let bytes = if let Some(s) = data.as_string() {
+            s.into_bytes()
+        } else if let Some(a) = data.dyn_ref::<Uint8Array>() {
+            a.to_vec()
+        } else {
+            return Err(js_error(&Error::Config(
+                "send() takes a string or a Uint8Array".into(),
+            )));
+        };
+        self.console.send(&bytes).map_err(|e| js_error(&e))
+    }
+
+    /// Tell the terminal its size. Throws once the console has ended.
+    pub fn resize(&self, cols: u16, rows: u16) -> Result<(), JsValue> {
+        self.console.resize(cols, rows).map_err(|e| js_error(&e))
+    }
+
+    /// Close the console; `onClose` callbacks then see `byClient: true`.
+    pub fn close(&self) {
+        self.console.close();
+    }
+
+    /// Call `callback(bytes)` with each piece of output (a `Uint8Array`), starting with what
+    /// arrived before.
+    #[wasm_bindgen(js_name = onOutput)]
+    pub fn on_output(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(bytes: Uint8Array) => void")] callback: Function,
+    ) {
+        self.hooks.output.borrow_mut().push(callback);
+        self.deliver_soon();
+    }
+
+    /// Call `callback(info)` once when the console ends (`ConsoleCloseInfo`).
+    #[wasm_bindgen(js_name = onClose)]
+    pub fn on_close(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(info: ConsoleCloseInfo) => void")]
+        callback: Function,
+    ) {
+        self.hooks.close.borrow_mut().push(callback);
+        self.deliver_soon();
+    }
+
+    /// The next output (`Uint8Array`), or `null` once the console has ended; rejects when it
+    /// failed, or (kind `transport`, `timeout: true`) after `timeoutMs` without output.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | null>")]
+    pub fn recv(&self, #[wasm_bindgen(js_name = timeoutMs)] timeout_ms: Option<f64>) -> Promise {
+        let console = Rc::clone(&self.console);
+        let timeout = timeout_ms
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .map(|ms| Duration::from_millis(ms as u64));
+        promise(async move {
+            Ok(match console.recv(timeout).await? {
+                Some(bytes) => Uint8Array::from(bytes.as_slice()).into(),
+                None => JsValue::NULL,
+            })
+        })
+    }
+
+    /// The RFB password of a VNC console (a secret: do not log it).
+    #[wasm_bindgen(getter)]
+    pub fn password(&self) -> Option<String> {
+        self.console.password().map(|p| p.expose().to_owned())
     }
 }
 

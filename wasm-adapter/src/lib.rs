@@ -40,16 +40,26 @@
 //! * Redirects are never followed (`redirect: "manual"`): the API does not redirect, and the
 //!   request and its credentials must not go to another host.
 //! * `User-Agent`, `Accept-Encoding` and `Content-Length` are set by the browser.
+//! * Consoles ([`Client::console`]) run over the runtime's `WebSocket`, which cannot send
+//!   `Authorization`: in a window the upgrade carries the session's ticket cookie, set on the
+//!   page's origin as PVE's GUI does (password login, client for the page's origin); node's
+//!   `WebSocket` takes the cookie as a header. API tokens and workers are
+//!   [`Error::Unsupported`] at [`ConsoleBuilder::build`].
 #![forbid(unsafe_code)]
 // Library code never unwraps data from outside; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod console;
 mod files;
 pub mod js;
 mod sys;
 
+pub use console::{Console, ConsoleBuilder};
 pub use files::{DownloadChecksum, UploadChecksum};
 pub use proxmox_proto as proto;
+/// What a console's call answered and how it ended: the core's types (`ConsoleTarget` comes
+/// with the common re-exports).
+pub use proxmox_proto::console::{session::Closed, ticket::ConsoleTicket};
 
 use proxmox_proto::auth::{SecondFactor, Session, TfaChallenge};
 use proxmox_proto::capability::{self, Capability, Runtime};
@@ -99,6 +109,17 @@ fn timeouts(connect: Duration, read: Duration, upload: bool) -> sys::Timeouts {
         head: (!upload).then(|| connect.saturating_add(read)),
         read,
     }
+}
+
+/// What the driver loop performs besides plain `fetch` exchanges.
+#[derive(Clone, Copy)]
+pub(crate) enum Io<'a> {
+    /// Only `fetch`.
+    Fetch,
+    /// An upload: the streamed exchange sends this body (a Blob).
+    Upload(&'a wasm_bindgen::JsValue),
+    /// A console: the WebSocket exchange opens a socket kept here.
+    Console(&'a console::Sockets),
 }
 
 /// How a run of the driver loop ended.
@@ -402,7 +423,20 @@ impl Client {
     }
 
     /// Perform one exchange of a flow.
-    async fn perform(&self, exchange: Exchange, streamed: Option<&wasm_bindgen::JsValue>) -> Reply {
+    async fn perform(&self, exchange: Exchange, io: Io<'_>) -> Reply {
+        if exchange.kind == ExchangeKind::WebSocket {
+            return match io {
+                Io::Console(sockets) => sockets.open(self, exchange).await,
+                _ => Reply::Failed(
+                    TransportFailure::not_sent("a WebSocket exchange outside a console")
+                        .permanent(),
+                ),
+            };
+        }
+        let streamed = match io {
+            Io::Upload(body) => Some(body),
+            _ => None,
+        };
         let Exchange {
             kind,
             payload,
@@ -463,14 +497,14 @@ impl Client {
         &self,
         flow: &mut F,
         on_event: &mut dyn FnMut(Event),
-        streamed: Option<&wasm_bindgen::JsValue>,
+        io: Io<'_>,
     ) -> Result<Driven<F::Output>, Error> {
         loop {
             let now = self.flow_now();
             match next_io(flow, now, on_event) {
                 IoStep::Send(exchange) => {
                     let id = exchange.id;
-                    let reply = self.perform(exchange, streamed).await;
+                    let reply = self.perform(exchange, io).await;
                     flow.handle(id, reply);
                 }
                 IoStep::SleepUntil(t) => sys::sleep(now.mono.until(t)).await,
@@ -505,7 +539,7 @@ impl Client {
         mut flow: F,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<F::Output, Error> {
-        match self.drive(&mut flow, on_event, None).await? {
+        match self.drive(&mut flow, on_event, Io::Fetch).await? {
             Driven::Done(out) => Ok(out),
             Driven::SecondFactor(_) => Err(proxmox_proto::Error::Auth(
                 proxmox_proto::auth::AuthError::SecondFactorRequired,
@@ -521,7 +555,10 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
         streamed: &wasm_bindgen::JsValue,
     ) -> Result<F::Output, Error> {
-        match self.drive(&mut flow, on_event, Some(streamed)).await? {
+        match self
+            .drive(&mut flow, on_event, Io::Upload(streamed))
+            .await?
+        {
             Driven::Done(out) => Ok(out),
             Driven::SecondFactor(_) => Err(proxmox_proto::Error::Auth(
                 proxmox_proto::auth::AuthError::SecondFactorRequired,
@@ -550,7 +587,7 @@ impl Client {
     /// ```
     pub async fn login(&self) -> Result<LoginState, Error> {
         let mut flow = self.inner.core.authenticate();
-        match self.drive(&mut flow, &mut |_| {}, None).await? {
+        match self.drive(&mut flow, &mut |_| {}, Io::Fetch).await? {
             Driven::Done(_) => Ok(LoginState::LoggedIn),
             Driven::SecondFactor(challenge) => {
                 // The flow keeps the login lease while the person answers.

@@ -75,6 +75,23 @@ pub(crate) fn now() -> Duration {
     }
 }
 
+/// `setTimeout(callback, d)`: the timer's handle, or `None` without a working `setTimeout`.
+pub(crate) fn set_timeout(callback: &Function, d: Duration) -> Option<JsValue> {
+    // setTimeout takes a signed 32-bit delay; larger values fire at once.
+    let ms = d.as_millis().min(i32::MAX as u128) as i32;
+    global_fn("setTimeout")
+        .ok()?
+        .call2(&JsValue::UNDEFINED, callback, &JsValue::from(ms))
+        .ok()
+}
+
+/// `clearTimeout(handle)`.
+pub(crate) fn clear_timeout(handle: &JsValue) {
+    if let Ok(f) = global_fn("clearTimeout") {
+        let _ = f.call1(&JsValue::UNDEFINED, handle);
+    }
+}
+
 /// Sleep on the JavaScript event loop (`setTimeout` wrapped in a Promise).
 pub(crate) async fn sleep(d: Duration) {
     let ms = d.as_millis().min(i32::MAX as u128) as i32;

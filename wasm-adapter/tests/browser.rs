@@ -7,7 +7,7 @@
 //! artifact fails the test; otherwise it is skipped loudly.
 #![cfg(not(target_arch = "wasm32"))]
 
-use proxmox_sim::{AuthKind, ClockMode, Config, Service, Simulator};
+use proxmox_sim::{AuthKind, ClockMode, Config, ConsoleEnd, Service, Simulator};
 use proxmox_testbed::{PeerError, require_peer};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -370,14 +370,43 @@ fn wasm_tests_in_chromium() {
         panic!("wasm tests failed in Chromium:\n{output}\n--- console ---\n{console}");
     }
     assert!(!output.contains(" 0 passed"), "{output}");
-    // What the browser actually sent: tickets in `Authorization` (never a cookie a script
-    // cannot set), CSRF on writes, uploads with an exact Content-Length.
+    // What the browser actually sent: tickets in `Authorization` (the ticket cookie only
+    // for the consoles' WebSocket upgrades, which cannot carry a header), CSRF on writes,
+    // uploads with an exact Content-Length.
     let log = sim.requests();
     assert!(
         log.iter()
             .any(|r| r.auth == AuthKind::TicketHeader && r.csrf && r.method == "POST")
     );
-    assert!(!log.iter().any(|r| r.auth == AuthKind::TicketCookie));
+    assert!(
+        !log.iter()
+            .any(|r| r.auth == AuthKind::TicketCookie && !r.path.ends_with("/vncwebsocket")),
+        "only WebSocket upgrades use the cookie"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.auth == AuthKind::TicketCookie && r.path.ends_with("/vncwebsocket"))
+    );
+    // The consoles of tests/web/console.rs, as the simulator's termproxy saw them.
+    let consoles = sim.console_sessions();
+    let ended = |e: ConsoleEnd| consoles.iter().any(|c| c.ended == e);
+    assert!(
+        consoles
+            .iter()
+            .all(|c| c.user == "root@pam" && c.connected && c.login_accepted),
+        "{consoles:#?}"
+    );
+    assert!(
+        consoles
+            .iter()
+            .any(|c| c.size == Some((120, 40)) && c.keepalives >= 2),
+        "resized, and keepalives while idle: {consoles:#?}"
+    );
+    assert!(ended(ConsoleEnd::ClientClose(Some(1000))), "{consoles:#?}");
+    assert!(
+        ended(ConsoleEnd::Dropped) && ended(ConsoleEnd::Exit),
+        "{consoles:#?}"
+    );
     let up = log
         .iter()
         .find(|r| r.path.ends_with("/upload"))
@@ -484,9 +513,70 @@ fn dashboard_end_to_end() {
          return r && r.dataset.status === 'running'",
     );
     assert_eq!(sim.guest_status(101).as_deref(), Some("running"));
+    // A token cannot open a console in a browser: the panel says what to do instead.
+    browser.js("document.querySelector('#console-open').click()", json!([]));
+    let err = browser.wait_for(
+        "the console's refusal",
+        Duration::from_secs(20),
+        "return document.querySelector('#console-error').textContent",
+    );
+    assert!(err.as_str().unwrap_or("").contains("password()"), "{err}");
+    // With a password login: the node's shell in the <pre>, a command typed in the input line.
+    browser.goto(&format!("{}/dashboard/", sim.base_url()));
+    browser.wait_for(
+        "the wasm module to load again",
+        Duration::from_secs(30),
+        "return document.body.dataset.ready === '1'",
+    );
+    browser.js(
+        "document.querySelector('#username').value = 'root@pam';
+         document.querySelector('#password').value = 'secret';
+         document.querySelector('#login').click();",
+        json!([]),
+    );
+    browser.wait_for(
+        "the console panel",
+        Duration::from_secs(20),
+        "return !document.querySelector('#console-box').hidden",
+    );
+    browser.js("document.querySelector('#console-open').click()", json!([]));
+    browser.wait_for(
+        "the shell's prompt",
+        Duration::from_secs(20),
+        "return document.querySelector('#console-out').textContent.includes('root@pve1:~# ')",
+    );
+    browser.js(
+        "const i = document.querySelector('#console-in');
+         i.value = 'echo dashboard-ok';
+         i.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));",
+        json!([]),
+    );
+    browser.wait_for(
+        "the command's output",
+        Duration::from_secs(20),
+        "return document.querySelector('#console-out').textContent.includes('\\ndashboard-ok\\n')",
+    );
     let shot = repo_root().join("target/wasm-adapter/dashboard.png");
     browser.screenshot(&shot);
     println!("screenshot: {}", shot.display());
+    browser.js(
+        "document.querySelector('#console-close').click()",
+        json!([]),
+    );
+    let state = browser.wait_for(
+        "the console to close",
+        Duration::from_secs(20),
+        "const b = document.querySelector('#console-box'); \
+         return b.dataset.state === 'closed' ? document.querySelector('#console-state').textContent : null",
+    );
+    assert_eq!(state, json!("closed (1000)"));
+    let consoles = sim.console_sessions();
+    assert!(
+        consoles.iter().any(|c| c.user == "root@pam"
+            && c.size == Some((100, 30))
+            && c.ended == ConsoleEnd::ClientClose(Some(1000))),
+        "{consoles:#?}"
+    );
     let log = sim.requests();
     assert!(log.iter().any(|r| r.method == "POST"
         && r.path.ends_with("/qemu/101/status/start")

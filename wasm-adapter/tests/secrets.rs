@@ -130,3 +130,16 @@ fn cluster_endpoints_are_refused_at_build() {
         no_secret_error("cluster endpoints", &e);
     }
 }
+
+#[test]
+fn console_builders_hide_credentials() {
+    let c = Client::builder(ORIGIN)
+        .password("root@pam", PASSWORD)
+        .build()
+        .unwrap();
+    let b = c
+        .console(proxmox_wasm::ConsoleTarget::Node("pve1".into()))
+        .size(80, 24)
+        .keepalive(None);
+    no_secret("ConsoleBuilder", &b);
+}

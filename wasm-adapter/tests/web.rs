@@ -24,6 +24,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
+#[path = "web/console.rs"]
+mod console;
 #[path = "web/hostile.rs"]
 mod hostile;
 
