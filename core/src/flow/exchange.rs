@@ -33,7 +33,8 @@ pub enum ExchangeKind {
     /// (exactly the head's `Content-Length`); read timeouts are inactivity timeouts.
     Upload,
     /// An HTTP/1.1 upgrade to a WebSocket (consoles): on `101` the adapter keeps the connection
-    /// for [`super::Step::Upgrade`].
+    /// and feeds the head as the reply; the flow's output ([`super::OpenedConsole`]) names the
+    /// exchange whose connection is the console's.
     WebSocket,
 }
 
