@@ -86,6 +86,7 @@ impl ConsoleBuilder {
                 write: async_lock::Mutex::new(up.write),
                 client: client.clone(),
                 ticket: opened.ticket,
+                vnc: self.settings.kind == ConsoleKind::Vnc,
                 request: opened.request,
             }),
         };
@@ -138,6 +139,8 @@ struct Shared {
     write: async_lock::Mutex<Box<dyn UpgradedWrite>>,
     client: Client,
     ticket: ConsoleTicket,
+    /// A VNC console (its password is the RFB password).
+    vnc: bool,
     request: proxmox_proto::RequestLabel,
 }
 
@@ -198,7 +201,9 @@ impl Console {
         &self.shared.ticket
     }
 
-    /// The RFB password of a VNC console (valid about 30 s).
+    /// The RFB password of a VNC console (`None` for a terminal): the answer's `password`
+    /// when the server generated one, otherwise the console ticket, as PVE's noVNC client
+    /// uses it. Valid for a short while; never print it.
     ///
     /// ```no_run
     /// # fn example(vnc: &proxmox_async::Console) {
@@ -206,7 +211,7 @@ impl Console {
     /// # }
     /// ```
     pub fn password(&self) -> Option<&Secret> {
-        self.shared.ticket.password.as_ref()
+        self.shared.vnc.then(|| self.shared.ticket.rfb_password())
     }
 
     /// Write what the session queued, in order; shut the connection once it is over.

@@ -115,6 +115,7 @@ impl ConsoleBuilder {
                 write: sock,
                 client: client.clone(),
                 ticket: opened.ticket,
+                vnc: self.settings.kind == ConsoleKind::Vnc,
                 request: opened.request,
             }),
         };
@@ -384,6 +385,8 @@ struct Shared {
     write: TcpStream,
     client: Client,
     ticket: ConsoleTicket,
+    /// A VNC console (its password is the RFB password).
+    vnc: bool,
     request: proxmox_proto::RequestLabel,
 }
 
@@ -509,7 +512,9 @@ impl Console {
         &self.shared.ticket
     }
 
-    /// The RFB password of a VNC console (valid about 30 s).
+    /// The RFB password of a VNC console (`None` for a terminal): the answer's `password`
+    /// when the server generated one, otherwise the console ticket, as PVE's noVNC client
+    /// uses it. Valid for a short while; never print it.
     ///
     /// ```no_run
     /// # fn example(vnc: &proxmox_ureq::Console) {
@@ -517,7 +522,7 @@ impl Console {
     /// # }
     /// ```
     pub fn password(&self) -> Option<&Secret> {
-        self.shared.ticket.password.as_ref()
+        self.shared.vnc.then(|| self.shared.ticket.rfb_password())
     }
 
     /// Send input: typed bytes (a terminal), or RFB bytes (VNC).

@@ -794,6 +794,7 @@ impl ConsoleBuilder {
         shared.install(opened.session, self.settings);
         let console = Console {
             shared,
+            vnc: self.settings.kind == ConsoleKind::Vnc,
             ticket: opened.ticket,
             request: opened.request,
         };
@@ -808,6 +809,8 @@ impl ConsoleBuilder {
 /// dropping it closes the socket. Not `Send` (WebAssembly in a browser is single-threaded).
 pub struct Console {
     shared: Rc<Shared>,
+    /// A VNC console (its password is the RFB password).
+    vnc: bool,
     ticket: ConsoleTicket,
     request: RequestLabel,
 }
@@ -1037,7 +1040,9 @@ impl Console {
             .is_ok_and(|st| st.end.is_some())
     }
 
-    /// The RFB password of a VNC console (`None` for a terminal). A secret: never print it.
+    /// The RFB password of a VNC console (`None` for a terminal): the answer's `password`
+    /// when the server generated one, otherwise the console ticket, as PVE's noVNC client
+    /// uses it. A secret: never print it.
     ///
     /// ```no_run
     /// # use proxmox_wasm::*;
@@ -1049,7 +1054,7 @@ impl Console {
     /// # Ok(()) }
     /// ```
     pub fn password(&self) -> Option<&Secret> {
-        self.ticket.password.as_ref()
+        self.vnc.then(|| self.ticket.rfb_password())
     }
 
     /// The console call's answer: user, console ticket (a secret), port, task.

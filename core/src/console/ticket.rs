@@ -94,6 +94,19 @@ impl ConsoleTicket {
         })
     }
 
+    /// The password of a VNC console's RFB authentication: the answer's `password` when the
+    /// server generated one (qemu-server's `generate-password`), otherwise the console ticket
+    /// itself, as PVE's noVNC client uses it (VNC authentication reads its first 8 bytes).
+    ///
+    /// ```
+    /// use proxmox_proto::console::ticket::ConsoleTicket;
+    /// let t = ConsoleTicket::from_data(br#"{"user":"root@pam","ticket":"PVEVNC:X","port":5900}"#).unwrap();
+    /// assert_eq!(t.rfb_password().expose(), "PVEVNC:X");
+    /// ```
+    pub fn rfb_password(&self) -> &Secret {
+        self.password.as_ref().unwrap_or(&self.ticket)
+    }
+
     /// The WebSocket call for this ticket below `base` (the node, `nodes/pve1`, or the guest,
     /// `nodes/pve1/qemu/100`): `GET {base}/vncwebsocket?port=…&vncticket=…`. The query holds
     /// the ticket: error labels never print queries.
