@@ -770,7 +770,13 @@ fn vnc_login(
     post: &str,
     wrong: bool,
 ) -> (u32, Vec<u8>, Ws) {
-    let r = c.post(&format!("{base}/{post}"), &[("websocket", "1")]);
+    // A VM's display has a generated password only when asked for.
+    let params: &[(&str, &str)] = if base.contains("/qemu/") {
+        &[("websocket", "1"), ("generate-password", "1")]
+    } else {
+        &[("websocket", "1")]
+    };
+    let r = c.post(&format!("{base}/{post}"), params);
     assert_eq!(r.status, 200, "{}", r.reason);
     let data = r.data();
     let password = data["password"].as_str().expect("password").to_owned();
@@ -934,4 +940,38 @@ fn upgrade_header_checks_like_pveproxy() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["success"], 0);
     assert!(!sim.console_sessions()[0].connected);
+}
+
+#[test]
+fn a_vm_display_without_a_generated_password_takes_the_ticket_as_its_vnc_password() {
+    let sim = start();
+    let mut c = root_client(&sim);
+    let base = "/nodes/pve1/qemu/100";
+    let r = c.post(&format!("{base}/vncproxy"), &[("websocket", "1")]);
+    assert_eq!(r.status, 200, "{}", r.reason);
+    let data = r.data();
+    assert!(data.get("password").is_none(), "{data}");
+    let ticket = ticket_of(&data);
+    assert!(ticket.starts_with("PVEVNC:"), "{ticket}");
+    let mut ws = ws_connect(
+        &sim,
+        sim.addr(),
+        base,
+        port_of(&data),
+        &ticket,
+        Auth::of(&c),
+    )
+    .expect("upgrade");
+    let mut buf = Vec::new();
+    assert_eq!(rfb_read(&mut ws, &mut buf, 12), b"RFB 003.008\n");
+    send(&mut ws, b"RFB 003.008\n");
+    assert_eq!(rfb_read(&mut ws, &mut buf, 2), [1, 2]);
+    send(&mut ws, &[2]);
+    let challenge = rfb_read(&mut ws, &mut buf, 16);
+    send(&mut ws, &vnc_response(&ticket, &challenge));
+    assert_eq!(
+        rfb_read(&mut ws, &mut buf, 4),
+        [0, 0, 0, 0],
+        "SecurityResult OK"
+    );
 }

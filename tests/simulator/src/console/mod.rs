@@ -532,8 +532,8 @@ pub(crate) fn termproxy(
 /// LXC.pm): `{user, ticket, port, upid, cert}` plus `password` (the RFB password) when there is
 /// one; then `ticket` is `<password>:PVEVNC:…`.
 ///
-/// A VM's display always gets a password; the node shell and containers only with
-/// `websocket=1`. `vncshell` runs `verify_username`, so API tokens get 500 on every version.
+/// A VM's display gets a password only with `generate-password=1` (else the ticket is QEMU's
+/// VNC password); the node shell and containers with `websocket=1`. `vncshell` runs `verify_username`, so API tokens get 500 on every version.
 pub(crate) fn vncproxy(
     ctx: &mut Ctx<'_>,
     node: &str,
@@ -565,7 +565,14 @@ pub(crate) fn vncproxy(
             task_type: "vncproxy",
             task_id: g.vmid.to_string(),
             timeout_error: "connection timed out",
-            with_password: g.kind == GuestKind::Qemu || websocket,
+            // A VM's display: a generated password only when asked for (qemu-server's
+            // `generate-password`, "Returned if requested"); otherwise QEMU's VNC password is
+            // the ticket itself. Containers (vncterm) get one with `websocket`.
+            with_password: if g.kind == GuestKind::Qemu {
+                bool_param(ctx, "generate-password")?
+            } else {
+                websocket
+            },
         },
     };
     let s = open_session(ctx, open)?;

@@ -107,10 +107,9 @@ fn handshake(shared: &Shared, io: &mut WsIo<'_>, s: &Session) -> Result<usize, C
     let challenge = challenge(shared, s);
     io.send(&challenge).map_err(gone)?;
     let response = r.read(shared, io, 16)?;
-    let ok = s
-        .password
-        .as_ref()
-        .is_some_and(|p| auth_response(p.as_bytes(), &challenge)[..] == response[..]);
+    // Without a generated password, the ticket is the VNC password (its first 8 bytes).
+    let password = s.password.as_deref().unwrap_or(&s.ticket);
+    let ok = auth_response(password.as_bytes(), &challenge)[..] == response[..];
     if !ok {
         let mut fail = 1u32.to_be_bytes().to_vec();
         if v38 {
