@@ -108,7 +108,7 @@ pub enum ConsoleError {
 /// ```
 /// use proxmox_proto::console::termproxy::split_after;
 /// let mut got = b"login: root\r\n# ls".to_vec();
-/// assert_eq!(split_after(&mut got, b"# ").as_deref(), None);
+/// assert_eq!(split_after(&mut got, b"$ ").as_deref(), None);
 /// assert_eq!(split_after(&mut got, b"\r\n").as_deref(), Some(&b"login: root\r\n"[..]));
 /// assert_eq!(got, b"# ls");
 /// ```
