@@ -7,12 +7,10 @@
 use crate::transport::{UpgradedRead, UpgradedWrite};
 use crate::{Client, Error, ExchangeIo};
 use futures_util::Stream;
-use proxmox_proto::auth::Secret;
 use proxmox_proto::capability::{Capability, require};
 use proxmox_proto::console::ConsoleError;
+use proxmox_proto::console::ConsoleInfo;
 use proxmox_proto::console::session::{ConsoleEvent, ConsoleSession, Framing};
-use proxmox_proto::console::ticket::ConsoleTicket;
-use proxmox_proto::error::ConsoleFailure;
 use proxmox_proto::flow::{CallOptions, ConsoleKind, ConsoleTarget, MonoTime};
 use std::collections::VecDeque;
 use std::fmt;
@@ -85,9 +83,7 @@ impl ConsoleBuilder {
                 read: async_lock::Mutex::new(up.read),
                 write: async_lock::Mutex::new(up.write),
                 client: client.clone(),
-                ticket: opened.ticket,
-                vnc: self.settings.kind == ConsoleKind::Vnc,
-                request: opened.request,
+                info: ConsoleInfo::new(opened.ticket, opened.request, self.settings.kind),
             }),
         };
         console.flush().await?;
@@ -138,10 +134,7 @@ struct Shared {
     read: async_lock::Mutex<Box<dyn UpgradedRead>>,
     write: async_lock::Mutex<Box<dyn UpgradedWrite>>,
     client: Client,
-    ticket: ConsoleTicket,
-    /// A VNC console (its password is the RFB password).
-    vnc: bool,
-    request: proxmox_proto::RequestLabel,
+    info: ConsoleInfo,
 }
 
 impl Shared {
@@ -154,10 +147,7 @@ impl Shared {
     }
 
     fn error(&self, e: ConsoleError) -> Error {
-        Error::from(proxmox_proto::Error::from(ConsoleFailure::new(
-            self.request.clone(),
-            e,
-        )))
+        self.info.error(e).into()
     }
 
     /// Move the session's events to `pending`.
@@ -183,35 +173,16 @@ pub struct Console {
 impl fmt::Debug for Console {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Console")
-            .field("request", &self.shared.request)
-            .field("ticket", &self.shared.ticket)
+            .field("info", &self.shared.info)
             .finish()
     }
 }
 
 impl Console {
-    /// The console call's answer (user, port, task; the secrets stay hidden in `Debug`).
-    ///
-    /// ```no_run
-    /// # fn example(shell: &proxmox_async::Console) {
-    /// println!("console task {:?}", shell.ticket().upid);
-    /// # }
-    /// ```
-    pub fn ticket(&self) -> &ConsoleTicket {
-        &self.shared.ticket
-    }
+    proxmox_proto::console_info_methods!("proxmox_async");
 
-    /// The RFB password of a VNC console (`None` for a terminal): the answer's `password`
-    /// when the server generated one, otherwise the console ticket, as PVE's noVNC client
-    /// uses it. Valid for a short while; never print it.
-    ///
-    /// ```no_run
-    /// # fn example(vnc: &proxmox_async::Console) {
-    /// if let Some(p) = vnc.password() { let _for_the_rfb_client = p.expose(); }
-    /// # }
-    /// ```
-    pub fn password(&self) -> Option<&Secret> {
-        self.shared.vnc.then(|| self.shared.ticket.rfb_password())
+    fn info(&self) -> &ConsoleInfo {
+        &self.shared.info
     }
 
     /// Write what the session queued, in order; shut the connection once it is over.
@@ -463,9 +434,7 @@ impl Console {
             let empty = self.shared.lock().pending.is_empty();
             if empty && deadline.is_some_and(|d| Instant::now() >= d) {
                 let waited = timeout.unwrap_or_default();
-                return Err(
-                    proxmox_proto::console::no_output_within(&self.shared.request, waited).into(),
-                );
+                return Err(self.shared.info.no_output_within(waited).into());
             }
         }
     }

@@ -77,6 +77,46 @@ fn classify(e: reqwest::Error) -> TransportError {
     f.with_source(e)
 }
 
+/// The request as reqwest sends it.
+fn prepare(request: http::Request<RequestBody>) -> Result<reqwest::Request, reqwest::Error> {
+    let (parts, body) = request.into_parts();
+    let body = match body {
+        RequestBody::Bytes(b) => reqwest::Body::from(b),
+        RequestBody::Stream { stream, .. } => reqwest::Body::wrap_stream(stream),
+    };
+    reqwest::Request::try_from(http::Request::from_parts(parts, body))
+}
+
+/// The reason phrase: hyper keeps a non-canonical one (PVE's error message) in an extension;
+/// a canonical one is not stored, and is the standard text.
+fn reason(resp: &reqwest::Response) -> Option<String> {
+    match resp.extensions().get::<hyper::ext::ReasonPhrase>() {
+        Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
+        None => resp.status().canonical_reason().map(str::to_owned),
+    }
+}
+
+/// An answer's head and its body stream.
+fn head(mut resp: reqwest::Response) -> TransportResponse {
+    let status = resp.status().as_u16();
+    let reason = reason(&resp);
+    let headers = std::mem::take(resp.headers_mut());
+    let body = resp
+        .bytes_stream()
+        .map_err(|e| {
+            let mut t = classify(e);
+            t.may_have_been_sent = true;
+            t
+        })
+        .boxed();
+    TransportResponse {
+        status,
+        reason,
+        headers,
+        body,
+    }
+}
+
 impl Transport for ReqwestTransport {
     fn name(&self) -> &'static str {
         "reqwest"
@@ -86,39 +126,12 @@ impl Transport for ReqwestTransport {
         &self,
         request: http::Request<RequestBody>,
     ) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
-        let (parts, body) = request.into_parts();
-        let body = match body {
-            RequestBody::Bytes(b) => reqwest::Body::from(b),
-            RequestBody::Stream { stream, .. } => reqwest::Body::wrap_stream(stream),
-        };
-        let req = http::Request::from_parts(parts, body);
-        let req = reqwest::Request::try_from(req);
+        let req = prepare(request);
         let client = self.client.clone();
         Box::pin(async move {
             let req = req.map_err(|e| TransportError::not_sent(format!("bad request: {e}")))?;
-            let mut resp = client.execute(req).await.map_err(classify)?;
-            let status = resp.status();
-            // hyper keeps a non-canonical reason phrase (PVE's error message) in an extension;
-            // a canonical one is not stored, and is the standard text.
-            let reason = match resp.extensions().get::<hyper::ext::ReasonPhrase>() {
-                Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
-                None => status.canonical_reason().map(str::to_owned),
-            };
-            let headers = std::mem::take(resp.headers_mut());
-            let body = resp
-                .bytes_stream()
-                .map_err(|e| {
-                    let mut t = classify(e);
-                    t.may_have_been_sent = true;
-                    t
-                })
-                .boxed();
-            Ok(TransportResponse {
-                status: status.as_u16(),
-                reason,
-                headers,
-                body,
-            })
+            let resp = client.execute(req).await.map_err(classify)?;
+            Ok(head(resp))
         })
     }
 
@@ -130,39 +143,16 @@ impl Transport for ReqwestTransport {
         &self,
         request: http::Request<RequestBody>,
     ) -> BoxFuture<'static, Result<(TransportResponse, Option<Upgraded>), TransportError>> {
-        let (parts, body) = request.into_parts();
-        let body = match body {
-            RequestBody::Bytes(b) => reqwest::Body::from(b),
-            RequestBody::Stream { stream, .. } => reqwest::Body::wrap_stream(stream),
-        };
-        let req = reqwest::Request::try_from(http::Request::from_parts(parts, body));
+        let req = prepare(request);
         let client = self.client.clone();
         Box::pin(async move {
             let req = req.map_err(|e| TransportError::not_sent(format!("bad request: {e}")))?;
             let mut resp = client.execute(req).await.map_err(classify)?;
-            let status = resp.status();
-            let reason = match resp.extensions().get::<hyper::ext::ReasonPhrase>() {
-                Some(r) => Some(String::from_utf8_lossy(r.as_bytes()).into_owned()),
-                None => status.canonical_reason().map(str::to_owned),
-            };
-            let headers = std::mem::take(resp.headers_mut());
-            if status.as_u16() != 101 {
-                let body = resp
-                    .bytes_stream()
-                    .map_err(|e| {
-                        let mut t = classify(e);
-                        t.may_have_been_sent = true;
-                        t
-                    })
-                    .boxed();
-                let head = TransportResponse {
-                    status: status.as_u16(),
-                    reason,
-                    headers,
-                    body,
-                };
-                return Ok((head, None));
+            if resp.status().as_u16() != 101 {
+                return Ok((head(resp), None));
             }
+            let headers = std::mem::take(resp.headers_mut());
+            let reason = reason(&resp);
             let upgraded = resp.upgrade().await.map_err(|e| {
                 let mut t = classify(e);
                 t.may_have_been_sent = true;

@@ -649,6 +649,28 @@ macro_rules! console_builder_methods {
     };
 }
 
+/// The accessors of every adapter's open console (a type `Console` with
+/// `fn info(&self) -> &proxmox_proto::console::ConsoleInfo`): `ticket` and `password`.
+#[macro_export]
+macro_rules! console_info_methods {
+    ($krate:literal) => {
+        /// The console call's answer: user, port, task (the console ticket stays hidden in
+        /// `Debug`).
+        #[doc = concat!("\n\n```no_run\n# fn example(console: &", $krate, "::Console) {\nprintln!(\"console task {:?}\", console.ticket().upid);\n# }\n```")]
+        pub fn ticket(&self) -> &$crate::console::ticket::ConsoleTicket {
+            &self.info().ticket
+        }
+
+        /// The RFB password of a VNC console (`None` for a terminal): the answer's `password`
+        /// when the server generated one, otherwise the console ticket, as PVE's noVNC client
+        /// uses it. Valid for a short while; never print it.
+        #[doc = concat!("\n\n```no_run\n# fn example(vnc: &", $krate, "::Console) {\nif let Some(p) = vnc.password() {\n    let _for_the_rfb_client = p.expose();\n}\n# }\n```")]
+        pub fn password(&self) -> Option<&$crate::auth::Secret> {
+            self.info().password()
+        }
+    };
+}
+
 /// What a user of an adapter touches, re-exported by every adapter so that depending on the
 /// adapter alone is enough: `Upid`, `Params`, `Call`, `Method`, `ErrorClass`, `ApiError`,
 /// `ConsoleTarget`,

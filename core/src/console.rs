@@ -79,6 +79,51 @@ impl Default for ConsoleSettings {
     }
 }
 
+/// What every adapter's open console knows besides its connection: the console call's
+/// answer, whether it is VNC, and the WebSocket's request (which its errors name). The
+/// accessors come from [`crate::console_info_methods!`].
+#[derive(Debug, Clone)]
+pub struct ConsoleInfo {
+    /// The console call's answer (secrets hidden in `Debug`).
+    pub ticket: ticket::ConsoleTicket,
+    /// A VNC console.
+    pub vnc: bool,
+    /// The WebSocket's request.
+    pub request: crate::RequestLabel,
+}
+
+impl ConsoleInfo {
+    /// From the flow's output ([`crate::flow::OpenedConsole`]'s ticket and request) and the
+    /// console's kind.
+    pub fn new(
+        ticket: ticket::ConsoleTicket,
+        request: crate::RequestLabel,
+        kind: crate::flow::ConsoleKind,
+    ) -> Self {
+        Self {
+            ticket,
+            vnc: kind == crate::flow::ConsoleKind::Vnc,
+            request,
+        }
+    }
+
+    /// The RFB password of a VNC console (`None` for a terminal): see
+    /// [`ticket::ConsoleTicket::rfb_password`].
+    pub fn password(&self) -> Option<&crate::auth::Secret> {
+        self.vnc.then(|| self.ticket.rfb_password())
+    }
+
+    /// `e` as the error of this console (naming its request).
+    pub fn error(&self, e: ConsoleError) -> crate::Error {
+        crate::error::ConsoleFailure::new(self.request.clone(), e).into()
+    }
+
+    /// The error of a read that waited `waited` without output (see [`no_output_within`]).
+    pub fn no_output_within(&self, waited: std::time::Duration) -> crate::Error {
+        no_output_within(&self.request, waited)
+    }
+}
+
 impl ConsoleSettings {
     /// Apply what concerns the open session (the keepalive).
     pub fn apply(&self, session: &mut session::ConsoleSession) {

@@ -8,12 +8,10 @@
 //! starved by a reader blocked on a quiet console.
 
 use crate::{Client, Error};
-use proxmox_proto::auth::Secret;
 use proxmox_proto::console::ConsoleError;
+use proxmox_proto::console::ConsoleInfo;
 use proxmox_proto::console::http1::{ResponseHead, request_head};
 use proxmox_proto::console::session::{ConsoleEvent, ConsoleSession, Framing};
-use proxmox_proto::console::ticket::ConsoleTicket;
-use proxmox_proto::error::ConsoleFailure;
 use proxmox_proto::flow::{
     CallOptions, ConsoleKind, ConsoleTarget, Exchange, ExchangeId, FailureKind, HttpReply, Payload,
     Reply, TransportFailure,
@@ -114,9 +112,7 @@ impl ConsoleBuilder {
                 }),
                 write: sock,
                 client: client.clone(),
-                ticket: opened.ticket,
-                vnc: self.settings.kind == ConsoleKind::Vnc,
-                request: opened.request,
+                info: ConsoleInfo::new(opened.ticket, opened.request, self.settings.kind),
             }),
         };
         {
@@ -384,10 +380,7 @@ struct Shared {
     /// The socket written to (under the state's lock).
     write: TcpStream,
     client: Client,
-    ticket: ConsoleTicket,
-    /// A VNC console (its password is the RFB password).
-    vnc: bool,
-    request: proxmox_proto::RequestLabel,
+    info: ConsoleInfo,
 }
 
 impl Shared {
@@ -400,10 +393,7 @@ impl Shared {
     }
 
     fn error(&self, e: ConsoleError) -> Error {
-        Error::from(proxmox_proto::Error::from(ConsoleFailure::new(
-            self.request.clone(),
-            e,
-        )))
+        self.info.error(e).into()
     }
 
     /// Write what the session queued; shut the connection once the session is over.
@@ -494,35 +484,16 @@ pub struct Console {
 impl fmt::Debug for Console {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Console")
-            .field("request", &self.shared.request)
-            .field("ticket", &self.shared.ticket)
+            .field("info", &self.shared.info)
             .finish()
     }
 }
 
 impl Console {
-    /// The console call's answer (user, port, task; the secrets stay hidden in `Debug`).
-    ///
-    /// ```no_run
-    /// # fn example(shell: &proxmox_ureq::Console) {
-    /// println!("console task {:?}", shell.ticket().upid);
-    /// # }
-    /// ```
-    pub fn ticket(&self) -> &ConsoleTicket {
-        &self.shared.ticket
-    }
+    proxmox_proto::console_info_methods!("proxmox_ureq");
 
-    /// The RFB password of a VNC console (`None` for a terminal): the answer's `password`
-    /// when the server generated one, otherwise the console ticket, as PVE's noVNC client
-    /// uses it. Valid for a short while; never print it.
-    ///
-    /// ```no_run
-    /// # fn example(vnc: &proxmox_ureq::Console) {
-    /// if let Some(p) = vnc.password() { let _for_the_rfb_client = p.expose(); }
-    /// # }
-    /// ```
-    pub fn password(&self) -> Option<&Secret> {
-        self.shared.vnc.then(|| self.shared.ticket.rfb_password())
+    fn info(&self) -> &ConsoleInfo {
+        &self.shared.info
     }
 
     /// Send input: typed bytes (a terminal), or RFB bytes (VNC).
@@ -660,7 +631,9 @@ impl Console {
     }
 
     fn timed_out(&self, waited: Option<Duration>) -> Error {
-        proxmox_proto::console::no_output_within(&self.shared.request, waited.unwrap_or_default())
+        self.shared
+            .info
+            .no_output_within(waited.unwrap_or_default())
             .into()
     }
 

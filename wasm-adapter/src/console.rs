@@ -15,14 +15,13 @@ use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use proxmox_proto::auth::{AuthError, Secret};
 use proxmox_proto::capability::{self, Capability, Runtime};
 use proxmox_proto::console::ConsoleError;
+use proxmox_proto::console::ConsoleInfo;
 use proxmox_proto::console::session::{Closed, ConsoleEvent, ConsoleSession, Framing};
-use proxmox_proto::console::ticket::ConsoleTicket;
-use proxmox_proto::error::ConsoleFailure;
 use proxmox_proto::flow::{
     CallOptions, ConsoleKind, ConsoleTarget, Exchange, ExchangeId, HttpReply, MonoTime, Payload,
     Reply, TransportFailure,
 };
-use proxmox_proto::{AuthKind, ProtocolError, RequestLabel};
+use proxmox_proto::{AuthKind, ProtocolError};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -794,9 +793,7 @@ impl ConsoleBuilder {
         shared.install(opened.session, self.settings);
         let console = Console {
             shared,
-            vnc: self.settings.kind == ConsoleKind::Vnc,
-            ticket: opened.ticket,
-            request: opened.request,
+            info: ConsoleInfo::new(opened.ticket, opened.request, self.settings.kind),
         };
         if self.settings.kind == ConsoleKind::Terminal {
             console.wait_for_ok().await?;
@@ -809,24 +806,26 @@ impl ConsoleBuilder {
 /// dropping it closes the socket. Not `Send` (WebAssembly in a browser is single-threaded).
 pub struct Console {
     shared: Rc<Shared>,
-    /// A VNC console (its password is the RFB password).
-    vnc: bool,
-    ticket: ConsoleTicket,
-    request: RequestLabel,
+    info: ConsoleInfo,
 }
 
 impl fmt::Debug for Console {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Console")
-            .field("request", &self.request)
-            .field("ticket", &self.ticket)
+            .field("info", &self.info)
             .finish_non_exhaustive()
     }
 }
 
 impl Console {
+    proxmox_proto::console_info_methods!("proxmox_wasm");
+
+    fn info(&self) -> &ConsoleInfo {
+        &self.info
+    }
+
     fn error(&self, e: ConsoleError) -> Error {
-        proxmox_proto::Error::Console(Box::new(ConsoleFailure::new(self.request.clone(), e))).into()
+        self.info.error(e).into()
     }
 
     /// Wait for termproxy's `OK` (bounded by the read timeout).
@@ -856,7 +855,7 @@ impl Console {
             Err(Some(e)) => Err(self.error(e)),
             Err(None) => {
                 self.close();
-                Err(proxmox_proto::console::no_output_within(&self.request, limit).into())
+                Err(self.info.no_output_within(limit).into())
             }
         }
     }
@@ -905,11 +904,10 @@ impl Console {
         .await;
         match r {
             Some(r) => r.map_err(|e| self.error(e)),
-            None => Err(proxmox_proto::console::no_output_within(
-                &self.request,
-                timeout.unwrap_or_default(),
-            )
-            .into()),
+            None => Err(self
+                .info
+                .no_output_within(timeout.unwrap_or_default())
+                .into()),
         }
     }
 
@@ -1038,35 +1036,6 @@ impl Console {
             .state
             .try_borrow()
             .is_ok_and(|st| st.end.is_some())
-    }
-
-    /// The RFB password of a VNC console (`None` for a terminal): the answer's `password`
-    /// when the server generated one, otherwise the console ticket, as PVE's noVNC client
-    /// uses it. A secret: never print it.
-    ///
-    /// ```no_run
-    /// # use proxmox_wasm::*;
-    /// # async fn example(client: &Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// let vnc = client.console(ConsoleTarget::Node("pve1".into())).vnc().build().await?;
-    /// if let Some(pw) = vnc.password() {
-    ///     let _for_the_rfb_client = pw.expose();
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn password(&self) -> Option<&Secret> {
-        self.vnc.then(|| self.ticket.rfb_password())
-    }
-
-    /// The console call's answer: user, console ticket (a secret), port, task.
-    ///
-    /// ```no_run
-    /// # use proxmox_wasm::*;
-    /// # async fn example(console: &Console) -> Result<(), Box<dyn std::error::Error>> {
-    /// println!("console task {:?} for {}", console.ticket().upid, console.ticket().user);
-    /// # Ok(()) }
-    /// ```
-    pub fn ticket(&self) -> &ConsoleTicket {
-        &self.ticket
     }
 
     /// Called (outside any borrow) whenever output or the end arrives.

@@ -77,23 +77,7 @@ impl<M: Machine> MachineFlow<M> {
 
 /// A step of a sub-flow handed out as a step of the composite (never `Done`).
 fn pass<T>(step: Step<Answer>, slot: usize) -> Step<T> {
-    match step {
-        Step::Send(mut e) => {
-            e.id = ExchangeId(((slot as u64) << SLOT_SHIFT) | e.id.0);
-            Step::Send(e)
-        }
-        Step::SleepUntil(t) => Step::SleepUntil(t),
-        Step::AwaitReplies => Step::AwaitReplies,
-        Step::WaitForLogin { until } => Step::WaitForLogin { until },
-        Step::WaitForSlot { until } => Step::WaitForSlot { until },
-        Step::SecondFactor(c) => Step::SecondFactor(c),
-        Step::Event(e) => Step::Event(e),
-        Step::Done(_) => Step::Done(Err(ProtocolError::Malformed {
-            what: "flow",
-            detail: "a finished sub-call was handed out".into(),
-        }
-        .into())),
-    }
+    step.pass_up(|id| ExchangeId(((slot as u64) << SLOT_SHIFT) | id.0))
 }
 
 fn earliest(a: Option<MonoTime>, b: MonoTime) -> Option<MonoTime> {

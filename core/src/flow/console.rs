@@ -293,23 +293,7 @@ impl OpenConsole {
 
 /// A sub-call's step as a step of this flow (never `Done`).
 fn pass<T>(step: Step<HttpReply>, bit: u64) -> Step<T> {
-    match step {
-        Step::Send(mut e) => {
-            e.id = ExchangeId(e.id.0 | bit);
-            Step::Send(e)
-        }
-        Step::SleepUntil(t) => Step::SleepUntil(t),
-        Step::AwaitReplies => Step::AwaitReplies,
-        Step::WaitForLogin { until } => Step::WaitForLogin { until },
-        Step::WaitForSlot { until } => Step::WaitForSlot { until },
-        Step::SecondFactor(c) => Step::SecondFactor(c),
-        Step::Event(e) => Step::Event(e),
-        Step::Done(_) => Step::Done(Err(ProtocolError::Malformed {
-            what: "flow",
-            detail: "a finished sub-call was handed out".into(),
-        }
-        .into())),
-    }
+    step.pass_up(|id| ExchangeId(id.0 | bit))
 }
 
 impl Flow for OpenConsole {

@@ -60,6 +60,31 @@ impl<T> Step<T> {
     }
 }
 
+impl<T> Step<T> {
+    /// A sub-flow's step handed out by the flow made of it, its exchange ids tagged with
+    /// `tag` (so a reply finds its way back). A sub-flow's end is never handed out: the
+    /// composite feeds it to itself, and handing it out is a bug reported as an error.
+    pub(crate) fn pass_up<U>(self, tag: impl FnOnce(ExchangeId) -> ExchangeId) -> Step<U> {
+        match self {
+            Step::Send(mut e) => {
+                e.id = tag(e.id);
+                Step::Send(e)
+            }
+            Step::SleepUntil(t) => Step::SleepUntil(t),
+            Step::AwaitReplies => Step::AwaitReplies,
+            Step::WaitForLogin { until } => Step::WaitForLogin { until },
+            Step::WaitForSlot { until } => Step::WaitForSlot { until },
+            Step::SecondFactor(c) => Step::SecondFactor(c),
+            Step::Event(e) => Step::Event(e),
+            Step::Done(_) => Step::Done(Err(crate::error::ProtocolError::Malformed {
+                what: "flow",
+                detail: "a finished sub-call was handed out".into(),
+            }
+            .into())),
+        }
+    }
+}
+
 /// What a flow reports on the way.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
