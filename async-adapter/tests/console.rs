@@ -165,6 +165,24 @@ async fn endings(backend: Backend) {
         "{e}"
     );
 
+    // A refused upgrade (pveproxy's 401 for a bad vncticket) is an API error naming the
+    // WebSocket's request, without the ticket.
+    sim.inject(proxmox_sim::Fault::status(
+        "GET",
+        "/nodes/pve1/vncwebsocket",
+        401,
+        "permission denied - invalid PVEVNC ticket",
+    ));
+    let e = client
+        .console(ConsoleTarget::Node("pve1".into()))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.api().map(|a| a.status), Some(401), "{e}");
+    assert!(e.to_string().contains("GET /nodes/pve1/vncwebsocket"), "{e}");
+    assert!(!e.to_string().contains("PVEVNC:"), "{e}");
+    sim.clear_faults();
+
     sim.set_console_tokens_allowed(false);
     let e = client
         .console(ConsoleTarget::Node("pve1".into()))
