@@ -133,6 +133,8 @@ pub mod loose;
 pub mod models;
 pub mod options;
 pub mod params;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod path;
 #[cfg(feature = "rustls")]
 pub mod pin_file;
