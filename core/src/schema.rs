@@ -10,6 +10,11 @@
 //! * `check`: validating a call against the schema before it is sent, with errors shaped like
 //!   PVE's 400 `errors` map.
 
+pub mod check;
+pub mod load;
 pub mod model;
+pub mod pattern;
+pub mod property_string;
 
+pub use load::{MethodRef, SchemaError, SchemaStats};
 pub use model::{Format, PropSchema, PropertyFormat, Schema, SchemaMethod, SchemaType};

@@ -1228,3 +1228,255 @@ pub fn upgrade_head(data: &[u8]) {
         assert!((100..1000).contains(&head.status));
     }
 }
+
+/// Key names for the formats `property_string` builds from its input: plain names, names PVE
+/// uses for aliases, and names no property string can spell (`k=v`, `x,y`, empty, blank).
+const PS_NAMES: [&str; 13] = [
+    "a", "b", "c", "model", "macaddr", "virtio", "e1000", "file", "volume", " ", "k=v", "x,y", "",
+];
+
+/// A property-string format: with the selector's top bit clear one of three shaped like PVE's
+/// `net[n]`, `scsi[n]` and `ipconfig[n]`; with it set, one built from the input (1 to 6 keys of
+/// 3 bytes each: name, flags, alias names), inconsistent ones included.
+fn ps_format(sel: u8, data: &[u8]) -> (proxmox_proto::schema::PropertyFormat, &[u8]) {
+    use proxmox_proto::schema::{PropSchema, PropertyFormat, SchemaType};
+    let opt = PropSchema {
+        optional: true,
+        ..PropSchema::default()
+    };
+    let dflt = PropSchema {
+        default_key: true,
+        ..PropSchema::default()
+    };
+    let alias = |target: &str, key_alias: Option<&str>| PropSchema {
+        alias: Some(target.into()),
+        key_alias: key_alias.map(Into::into),
+        ..PropSchema::default()
+    };
+    let own = |v: Vec<(&str, PropSchema)>| -> Vec<(String, PropSchema)> {
+        v.into_iter().map(|(k, s)| (k.to_owned(), s)).collect()
+    };
+    if sel & 0x80 == 0 {
+        let format = match sel % 3 {
+            0 => PropertyFormat {
+                keys: own(vec![
+                    ("model", dflt.clone()),
+                    ("macaddr", opt.clone()),
+                    ("bridge", opt.clone()),
+                    (
+                        "firewall",
+                        PropSchema {
+                            ty: SchemaType::Boolean,
+                            ..opt.clone()
+                        },
+                    ),
+                    ("tag", opt.clone()),
+                    ("trunks", opt.clone()),
+                    ("virtio", alias("macaddr", Some("model"))),
+                    ("e1000", alias("macaddr", Some("model"))),
+                ]),
+                default_key: Some("model".into()),
+            },
+            1 => PropertyFormat {
+                keys: own(vec![
+                    ("file", dflt.clone()),
+                    ("volume", alias("file", None)),
+                    ("iothread", opt.clone()),
+                    ("size", opt.clone()),
+                    ("media", opt.clone()),
+                ]),
+                default_key: None,
+            },
+            _ => PropertyFormat {
+                keys: own(["ip", "gw", "ip6", "gw6"]
+                    .map(|k| (k, opt.clone()))
+                    .to_vec()),
+                default_key: None,
+            },
+        };
+        return (format, data);
+    }
+    let name = |b: u8| PS_NAMES[usize::from(b) % PS_NAMES.len()].to_owned();
+    let Some((&n, mut rest)) = data.split_first() else {
+        return (PropertyFormat::default(), data);
+    };
+    let mut keys = Vec::new();
+    for _ in 0..(n % 6 + 1) {
+        let [b0, flags, refs, tail @ ..] = rest else {
+            break;
+        };
+        rest = tail;
+        keys.push((
+            name(*b0),
+            PropSchema {
+                optional: flags & 1 != 0,
+                default_key: flags & 2 != 0,
+                alias: (flags & 4 != 0).then(|| name(*refs)),
+                key_alias: (flags & 8 != 0).then(|| name(refs >> 4)),
+                ..PropSchema::default()
+            },
+        ));
+    }
+    let default_key = if n & 0x40 != 0 { Some(name(n)) } else { None };
+    (PropertyFormat { keys, default_key }, rest)
+}
+
+/// `property_string` (`schema::property_string`): a format (see `ps_format`) and a text.
+/// Never a panic; what parses has unique keys and values without `,` or a line break; its
+/// `to_text` reads back to the same entries and is written again the same; its `Display`
+/// reads back to the same entries in the same order; errors are one bounded line.
+pub fn property_string(data: &[u8]) {
+    use proxmox_proto::schema::property_string::{default_key, key_schema, parse, parse_entries};
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let (format, text) = ps_format(sel, rest);
+    let text = String::from_utf8_lossy(text);
+    let _ = default_key(&format);
+    let borrowed = parse_entries(&format, &text);
+    let p = match parse(&format, &text) {
+        Ok(p) => p,
+        Err(e) => {
+            assert_eq!(borrowed, Err(e.clone()), "parse_entries of {text:?}");
+            let shown = e.to_string();
+            assert!(!shown.contains('\n'), "{shown:?}");
+            assert!(shown.len() <= 4096, "{} bytes", shown.len());
+            return;
+        }
+    };
+    assert_eq!(
+        borrowed,
+        Ok(p.iter().collect()),
+        "parse_entries of {text:?}"
+    );
+    let mut keys: Vec<&str> = Vec::new();
+    for (k, v) in &p {
+        assert!(!keys.contains(&k), "key {k:?} twice in {text:?}");
+        keys.push(k);
+        assert!(!v.is_empty() && !v.contains([',', '\n']), "{k}={v:?}");
+        assert!(key_schema(&format, k).is_some(), "{k:?} has no schema");
+        let _ = (p.get_bool(k), p.get_int(k), p.get_number(k));
+        if let Some(items) = p.get_list(k)
+            && !v.contains('\0')
+        {
+            assert!(items.iter().all(|i| !i.is_empty() && !i.contains(';')));
+        }
+    }
+    let written = p.to_text(&format);
+    let again = parse(&format, &written)
+        .unwrap_or_else(|e| panic!("{text:?} wrote {written:?}, which does not parse: {e}"));
+    assert!(
+        again.same_entries(&p),
+        "{text:?} -> {written:?}: {again:?} != {p:?}"
+    );
+    assert_eq!(
+        again.to_text(&format),
+        written,
+        "written twice from {text:?}"
+    );
+    let shown = p.to_string();
+    let plain = parse(&format, &shown)
+        .unwrap_or_else(|e| panic!("{text:?} displayed {shown:?}, which does not parse: {e}"));
+    assert_eq!(plain, p, "Display of {text:?}");
+    // Edits never panic, and a removed key is gone.
+    let mut edited = p.clone();
+    if let Some(k) = keys.first() {
+        assert!(edited.remove(k).is_some() && edited.get(k).is_none());
+    }
+    let _ = edited.set(text.chars().take(8).collect::<String>(), "v");
+    let _ = edited.to_text(&format);
+}
+
+/// Schema loading (`schema::Schema::from_apidoc`, `from_json`) from raw bytes. The first byte
+/// chooses: bit 0 reads the rest with `from_json`, otherwise with `from_apidoc`; bit 1 wraps
+/// the text in `const apiSchema = …;` first. Nothing panics; errors are one line without
+/// control characters; a schema that loads has consistent counts, finds every endpoint again
+/// by a concrete path (variables filled in, percent-encoded), answers lookups of raw paths
+/// made from the input, and evaluates every pattern on input-made values; plain JSON loads
+/// the same through both readers.
+pub fn schema_load(data: &[u8]) {
+    use proxmox_proto::schema::{Schema, SchemaMethod};
+    let [mode, rest @ ..] = data else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let text = if mode & 2 != 0 {
+        format!("const apiSchema = {text};\nExt.onReady(function () {{}});")
+    } else {
+        text.into_owned()
+    };
+    let result = if mode & 1 != 0 {
+        Schema::from_json(text.as_bytes())
+    } else {
+        Schema::from_apidoc(&text)
+    };
+    let schema = match result {
+        Ok(schema) => schema,
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(!has_control(&msg), "error with control characters: {msg:?}");
+            return;
+        }
+    };
+    if mode & 3 == 1 {
+        let again = Schema::from_apidoc(&text).expect("plain JSON loads through from_apidoc too");
+        assert_eq!(again.stats(), schema.stats());
+    }
+    let stats = schema.stats();
+    assert_eq!(stats.methods, schema.endpoints().count());
+    assert_eq!(stats.patterns, schema.data().patterns.len());
+    assert!(stats.methods > 0);
+    let values: Vec<String> = rest
+        .split(|b| *b == b'/')
+        .take(8)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    for (i, (m, node, method)) in schema.endpoints().enumerate() {
+        let mut segments = 0;
+        let path: String = node
+            .path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|seg| {
+                segments += 1;
+                if seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2 {
+                    format!("/v{i}%2F%3A")
+                } else {
+                    format!("/{}", percent_encode(seg))
+                }
+            })
+            .collect();
+        let found = schema
+            .method(m, &path)
+            .unwrap_or_else(|| panic!("{m} {} not found as {path}", node.path));
+        let found_segments = found.path().split('/').filter(|s| !s.is_empty()).count();
+        assert_eq!(found_segments, segments, "{path}");
+        assert!(std::ptr::eq(found.method, method) || found.node.path != node.path);
+        for (_, v) in &found.vars {
+            assert_eq!(*v, format!("v{i}/:"), "{path}");
+        }
+    }
+    for v in &values {
+        for m in SchemaMethod::ALL {
+            let _ = schema.method(m, v);
+        }
+        let _ = schema.resolve(v);
+        for id in 0..schema.data().patterns.len() {
+            let id = proxmox_proto::schema::model::PatternId(u32::try_from(id).unwrap());
+            let _ = schema.pattern_matches(id, v);
+        }
+    }
+}
+
+/// Every byte outside `[A-Za-z0-9._~-]` percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._~-".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -144,10 +144,13 @@ pub struct PatternId(pub u32);
 /// A pattern as the schema writes it, and translated for the regex engine.
 #[derive(Debug, Clone)]
 pub struct Pattern {
-    /// As the schema writes it (Perl syntax).
+    /// As the schema writes it: Perl syntax (PVE, PMG), or `/…/` in Rust `regex` syntax (PBS;
+    /// see the `pattern` module).
     pub perl: String,
-    /// The translation (anchored), or why there is none.
+    /// The translation (anchored as the server applies the pattern), or why there is none.
     pub translated: Result<String, String>,
+    /// The translation, compiled once (see `Pattern::new` and `Pattern::is_match`).
+    pub(crate) regex: Option<regex_lite::Regex>,
 }
 
 /// The schema of one value: a parameter, a property-string key, an array's items, a
@@ -184,6 +187,9 @@ pub struct PropSchema {
     pub key_alias: Option<String>,
     /// `default_key`: in a property string, a value without `key=` is this key's.
     pub default_key: bool,
+    /// A list property string (PBS writes such a `format` as an array schema): the value is
+    /// a list, and each item has this schema.
+    pub list_format: Option<Box<PropSchema>>,
 }
 
 impl Default for PropSchema {
@@ -204,6 +210,7 @@ impl Default for PropSchema {
             alias: None,
             key_alias: None,
             default_key: false,
+            list_format: None,
         }
     }
 }
