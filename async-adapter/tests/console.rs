@@ -179,7 +179,10 @@ async fn endings(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(e.api().map(|a| a.status), Some(401), "{e}");
-    assert!(e.to_string().contains("GET /nodes/pve1/vncwebsocket"), "{e}");
+    assert!(
+        e.to_string().contains("GET /nodes/pve1/vncwebsocket"),
+        "{e}"
+    );
     assert!(!e.to_string().contains("PVEVNC:"), "{e}");
     sim.clear_faults();
 

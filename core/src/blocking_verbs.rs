@@ -235,6 +235,16 @@ macro_rules! __flow_methods {
                 .map_err(|e| e.with_request(label))?)
         }
 
+        /// The server's own API schema, fetched from the node's API viewer (PVE
+        /// `/pve-docs/api-viewer/apidoc.js`; PBS `/docs/…`, PMG `/pmg-docs/…`) on the client's
+        /// origin and path prefix, without credentials. A 404 means the docs package is not
+        /// installed: the error says so. Give it to a client's `.schema()` to check calls.
+        #[cfg(feature = "schema")]
+        #[doc = $crate::__example!($krate, $mode, "let schema = client.fetch_schema()" AWAIT "?;\nprintln!(\"{:?}\", schema.stats());")]
+        pub $($async)? fn fetch_schema(&self) -> Result<$crate::schema::Schema, Error> {
+            self.run(self.core().fetch_schema())$(.$await)?
+        }
+
         /// Wait for many tasks at once (one loop); outcomes in input order.
         #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcomes = client.wait_tasks(&[upid], WaitOptions::default())" AWAIT "?;")]
         pub $($async)? fn wait_tasks(

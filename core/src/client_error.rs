@@ -115,7 +115,8 @@ impl ClientError {
     pub fn may_have_been_sent(&self) -> bool {
         match self {
             Self::Transport(t) => t.failure.may_have_been_sent,
-            Self::Proto(e) => matches!(e, Error::Api(_) | Error::Protocol(_)),
+            Self::Proto(Error::Api(a)) => !a.checked_locally,
+            Self::Proto(e) => matches!(e, Error::Protocol(_)),
             Self::HostKey { .. } | Self::Unsupported(_) | Self::Config(_) | Self::Io(_) => false,
             // The task was started: its request was sent.
             Self::Task(_) => true,

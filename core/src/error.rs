@@ -118,6 +118,9 @@ pub struct ApiError {
     /// How many attempts of the call ended with this answer (0 when not known); more than one
     /// when the answer was retried (595, 596 on a GET, a lock timeout).
     pub attempts: u32,
+    /// The client answered for the server: it checked the call against the server's API
+    /// schema and sent nothing (the error has the shape of the server's 400).
+    pub checked_locally: bool,
 }
 
 impl ApiError {
@@ -142,6 +145,7 @@ impl ApiError {
             request: None,
             note: None,
             attempts: 0,
+            checked_locally: false,
         }
     }
 

@@ -89,6 +89,8 @@ mod files;
 mod guest;
 mod options;
 mod reply;
+#[cfg(feature = "schema")]
+mod schema;
 mod sequential;
 mod shell_call;
 mod shell_upload;
@@ -106,6 +108,8 @@ pub use files::{DataCall, DiscoverChecksum, DownloadUrlFlow};
 pub use guest::GuestCall;
 pub use options::{CallOptions, Policy};
 pub use reply::{FailureKind, HttpReply, Phase, Reply, ShellReply, TransportFailure};
+#[cfg(feature = "schema")]
+pub use schema::{FetchSchema, MAX_SCHEMA_BYTES, schema_path};
 pub use sequential::{IoStep, next_io};
 pub use shell_call::ShellCall;
 pub use shell_upload::ShellUploadFlow;

@@ -133,8 +133,6 @@ pub mod loose;
 pub mod models;
 pub mod options;
 pub mod params;
-#[cfg(feature = "schema")]
-pub mod schema;
 pub mod path;
 #[cfg(feature = "rustls")]
 pub mod pin_file;
@@ -148,6 +146,8 @@ pub mod response;
 pub mod retry;
 #[cfg(feature = "rustls")]
 pub mod rustls_config;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod service;
 pub mod session;
 pub mod shell;

@@ -156,6 +156,8 @@ pub struct ClientOptions {
     node_addresses: Vec<(String, String)>,
     per_node_in_flight: Option<usize>,
     trust_on_first_use: bool,
+    #[cfg(feature = "schema")]
+    schema: Option<crate::schema::Schema>,
     errors: Vec<String>,
 }
 
@@ -208,6 +210,9 @@ pub struct ValidatedOptions {
     /// Exchanges in flight at once per endpoint, when set (cluster clients default to
     /// [`crate::cluster::DEFAULT_PER_NODE_IN_FLIGHT`]).
     pub per_node_in_flight: Option<usize>,
+    /// The schema calls are checked against, if any.
+    #[cfg(feature = "schema")]
+    pub schema: Option<crate::schema::Schema>,
 }
 
 impl ValidatedOptions {
@@ -290,6 +295,8 @@ impl ClientOptions {
             node_addresses: Vec::new(),
             per_node_in_flight: None,
             trust_on_first_use: false,
+            #[cfg(feature = "schema")]
+            schema: None,
             errors: Vec::new(),
         }
     }
@@ -317,6 +324,12 @@ impl ClientOptions {
     /// the first endpoint that is up, and pveproxy forwards it.
     pub fn set_node_affinity(&mut self, on: bool) {
         self.node_affinity = on;
+    }
+
+    /// Check every call against `schema` before it is sent.
+    #[cfg(feature = "schema")]
+    pub fn set_schema(&mut self, schema: crate::schema::Schema) {
+        self.schema = Some(schema);
     }
 
     /// At most `n` exchanges in flight at once to one endpoint (node). A cluster client has
@@ -623,6 +636,8 @@ impl ClientOptions {
             node_affinity: self.node_affinity,
             node_addresses: self.node_addresses,
             per_node_in_flight: self.per_node_in_flight,
+            #[cfg(feature = "schema")]
+            schema: self.schema,
         })
     }
 
@@ -780,6 +795,17 @@ macro_rules! client_builder_methods {
         /// uses it instead of the address the cluster reports for it.
         pub fn node_address(mut self, node: &str, address: &str) -> Self {
             self.$field.add_node_address(node, address);
+            self
+        }
+
+        /// Check every call against the server's API schema before it is sent: unknown
+        /// paths, methods and parameters ("did you mean"), types, enums, ranges, patterns,
+        /// property strings, missing parameters and endpoints closed to API tokens fail
+        /// with a 400-shaped error and nothing is sent. Load the schema from the node
+        /// (`fetch_schema()`) or a file (`proxmox_proto::schema::Schema::from_apidoc`).
+        #[cfg(feature = "schema")]
+        pub fn schema(mut self, schema: $crate::schema::Schema) -> Self {
+            self.$field.set_schema(schema);
             self
         }
 

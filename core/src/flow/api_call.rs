@@ -519,6 +519,12 @@ impl Engine {
         if self.started.is_none() {
             self.started = Some(now.mono);
             self.deadline = self.policy.timeout.map(|t| now.mono + t);
+            // A client with a schema checks the call before anything is sent.
+            if let Some(call) = &self.call
+                && let Err(e) = self.shared.check_call(call)
+            {
+                return self.finish(Err(e));
+            }
         }
         loop {
             if let Some(e) = self.events.pop_front() {

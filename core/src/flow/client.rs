@@ -52,6 +52,28 @@ pub(crate) struct Shared {
     pub(crate) pins: Option<crate::options::PinOptions>,
     /// Where guests were found by [`ClientCore::guest_call`], by id.
     pub(crate) guests: Mutex<std::collections::HashMap<u32, crate::cluster::GuestLocation>>,
+    /// The schema every call is checked against before it is sent, once set.
+    #[cfg(feature = "schema")]
+    pub(crate) schema: std::sync::OnceLock<crate::schema::Schema>,
+}
+
+impl Shared {
+    /// `call` checked against the client's schema, if it has one (the error is shaped like
+    /// PVE's 400 and says that nothing was sent).
+    pub(crate) fn check_call(&self, call: &Call) -> Result<(), crate::Error> {
+        #[cfg(feature = "schema")]
+        if let Some(schema) = self.schema.get() {
+            return schema.check(call, self.auth_kind).map_err(|e| {
+                let mut e = e.into_error();
+                if let crate::Error::Api(api) = &mut e {
+                    api.checked_locally = true;
+                }
+                e
+            });
+        }
+        let _ = call;
+        Ok(())
+    }
 }
 
 /// How calls become commands on the shell wire, and the host errors name.
@@ -169,6 +191,8 @@ impl ClientCore {
                 router: std::sync::OnceLock::new(),
                 pins: None,
                 guests: Mutex::new(std::collections::HashMap::new()),
+                #[cfg(feature = "schema")]
+                schema: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -190,6 +214,10 @@ impl ClientCore {
         if let Some(shared) = Arc::get_mut(&mut core.shared) {
             shared.prepared_second_factor = v.second_factor;
             shared.pins = v.tls.pins.clone();
+            #[cfg(feature = "schema")]
+            if let Some(schema) = v.schema {
+                let _ = shared.schema.set(schema);
+            }
             if v.endpoints.is_some()
                 || !v.node_addresses.is_empty()
                 || !v.node_affinity
@@ -724,6 +752,26 @@ impl ClientCore {
             key,
             framing,
         )
+    }
+
+    /// Check every call against `schema` before it is sent (unknown paths, methods and
+    /// parameters, types, ranges, patterns, property strings, endpoints closed to tokens),
+    /// from now on. A client's schema is set once: `false` when it already had one.
+    #[cfg(feature = "schema")]
+    pub fn set_schema(&self, schema: crate::schema::Schema) -> bool {
+        self.shared.schema.set(schema).is_ok()
+    }
+
+    /// The schema calls are checked against, if set.
+    #[cfg(feature = "schema")]
+    pub fn schema(&self) -> Option<&crate::schema::Schema> {
+        self.shared.schema.get()
+    }
+
+    /// The flow that fetches the server's own schema (see [`super::FetchSchema`]).
+    #[cfg(feature = "schema")]
+    pub fn fetch_schema(&self) -> super::FetchSchema {
+        super::FetchSchema::new(self.shared.clone(), self.shared.policy.clone())
     }
 
     /// A cluster client's endpoints, in order, with the nodes they are known to be (a client

@@ -89,6 +89,10 @@ impl Flow for ShellCall {
         }
         let started = *self.started.get_or_insert(now.mono);
         if let Some(call) = self.call.take() {
+            // A client with a schema checks the call before anything runs.
+            if let Err(e) = self.shared.check_call(&call) {
+                return self.finish(Err(e));
+            }
             let Some(wire) = &self.shared.shell else {
                 return self.finish(Err(ProtocolError::Malformed {
                     what: "flow",

@@ -221,6 +221,29 @@ pub(crate) fn non_api(shared: &Shared, req: &Request, path: &str) -> Response {
         {
             return serve_static(dir, rest);
         }
+        let docs = match shared.config.service {
+            crate::Service::Pve => "/pve-docs/api-viewer/apidoc.js",
+            crate::Service::Pmg => "/pmg-docs/api-viewer/apidoc.js",
+            crate::Service::Pbs => "/docs/api-viewer/apidoc.js",
+        };
+        if path == docs {
+            // Served by pveproxy from the docs package (pve-manager `PVE/Service/pveproxy.pm`
+            // maps `/pve-docs/` to /usr/share/pve-docs); without the package, 404.
+            return match &shared.config.api_schema {
+                Some(json) => Response::text(
+                    200,
+                    "OK",
+                    "application/javascript",
+                    format!("const apiSchema = {json};\n").into_bytes(),
+                ),
+                None => {
+                    let mut r =
+                        Response::text(404, "Not Found", "text/plain", b"404 Not Found".to_vec());
+                    r.close = true;
+                    r
+                }
+            };
+        }
         if path == "/" {
             let body = format!(
                 "<!doctype html><title>proxmox-sim {}</title><p>proxmox-sim: API at /api2/json</p>",

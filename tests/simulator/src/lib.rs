@@ -177,6 +177,11 @@ pub struct Config {
     pub error_message_in_body: bool,
     /// Serve this directory at `/dashboard/` (same origin, no auth).
     pub static_dir: Option<PathBuf>,
+    /// The API viewer's schema, served without auth where the product serves it (PVE
+    /// `/pve-docs/api-viewer/apidoc.js`, PMG `/pmg-docs/…`, PBS `/docs/…`) as
+    /// `const apiSchema = <this JSON>;`; `None` answers 404 there, as a node without the docs
+    /// package does.
+    pub api_schema: Option<String>,
     /// Failed TFA second steps before the user is locked out (default 5).
     pub tfa_lockout_after: u32,
     /// Serve the hostile routes under `/hostile/` (default false; binary flag `--hostile`):
@@ -209,6 +214,7 @@ impl Config {
             unauthorized_delay: Duration::ZERO,
             error_message_in_body: true,
             static_dir: None,
+            api_schema: None,
             tfa_lockout_after: 5,
             hostile: false,
             nodes: 1,
