@@ -250,6 +250,9 @@ pub(crate) struct Common {
     pub(crate) timeout: Duration,
     pub(crate) upload_timeout: Option<Duration>,
     pub(crate) body_limit: u64,
+    /// The schema every call is checked against before it runs.
+    #[cfg(feature = "schema")]
+    pub(crate) schema: Option<proxmox_proto::schema::Schema>,
 }
 
 impl Default for Common {
@@ -261,6 +264,8 @@ impl Default for Common {
             timeout: Duration::from_secs(60),
             upload_timeout: Some(Duration::from_secs(3600)),
             body_limit: proxmox_proto::response::DEFAULT_BODY_LIMIT,
+            #[cfg(feature = "schema")]
+            schema: None,
         }
     }
 }
@@ -278,6 +283,15 @@ impl Common {
 /// The setters every builder has.
 macro_rules! common_setters {
     () => {
+        /// Check every call against the server's API schema before the command runs (see
+        /// `proxmox_proto::schema`; load it from a file with `Schema::from_apidoc`, e.g. the
+        /// node's `/usr/share/pve-docs/api-viewer/apidoc.js`).
+        #[cfg(feature = "schema")]
+        pub fn schema(mut self, schema: proxmox_proto::schema::Schema) -> Self {
+            self.common.schema = Some(schema);
+            self
+        }
+
         /// The product: PVE (default, `pvesh`) or PMG (`pmgsh`). PBS has no API shell and is
         /// refused by `build`.
         pub fn service(mut self, service: proxmox_proto::Service) -> Self {
@@ -391,6 +405,10 @@ impl Client {
             common.timeout,
             common.body_limit,
         );
+        #[cfg(feature = "schema")]
+        if let Some(schema) = common.schema.clone() {
+            core.set_schema(schema);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 core,
