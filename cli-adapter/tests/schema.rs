@@ -36,3 +36,17 @@ fn a_refused_call_never_runs_the_command() {
     assert!(marker.exists(), "the command ran");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn fetch_schema_says_where_the_file_is() {
+    let client = Client::local()
+        .program("/bin/false")
+        .build()
+        .expect("builds");
+    let e = client.fetch_schema().unwrap_err().to_string();
+    assert!(
+        e.contains("/usr/share/pve-docs/api-viewer/apidoc.js"),
+        "{e}"
+    );
+    assert!(e.contains("Schema::from_apidoc"), "{e}");
+}

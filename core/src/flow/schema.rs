@@ -87,6 +87,18 @@ impl Flow for FetchSchema {
     type Output = Schema;
 
     fn poll(&mut self, _now: Now) -> Step<Schema> {
+        if self.shared.shell.is_some() && self.sent.is_none() {
+            // The shell wire runs pvesh only; the file is on the node.
+            return Step::Done(Err(crate::error::InputError::Invalid {
+                what: "fetch_schema",
+                reason: format!(
+                    "a pvesh client fetches no URLs: read the node's /usr/share/{}/api-viewer/apidoc.js \
+                     and load it with Schema::from_apidoc",
+                    docs_package(self.shared.rb.target().service())
+                ),
+            }
+            .into()));
+        }
         if self.sent.is_none() {
             let req = match self.shared.rb.fetch(&self.url) {
                 Ok(r) => r,
