@@ -245,7 +245,9 @@ macro_rules! __flow_methods {
             self.run(self.core().fetch_schema())$(.$await)?
         }
 
-        /// Wait for many tasks at once (one loop); outcomes in input order.
+        /// Wait for many tasks at once: one task-list request per node per tick, a task's own
+        /// status only when the list cannot settle it (see `proxmox_proto::task::TaskWatcher`);
+        /// outcomes in input order.
         #[doc = $crate::__example!($krate, $mode, "# let upid: Upid = \"UPID:pve1:00001234:00005678:65000000:qmstart:100:root@pam:\".parse()?;\n" "let outcomes = client.wait_tasks(&[upid], WaitOptions::default())" AWAIT "?;")]
         pub $($async)? fn wait_tasks(
             &self,

@@ -10,6 +10,8 @@
 //! * [`waiter`]: [`TaskWaiter`], a state machine that polls the status with backoff until the
 //!   task stops or a deadline passes, and fetches the log tail on failure; [`WaiterSet`] drives
 //!   many of them from one loop;
+//! * [`watcher`]: [`TaskWatcher`], many tasks watched with one task-list request per node per
+//!   tick, falling back to status requests only for what the lists cannot settle;
 //! * [`follow`]: [`LogFollower`], a state machine that follows a running task's log, line by
 //!   line, without losing or repeating lines.
 //!
@@ -28,12 +30,14 @@ pub mod follow;
 pub mod log;
 pub mod status;
 pub mod waiter;
+pub mod watcher;
 
 pub use error::TaskError;
 pub use follow::LogFollower;
 pub use log::{LogLine, LogPage};
 pub use status::{ExitStatus, RunState, TaskStatus};
 pub use waiter::{SetAction, TaskWaiter, WaiterSet};
+pub use watcher::{TaskListing, TaskWatcher, WatchAction, WatchKind, WatchStats};
 
 /// How a waiter or log follower polls.
 ///
@@ -65,6 +69,9 @@ pub struct WaitOptions {
     /// How many transient failures in a row (595-599, 502-504, transport errors the adapter
     /// calls retryable) are retried before the wait ends with the error (default 5).
     pub max_transient_errors: u32,
+    /// How many entries the task watcher asks for per page of a node's task list (default
+    /// 500; at least 1: PVE lists nothing for `limit=0`).
+    pub list_page_size: u64,
 }
 
 impl Default for WaitOptions {
@@ -78,6 +85,7 @@ impl Default for WaitOptions {
             log_tail_lines: 20,
             page_size: 500,
             max_transient_errors: 5,
+            list_page_size: 500,
         }
     }
 }
@@ -128,6 +136,12 @@ impl WaitOptions {
     /// Transient failures in a row that are retried.
     pub fn with_max_transient_errors(mut self, n: u32) -> Self {
         self.max_transient_errors = n;
+        self
+    }
+
+    /// Entries per page of a node's task list for the task watcher (at least 1).
+    pub fn with_list_page_size(mut self, entries: u64) -> Self {
+        self.list_page_size = entries;
         self
     }
 }

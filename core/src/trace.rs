@@ -146,6 +146,7 @@ pub fn event(event: &Event) {
         } => tracing::info!(endpoint = %endpoint, reason = %reason, "endpoint failed"),
         Event::TaskStatus(s) => tracing::trace!(running = s.is_running(), "task status"),
         Event::LogLines(lines) => tracing::trace!(lines = lines.len(), "task log lines"),
+        Event::TaskStarted { index, total } => tracing::debug!(index, total, "task seen running"),
         Event::TaskFinished {
             index,
             finished,

@@ -9,7 +9,7 @@ use super::options::{CallOptions, Policy};
 use super::shell_call::ShellCall;
 use super::sub_call::SubCall;
 use super::tasks::{
-    FollowLog, FollowOne, ReadLog, ReadTaskLog, WaitMany, WaitOne, WaitTask, WaitTasks,
+    FollowLog, FollowOne, ReadLog, ReadTaskLog, WaitOne, WaitTask, WaitTasks, WatchMany,
 };
 use crate::auth::Session;
 use crate::call::Call;
@@ -408,10 +408,14 @@ impl ClientCore {
         ))
     }
 
-    /// The flow that waits for many tasks at once, every ready status request at once (ends as
-    /// [`super::Event::TaskFinished`]); outcomes in input order.
+    /// The flow that waits for many tasks at once with one task-list request per node per
+    /// tick ([`crate::task::TaskWatcher`]: `GET /nodes/{node}/tasks`, paged; a task's own
+    /// status only when the lists cannot settle it). A task seen running comes as
+    /// [`super::Event::TaskStarted`], each end as [`super::Event::TaskFinished`]; outcomes in
+    /// input order. PMG has no usable listing: its tasks are polled one status request each.
     ///
-    /// Driven on canned bytes: both status requests are handed out before any answer.
+    /// Driven on canned bytes: two tasks on one node cost one listing per tick; the failed
+    /// one's log tail is fetched.
     ///
     /// ```
     /// use proxmox_proto::flow::{ClientCore, Event, Flow, HttpReply, MonoTime, Now, Payload, Reply, Step};
@@ -423,47 +427,52 @@ impl ClientCore {
     /// let mut o = ClientOptions::new("pve1.example.com");
     /// o.set_api_token("root@pam!ci", "s".into());
     /// let core = ClientCore::from_options(o.validate(TransportKind::Https).unwrap(), |rb| rb);
-    /// let upids: Vec<Upid> = [
+    /// let (a, b) = (
     ///     "UPID:pve1:00000001:00000001:65000000:qmstart:100:root@pam:",
     ///     "UPID:pve1:00000002:00000002:65000000:qmstart:101:root@pam:",
-    /// ].iter().map(|u| u.parse().unwrap()).collect();
+    /// );
+    /// let upids: Vec<Upid> = [a, b].iter().map(|u| u.parse().unwrap()).collect();
     /// let mut flow = core.wait_tasks(&upids, WaitOptions::default());
-    /// let now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
-    /// let (mut sent, mut finished, mut rounds) = (Vec::new(), 0, 0);
+    /// let mut now = Now::new(MonoTime::ZERO, Duration::from_secs(1_700_000_000));
+    /// let (mut sent, mut paths, mut started, mut finished) = (Vec::new(), Vec::new(), 0, 0);
     /// let outcomes = loop {
     ///     match flow.poll(now) {
     ///         Step::Send(ex) => sent.push(ex),
     ///         Step::AwaitReplies => {
-    ///             rounds += 1;
-    ///             if rounds == 1 {
-    ///                 assert_eq!(sent.len(), 2, "both tasks asked at once");
-    ///             }
     ///             for ex in sent.drain(..) {
     ///                 let Payload::Http(req) = &ex.payload else { unreachable!() };
-    ///                 let path = req.uri().path();
+    ///                 let path = req.uri().path().to_owned();
+    ///                 let listings = paths.iter().filter(|p: &&String| p.ends_with("/tasks")).count();
     ///                 let body = if path.ends_with("/log") {
-    ///                     r#"{"data":[{"n":1,"t":"some error"}],"total":1}"#.to_owned()
+    ///                     r#"{"data":[{"n":1,"t":"TASK ERROR: some error"}],"total":1}"#.to_owned()
+    ///                 } else if listings == 0 {
+    ///                     format!(r#"{{"data":[{{"upid":"{a}","status":"RUNNING"}},{{"upid":"{b}","status":"RUNNING"}}],"total":2}}"#)
     ///                 } else {
-    ///                     let exit = if path.contains("00000002") { "some error" } else { "OK" };
-    ///                     format!(r#"{{"data":{{"status":"stopped","exitstatus":"{exit}"}}}}"#)
+    ///                     format!(r#"{{"data":[{{"upid":"{a}","endtime":1700000001,"status":"OK"}},{{"upid":"{b}","endtime":1700000001,"status":"some error"}}],"total":2}}"#)
     ///                 };
+    ///                 paths.push(path);
     ///                 flow.handle(ex.id, Reply::Http(HttpReply::new(200, None, body.into_bytes())));
     ///             }
     ///         }
+    ///         Step::SleepUntil(t) => now = Now::new(t, now.wall + t.since(now.mono)),
+    ///         Step::Event(Event::TaskStarted { .. }) => started += 1,
     ///         Step::Event(Event::TaskFinished { .. }) => finished += 1,
     ///         Step::Done(outcomes) => break outcomes.unwrap(),
     ///         other => unreachable!("{other:?}"),
     ///     }
     /// };
-    /// assert_eq!(finished, 2);
+    /// assert_eq!(paths, ["/api2/json/nodes/pve1/tasks", "/api2/json/nodes/pve1/tasks",
+    ///     &format!("/api2/json/nodes/pve1/tasks/{b}/log")]);
+    /// assert_eq!((started, finished), (2, 2));
     /// assert_eq!(outcomes[0], TaskOutcome::Ok);
     /// assert!(matches!(outcomes[1], TaskOutcome::Failed { .. }), "{:?}", outcomes[1]);
     /// ```
     pub fn wait_tasks(&self, upids: &[Upid], options: WaitOptions) -> WaitTasks {
+        let listing = crate::task::TaskListing::for_service(self.shared.rb.target().service());
         WaitTasks(MachineFlow::new(
             self.shared.clone(),
             self.shared.policy.clone(),
-            WaitMany::new(upids, options),
+            WatchMany::new(upids, listing, options),
         ))
     }
 

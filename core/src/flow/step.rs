@@ -126,6 +126,14 @@ pub enum Event {
     TaskStatus(crate::task::TaskStatus),
     /// New lines of a followed task log, each once, in order.
     LogLines(Vec<crate::task::LogLine>),
+    /// One of several tasks waited for was seen running (once per task; a task first seen
+    /// ended is only reported as [`Event::TaskFinished`]).
+    TaskStarted {
+        /// Its index in the list given.
+        index: usize,
+        /// How many tasks are waited for.
+        total: usize,
+    },
     /// One of several tasks waited for ended.
     TaskFinished {
         /// Its index in the list given.

@@ -6,8 +6,8 @@ use super::step::Event;
 use super::sub_call::Answer;
 use crate::error::Error;
 use crate::task::{
-    Action, LogFollower, LogLine, LogPage, SetAction, TaskOutcome, TaskWaiter, WaitOptions,
-    WaiterSet,
+    Action, LogFollower, LogLine, LogPage, TaskListing, TaskOutcome, TaskWaiter, TaskWatcher,
+    WaitOptions, WatchAction,
 };
 use crate::upid::Upid;
 use std::collections::VecDeque;
@@ -153,74 +153,65 @@ impl Machine for FollowOne {
     }
 }
 
-/// Waits for many tasks, every ready status request at once; each end is reported as
-/// [`Event::TaskFinished`], the outcomes come in input order.
-pub(crate) struct WaitMany {
-    set: WaiterSet,
-    outcomes: Vec<Option<TaskOutcome>>,
+/// Waits for many tasks with a [`TaskWatcher`]: one task-list request per node per tick,
+/// status requests only for what the lists cannot settle. A task seen running is reported
+/// as [`Event::TaskStarted`], each end as [`Event::TaskFinished`]; the outcomes come in input
+/// order.
+pub(crate) struct WatchMany {
+    watcher: TaskWatcher,
     finished: usize,
 }
 
-impl WaitMany {
-    pub(crate) fn new(upids: &[Upid], options: WaitOptions) -> Self {
-        let mut set = WaiterSet::new();
-        for u in upids {
-            set.push_upid(u.clone(), options.clone());
-        }
+impl WatchMany {
+    pub(crate) fn new(upids: &[Upid], listing: TaskListing, options: WaitOptions) -> Self {
         Self {
-            set,
-            outcomes: vec![None; upids.len()],
+            watcher: TaskWatcher::new(upids.iter().cloned(), listing, options),
             finished: 0,
         }
     }
 }
 
-impl Machine for WaitMany {
+impl Machine for WatchMany {
     type Output = Vec<TaskOutcome>;
 
     fn next(&mut self, wall: Duration) -> MachineStep<Vec<TaskOutcome>> {
-        match self.set.poll(wall) {
-            SetAction::Send { index, request } => MachineStep::Call {
-                slot: index,
-                call: request.call,
-            },
-            SetAction::Finished { index, outcome } => {
+        match self.watcher.poll(wall) {
+            WatchAction::Send { slot, call, .. } => MachineStep::Call { slot, call },
+            WatchAction::Started { index } => MachineStep::Event(Event::TaskStarted {
+                index,
+                total: self.watcher.len(),
+            }),
+            WatchAction::Finished { index, outcome } => {
                 self.finished += 1;
-                if let Some(o) = self.outcomes.get_mut(index) {
-                    *o = Some(outcome.clone());
-                }
                 MachineStep::Event(Event::TaskFinished {
                     index,
                     finished: self.finished,
-                    total: self.outcomes.len(),
+                    total: self.watcher.len(),
                     outcome,
                 })
             }
-            SetAction::SleepUntil(t) => MachineStep::SleepUntil(t),
-            SetAction::AwaitResponses => MachineStep::Await,
-            SetAction::AllDone => MachineStep::Done(Ok(std::mem::take(&mut self.outcomes)
-                .into_iter()
-                .map(|o| o.unwrap_or(TaskOutcome::TimedOut))
-                .collect())),
+            WatchAction::SleepUntil(t) => MachineStep::SleepUntil(t),
+            WatchAction::AwaitResponses => MachineStep::Await,
+            WatchAction::AllDone => MachineStep::Done(Ok(self.watcher.outcomes())),
         }
     }
 
     fn feed(&mut self, slot: usize, wall: Duration, answer: Result<Answer, Error>) {
         match answer {
             Ok(Answer::Http(r)) => {
-                self.set
+                self.watcher
                     .handle_response(slot, wall, r.status, r.reason.as_deref(), &r.body)
             }
             Ok(shell) => match shell.data::<serde_json::Value>() {
-                Ok(d) => self.set.handle_data(slot, wall, &d, None),
-                Err(e) => self.set.handle_error(slot, wall, e),
+                Ok(d) => self.watcher.handle_data(slot, wall, &d, None),
+                Err(e) => self.watcher.handle_error(slot, wall, e),
             },
             Err(Error::Transport(t)) => {
                 let retryable = !t.failure.permanent;
-                self.set
+                self.watcher
                     .handle_transport_error(slot, wall, t.to_string(), retryable)
             }
-            Err(e) => self.set.handle_error(slot, wall, e),
+            Err(e) => self.watcher.handle_error(slot, wall, e),
         }
     }
 }
@@ -324,10 +315,11 @@ machine_flow!(
 );
 machine_flow!(
     WaitTasks,
-    WaitMany,
+    WatchMany,
     Vec<TaskOutcome>,
-    "The flow of [`super::ClientCore::wait_tasks`]: every ready status request at once; each end \
-     comes as [`Event::TaskFinished`]; ends with the outcomes in input order."
+    "The flow of [`super::ClientCore::wait_tasks`]: one task-list request per node per tick \
+     ([`crate::task::TaskWatcher`]); a task seen running comes as [`Event::TaskStarted`], each \
+     end as [`Event::TaskFinished`]; ends with the outcomes in input order."
 );
 machine_flow!(
     FollowLog,

@@ -516,8 +516,25 @@ fn wait_task_polls_until_the_task_stops_and_reports_statuses() {
     assert_eq!(outcome, crate::task::TaskOutcome::Warnings(2));
 }
 
+/// A node's task list holding `entries` (UPID, status text; `RUNNING` for a running task).
+fn listing(entries: &[(&str, &str)]) -> Reply {
+    let items: Vec<String> = entries
+        .iter()
+        .map(|(u, s)| match *s {
+            "RUNNING" => format!(r#"{{"upid":"{u}","status":"RUNNING"}}"#),
+            exit => format!(r#"{{"upid":"{u}","endtime":1700000000,"status":"{exit}"}}"#),
+        })
+        .collect();
+    let body = format!(
+        r#"{{"data":[{}],"total":{}}}"#,
+        items.join(","),
+        entries.len()
+    );
+    http(200, body.as_bytes())
+}
+
 #[test]
-fn wait_tasks_hands_out_every_ready_request_at_once() {
+fn wait_tasks_lists_each_node_once_per_tick() {
     let core = token();
     let upids: Vec<crate::Upid> = [UPID_A, UPID_B]
         .iter()
@@ -530,11 +547,18 @@ fn wait_tasks_hands_out_every_ready_request_at_once() {
     let a = expect_send(f.poll(at(0)));
     let b = expect_send(f.poll(at(0)));
     assert_ne!(a.id, b.id);
-    assert!(path(&a).contains("/nodes/pve1/"), "{}", path(&a));
-    assert!(path(&b).contains("/nodes/pve2/"), "{}", path(&b));
+    assert_eq!(path(&a), "GET /api2/json/nodes/pve1/tasks");
+    assert_eq!(path(&b), "GET /api2/json/nodes/pve2/tasks");
+    let Payload::Http(req) = &a.payload else {
+        panic!()
+    };
+    assert_eq!(
+        req.uri().query(),
+        Some("source=all&since=1694498816&start=0&limit=500")
+    );
     assert!(matches!(f.poll(at(0)), Step::AwaitReplies));
     // Answers in any order.
-    f.handle(b.id, status("OK"));
+    f.handle(b.id, listing(&[(UPID_B, "OK")]));
     let Step::Event(Event::TaskFinished {
         index: 1,
         finished: 1,
@@ -545,16 +569,29 @@ fn wait_tasks_hands_out_every_ready_request_at_once() {
         panic!()
     };
     assert!(matches!(f.poll(at(1)), Step::AwaitReplies));
-    f.handle(a.id, status("some error"));
+    f.handle(a.id, listing(&[(UPID_A, "RUNNING")]));
     assert!(matches!(
         f.poll(at(2)),
+        Step::Event(Event::TaskStarted { index: 0, total: 2 })
+    ));
+    // The next tick lists pve1 only (pve2 has nothing left to watch), after 250 ms.
+    let Step::SleepUntil(t) = f.poll(at(2)) else {
+        panic!()
+    };
+    assert_eq!(t, MonoTime::from_duration(Duration::from_millis(252)));
+    let a = expect_send(f.poll(at(252)));
+    assert_eq!(path(&a), "GET /api2/json/nodes/pve1/tasks");
+    assert!(matches!(f.poll(at(252)), Step::AwaitReplies));
+    f.handle(a.id, listing(&[(UPID_A, "some error")]));
+    assert!(matches!(
+        f.poll(at(253)),
         Step::Event(Event::TaskFinished {
             index: 0,
             finished: 2,
             ..
         })
     ));
-    let Step::Done(Ok(outcomes)) = f.poll(at(2)) else {
+    let Step::Done(Ok(outcomes)) = f.poll(at(253)) else {
         panic!()
     };
     assert!(
@@ -574,7 +611,7 @@ fn a_wait_logs_in_once_for_all_its_requests() {
     let mut f = core.wait_tasks(&upids, crate::task::WaitOptions::default());
     let login = expect_send(f.poll(at(0)));
     assert_eq!(path(&login), "POST /api2/json/access/ticket");
-    // The second status request waits for that login.
+    // The second listing waits for that login.
     assert!(matches!(f.poll(at(0)), Step::AwaitReplies));
     f.handle(login.id, http(200, LOGIN));
     let mut sent = Vec::new();
@@ -587,7 +624,7 @@ fn a_wait_logs_in_once_for_all_its_requests() {
         }
     }
     assert_eq!(sent.len(), 2, "{sent:?}");
-    assert!(sent.iter().all(|p| p.ends_with("/status")), "{sent:?}");
+    assert!(sent.iter().all(|p| p.ends_with("/tasks")), "{sent:?}");
 }
 
 #[test]

@@ -125,6 +125,25 @@ impl TaskWaiter {
         }
     }
 
+    /// A waiter for a task already seen stopped with the error `message` (by a task listing):
+    /// it only fetches the log tail ([`WaitOptions::log_tail_lines`] lines).
+    pub(crate) fn for_failed_task(upid: Upid, options: WaitOptions, message: String) -> Self {
+        let mut w = Self::new(upid, options);
+        w.state = if w.schedule.opts.log_tail_lines > 0 {
+            State::LogDue {
+                start: 0,
+                first: true,
+                message,
+            }
+        } else {
+            State::Done(TaskOutcome::Failed {
+                message,
+                log_tail: Vec::new(),
+            })
+        };
+        w
+    }
+
     /// The task waited on.
     pub fn upid(&self) -> &Upid {
         &self.upid

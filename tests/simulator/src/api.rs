@@ -409,50 +409,152 @@ fn node_status(shared: &Shared) -> Value {
     v
 }
 
-fn tasks_route(ctx: &mut Ctx<'_>, node: &str, rest: &[&str]) -> ApiResult {
-    let pbs = ctx.shared.config.service == Service::Pbs;
-    match (ctx.method, rest) {
-        ("GET", []) => {
-            let start = ctx.int_param("start")?.unwrap_or(0).max(0) as usize;
-            let limit = ctx.int_param("limit")?.unwrap_or(50).max(0) as usize;
-            let vmid = ctx.param("vmid").map(str::to_owned);
-            let typefilter = ctx.param("typefilter").map(str::to_owned);
-            let errors_only = ctx.param("errors") == Some("1");
-            let mut list: Vec<&crate::state::Task> = ctx
-                .st
-                .tasks
-                .iter()
-                .filter(|t| t.node == node)
-                .filter(|t| vmid.as_deref().is_none_or(|v| t.id == v))
-                .filter(|t| typefilter.as_deref().is_none_or(|f| t.kind == f))
-                .filter(|t| !errors_only || (!t.running() && !is_success(&t.exitstatus())))
-                .collect();
-            list.sort_by(|a, b| b.starttime.cmp(&a.starttime).then(b.pid.cmp(&a.pid)));
-            let total = list.len();
-            let items: Vec<Value> = list
-                .into_iter()
-                .skip(start)
-                .take(if limit == 0 { usize::MAX } else { limit })
-                .map(|t| {
-                    let mut o = if pbs {
-                        json!({"upid": t.upid, "node": t.node, "pid": t.pid, "pstart": t.pstart,
-                               "starttime": t.starttime, "worker_type": t.kind, "worker_id": t.id, "user": t.user})
-                    } else {
-                        json!({"upid": t.upid, "node": t.node, "pid": t.pid, "pstart": t.pstart,
-                               "starttime": t.starttime, "type": t.kind, "id": t.id, "user": t.user})
-                    };
-                    if let (Some(end), Some(obj)) = (t.ended, o.as_object_mut()) {
+/// Whether the caller has Sys.Audit on the node (the limited user has not).
+fn task_auditor(ctx: &Ctx<'_>) -> bool {
+    ctx.caller.userid != LIMITED_USER
+}
+
+/// pve-manager `PVE/API2/Tasks.pm` `$check_task_user`: a user owns their tasks and their
+/// tokens' tasks; a token only its own.
+fn owns_task(authid: &str, task_user: &str) -> bool {
+    task_user == authid || (!authid.contains('!') && task_user.split('!').next() == Some(authid))
+}
+
+/// `GET /nodes/{node}/tasks` as the products answer it. PVE (pve-manager
+/// `PVE/API2/Tasks.pm` `node_tasks`): `source` defaults to `archive` (finished tasks only),
+/// `active` lists the running ones (status `RUNNING`), `all` both, active first; `limit`
+/// defaults to 50 and `0` lists nothing; `total` counts every task the filters let through;
+/// `since`/`until` compare the start time. PBS (`src/api2/node/tasks.rs` `list_tasks`): no
+/// `source` (running and finished by default, `running=1` for running only), `limit=0` is no
+/// limit, `total` is the count so far plus one while a page is full. Without Sys.Audit a
+/// caller sees its own tasks (a token only its own).
+fn task_list(ctx: &mut Ctx<'_>, node: &str, pbs: bool) -> ApiResult {
+    if pbs && ctx.param("source").is_some() {
+        return Err(ApiErr::params([(
+            "source",
+            "schema does not allow additional properties",
+        )]));
+    }
+    let source = ctx.param("source").unwrap_or("archive").to_owned();
+    if !matches!(source.as_str(), "archive" | "active" | "all") {
+        return Err(ApiErr::params([(
+            "source",
+            format!(
+                "value '{source}' does not have a value in the enumeration 'archive, active, all'"
+            )
+            .as_str(),
+        )]));
+    }
+    let start = ctx.int_param("start")?.unwrap_or(0).max(0) as usize;
+    let limit = ctx.int_param("limit")?.unwrap_or(50).max(0) as usize;
+    let since = ctx.int_param("since")?;
+    let until = ctx.int_param("until")?;
+    let vmid = ctx.param("vmid").map(str::to_owned);
+    let typefilter = ctx.param("typefilter").map(str::to_owned);
+    let userfilter = ctx.param("userfilter").map(str::to_lowercase);
+    let errors_only = ctx.param("errors") == Some("1");
+    let running_only = pbs && ctx.param("running") == Some("1");
+    let statusfilter: Option<Vec<String>> = ctx.param("statusfilter").map(|f| {
+        f.split([',', ';', ' '])
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    });
+    let auditor = task_auditor(ctx);
+    let authid = ctx.caller.authid.clone();
+    let status_type = |t: &crate::state::Task| {
+        if t.running() {
+            return "unknown";
+        }
+        match t.exitstatus().as_str() {
+            "OK" => "ok",
+            s if s.starts_with("WARNINGS: ") => "warning",
+            _ => "error",
+        }
+    };
+    let shown = |t: &&crate::state::Task| {
+        t.node == node
+            && (auditor || owns_task(&authid, &t.user))
+            && userfilter
+                .as_deref()
+                .is_none_or(|f| t.user.to_lowercase().contains(f))
+            && typefilter
+                .as_deref()
+                .is_none_or(|f| if pbs { t.kind.contains(f) } else { t.kind == f })
+            && vmid.as_deref().is_none_or(|v| t.id == v)
+            && since.is_none_or(|s| t.starttime as i64 >= s)
+            && until.is_none_or(|u| t.starttime as i64 <= u)
+            && (!running_only || t.running())
+            && (!errors_only || status_type(t) != "ok")
+            && statusfilter
+                .as_ref()
+                .is_none_or(|f| !t.running() && f.iter().any(|x| x == status_type(t)))
+    };
+    // Running tasks first (newest first), then the finished ones, the latest end first.
+    let mut running: Vec<&crate::state::Task> = ctx
+        .st
+        .tasks
+        .iter()
+        .filter(|t| t.running())
+        .filter(shown)
+        .collect();
+    running.sort_by(|a, b| b.starttime.cmp(&a.starttime).then(b.pid.cmp(&a.pid)));
+    let mut ended: Vec<&crate::state::Task> = ctx
+        .st
+        .tasks
+        .iter()
+        .filter(|t| !t.running())
+        .filter(shown)
+        .collect();
+    ended.sort_by(|a, b| b.ended.cmp(&a.ended).then(b.pid.cmp(&a.pid)));
+    let list: Vec<&crate::state::Task> = match (pbs, source.as_str()) {
+        (true, _) | (false, "all") => running.into_iter().chain(ended).collect(),
+        (false, "active") => running,
+        _ => ended,
+    };
+    let page_len = if pbs && limit == 0 { usize::MAX } else { limit };
+    let items: Vec<Value> = list
+        .iter()
+        .skip(start)
+        .take(page_len)
+        .map(|t| {
+            let mut o = if pbs {
+                json!({"upid": t.upid, "node": t.node, "pid": t.pid, "pstart": t.pstart,
+                       "starttime": t.starttime, "worker_type": t.kind, "worker_id": t.id, "user": t.user})
+            } else {
+                json!({"upid": t.upid, "node": t.node, "pid": t.pid, "pstart": t.pstart,
+                       "starttime": t.starttime, "type": t.kind, "id": t.id, "user": t.user})
+            };
+            if let Some(obj) = o.as_object_mut() {
+                match t.ended {
+                    Some(end) => {
                         obj.insert("endtime".into(), json!(end.as_secs()));
                         obj.insert("status".into(), json!(t.exitstatus()));
                     }
-                    o
-                })
-                .collect();
-            Ok(Out {
-                data: Value::Array(items),
-                total: Some(total),
-            })
-        }
+                    None if !pbs => {
+                        obj.insert("status".into(), json!("RUNNING"));
+                    }
+                    None => {}
+                }
+            }
+            o
+        })
+        .collect();
+    let total = if pbs {
+        start + items.len() + usize::from(!items.is_empty() && items.len() >= page_len)
+    } else {
+        list.len()
+    };
+    Ok(Out {
+        data: Value::Array(items),
+        total: Some(total),
+    })
+}
+
+fn tasks_route(ctx: &mut Ctx<'_>, node: &str, rest: &[&str]) -> ApiResult {
+    let pbs = ctx.shared.config.service == Service::Pbs;
+    match (ctx.method, rest) {
+        ("GET", []) => task_list(ctx, node, pbs),
         (m, [upid, tail @ ..]) => {
             let upid = *upid;
             let idx = ctx.st.tasks.iter().position(|t| t.upid == upid);
@@ -465,6 +567,20 @@ fn tasks_route(ctx: &mut Ctx<'_>, node: &str, rest: &[&str]) -> ApiResult {
                 }
                 return Err(ApiErr::params([("upid", "no such task")]));
             };
+            // Status, log and stop need Sys.Audit unless the task is the caller's own (as
+            // the list does).
+            let visible = task_auditor(ctx)
+                || ctx
+                    .st
+                    .tasks
+                    .get(idx)
+                    .is_some_and(|t| owns_task(&ctx.caller.authid, &t.user));
+            if !visible && !tail.is_empty() {
+                return Err(ApiErr::new(
+                    403,
+                    format!("Permission check failed (/nodes/{node}, Sys.Audit)"),
+                ));
+            }
             match (m, tail) {
                 ("GET", []) => Out::data(json!([{"name": "log"}, {"name": "status"}])),
                 ("DELETE", []) => {
@@ -520,10 +636,6 @@ fn tasks_route(ctx: &mut Ctx<'_>, node: &str, rest: &[&str]) -> ApiResult {
         }
         _ => Err(ctx.nyi()),
     }
-}
-
-fn is_success(exitstatus: &str) -> bool {
-    exitstatus == "OK" || exitstatus.starts_with("WARNINGS: ")
 }
 
 fn service_restart(ctx: &mut Ctx<'_>, node: &str, svc: &str) -> ApiResult {

@@ -691,3 +691,72 @@ fn pmg_reads_and_task_flow() {
     assert_eq!(task_status(&mut c, "pmg1", &upid)["exitstatus"], "OK");
     assert_eq!(c.get("/nodes/pve1/status").status, 500);
 }
+
+/// The task list with PVE's defaults (pve-manager `PVE/API2/Tasks.pm` `node_tasks`): the
+/// archive alone unless `source` says otherwise, 50 entries, `limit=0` lists nothing,
+/// `total` counts all that match, `since` by start time; a user without Sys.Audit sees
+/// only their own tasks. PBS lists running tasks by default and knows no `source`.
+#[test]
+fn task_lists_mirror_the_servers_defaults() {
+    let sim = plain(Service::Pve);
+    let mut c = root_client(&sim);
+    // 60 finished tasks, then 3 running ones.
+    sim.set_task_duration(Duration::from_secs(0));
+    for i in 0..60 {
+        let vmid = (300 + i).to_string();
+        assert_eq!(
+            c.post("/nodes/pve1/qemu", &[("vmid", vmid.as_str())])
+                .status,
+            200
+        );
+    }
+    sim.clock().advance(Duration::from_secs(1));
+    sim.set_task_duration(Duration::from_secs(100));
+    let mut running = Vec::new();
+    for vmid in ["201", "202", "203"] {
+        running.push(c.post("/nodes/pve1/qemu", &[("vmid", vmid)]).data());
+    }
+    let archive = c.get("/nodes/pve1/tasks").json();
+    assert_eq!(archive["data"].as_array().map(Vec::len), Some(50));
+    assert_eq!(archive["total"], 60);
+    assert!(
+        archive["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "OK" && t["endtime"].is_u64())
+    );
+    let all = c.get("/nodes/pve1/tasks?source=all&limit=5").json();
+    assert_eq!(all["total"], 63);
+    assert_eq!(all["data"][0]["status"], "RUNNING");
+    assert!(all["data"][0].get("endtime").is_none());
+    assert!(running.contains(&all["data"][0]["upid"]));
+    let active = c.get("/nodes/pve1/tasks?source=active").json();
+    assert_eq!(active["total"], 3);
+    let none = c.get("/nodes/pve1/tasks?source=all&limit=0").json();
+    assert_eq!(
+        (
+            none["data"].as_array().map(Vec::len),
+            none["total"].as_u64()
+        ),
+        (Some(0), Some(63))
+    );
+    let page = c
+        .get("/nodes/pve1/tasks?source=all&start=60&limit=50")
+        .json();
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(3));
+    let now = c
+        .get("/nodes/pve1/tasks?source=all&since=1795000001")
+        .json();
+    assert_eq!(now["total"], 3, "since counts from the start time");
+    assert_eq!(c.get("/nodes/pve1/tasks?source=some").status, 400);
+    // Someone without Sys.Audit sees their own tasks only.
+    let mut alice = common::Client::new(&sim);
+    assert_eq!(alice.login("alice@pve", "alicepw").status, 200);
+    let theirs = alice.get("/nodes/pve1/tasks?source=all").json();
+    assert_eq!(theirs["total"], 0);
+
+    let pbs = plain(Service::Pbs);
+    let mut c = root_client(&pbs);
+    assert_eq!(c.get("/nodes/localhost/tasks?source=all").status, 400);
+}
