@@ -105,6 +105,7 @@ mod files;
 mod hyper_transport;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
+mod resources;
 #[cfg(feature = "surf")]
 mod surf_transport;
 mod tasks;

@@ -90,6 +90,7 @@ fn catalogue_over_local_pvesh_against_the_simulator() {
     for name in SURFACE_SCENARIOS.into_iter().chain([
         "cancel a task through the surface",
         "the cluster through the surface",
+        "the cluster's state through the surface",
     ]) {
         assert_eq!(outcome(&report, name), &Outcome::Passed, "{name}: {report}");
     }

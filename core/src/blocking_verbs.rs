@@ -112,7 +112,8 @@ macro_rules! blocking_client_methods {
 /// The flow methods of a blocking client, written once for every blocking adapter
 /// (proxmox-ureq, proxmox-cli): `upload` (over the adapter's `upload_as`), tasks (`wait_task`, `wait_tasks`, `task_log`,
 /// `follow_task_log`, `cancel_task`), files (`discover_checksum`, `download_url`) and the
-/// guest agent (`agent_exec`, `agent_exec_argv`). Each is one run of the adapter's driver
+/// guest agent (`agent_exec`, `agent_exec_argv`), and `watch_resources` (a
+/// [`ResourceWatch`](crate::resources::ResourceWatch) over `get`). Each is one run of the adapter's driver
 /// loop over a flow of its [`ClientCore`](crate::flow::ClientCore); what the runtime cannot do
 /// is refused from the [capability table](crate::capability). The adapter provides
 /// `fn core(&self) -> &ClientCore`, `fn runtime(&self) -> Runtime`,
@@ -121,6 +122,27 @@ macro_rules! blocking_client_methods {
 #[macro_export]
 macro_rules! blocking_flow_methods {
     ($krate:literal) => {
+        /// Watch the cluster's state: an endless iterator of the changes between successive
+        /// `GET /cluster/resources` snapshots, one every `interval` (the first snapshot is the
+        /// baseline; a failed poll is an `Err` item and the watch goes on). The iterator
+        /// returns only when something changed; `next_batch()` returns after every poll. A state diff: what
+        /// comes and goes within one interval is not seen. See
+        /// `proxmox_proto::resources::ChangeFeed` for what counts as a change.
+        #[doc = $crate::__example!($krate, blocking, "for change in client.watch_resources(std::time::Duration::from_secs(5)).take(10) {\n    println!(\"{}\", change?);\n}")]
+        pub fn watch_resources(
+            &self,
+            interval: ::std::time::Duration,
+        ) -> $crate::resources::ResourceWatch<
+            impl FnMut() -> Result<Vec<$crate::models::ClusterResource>, Error> + '_,
+            fn(::std::time::Duration),
+        > {
+            $crate::resources::ResourceWatch::new(
+                interval,
+                move || self.get::<Vec<$crate::models::ClusterResource>>(("cluster", "resources")),
+                ::std::thread::sleep as fn(::std::time::Duration),
+            )
+        }
+
         /// Upload a local file to `storage` on `node` as `content` (iso, vztmpl, import),
         /// stored under its own file name (see `upload_as` for how it travels, another name,
         /// and a progress callback). Returns the UPID of the server's import task.
@@ -369,7 +391,8 @@ macro_rules! __flow_methods {
 /// The flow methods of an async client, written once for every async adapter
 /// (proxmox-async, proxmox-wasm; `async_flow_methods!(Send)` where callbacks must be `Send`): tasks (`wait_task`, `wait_tasks`, `task_log`,
 /// `follow_task_log`, `cancel_task`), files (`discover_checksum`, `download_url`) and the
-/// guest agent (`agent_exec`, `agent_exec_argv`). Each is one run of the adapter's driver
+/// guest agent (`agent_exec`, `agent_exec_argv`), and `watch_resources` (a
+/// [`ResourceWatch`](crate::resources::ResourceWatch) over `get`). Each is one run of the adapter's driver
 /// loop over a flow of its [`ClientCore`](crate::flow::ClientCore); what the runtime cannot do
 /// is refused from the [capability table](crate::capability). The adapter provides
 /// `fn core(&self) -> &ClientCore`, `fn runtime(&self) -> Runtime`,

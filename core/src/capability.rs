@@ -316,6 +316,7 @@ pub const SURFACE: &[&str] = &[
     "agent_exec_argv",
     "discover",
     "guest_call",
+    "watch_resources",
     "request",
     "upload",
     "core",

@@ -142,6 +142,7 @@ pub mod pins;
 #[cfg(feature = "rustls")]
 pub mod probe;
 pub mod request;
+pub mod resources;
 pub mod response;
 pub mod retry;
 #[cfg(feature = "rustls")]

@@ -1480,3 +1480,115 @@ fn percent_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// `task_watch`: the task watcher fed arbitrary answers (status code and body per request,
+/// from the input; `pvesh` data when the code byte is odd), three tasks on two nodes, a
+/// deadline. Properties: each task is reported finished once, `Started` at most once and
+/// never after its end; the watch ends (all done) within a bounded number of steps, also
+/// when the input runs out (then every request fails for good).
+pub fn task_watch(data: &[u8]) {
+    use proxmox_proto::task::{TaskListing, TaskWatcher, WaitOptions, WatchAction};
+    use std::time::Duration;
+    let upids: Vec<Upid> = [
+        "UPID:pve1:00000001:00000001:65000000:qmstart:100:root@pam:",
+        "UPID:pve1:00000002:00000002:65000001:qmstart:101:root@pam:",
+        "UPID:pve2:00000003:00000003:65000002:vzdump:102:root@pam!ci:",
+    ]
+    .iter()
+    .map(|u| u.parse().unwrap())
+    .collect();
+    let Some((&sel, mut rest)) = data.split_first() else {
+        return;
+    };
+    let listing = match sel % 3 {
+        0 => TaskListing::Pve,
+        1 => TaskListing::Pbs,
+        _ => TaskListing::None,
+    };
+    let options = WaitOptions::new()
+        .with_timeout(Duration::from_secs(60))
+        .with_list_page_size(u64::from(sel >> 4).max(1));
+    let mut w = TaskWatcher::new(upids.clone(), listing, options);
+    let mut now = Duration::from_secs(1_700_000_000);
+    let (mut started, mut finished) = ([false; 3], [false; 3]);
+    for _ in 0..100_000 {
+        match w.poll(now) {
+            WatchAction::Send { slot, .. } => {
+                // Next answer: [code][len lo][len hi][body...].
+                if rest.len() < 3 {
+                    w.handle_transport_error(slot, now, "input exhausted", false);
+                    continue;
+                }
+                let code = rest[0];
+                let len = usize::from(u16::from_le_bytes([rest[1], rest[2]])).min(rest.len() - 3);
+                let body = &rest[3..3 + len];
+                rest = &rest[3 + len..];
+                if code % 2 == 1 {
+                    match serde_json::from_slice::<Value>(body) {
+                        Ok(v) => w.handle_data(slot, now, &v, None),
+                        Err(_) => w.handle_transport_error(slot, now, "garbage", code > 200),
+                    }
+                } else {
+                    let status = [200, 200, 200, 400, 403, 500, 595, 596, 503][usize::from(code) % 9];
+                    w.handle_response(slot, now, status, None, body);
+                }
+            }
+            WatchAction::Started { index } => {
+                assert!(!started[index] && !finished[index], "started {index} twice or late");
+                started[index] = true;
+            }
+            WatchAction::Finished { index, .. } => {
+                assert!(!finished[index], "finished {index} twice");
+                finished[index] = true;
+            }
+            WatchAction::SleepUntil(t) => {
+                assert!(t > now || t == now, "sleep into the past");
+                now = t.max(now + Duration::from_millis(1));
+            }
+            WatchAction::AwaitResponses => panic!("answers are given at once"),
+            WatchAction::AllDone => {
+                assert_eq!(finished, [true; 3]);
+                assert_eq!(w.outcomes().len(), 3);
+                return;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    panic!("the watch did not end");
+}
+
+/// `resource_feed`: two `/cluster/resources` snapshots from the input (split at the first
+/// 0xFF byte) into the change feed. Properties: an added id is not in the first snapshot, a
+/// removed one not in the second, every change names an id of either; the second snapshot
+/// again changes nothing.
+pub fn resource_feed(data: &[u8]) {
+    use proxmox_proto::resources::{ChangeFeed, ResourceChange};
+    use std::collections::HashSet;
+    let (a, b) = match data.iter().position(|&x| x == 0xFF) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b"[]"[..]),
+    };
+    let (Ok(a), Ok(b)) = (
+        serde_json::from_slice::<Vec<ClusterResource>>(a),
+        serde_json::from_slice::<Vec<ClusterResource>>(b),
+    ) else {
+        return;
+    };
+    let ids_a: HashSet<String> = a.iter().map(|r| r.id.clone()).collect();
+    let ids_b: HashSet<String> = b.iter().map(|r| r.id.clone()).collect();
+    let mut feed = ChangeFeed::new();
+    assert!(feed.update(a).is_empty());
+    let changes = feed.update(b.clone());
+    for c in &changes {
+        match c {
+            ResourceChange::Added(r) => assert!(!ids_a.contains(&r.id) && ids_b.contains(&r.id)),
+            ResourceChange::Removed(r) => assert!(ids_a.contains(&r.id) && !ids_b.contains(&r.id)),
+            ResourceChange::NodeStatus { .. } => {}
+            other => assert!(ids_a.contains(other.id()) && ids_b.contains(other.id()), "{other:?}"),
+        }
+        let _ = serde_json::to_string(c).unwrap();
+        let _ = c.to_string();
+    }
+    assert_eq!(feed.len(), ids_b.len());
+    assert!(feed.update(b).is_empty(), "the same snapshot twice changes nothing");
+}

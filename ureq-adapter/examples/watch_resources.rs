@@ -1,29 +1,18 @@
-//! Watch `cluster/resources` and print what changes (guests appearing, starting, stopping):
+//! Watch `cluster/resources` and print what changes (guests appearing, starting, stopping,
+//! migrating, nodes going down) with the change feed:
 //!
 //! ```sh
 //! cargo run -p proxmox-ureq --example watch_resources -- [seconds]
 //! ```
 //!
-//! Against `PROXMOX_URL` or the embedded simulator (where the example itself starts and stops
-//! a guest so there is something to see). Uses the typed, lenient `ClusterResource` model.
+//! Against `PROXMOX_URL` or the embedded simulator (where the example itself starts a guest
+//! so there is something to see). `client.watch_resources(interval)` is an endless iterator;
+//! here its `next_batch()` is polled until the given number of seconds (default 6) passed.
 
 mod common;
 
 use common::{Fallible, connect};
-use proxmox_proto::models::ClusterResource;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-fn snapshot(c: &proxmox_ureq::Client) -> Fallible<BTreeMap<String, String>> {
-    let list: Vec<ClusterResource> = c.get(("cluster", "resources"))?;
-    Ok(list
-        .into_iter()
-        .map(|r| {
-            let status = r.status.map(|s| format!("{s:?}")).unwrap_or_default();
-            (r.id, status)
-        })
-        .collect())
-}
 
 fn main() -> Fallible<()> {
     let (client, sim) = connect()?;
@@ -31,30 +20,26 @@ fn main() -> Fallible<()> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
-    let mut last = snapshot(&client)?;
-    println!("{} resources", last.len());
     let until = Instant::now() + Duration::from_secs(seconds);
-    let mut poked = false;
+    if sim.is_some() {
+        // Something to watch on the simulator: start the stopped VM 101 once the watch has
+        // its baseline.
+        let poke = client.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            let _: Result<String, _> =
+                poke.post(("nodes", "pve1", "qemu", 101, "status", "start"), &());
+        });
+    }
+    println!("watching cluster/resources every second for {seconds} s");
+    // The iterator returns only when something changed; next_batch() after every poll, so
+    // the loop can stop on time.
+    let mut watch = client.watch_resources(Duration::from_secs(1));
     while Instant::now() < until {
-        if sim.is_some() && !poked {
-            // Something to watch on the simulator: start the stopped VM 101.
-            let _: serde_json::Value =
-                client.post(("nodes", "pve1", "qemu", 101, "status", "start"), &())?;
-            poked = true;
+        match watch.next_batch() {
+            Ok(changes) => changes.iter().for_each(|c| println!("{c}")),
+            Err(e) => eprintln!("poll failed: {e}"),
         }
-        std::thread::sleep(Duration::from_secs(1));
-        let now = snapshot(&client)?;
-        for (id, status) in &now {
-            match last.get(id) {
-                None => println!("+ {id} {status}"),
-                Some(old) if old != status => println!("~ {id} {old} -> {status}"),
-                _ => {}
-            }
-        }
-        for id in last.keys().filter(|k| !now.contains_key(*k)) {
-            println!("- {id}");
-        }
-        last = now;
     }
     Ok(())
 }

@@ -82,6 +82,11 @@ impl Driver for UreqDriver {
             client: c, node: node, op: op, scratch: &self.scratch,
             err: map_err,
             raw: |r| proxmox_testbed::surface::http_data(r.status, &r.body),
+            watch: |then, id| proxmox_testbed::surface::first_change(
+                c.watch_resources(proxmox_testbed::surface::WATCH_INTERVAL),
+                || c.post::<Value, _>(then, &()).map(drop),
+                id,
+            ),
             run: |f| f,
         )
     }
@@ -213,8 +218,9 @@ fn catalogue_through_proxmox_ureq_against_fakepve() {
     let mut driver = UreqDriver::new(pve.base_url(), pve.ca_pem());
     let report = run_catalogue(&mut driver, &mut pve);
     // fakepve has no TFA second step, answers unknown paths with 404 (test-peers.md §1.9),
-    // cannot cancel a task, serves no checksum mirror and no /cluster/status: exactly those skip.
+    // cannot cancel a task, serves no checksum mirror and no /cluster/status (nor a whole
+    // /cluster/resources for the change feed): exactly those skip.
     let lacking = proxmox_testbed::catalogue::lacking(&pve.profile());
-    assert_eq!(lacking.len(), 5, "{lacking:?}");
+    assert_eq!(lacking.len(), 6, "{lacking:?}");
     assert_eq!(skipped(&report), lacking, "{report}");
 }

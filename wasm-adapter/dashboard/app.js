@@ -91,6 +91,36 @@ async function power(guest, action) {
   await refresh();
 }
 
+// The change feed: each change is listed (newest first) and the tables are redrawn once
+// per batch of changes.
+let watch = null;
+let redraw = null;
+
+function describeChange(c) {
+  switch (c.change) {
+    case "added": return `+ ${c.id} (${c.status ?? "–"} on ${c.node ?? "–"})`;
+    case "removed": return `− ${c.id}`;
+    case "migrated": return `${c.id} migrated ${c.from} → ${c.to}`;
+    case "lock": return c.to ? `${c.id} locked (${c.to})` : `${c.id} unlocked (was ${c.from})`;
+    case "ha_state": return `${c.id} HA ${c.from ?? "–"} → ${c.to ?? "–"}`;
+    default: return `${c.id} ${c.from ?? "–"} → ${c.to ?? "–"}`;
+  }
+}
+
+function watchChanges() {
+  watch?.stop();
+  $("#changes-box").hidden = false;
+  watch = client.watchResources(2000, (c) => {
+    const li = text("li", `${new Date().toLocaleTimeString()} ${describeChange(c)}`, c.change);
+    li.dataset.change = c.change;
+    li.dataset.id = c.id;
+    $("#changes").prepend(li);
+    $("#changes-error").textContent = "";
+    clearTimeout(redraw);
+    redraw = setTimeout(refresh, 50);
+  }, (err) => { $("#changes-error").textContent = describe(err); });
+}
+
 // The node shell: a <pre> and an input line (not a terminal emulator: escape sequences are
 // dropped, backspaces applied).
 let shell = null;
@@ -164,6 +194,7 @@ $("#login-form").addEventListener("submit", async (ev) => {
     await client.get("version");
     $("#login-box").hidden = true;
     await refresh();
+    watchChanges();
   } catch (err) {
     client = null;
     $("#login-error").textContent = describe(err);

@@ -151,6 +151,20 @@ export interface ConsoleOptions {
   keepaliveMs?: number;
 }
 /** How a console ended: a close (`code`, `reason`, `clean`, `byClient`) or a failure (`error`). */
+/** One change between two `cluster/resources` snapshots (see `watchResources`). */
+export interface ResourceChange {
+  change: "added" | "removed" | "guest_status" | "migrated" | "node_status" | "storage_status" | "status_changed" | "lock" | "ha_state";
+  id: string;
+  /** The resource's type (added, removed, status_changed). */
+  type?: string;
+  node?: string | null;
+  status?: string | null;
+  vmid?: number | null;
+  name?: string | null;
+  /** Before and now (status, node, lock or HA state; null: none). */
+  from?: string | null;
+  to?: string | null;
+}
 export interface ConsoleCloseInfo { code?: number; reason?: string; clean: boolean; byClient?: boolean; error?: ProxmoxError }
 "#;
 
@@ -666,6 +680,49 @@ impl ProxmoxClient {
         })
     }
 
+    /// Watch the cluster's state: every `intervalMs` a `GET cluster/resources`, compared
+    /// with the last; `onChange` gets each change (`{change, id, ...}`: `added`, `removed`,
+    /// `guest_status`, `migrated`, `node_status`, `storage_status`, `status_changed`, `lock`,
+    /// `ha_state`), `onError` each failed poll (the watch goes on). The first snapshot is
+    /// the baseline. Returns a handle whose `stop()` ends the watch.
+    #[wasm_bindgen(js_name = watchResources)]
+    pub fn watch_resources(
+        &self,
+        #[wasm_bindgen(js_name = intervalMs)] interval_ms: f64,
+        #[wasm_bindgen(js_name = onChange, unchecked_param_type = "(change: ResourceChange) => void")]
+        on_change: Function,
+        #[wasm_bindgen(js_name = onError, unchecked_param_type = "(error: ProxmoxError) => void")]
+        on_error: Option<Function>,
+    ) -> Result<ResourceWatchHandle, JsValue> {
+        if !(interval_ms.is_finite() && interval_ms >= 1.0) {
+            return Err(js_error(&Error::Config(
+                "watchResources: intervalMs must be a number of milliseconds, at least 1".into(),
+            )));
+        }
+        let interval = Duration::from_millis(interval_ms as u64);
+        let stopped = Rc::new(std::cell::Cell::new(false));
+        let (c, stop) = (self.client.clone(), Rc::clone(&stopped));
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut changes = c.watch_resources(interval);
+            while let Some(item) = changes.next().await {
+                if stop.get() {
+                    break;
+                }
+                match item {
+                    Ok(change) => {
+                        let _ = on_change.call1(&JsValue::UNDEFINED, &from_json(&json!(change)));
+                    }
+                    Err(e) => {
+                        if let Some(f) = &on_error {
+                            let _ = f.call1(&JsValue::UNDEFINED, &js_error(&e));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(ResourceWatchHandle { stopped })
+    }
+
     /// Upload a `File` or `Blob` to a storage (`content`: iso, vztmpl, import); the browser
     /// streams it. Resolves the UPID of the import task.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
@@ -893,6 +950,20 @@ fn deliver(console: &Weak<Console>, hooks: &Hooks) {
     }
     for f in &close {
         let _ = f.call1(&JsValue::UNDEFINED, &info);
+    }
+}
+
+/// A running `watchResources` (from `ProxmoxClient.watchResources`).
+#[wasm_bindgen]
+pub struct ResourceWatchHandle {
+    stopped: Rc<std::cell::Cell<bool>>,
+}
+
+#[wasm_bindgen]
+impl ResourceWatchHandle {
+    /// End the watch: no callback runs after this (a poll under way is discarded).
+    pub fn stop(&self) {
+        self.stopped.set(true);
     }
 }
 

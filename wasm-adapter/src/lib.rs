@@ -52,6 +52,7 @@
 mod console;
 mod files;
 pub mod js;
+mod resources;
 mod sys;
 
 pub use console::{Console, ConsoleBuilder};
@@ -60,6 +61,7 @@ pub use proxmox_proto as proto;
 /// What a console's call answered and how it ended: the core's types (`ConsoleTarget` comes
 /// with the common re-exports).
 pub use proxmox_proto::console::{session::Closed, ticket::ConsoleTicket};
+pub use resources::ResourceStream;
 
 use proxmox_proto::auth::{SecondFactor, Session, TfaChallenge};
 use proxmox_proto::capability::{self, Capability, Runtime};

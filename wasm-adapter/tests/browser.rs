@@ -513,6 +513,17 @@ fn dashboard_end_to_end() {
          return r && r.dataset.status === 'running'",
     );
     assert_eq!(sim.guest_status(101).as_deref(), Some("running"));
+    // The change feed saw it start (watchResources every 2 s).
+    let change = browser.wait_for(
+        "the change feed to list qemu/101's start",
+        Duration::from_secs(20),
+        "const li = document.querySelector('#changes li[data-id=\"qemu/101\"][data-change=\"guest_status\"]'); \
+         return li ? li.textContent : null",
+    );
+    assert!(
+        change.as_str().unwrap_or("").contains("stopped → running"),
+        "{change}"
+    );
     // A token cannot open a console in a browser: the panel says what to do instead.
     browser.js("document.querySelector('#console-open').click()", json!([]));
     let err = browser.wait_for(

@@ -642,3 +642,66 @@ async fn js_api_tfa_login_and_errors() {
     assert!(msg.contains("is not possible with proxmox-wasm"), "{msg}");
     assert!(!msg.contains('x') || !msg.contains("tokenSecret"));
 }
+
+/// The change feed over the browser client: a guest created while the watch runs comes as
+/// `Added`, its start as `GuestStatus` stopped → running (other tests' guests may change
+/// too: only this guest's changes are looked at).
+#[wasm_bindgen_test]
+async fn the_change_feed_sees_a_guest_created_and_started() {
+    use proxmox_proto::models::ResourceStatus;
+    use proxmox_proto::resources::ResourceChange;
+    let c = token_client();
+    let vmid: u32 = if origin().is_empty() { 9103 } else { 9003 };
+    let id = format!("qemu/{vmid}");
+    let actor = c.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        sleep_ms(300).await;
+        let create: String = actor
+            .create(
+                ("nodes", "pve1", "qemu"),
+                &json!({"vmid": vmid, "memory": 512}),
+            )
+            .await
+            .unwrap();
+        actor
+            .wait_task_ok(&create.parse().unwrap(), quick())
+            .await
+            .unwrap();
+        sleep_ms(300).await;
+        let start: String = actor
+            .post(("nodes", "pve1", "qemu", vmid, "status", "start"), &())
+            .await
+            .unwrap();
+        actor
+            .wait_task_ok(&start.parse().unwrap(), quick())
+            .await
+            .unwrap();
+    });
+    let mut changes = c.watch_resources(Duration::from_millis(100));
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        let change = changes.next().await.expect("endless").expect("polls");
+        if change.id() != id {
+            continue;
+        }
+        seen.push(change.clone());
+        if matches!(change, ResourceChange::GuestStatus { .. }) {
+            break;
+        }
+    }
+    assert!(
+        matches!(&seen[0], ResourceChange::Added(r) if r.vmid == Some(vmid)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|c| matches!(
+            c,
+            ResourceChange::GuestStatus {
+                from: Some(ResourceStatus::Stopped),
+                to: Some(ResourceStatus::Running),
+                ..
+            }
+        )),
+        "{seen:?}"
+    );
+}

@@ -94,6 +94,35 @@ fn to_driver(e: Error) -> DriverError {
     }
 }
 
+/// The first change of resource `id` after the POST `then`, from the client's change-feed
+/// `Stream` (the baseline is the stream's first poll; the POST waits for it, and the stream
+/// is read alongside). `{"change": null}` when none came within the test bed's poll budget.
+async fn first_change(c: &Client, then: &str, id: &str) -> Result<serde_json::Value, Error> {
+    use futures_util::StreamExt;
+    use proxmox_testbed::surface::{WATCH_INTERVAL, WATCH_POLLS};
+    let changes = c
+        .watch_resources(WATCH_INTERVAL)
+        .filter(|c| std::future::ready(c.as_ref().map_or(true, |c| c.id() == id)));
+    let mut changes = std::pin::pin!(changes);
+    let act = async {
+        // Two intervals: the baseline poll has been made.
+        c.sleep(WATCH_INTERVAL * 2).await;
+        c.post::<serde_json::Value, _>(then, &()).await.map(drop)
+    };
+    let limit = c.sleep(WATCH_INTERVAL * WATCH_POLLS);
+    let watch = async {
+        match futures_util::future::select(changes.next(), limit).await {
+            futures_util::future::Either::Left((Some(item), _)) => {
+                item.map(|c| serde_json::to_value(&c).unwrap_or_default())
+            }
+            _ => Ok(serde_json::json!({"change": null})),
+        }
+    };
+    let (seen, acted) = futures_util::future::join(watch, act).await;
+    acted?;
+    seen
+}
+
 impl Driver for AsyncDriver {
     fn surface(&mut self, node: &str, op: &SurfaceOp) -> Result<Value, DriverError> {
         let c = self.client()?;
@@ -107,6 +136,8 @@ impl Driver for AsyncDriver {
             client: c, node: node, op: op, scratch: &scratch,
             err: to_driver,
             raw: |r| proxmox_testbed::surface::http_data(r.status, &r.body),
+            // Boxed: with surf the watch's future is too large for a test thread's stack.
+            watch: |then, id| Box::pin(first_change(c, then, id)),
             run: |f| rt.block_on(f),
         )
     }

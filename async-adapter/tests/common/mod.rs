@@ -1047,7 +1047,7 @@ pub fn catalogue_against_fakepve(backend: Backend) {
         .map(|r| r.name)
         .collect();
     let lacking = proxmox_testbed::catalogue::lacking(&pve.profile());
-    assert_eq!(lacking.len(), 5, "{lacking:?}");
+    assert_eq!(lacking.len(), 6, "{lacking:?}");
     assert_eq!(skipped, lacking, "{report}");
 }
 

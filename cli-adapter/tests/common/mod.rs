@@ -140,6 +140,11 @@ impl Driver for CliDriver {
             client: &self.client, node: node, op: op, scratch: &self.dir,
             err: driver_error,
             raw: |r| proxmox_testbed::surface::shell_data(r.exit_code, &r.stdout),
+            watch: |then, id| proxmox_testbed::surface::first_change(
+                self.client.watch_resources(proxmox_testbed::surface::WATCH_INTERVAL),
+                || self.client.post::<serde_json::Value, _>(then, &()).map(drop),
+                id,
+            ),
             run: |f| f,
         )
     }

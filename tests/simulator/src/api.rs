@@ -884,10 +884,17 @@ fn cluster_resources(ctx: &mut Ctx<'_>) -> ApiResult {
     }
     if want("storage") {
         for n in &ctx.st.nodes {
+            // pve-manager `PVE/API2Tools.pm` `extract_storage_stats`: `available` while the
+            // node reports the storage's stats, `unknown` otherwise (a node that is down).
+            let status = if node_online(ctx.shared, n) {
+                "available"
+            } else {
+                "unknown"
+            };
             for s in &ctx.st.storages {
                 out.push(json!({
                     "id": format!("storage/{n}/{}", s.name), "type": "storage", "storage": s.name,
-                    "node": n, "status": "available", "plugintype": s.kind, "content": s.content,
+                    "node": n, "status": status, "plugintype": s.kind, "content": s.content,
                     "disk": 4294967296u64, "maxdisk": 68719476736u64, "shared": 0
                 }));
             }

@@ -309,6 +309,14 @@ pub enum SurfaceOp {
         /// The UPID.
         upid: String,
     },
+    /// `watch_resources(interval)`: the baseline taken, `then` POSTed, the first change of
+    /// resource `id` as its JSON (`{"change": ..., "id": ..., "from": ..., "to": ...}`).
+    WatchResources {
+        /// A POST that changes something (a guest's start).
+        then: String,
+        /// The resource id whose change is awaited (`qemu/101`).
+        id: String,
+    },
     /// `wait_tasks(upids)`: the outcomes as [`outcome_text`], in input order.
     WaitTasks {
         /// The UPIDs.
@@ -418,6 +426,7 @@ impl SurfaceOp {
             SurfaceOp::AgentExec { .. } => "agent_exec",
             SurfaceOp::AgentExecArgv { .. } => "agent_exec_argv",
             SurfaceOp::Discover => "discover",
+            SurfaceOp::WatchResources { .. } => "watch_resources",
             SurfaceOp::GuestCall { .. } => "guest_call",
         }
     }
@@ -512,6 +521,10 @@ impl SurfaceOp {
                 argv: list(argv)?,
             },
             SurfaceOp::Discover => SurfaceOp::Discover,
+            SurfaceOp::WatchResources { then, id } => SurfaceOp::WatchResources {
+                then: fill(then)?,
+                id: fill(id)?,
+            },
             SurfaceOp::GuestCall { vmid, path } => SurfaceOp::GuestCall {
                 vmid: fill(vmid)?,
                 path: fill(path)?,
@@ -1377,6 +1390,30 @@ pub fn catalogue() -> Vec<Scenario> {
                     path: "status/current".into(),
                 })
                 .ok(&[Equals("/status", "running")]),
+            ],
+        ),
+        scenario(
+            "the cluster's state through the surface",
+            &[ClusterStatus],
+            vec![
+                Step::login(Who::Token),
+                Step::surface(SurfaceOp::WatchResources {
+                    then: "/nodes/{node}/qemu/{forbidden_vmid}/status/start".into(),
+                    id: "qemu/{forbidden_vmid}".into(),
+                })
+                .ok(&[
+                    Equals("/change", "guest_status"),
+                    Equals("/from", "stopped"),
+                    Equals("/to", "running"),
+                ]),
+                // Leave the guest as it was for the other scenarios.
+                Step::call(Post, "/nodes/{node}/qemu/{forbidden_vmid}/status/stop", &[])
+                    .ok(&[Upid])
+                    .save("stop_upid", ""),
+                Step::surface(SurfaceOp::WaitTasks {
+                    upids: vec!["{stop_upid}".into()],
+                })
+                .ok(&[Equals("/0", "OK")]),
             ],
         ),
         scenario(

@@ -78,6 +78,34 @@ pub fn scratch_file(dir: &Path, name: &str, size: usize) -> Result<PathBuf, Driv
     Ok(path)
 }
 
+/// How often [`first_change`] polls before it gives up (50 ms apart: 20 s).
+pub const WATCH_POLLS: u32 = 400;
+
+/// The poll interval of the watch scenarios.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The first change of resource `id` after `then` ran, as its JSON, from a blocking client's
+/// `watch_resources`: the baseline is taken before `then`. `{"change": null}` when none came
+/// within [`WATCH_POLLS`] polls (the scenario's check then fails).
+pub fn first_change<P, S, E>(
+    mut watch: proxmox_proto::resources::ResourceWatch<P, S>,
+    then: impl FnOnce() -> Result<(), E>,
+    id: &str,
+) -> Result<Value, E>
+where
+    P: FnMut() -> Result<Vec<proxmox_proto::models::ClusterResource>, E>,
+    S: FnMut(Duration),
+{
+    watch.next_batch()?;
+    then()?;
+    for _ in 0..WATCH_POLLS {
+        if let Some(c) = watch.next_batch()?.into_iter().find(|c| c.id() == id) {
+            return Ok(serde_json::to_value(&c).unwrap_or(Value::Null));
+        }
+    }
+    Ok(json!({"change": null}))
+}
+
 /// `data` of an HTTP body (`call_raw` of an HTTP adapter).
 pub fn http_data(status: u16, body: &[u8]) -> Result<Value, DriverError> {
     let v: Value = serde_json::from_slice(body)
@@ -102,6 +130,8 @@ pub type Form = BTreeMap<String, String>;
 ///     client: c, node: node, op: op, scratch: &self.dir,
 ///     err: map_err,                      // fn(Error) -> DriverError
 ///     raw: |r| proxmox_testbed::surface::http_data(r.status, &r.body),
+///     // watch_resources: the first change of `id` after the POST `then` (see first_change)
+///     watch: |then, id| proxmox_testbed::surface::first_change(c.watch_resources(proxmox_testbed::surface::WATCH_INTERVAL), || c.post::<Value, _>(then, &()).map(drop), id),
 ///     run: |f| f,                        // or |f| rt.block_on(f)
 /// )
 /// ```
@@ -111,6 +141,7 @@ macro_rules! surface_calls {
         client: $c:expr, node: $node:expr, op: $op:expr, scratch: $dir:expr,
         err: $map:expr,
         raw: |$raw:ident| $read_raw:expr,
+        watch: |$wthen:ident, $wid:ident| $watch:expr,
         run: |$f:ident| $run:expr $(,)?
     ) => {{
         use $crate::catalogue::SurfaceOp;
@@ -264,6 +295,11 @@ macro_rules! surface_calls {
             SurfaceOp::GuestCall { vmid, path } => {
                 let call = $crate::__proto::Call::get(path.as_str()).map_err(s::bad)?;
                 let $f = c.guest_call::<Value>(s::vmid(vmid)?, call);
+                $run.map_err(err)
+            }
+            SurfaceOp::WatchResources { then, id } => {
+                let ($wthen, $wid): (&str, &str) = (then.as_str(), id.as_str());
+                let $f = $watch;
                 $run.map_err(err)
             }
             other => Err($crate::DriverError::Unsupported(format!(

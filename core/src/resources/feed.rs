@@ -1,0 +1,161 @@
+//! [`ChangeFeed`]: snapshots of `/cluster/resources` in, [`ResourceChange`]s out.
+
+use super::ResourceChange;
+use crate::models::{ClusterResource, ResourceKind};
+use std::collections::HashMap;
+
+/// The last snapshot of `/cluster/resources`, by id; [`update`](Self::update) compares the
+/// next one with it. Pure: no IO, no clock; the caller polls (see the [module docs](super)).
+///
+/// The first snapshot is the baseline and yields no changes. Resources are matched by `id`
+/// (`qemu/100`, `node/pve1`, `storage/pve1/local`, ...), each snapshot once, in time linear in
+/// its size; within a resource, these fields are compared: for guests `status`, `node`
+/// (a migration), `lock` and `hastate`; for nodes and storages `status`; for any other type
+/// `status`. Metrics and other fields are not changes. A snapshot that lists an id twice
+/// keeps the last entry.
+///
+/// ```
+/// use proxmox_proto::models::ClusterResource;
+/// use proxmox_proto::resources::{ChangeFeed, ResourceChange};
+///
+/// let snapshot = |json: &str| -> Vec<ClusterResource> { serde_json::from_str(json).unwrap() };
+/// let mut feed = ChangeFeed::new();
+/// assert!(feed.update(snapshot(r#"[
+///     {"id":"node/pve1","type":"node","node":"pve1","status":"online"},
+///     {"id":"qemu/100","type":"qemu","vmid":100,"node":"pve1","status":"stopped"}
+/// ]"#)).is_empty(), "the first snapshot is the baseline");
+/// let changes = feed.update(snapshot(r#"[
+///     {"id":"node/pve1","type":"node","node":"pve1","status":"online"},
+///     {"id":"qemu/100","type":"qemu","vmid":100,"node":"pve2","status":"running","lock":"migrate"},
+///     {"id":"lxc/101","type":"lxc","vmid":101,"node":"pve1","status":"stopped"}
+/// ]"#));
+/// let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
+/// assert_eq!(lines, [
+///     "qemu/100 stopped -> running",
+///     "qemu/100 migrated pve1 -> pve2",
+///     "qemu/100 lock - -> migrate",
+///     "+ lxc/101 (stopped on pve1)",
+/// ]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFeed {
+    current: HashMap<String, ClusterResource>,
+    primed: bool,
+}
+
+impl ChangeFeed {
+    /// A feed without a baseline: the first [`update`](Self::update) sets it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a snapshot has been given (the next one yields changes).
+    pub fn is_primed(&self) -> bool {
+        self.primed
+    }
+
+    /// How many resources the last snapshot held.
+    pub fn len(&self) -> usize {
+        self.current.len()
+    }
+
+    /// Whether the last snapshot held nothing (or none was given).
+    pub fn is_empty(&self) -> bool {
+        self.current.is_empty()
+    }
+
+    /// The resource with `id` in the last snapshot.
+    pub fn get(&self, id: &str) -> Option<&ClusterResource> {
+        self.current.get(id)
+    }
+
+    /// Take the next snapshot; returns what changed since the last one (nothing for the
+    /// first): changes in the snapshot's order, removals last, ordered by id.
+    pub fn update(&mut self, snapshot: Vec<ClusterResource>) -> Vec<ResourceChange> {
+        let mut changes = Vec::new();
+        let mut next: HashMap<String, ClusterResource> = HashMap::with_capacity(snapshot.len());
+        for r in snapshot {
+            match self.current.remove(&r.id) {
+                Some(old) => compare(&old, &r, &mut changes),
+                // The same id twice in one snapshot: the later entry wins, no change.
+                None if next.contains_key(&r.id) => {}
+                None if self.primed => changes.push(ResourceChange::Added(Box::new(r.clone()))),
+                None => {}
+            }
+            next.insert(r.id.clone(), r);
+        }
+        if self.primed {
+            let mut removed: Vec<ClusterResource> =
+                std::mem::take(&mut self.current).into_values().collect();
+            removed.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            changes.extend(
+                removed
+                    .into_iter()
+                    .map(|r| ResourceChange::Removed(Box::new(r))),
+            );
+        }
+        self.current = next;
+        self.primed = true;
+        changes
+    }
+}
+
+/// The changes between two states of one resource.
+fn compare(old: &ClusterResource, new: &ClusterResource, out: &mut Vec<ResourceChange>) {
+    let status_moved = old.status != new.status;
+    match &new.kind {
+        ResourceKind::Qemu | ResourceKind::Lxc | ResourceKind::Openvz => {
+            if status_moved {
+                out.push(ResourceChange::GuestStatus {
+                    id: new.id.clone(),
+                    vmid: new.vmid,
+                    from: old.status.clone(),
+                    to: new.status.clone(),
+                });
+            }
+            if old.node != new.node {
+                out.push(ResourceChange::Migrated {
+                    id: new.id.clone(),
+                    vmid: new.vmid,
+                    from: old.node.clone(),
+                    to: new.node.clone(),
+                });
+            }
+            if old.lock != new.lock {
+                out.push(ResourceChange::Lock {
+                    id: new.id.clone(),
+                    from: old.lock.clone(),
+                    to: new.lock.clone(),
+                });
+            }
+            if old.hastate != new.hastate {
+                out.push(ResourceChange::HaState {
+                    id: new.id.clone(),
+                    from: old.hastate.clone(),
+                    to: new.hastate.clone(),
+                });
+            }
+        }
+        ResourceKind::Node if status_moved => out.push(ResourceChange::NodeStatus {
+            node: new
+                .node
+                .clone()
+                .unwrap_or_else(|| new.id.strip_prefix("node/").unwrap_or(&new.id).to_owned()),
+            from: old.status.clone(),
+            to: new.status.clone(),
+        }),
+        ResourceKind::Storage if status_moved => out.push(ResourceChange::StorageStatus {
+            id: new.id.clone(),
+            from: old.status.clone(),
+            to: new.status.clone(),
+        }),
+        ResourceKind::Node | ResourceKind::Storage => {}
+        kind if status_moved => out.push(ResourceChange::StatusChanged {
+            id: new.id.clone(),
+            kind: kind.clone(),
+            from: old.status.clone(),
+            to: new.status.clone(),
+        }),
+        _ => {}
+    }
+}
