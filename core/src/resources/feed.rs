@@ -39,7 +39,10 @@ use std::collections::HashMap;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ChangeFeed {
-    current: HashMap<String, ClusterResource>,
+    /// The last snapshot, as given (it is kept, not copied).
+    current: Vec<ClusterResource>,
+    /// Its ids, to their place in `current` (the last place for an id given twice).
+    index: HashMap<String, usize>,
     primed: bool,
 }
 
@@ -54,39 +57,61 @@ impl ChangeFeed {
         self.primed
     }
 
-    /// How many resources the last snapshot held.
+    /// How many resources (distinct ids) the last snapshot held.
     pub fn len(&self) -> usize {
-        self.current.len()
+        self.index.len()
     }
 
     /// Whether the last snapshot held nothing (or none was given).
     pub fn is_empty(&self) -> bool {
-        self.current.is_empty()
+        self.index.is_empty()
     }
 
     /// The resource with `id` in the last snapshot.
     pub fn get(&self, id: &str) -> Option<&ClusterResource> {
-        self.current.get(id)
+        self.index.get(id).and_then(|&i| self.current.get(i))
     }
 
     /// Take the next snapshot; returns what changed since the last one (nothing for the
-    /// first): changes in the snapshot's order, removals last, ordered by id.
+    /// first): changes in the snapshot's order, removals last, ordered by id. An id given
+    /// twice counts as its last entry.
     pub fn update(&mut self, snapshot: Vec<ClusterResource>) -> Vec<ResourceChange> {
         let mut changes = Vec::new();
-        let mut next: HashMap<String, ClusterResource> = HashMap::with_capacity(snapshot.len());
-        for r in snapshot {
-            match self.current.remove(&r.id) {
-                Some(old) => compare(&old, &r, &mut changes),
-                // The same id twice in one snapshot: the later entry wins, no change.
-                None if next.contains_key(&r.id) => {}
+        // Each id's kept entry is its last one.
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(snapshot.len());
+        for (i, r) in snapshot.iter().enumerate() {
+            match index.get_mut(&r.id) {
+                Some(place) => *place = i,
+                None => {
+                    index.insert(r.id.clone(), i);
+                }
+            }
+        }
+        let mut matched = vec![false; self.current.len()];
+        for (i, r) in snapshot.iter().enumerate() {
+            if index.get(&r.id) != Some(&i) {
+                // An earlier entry of an id given twice: not compared.
+                continue;
+            }
+            match self.index.get(&r.id) {
+                Some(&j) => {
+                    matched[j] = true;
+                    compare(&self.current[j], r, &mut changes);
+                }
                 None if self.primed => changes.push(ResourceChange::Added(Box::new(r.clone()))),
                 None => {}
             }
-            next.insert(r.id.clone(), r);
         }
         if self.primed {
-            let mut removed: Vec<ClusterResource> =
-                std::mem::take(&mut self.current).into_values().collect();
+            let old = std::mem::take(&mut self.current);
+            let old_index = std::mem::take(&mut self.index);
+            let mut removed: Vec<ClusterResource> = old
+                .into_iter()
+                .enumerate()
+                // An id given twice in the last snapshot is reported once, as its kept entry.
+                .filter(|(j, r)| !matched[*j] && old_index.get(&r.id) == Some(j))
+                .map(|(_, r)| r)
+                .collect();
             removed.sort_unstable_by(|a, b| a.id.cmp(&b.id));
             changes.extend(
                 removed
@@ -94,7 +119,8 @@ impl ChangeFeed {
                     .map(|r| ResourceChange::Removed(Box::new(r))),
             );
         }
-        self.current = next;
+        self.current = snapshot;
+        self.index = index;
         self.primed = true;
         changes
     }
