@@ -59,7 +59,7 @@ pub mod token;
 
 pub use login::{Login, LoginOutcome};
 pub use tfa::{FactorKind, Offered, SecondFactor, TfaChallenge, TfaResponse};
-pub use ticket::{Session, Ticket, TicketState};
+pub use ticket::{Session, Ticket, TicketState, cookie_ticket};
 pub use token::ApiToken;
 
 /// A ticket's lifetime on every Proxmox product: 2 hours.

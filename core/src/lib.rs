@@ -134,6 +134,7 @@ pub mod models;
 pub mod options;
 pub mod params;
 pub mod path;
+pub mod pdm;
 #[cfg(feature = "rustls")]
 pub mod pin_file;
 #[cfg(feature = "rustls")]

@@ -1,4 +1,4 @@
-//! The three Proxmox products and what each of them supports.
+//! The Proxmox products and what each of them supports.
 
 use crate::error::InputError;
 use std::fmt;
@@ -16,6 +16,10 @@ pub enum Service {
     Pmg,
     /// Proxmox Backup Server.
     Pbs,
+    /// Proxmox Datacenter Manager (facts from proxmox-datacenter-manager and
+    /// proxmox-auth-api): port 8443 (`lib/pdm-buildcfg`), tokens `PDMAPIToken=id:secret`, the
+    /// ticket only as the `HttpOnly` cookie `__Host-PDMAuthCookie`.
+    Pdm,
 }
 
 /// How requests reach the server.
@@ -44,32 +48,43 @@ pub enum AuthKind {
 
 impl Service {
     /// All services.
-    pub const ALL: [Self; 3] = [Self::Pve, Self::Pmg, Self::Pbs];
+    pub const ALL: [Self; 4] = [Self::Pve, Self::Pmg, Self::Pbs, Self::Pdm];
 
-    /// Default API port: 8006 for PVE and PMG, 8007 for PBS.
+    /// Default API port: 8006 for PVE and PMG, 8007 for PBS, 8443 for PDM.
     pub const fn default_port(self) -> u16 {
         match self {
             Self::Pve | Self::Pmg => 8006,
             Self::Pbs => 8007,
+            Self::Pdm => 8443,
         }
     }
 
-    /// The ticket's product prefix (`PVE`, `PMG`, `PBS`).
+    /// The ticket's product prefix (`PVE`, `PMG`, `PBS`, `PDM`).
     pub const fn ticket_prefix(self) -> &'static str {
         match self {
             Self::Pve => "PVE",
             Self::Pmg => "PMG",
             Self::Pbs => "PBS",
+            Self::Pdm => "PDM",
         }
     }
 
-    /// Name of the ticket cookie.
+    /// Name of the ticket cookie. PDM's is `__Host-PDMAuthCookie` (proxmox-auth-api's
+    /// `prefixed_auth_cookie_name`; the server also reads `PDMAuthCookie`).
     pub const fn cookie_name(self) -> &'static str {
         match self {
             Self::Pve => "PVEAuthCookie",
             Self::Pmg => "PMGAuthCookie",
             Self::Pbs => "PBSAuthCookie",
+            Self::Pdm => "__Host-PDMAuthCookie",
         }
+    }
+
+    /// Whether a login's ticket comes only as an `HttpOnly` cookie (`Set-Cookie`), not in the
+    /// answer's body, and a renewal sends it as the cookie instead of the password (PDM:
+    /// proxmox-auth-api `create_ticket_http_only`, which PDM serves at `/access/ticket`).
+    pub const fn ticket_in_cookie_only(self) -> bool {
+        matches!(self, Self::Pdm)
     }
 
     /// The `Authorization` scheme for API tokens and the separator between token id and secret
@@ -78,6 +93,7 @@ impl Service {
         match self {
             Self::Pve => Some(("PVEAPIToken", '=')),
             Self::Pbs => Some(("PBSAPIToken", ':')),
+            Self::Pdm => Some(("PDMAPIToken", ':')),
             Self::Pmg => None,
         }
     }
@@ -88,12 +104,12 @@ impl Service {
         matches!(self, Self::Pve)
     }
 
-    /// The shell program on the node (`pvesh`, `pmgsh`); PBS has none.
+    /// The shell program on the node (`pvesh`, `pmgsh`); PBS and PDM have none.
     pub const fn shell_program(self) -> Option<&'static str> {
         match self {
             Self::Pve => Some("pvesh"),
             Self::Pmg => Some("pmgsh"),
-            Self::Pbs => None,
+            Self::Pbs | Self::Pdm => None,
         }
     }
 
@@ -147,9 +163,10 @@ impl std::str::FromStr for Service {
             "pve" => Ok(Self::Pve),
             "pmg" => Ok(Self::Pmg),
             "pbs" => Ok(Self::Pbs),
+            "pdm" => Ok(Self::Pdm),
             _ => Err(InputError::Invalid {
                 what: "service",
-                reason: format!("{s:?} is not one of pve, pmg, pbs"),
+                reason: format!("{s:?} is not one of pve, pmg, pbs, pdm"),
             }),
         }
     }
@@ -170,6 +187,17 @@ mod tests {
         assert_eq!(Service::Pmg.shell_program(), Some("pmgsh"));
         assert_eq!(Service::Pbs.shell_program(), None);
         assert_eq!("pVe".parse::<Service>(), Ok(Service::Pve));
+        assert_eq!(Service::Pdm.default_port(), 8443);
+        assert_eq!(Service::Pdm.token_scheme(), Some(("PDMAPIToken", ':')));
+        assert_eq!(Service::Pdm.cookie_name(), "__Host-PDMAuthCookie");
+        assert!(Service::Pdm.ticket_in_cookie_only() && !Service::Pbs.ticket_in_cookie_only());
+        assert_eq!("PDM".parse::<Service>(), Ok(Service::Pdm));
+        // proxmox-cli has no program to run for PDM: refused at build().
+        assert!(
+            Service::Pdm
+                .check(TransportKind::SshShell, AuthKind::Shell)
+                .is_err()
+        );
         assert!("xyz".parse::<Service>().is_err());
     }
 

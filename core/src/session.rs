@@ -158,6 +158,9 @@ pub enum Plan {
     Login(Login),
 }
 
+/// A renewal's HTTP answer: status, reason phrase, headers, body.
+pub type RenewalAnswer<'a> = (u16, Option<&'a str>, &'a http::HeaderMap, &'a [u8]);
+
 /// The auth state of one client. See the module docs for the driving contract.
 #[derive(Debug, Clone)]
 pub struct SessionManager {
@@ -320,14 +323,24 @@ impl SessionManager {
         &mut self,
         answer: Result<(u16, Option<&str>, &[u8]), ()>,
     ) -> Result<(), Error> {
+        let none = http::HeaderMap::new();
+        self.finish_renewal_http(answer.map(|(status, reason, body)| (status, reason, &none, body)))
+    }
+
+    /// [`finish_renewal`](Self::finish_renewal) with the answer's headers ([`RenewalAnswer`]),
+    /// where a product that keeps the ticket out of the body (PDM) sets it.
+    pub fn finish_renewal_http(
+        &mut self,
+        answer: Result<RenewalAnswer<'_>, ()>,
+    ) -> Result<(), Error> {
         self.renewal = None;
         let Some(Auth::Session(s)) = &self.current else {
             return Ok(());
         };
-        let Ok((status, reason, body)) = answer else {
+        let Ok((status, reason, headers, body)) = answer else {
             return Ok(());
         };
-        let new = s.handle_renewal(status, reason, body)?;
+        let new = s.handle_renewal_http(status, reason, headers, body)?;
         self.install(new);
         Ok(())
     }

@@ -1592,3 +1592,23 @@ pub fn resource_feed(data: &[u8]) {
     assert_eq!(feed.len(), ids_b.len());
     assert!(feed.update(b).is_empty(), "the same snapshot twice changes nothing");
 }
+
+/// `remote_upid`: PDM's remote UPIDs (`<pve|pbs>:<remote>!UPID…`, or `<remote>!UPID…`).
+/// Properties: what parses prints in PDM's current form and reads back equal; the remote is a
+/// PDM id; an error's text is bounded.
+pub fn remote_upid(data: &[u8]) {
+    use proxmox_proto::pdm::RemoteUpid;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match text.parse::<RemoteUpid>() {
+        Ok(t) => {
+            let shown = t.to_string();
+            assert!(shown.starts_with(&format!("{}:{}!", t.kind(), t.remote())), "{shown}");
+            assert_eq!(shown.parse::<RemoteUpid>().as_ref(), Ok(&t));
+            assert!(!t.remote().is_empty() && !t.remote().contains(['!', ':', '/']));
+            assert_eq!(t.upid().as_str().parse::<Upid>().as_ref(), Ok(t.upid()));
+        }
+        Err(e) => assert!(e.to_string().len() < 512, "{e}"),
+    }
+}

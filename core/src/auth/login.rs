@@ -92,6 +92,18 @@ impl Login {
         reason: Option<&str>,
         body: &[u8],
     ) -> Result<LoginOutcome, Error> {
+        self.handle_http(status, reason, &http::HeaderMap::new(), body)
+    }
+
+    /// [`handle_response`](Self::handle_response) with the answer's headers, where a product
+    /// that keeps the ticket out of the body ([`Service::ticket_in_cookie_only`]: PDM) sets it.
+    pub fn handle_http(
+        self,
+        status: u16,
+        reason: Option<&str>,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<LoginOutcome, Error> {
         let data: TicketData = parse_data(status, reason, body).map_err(|e| {
             e.with_note(401, || {
                 format!(
@@ -127,7 +139,12 @@ impl Login {
                     offered,
                 }))
             }
-            _ => session_from(self.service, &self.username, data).map(LoginOutcome::Authenticated),
+            _ => session_from(
+                self.service,
+                &self.username,
+                data.with_cookie(self.service, headers),
+            )
+            .map(LoginOutcome::Authenticated),
         }
     }
 }

@@ -281,12 +281,29 @@ impl TfaResponse {
         reason: Option<&str>,
         body: &[u8],
     ) -> Result<Session, Error> {
+        self.handle_http(status, reason, &http::HeaderMap::new(), body)
+    }
+
+    /// [`handle_response`](Self::handle_response) with the answer's headers, where a product
+    /// that keeps the ticket out of the body (PDM) sets it.
+    pub fn handle_http(
+        self,
+        status: u16,
+        reason: Option<&str>,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Session, Error> {
         let data: TicketData = match parse_data(status, reason, body) {
             Ok(d) => d,
             Err(Error::Api(e)) => return Err(AuthError::SecondFactorRejected(e).into()),
             Err(e) => return Err(e),
         };
-        session_from(self.challenge.service, &self.challenge.username, data)
+        let service = self.challenge.service;
+        session_from(
+            service,
+            &self.challenge.username,
+            data.with_cookie(service, headers),
+        )
     }
 }
 

@@ -265,9 +265,54 @@ impl Session {
         reason: Option<&str>,
         body: &[u8],
     ) -> Result<Self, Error> {
-        let data: TicketData = parse_data(status, reason, body)?;
-        session_from(self.service, &self.username, data)
+        self.handle_renewal_http(status, reason, &http::HeaderMap::new(), body)
     }
+
+    /// [`handle_renewal`](Self::handle_renewal) with the answer's headers, where a product
+    /// that keeps the ticket out of the body ([`Service::ticket_in_cookie_only`]: PDM) sets it.
+    pub fn handle_renewal_http(
+        &self,
+        status: u16,
+        reason: Option<&str>,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, Error> {
+        let data: TicketData = parse_data(status, reason, body)?;
+        session_from(
+            self.service,
+            &self.username,
+            data.with_cookie(self.service, headers),
+        )
+    }
+}
+
+impl TicketData {
+    /// For a product that sends the ticket only as a cookie: the ticket of the `Set-Cookie`
+    /// headers when the body has none.
+    pub(super) fn with_cookie(mut self, service: Service, headers: &http::HeaderMap) -> Self {
+        if self.ticket.is_none() && service.ticket_in_cookie_only() {
+            self.ticket = cookie_ticket(service, headers);
+        }
+        self
+    }
+}
+
+/// The ticket a login answer set as the product's cookie (`Set-Cookie:
+/// __Host-PDMAuthCookie=<ticket>; Expires=…; Secure; SameSite=Lax; HttpOnly; Path=/;`, as
+/// proxmox-auth-api's `create_ticket_http_only` writes it); `None` when there is none, or it is
+/// empty (a logout clears it so).
+pub fn cookie_ticket(service: Service, headers: &http::HeaderMap) -> Option<String> {
+    let name = service.cookie_name();
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| {
+            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+            let (k, value) = pair.split_once('=')?;
+            (k.trim() == name).then(|| value.trim().to_owned())
+        })
+        .find(|v| !v.is_empty())
 }
 
 /// `POST /access/ticket` with these parameters (login, TFA step, renewal).
@@ -318,6 +363,34 @@ pub(super) fn session_from(
 
 #[cfg(test)]
 mod tests {
+    /// PDM renews through its cookie: the new ticket is in `Set-Cookie`, not in the body.
+    #[test]
+    fn a_pdm_renewal_reads_the_cookie() {
+        let s = Session::new(Service::Pdm, "u@pdm", "PDM:u@pdm:65000000::x", Some("c")).unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.append(http::header::SET_COOKIE, "other=1; Path=/".parse().unwrap());
+        headers.append(
+            http::header::SET_COOKIE,
+            "__Host-PDMAuthCookie=PDM:u@pdm:65000E10::y; Secure; HttpOnly; Path=/;"
+                .parse()
+                .unwrap(),
+        );
+        let body = br#"{"data":{"username":"u@pdm","CSRFPreventionToken":"d","ticket-info":"x"}}"#;
+        let new = s.handle_renewal_http(200, None, &headers, body).unwrap();
+        assert_eq!(new.ticket().expose(), "PDM:u@pdm:65000E10::y");
+        // PVE's cookie name in a PDM answer is not PDM's ticket.
+        let mut pve = http::HeaderMap::new();
+        pve.append(
+            http::header::SET_COOKIE,
+            "PVEAuthCookie=PVE:u@pdm:65000E10::y".parse().unwrap(),
+        );
+        assert!(s.handle_renewal_http(200, None, &pve, body).is_err());
+        assert_eq!(
+            cookie_ticket(Service::Pdm, &headers).as_deref(),
+            Some("PDM:u@pdm:65000E10::y")
+        );
+    }
+
     use super::*;
 
     const T0: u64 = 0x6500_0000;

@@ -611,9 +611,12 @@ impl Engine {
                     Some(reply) => {
                         self.learn(now, &reply, false);
                         let result = match reply {
-                            Reply::Http(r) => {
-                                response.handle_response(r.status, r.reason.as_deref(), &r.body)
-                            }
+                            Reply::Http(r) => response.handle_http(
+                                r.status,
+                                r.reason.as_deref(),
+                                &r.headers,
+                                &r.body,
+                            ),
                             Reply::Failed(f) => {
                                 Err(self.transport_error(f, now, Some(&response.request())))
                             }
@@ -640,9 +643,10 @@ impl Engine {
                             let mut st = self.shared.lock();
                             let before = st.manager.generation();
                             let _ = match &reply {
-                                Reply::Http(r) => st.manager.finish_renewal(Ok((
+                                Reply::Http(r) => st.manager.finish_renewal_http(Ok((
                                     r.status,
                                     r.reason.as_deref(),
+                                    &r.headers,
                                     &r.body,
                                 ))),
                                 _ => st.manager.finish_renewal(Err(())),
@@ -806,42 +810,44 @@ impl Engine {
     fn on_login_reply(&mut self, now: Now, login: Login, reply: Reply) -> Option<Step<Outcome>> {
         self.learn(now, &reply, false);
         match reply {
-            Reply::Http(r) => match login.handle_response(r.status, r.reason.as_deref(), &r.body) {
-                Ok(LoginOutcome::Authenticated(session)) => {
-                    self.logged_in(session);
-                    None
-                }
-                Ok(LoginOutcome::SecondFactor(challenge)) => {
-                    // The second step goes to the node that issued the challenge.
-                    if self.shared.router.get().is_some() {
-                        self.tfa_endpoint = Some(self.sent_to);
+            Reply::Http(r) => {
+                match login.handle_http(r.status, r.reason.as_deref(), &r.headers, &r.body) {
+                    Ok(LoginOutcome::Authenticated(session)) => {
+                        self.logged_in(session);
+                        None
                     }
-                    // A factor given with the options answers at once; otherwise ask.
-                    if let Some(factor) = self.shared.prepared_second_factor.clone() {
-                        return match challenge.respond(factor) {
-                            Ok(response) => {
-                                self.state = State::SendTfa { response };
-                                None
-                            }
-                            Err(e) => {
-                                self.release_login();
-                                Some(self.finish(Err(e)))
-                            }
-                        };
+                    Ok(LoginOutcome::SecondFactor(challenge)) => {
+                        // The second step goes to the node that issued the challenge.
+                        if self.shared.router.get().is_some() {
+                            self.tfa_endpoint = Some(self.sent_to);
+                        }
+                        // A factor given with the options answers at once; otherwise ask.
+                        if let Some(factor) = self.shared.prepared_second_factor.clone() {
+                            return match challenge.respond(factor) {
+                                Ok(response) => {
+                                    self.state = State::SendTfa { response };
+                                    None
+                                }
+                                Err(e) => {
+                                    self.release_login();
+                                    Some(self.finish(Err(e)))
+                                }
+                            };
+                        }
+                        self.shared
+                            .lock()
+                            .manager
+                            .extend_login(self.holder, now.mono + SECOND_FACTOR_LEASE);
+                        self.state = State::AskSecondFactor { challenge };
+                        None
                     }
-                    self.shared
-                        .lock()
-                        .manager
-                        .extend_login(self.holder, now.mono + SECOND_FACTOR_LEASE);
-                    self.state = State::AskSecondFactor { challenge };
-                    None
+                    Err(e) => {
+                        self.release_login();
+                        let e = e.with_request(self.login_label());
+                        Some(self.finish(Err(e)))
+                    }
                 }
-                Err(e) => {
-                    self.release_login();
-                    let e = e.with_request(self.login_label());
-                    Some(self.finish(Err(e)))
-                }
-            },
+            }
             Reply::Failed(f) => {
                 self.release_login();
                 // A login that never reached the server may be tried again like any call.

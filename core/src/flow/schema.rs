@@ -25,7 +25,8 @@ pub fn schema_path(service: Service) -> &'static str {
     match service {
         Service::Pve => "/pve-docs/api-viewer/apidoc.js",
         Service::Pmg => "/pmg-docs/api-viewer/apidoc.js",
-        Service::Pbs => "/docs/api-viewer/apidoc.js",
+        // PDM installs its viewer like PBS (proxmox-datacenter-manager `docs/api-viewer`).
+        Service::Pbs | Service::Pdm => "/docs/api-viewer/apidoc.js",
     }
 }
 
@@ -35,6 +36,7 @@ fn docs_package(service: Service) -> &'static str {
         Service::Pve => "pve-docs",
         Service::Pmg => "pmg-docs",
         Service::Pbs => "proxmox-backup-docs",
+        Service::Pdm => "proxmox-datacenter-manager-docs",
     }
 }
 

@@ -772,3 +772,92 @@ fn an_exchange_outside_a_flow_names_its_request() {
         crate::Error::Protocol(crate::ProtocolError::BodyTooLarge { .. })
     ));
 }
+
+/// PDM's HttpOnly login (proxmox-auth-api `create_ticket_http_only`): the ticket comes only as
+/// `Set-Cookie: __Host-PDMAuthCookie=…`, the body has `username`, `CSRFPreventionToken` and
+/// `ticket-info`; the calls after it carry the cookie (and the CSRF token on writes); a
+/// renewal reads the new ticket from the cookie too.
+#[test]
+fn pdm_takes_its_ticket_from_the_httponly_cookie() {
+    let core = core_with(|o| {
+        o.set_service(crate::Service::Pdm);
+        o.set_password("root@pam", "pw".into());
+    });
+    let cookie_reply = |ticket: &str| {
+        let body = br#"{"data":{"username":"root@pam","CSRFPreventionToken":"65000000:Y3NyZg","ticket-info":"PDM:root@pam:65000000"}}"#;
+        let mut r = HttpReply::new(200, None, body.to_vec());
+        r.headers.insert(
+            http::header::SET_COOKIE,
+            http::HeaderValue::from_str(&format!(
+                "__Host-PDMAuthCookie={ticket}; Expires=Thu, 01 Jan 2037 00:00:00 GMT; Secure; SameSite=Lax; HttpOnly; Path=/;"
+            ))
+            .unwrap(),
+        );
+        Reply::Http(r)
+    };
+    let mut f = core.call(
+        Call::post("remotes/remote").unwrap(),
+        &CallOptions::default(),
+    );
+    let login = expect_send(f.poll(at(0)));
+    assert_eq!(path(&login), "POST /api2/json/access/ticket");
+    let Payload::Http(req) = &login.payload else {
+        panic!()
+    };
+    assert_eq!(req.uri().port_u16(), Some(8443), "{}", req.uri());
+    f.handle(login.id, cookie_reply("PDM:root@pam:65000000::c2ln"));
+    assert!(matches!(f.poll(at(1)), Step::Event(Event::LoggedIn { .. })));
+    let call = expect_send(f.poll(at(1)));
+    let Payload::Http(req) = &call.payload else {
+        panic!()
+    };
+    assert_eq!(
+        req.headers().get(http::header::COOKIE).unwrap(),
+        "__Host-PDMAuthCookie=PDM:root@pam:65000000::c2ln"
+    );
+    assert_eq!(
+        req.headers().get("CSRFPreventionToken").unwrap(),
+        "65000000:Y3NyZg"
+    );
+    // A login answer without the cookie (and no ticket in the body) is a clear error.
+    let core = core_with(|o| {
+        o.set_service(crate::Service::Pdm);
+        o.set_password("root@pam", "pw".into());
+    });
+    let mut f = core.call(Call::get("version").unwrap(), &CallOptions::default());
+    let login = expect_send(f.poll(at(0)));
+    f.handle(
+        login.id,
+        http(
+            200,
+            br#"{"data":{"username":"root@pam","CSRFPreventionToken":"x"}}"#,
+        ),
+    );
+    let Step::Done(Err(e)) = f.poll(at(1)) else {
+        panic!()
+    };
+    assert!(e.to_string().contains("no ticket"), "{e}");
+}
+
+/// PDM's API tokens: `Authorization: PDMAPIToken=user@realm!name:secret` (proxmox-auth-api
+/// `extract_auth_data`), on port 8443.
+#[test]
+fn pdm_tokens_use_their_own_scheme() {
+    let core = core_with(|o| {
+        o.set_service(crate::Service::Pdm);
+        o.set_api_token("root@pam!ci", "s".into());
+    });
+    let mut f = core.call(
+        Call::get("remotes/remote").unwrap(),
+        &CallOptions::default(),
+    );
+    let ex = expect_send(f.poll(at(0)));
+    let Payload::Http(req) = &ex.payload else {
+        panic!()
+    };
+    assert_eq!(
+        req.headers().get(http::header::AUTHORIZATION).unwrap(),
+        "PDMAPIToken=root@pam!ci:s"
+    );
+    assert_eq!(req.uri().port_u16(), Some(8443));
+}

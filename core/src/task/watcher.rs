@@ -123,7 +123,9 @@ impl TaskListing {
     pub fn for_service(service: crate::Service) -> Self {
         match service {
             crate::Service::Pve => Self::Pve,
-            crate::Service::Pbs => Self::Pbs,
+            // PDM's own tasks are listed like PBS's (proxmox-rest-server); a remote's tasks
+            // are watched through the remote's paths.
+            crate::Service::Pbs | crate::Service::Pdm => Self::Pbs,
             crate::Service::Pmg => Self::None,
         }
     }
