@@ -716,6 +716,7 @@ macro_rules! user_reexports {
     () => {
         pub use $crate::__serde_json as serde_json;
         pub use $crate::flow::ConsoleTarget;
+        pub use $crate::resources::ResourceChange;
         pub use $crate::task::{LogLine, TaskError, TaskOutcome, TaskStatus, WaitOptions};
         pub use $crate::upload::UploadContent;
         pub use $crate::{ApiError, Call, ErrorClass, Lit, Method, Params, Service, Upid};

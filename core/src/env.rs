@@ -79,7 +79,9 @@ impl ClientOptions {
         if let Some(s) = get("PROXMOX_SERVICE") {
             match s.parse::<Service>() {
                 Ok(service) => o.set_service(service),
-                Err(_) => o.add_error(format!("PROXMOX_SERVICE={s:?} is not one of pve, pmg, pbs")),
+                Err(_) => o.add_error(format!(
+                    "PROXMOX_SERVICE={s:?} is not one of pve, pmg, pbs, pdm"
+                )),
             }
         }
         if let Some(p) = get("PROXMOX_PORT") {
@@ -290,8 +292,8 @@ mod tests {
             Err("PROXMOX_PORT=\"80a\" is not a port number (1-65535)".into())
         );
         assert_eq!(
-            with(&[("PROXMOX_HOST", "pve1"), ("PROXMOX_SERVICE", "pdm")]),
-            Err("PROXMOX_SERVICE=\"pdm\" is not one of pve, pmg, pbs".into())
+            with(&[("PROXMOX_HOST", "pve1"), ("PROXMOX_SERVICE", "pxx")]),
+            Err("PROXMOX_SERVICE=\"pxx\" is not one of pve, pmg, pbs, pdm".into())
         );
         let (ok, warnings) = options(&[
             ("PROXMOX_URL", "https://pve1:8006"),

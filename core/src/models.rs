@@ -381,7 +381,8 @@ impl Default for NodeStatus {
 model! {
     /// One entry of `GET /cluster/resources`. Which fields are set depends on [`kind`](Self::kind).
     pub struct ClusterResource {
-        /// Resource id: `qemu/100`, `lxc/101`, `node/pve1`, `storage/pve1/local`, `pool/p`, ...
+        /// Resource id: `qemu/100`, `lxc/101`, `node/pve1`, `storage/pve1/local`, `/pool/p` (with
+        /// a leading slash: pve-manager `PVE/API2/Cluster.pm`), ...
         "id" => id: String,
         /// Resource type (`type` on the wire).
         "type" => kind: ResourceKind,

@@ -84,7 +84,7 @@ fn each_kind_of_change_is_reported_once() {
     );
     assert!(matches!(
         &changes[0],
-        ResourceChange::NodeStatus { node, from: Some(ResourceStatus::Online), to: Some(ResourceStatus::Offline) } if node == "pve2"
+        ResourceChange::NodeStatus { id, node, from: Some(ResourceStatus::Online), to: Some(ResourceStatus::Offline) } if node == "pve2" && id == "node/pve2"
     ));
     assert!(
         matches!(&changes[7], ResourceChange::StatusChanged { kind: ResourceKind::Other(k), .. } if k == "widget")
@@ -111,6 +111,25 @@ fn each_kind_of_change_is_reported_once() {
     assert_eq!(
         lines(&feed.update(snapshot(&back))),
         ["qemu/102 lock migrate -> -", "lxc/200 HA started -> -"]
+    );
+}
+
+/// A node's HA state (maintenance, fencing) is a change; its id is the resource id, so the
+/// feed finds it again (found by a new user's review).
+#[test]
+fn a_node_s_ha_state_and_its_id() {
+    let mut feed = ChangeFeed::new();
+    let node = |status: &str, ha: &str| json!({"id": "node/pve1", "type": "node", "node": "pve1", "status": status, "hastate": ha});
+    feed.update(snapshot(&[node("online", "online")]));
+    let changes = feed.update(snapshot(&[node("offline", "fence")]));
+    assert_eq!(
+        lines(&changes),
+        ["pve1 online -> offline", "node/pve1 HA online -> fence"]
+    );
+    assert!(changes.iter().all(|c| feed.get(c.id()).is_some()));
+    assert_eq!(
+        serde_json::to_value(&changes[0]).unwrap(),
+        json!({"change": "node_status", "id": "node/pve1", "node": "pve1", "from": "online", "to": "offline"})
     );
 }
 

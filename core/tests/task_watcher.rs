@@ -471,3 +471,49 @@ fn pages_without_a_total() {
     let first: Vec<&str> = fake.requests[..3].iter().map(|(_, f)| f.as_str()).collect();
     assert!(first[2].contains("start=20"), "{first:?}");
 }
+
+/// A server that ignores `start` and announces a huge `total` cannot keep a tick going: the
+/// repeated page ends it, the tasks it never shows fall back, and the deadline holds.
+#[test]
+fn a_broken_listing_cannot_page_forever() {
+    let tasks = vec![task(0, "pve1", 3600, "OK"), task(1, "pve1", 3600, "OK")];
+    let mut w = TaskWatcher::new(
+        upids(&tasks),
+        TaskListing::Pve,
+        WaitOptions::new()
+            .with_timeout(Duration::from_secs(10))
+            .with_list_page_size(2),
+    );
+    let page = json!({"data": [
+        {"upid": "UPID:pve1:00000009:00000009:65000000:qmstart:900:root@pam:", "status": "RUNNING"},
+        {"upid": "UPID:pve1:0000000A:0000000A:65000000:qmstart:901:root@pam:", "status": "RUNNING"},
+    ], "total": 1_000_000_000u64})
+    .to_string();
+    let running = json!({"data": {"status": "running"}}).to_string();
+    let mut now = Duration::from_secs(T0);
+    let mut requests = 0;
+    loop {
+        requests += 1;
+        assert!(requests < 1000, "still paging");
+        match w.poll(now) {
+            WatchAction::Send { slot, kind, .. } => {
+                let body = match kind {
+                    WatchKind::Listing { .. } => &page,
+                    _ => &running,
+                };
+                now += Duration::from_millis(10);
+                w.handle_response(slot, now, 200, None, body.as_bytes());
+            }
+            WatchAction::SleepUntil(t) => now = t,
+            WatchAction::AllDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(w.outcomes(), [TaskOutcome::TimedOut, TaskOutcome::TimedOut]);
+    assert!(
+        now <= Duration::from_secs(T0 + 11),
+        "{:?}",
+        now - Duration::from_secs(T0)
+    );
+    assert_eq!(w.stats().fallbacks, 2);
+}

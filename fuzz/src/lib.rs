@@ -1583,7 +1583,6 @@ pub fn resource_feed(data: &[u8]) {
         match c {
             ResourceChange::Added(r) => assert!(!ids_a.contains(&r.id) && ids_b.contains(&r.id)),
             ResourceChange::Removed(r) => assert!(ids_a.contains(&r.id) && !ids_b.contains(&r.id)),
-            ResourceChange::NodeStatus { .. } => {}
             other => assert!(ids_a.contains(other.id()) && ids_b.contains(other.id()), "{other:?}"),
         }
         let _ = serde_json::to_string(c).unwrap();

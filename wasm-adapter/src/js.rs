@@ -150,13 +150,13 @@ export interface ConsoleOptions {
   /** termproxy's keepalive interval (default 30000; 0: never). */
   keepaliveMs?: number;
 }
-/** How a console ended: a close (`code`, `reason`, `clean`, `byClient`) or a failure (`error`). */
 /** One change between two `cluster/resources` snapshots (see `watchResources`). */
 export interface ResourceChange {
   change: "added" | "removed" | "guest_status" | "migrated" | "node_status" | "storage_status" | "status_changed" | "lock" | "ha_state";
   id: string;
   /** The resource's type (added, removed, status_changed). */
   type?: string;
+  /** The node (added, removed; node_status: the node's name, `id` being `node/<name>`). */
   node?: string | null;
   status?: string | null;
   vmid?: number | null;
@@ -165,6 +165,7 @@ export interface ResourceChange {
   from?: string | null;
   to?: string | null;
 }
+/** How a console ended: a close (`code`, `reason`, `clean`, `byClient`) or a failure (`error`). */
 export interface ConsoleCloseInfo { code?: number; reason?: string; clean: boolean; byClient?: boolean; error?: ProxmoxError }
 "#;
 
@@ -704,13 +705,27 @@ impl ProxmoxClient {
         let (c, stop) = (self.client.clone(), Rc::clone(&stopped));
         wasm_bindgen_futures::spawn_local(async move {
             let mut changes = c.watch_resources(interval);
-            while let Some(item) = changes.next().await {
+            let mut first = true;
+            // The stop flag is read before every poll and after it, so no request goes out
+            // and no callback runs once the watch is stopped (a poll under way is discarded).
+            loop {
+                if !first {
+                    crate::sys::sleep(interval).await;
+                }
+                first = false;
                 if stop.get() {
                     break;
                 }
-                match item {
-                    Ok(change) => {
-                        let _ = on_change.call1(&JsValue::UNDEFINED, &from_json(&json!(change)));
+                let batch = changes.poll_now().await;
+                if stop.get() {
+                    break;
+                }
+                match batch {
+                    Ok(list) => {
+                        for change in list {
+                            let _ =
+                                on_change.call1(&JsValue::UNDEFINED, &from_json(&json!(change)));
+                        }
                     }
                     Err(e) => {
                         if let Some(f) = &on_error {
@@ -961,8 +976,15 @@ pub struct ResourceWatchHandle {
 
 #[wasm_bindgen]
 impl ResourceWatchHandle {
-    /// End the watch: no callback runs after this (a poll under way is discarded).
+    /// End the watch: no request goes out and no callback runs after this (a poll under way
+    /// is discarded). Freeing the handle stops it too.
     pub fn stop(&self) {
+        self.stopped.set(true);
+    }
+}
+
+impl Drop for ResourceWatchHandle {
+    fn drop(&mut self) {
         self.stopped.set(true);
     }
 }

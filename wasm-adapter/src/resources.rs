@@ -28,16 +28,27 @@ impl ResourceStream<'_> {
             if self.polled {
                 crate::sys::sleep(self.interval).await;
             }
-            self.polled = true;
-            match self
-                .client
-                .get::<Vec<ClusterResource>>(("cluster", "resources"))
-                .await
-            {
-                Ok(snapshot) => self.pending.extend(self.feed.update(snapshot)),
+            match self.poll_now().await {
+                Ok(changes) => self.pending.extend(changes),
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+
+    /// One poll now, without waiting the interval: the changes it found (none for the
+    /// baseline, or when nothing changed).
+    pub async fn poll_now(&mut self) -> Result<Vec<ResourceChange>, Error> {
+        self.polled = true;
+        let snapshot = self
+            .client
+            .get::<Vec<ClusterResource>>(("cluster", "resources"))
+            .await?;
+        Ok(self.feed.update(snapshot))
+    }
+
+    /// The interval between polls.
+    pub fn interval(&self) -> Duration {
+        self.interval
     }
 }
 

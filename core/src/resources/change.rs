@@ -38,6 +38,8 @@ pub enum ResourceChange {
     },
     /// A node went online or offline (or its status changed otherwise).
     NodeStatus {
+        /// `node/<name>`.
+        id: String,
         /// The node's name.
         node: String,
         /// Before.
@@ -74,7 +76,8 @@ pub enum ResourceChange {
         /// Now (`None`: the lock was cleared).
         to: Option<String>,
     },
-    /// A guest's HA state changed.
+    /// A guest's HA state changed, or a node's (`online`, `maintenance`, `fence`, ...:
+    /// pve-manager `PVE/API2/Cluster.pm` sets `hastate` on node entries too).
     HaState {
         /// The resource id.
         id: String,
@@ -95,8 +98,8 @@ impl ResourceChange {
             | Self::StorageStatus { id, .. }
             | Self::StatusChanged { id, .. }
             | Self::Lock { id, .. }
-            | Self::HaState { id, .. } => id,
-            Self::NodeStatus { node, .. } => node,
+            | Self::HaState { id, .. }
+            | Self::NodeStatus { id, .. } => id,
         }
     }
 
@@ -134,7 +137,9 @@ impl std::fmt::Display for ResourceChange {
             ),
             Self::Removed(r) => write!(f, "- {}", r.id),
             Self::GuestStatus { id, from, to, .. }
-            | Self::NodeStatus { node: id, from, to }
+            | Self::NodeStatus {
+                node: id, from, to, ..
+            }
             | Self::StorageStatus { id, from, to }
             | Self::StatusChanged { id, from, to, .. } => {
                 write!(f, "{id} {} -> {}", opt(from), opt(to))
@@ -176,7 +181,12 @@ impl Serialize for ResourceChange {
                 m.serialize_entry("from", from)?;
                 m.serialize_entry("to", to)?;
             }
-            Self::NodeStatus { from, to, .. } | Self::StorageStatus { from, to, .. } => {
+            Self::NodeStatus { node, from, to, .. } => {
+                m.serialize_entry("node", node)?;
+                m.serialize_entry("from", from)?;
+                m.serialize_entry("to", to)?;
+            }
+            Self::StorageStatus { from, to, .. } => {
                 m.serialize_entry("from", from)?;
                 m.serialize_entry("to", to)?;
             }

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 /// The first snapshot is the baseline and yields no changes. Resources are matched by `id`
 /// (`qemu/100`, `node/pve1`, `storage/pve1/local`, ...), each snapshot once, in time linear in
 /// its size; within a resource, these fields are compared: for guests `status`, `node`
-/// (a migration), `lock` and `hastate`; for nodes and storages `status`; for any other type
-/// `status`. Metrics and other fields are not changes. A snapshot that lists an id twice
+/// (a migration), `lock` and `hastate`; for nodes `status` and `hastate`; for storages and
+/// any other type `status`. Metrics, names, tags, pools and the template flag are not
+/// changes. A snapshot that lists an id twice
 /// keeps the last entry.
 ///
 /// ```
@@ -162,20 +163,31 @@ fn compare(old: &ClusterResource, new: &ClusterResource, out: &mut Vec<ResourceC
                 });
             }
         }
-        ResourceKind::Node if status_moved => out.push(ResourceChange::NodeStatus {
-            node: new
-                .node
-                .clone()
-                .unwrap_or_else(|| new.id.strip_prefix("node/").unwrap_or(&new.id).to_owned()),
-            from: old.status.clone(),
-            to: new.status.clone(),
-        }),
+        ResourceKind::Node => {
+            if status_moved {
+                out.push(ResourceChange::NodeStatus {
+                    id: new.id.clone(),
+                    node: new.node.clone().unwrap_or_else(|| {
+                        new.id.strip_prefix("node/").unwrap_or(&new.id).to_owned()
+                    }),
+                    from: old.status.clone(),
+                    to: new.status.clone(),
+                });
+            }
+            if old.hastate != new.hastate {
+                out.push(ResourceChange::HaState {
+                    id: new.id.clone(),
+                    from: old.hastate.clone(),
+                    to: new.hastate.clone(),
+                });
+            }
+        }
         ResourceKind::Storage if status_moved => out.push(ResourceChange::StorageStatus {
             id: new.id.clone(),
             from: old.status.clone(),
             to: new.status.clone(),
         }),
-        ResourceKind::Node | ResourceKind::Storage => {}
+        ResourceKind::Storage => {}
         kind if status_moved => out.push(ResourceChange::StatusChanged {
             id: new.id.clone(),
             kind: kind.clone(),

@@ -27,7 +27,9 @@
 //! `WARNINGS: n` at once; an error fetches the log tail (one or two log requests, as
 //! [`TaskWaiter`] does). A task missing from two complete listings of its node in a row (the
 //! listing lags, or it belongs to someone whose tasks the caller may not list) falls back to
-//! its own status requests until it ends.
+//! its own status requests until it ends. Paging is bounded: at most the pages the first
+//! page's `total` announces plus one (1,000 without a total), never past the deadline, and
+//! not on when a page repeats the last one (a server that ignores `start`).
 //!
 //! # Driving contract
 //!
@@ -206,6 +208,9 @@ pub struct WatchStats {
 /// Listings a task may be missing from, in a row, before it falls back.
 const UNSEEN_BEFORE_FALLBACK: u32 = 2;
 
+/// Pages per node and tick when the answers carry no `total` (pvesh).
+const MAX_PAGES_WITHOUT_TOTAL: u64 = 1000;
+
 #[derive(Debug, Clone)]
 enum Phase {
     /// Watched through its node's listing.
@@ -247,6 +252,12 @@ struct NodeWatch {
     usable: bool,
     /// Transient listing failures in a row.
     transient: u32,
+    /// Pages asked for in this tick.
+    pages: u64,
+    /// The most pages this tick may take (from the first page's `total`).
+    page_cap: u64,
+    /// The first UPID of the last page (a server that ignores `start` repeats it).
+    last_first: Option<String>,
 }
 
 /// Watches many tasks, one listing per node per tick; see the [module docs](self).
@@ -286,6 +297,9 @@ impl TaskWatcher {
                         state: NodeState::Idle,
                         usable: listing != TaskListing::None,
                         transient: 0,
+                        pages: 0,
+                        page_cap: 1,
+                        last_first: None,
                     });
                     nodes.len() - 1
                 }
@@ -656,6 +670,25 @@ impl TaskWatcher {
             return;
         };
         self.nodes[n].transient = 0;
+        let first = items
+            .first()
+            .and_then(|i| i.get("upid"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let repeated = start > 0 && first.is_some() && first == self.nodes[n].last_first;
+        let pbs = self.listing == TaskListing::Pbs;
+        let node = &mut self.nodes[n];
+        node.pages = if start == 0 { 1 } else { node.pages + 1 };
+        // PBS's `total` is the count so far plus one while a page is full: it grows page by
+        // page, so its bound is taken from each page; PVE's counts everything at once.
+        if start == 0 || pbs {
+            // Enough pages for what the page announced, and one for tasks that start
+            // meanwhile; without a total (pvesh), a bound all the same.
+            node.page_cap = total.map_or(MAX_PAGES_WITHOUT_TOTAL, |t| {
+                t.div_ceil(self.options.list_page_size.max(1)) + 1
+            });
+        }
+        node.last_first = first;
         for item in items {
             let Some(upid) = item.get("upid").and_then(Value::as_str) else {
                 continue;
@@ -690,9 +723,16 @@ impl TaskWatcher {
             .tasks
             .iter()
             .any(|t| t.node == n && matches!(t.phase, Phase::Listed) && t.seen_tick != self.tick);
-        if more && missing {
+        // Page on only within bounds: a server that ignores `start` or announces a wrong
+        // `total` must not keep a tick going, nor the deadline pass unnoticed.
+        let past_deadline = self.schedule.past_deadline(now);
+        let within = self.nodes[n].pages < self.nodes[n].page_cap && !repeated && !past_deadline;
+        if more && missing && within {
             self.nodes[n].state = NodeState::Due { start: start + got };
             return;
+        }
+        if past_deadline {
+            self.last_tick = true;
         }
         // The node's listing for this tick is complete.
         for i in 0..self.tasks.len() {
