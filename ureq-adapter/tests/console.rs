@@ -107,6 +107,9 @@ fn a_guest_console_with_a_token_ends_with_exit_and_reader_and_writer_share_it() 
         })
         .build()
         .expect("console opens");
+    // The prompt first, on this thread: two threads reading at once would race for it (the
+    // loser waits for output that the other already took).
+    shell.read_until(b"# ", WAIT).expect("the prompt");
     std::thread::scope(|s| {
         let reader = s.spawn(|| {
             let mut all = Vec::new();
@@ -115,7 +118,6 @@ fn a_guest_console_with_a_token_ends_with_exit_and_reader_and_writer_share_it() 
             }
             all
         });
-        shell.read_until(b"# ", WAIT).ok();
         (&shell).write_all(b"hostname\r").unwrap();
         std::thread::sleep(Duration::from_millis(100));
         shell.send(b"exit\r").unwrap();
